@@ -84,7 +84,11 @@ fn extra_cflags(cflags: Option<&str>) -> Vec<String> {
     let mut out = Vec::new();
     let Some(cflags) = cflags else {
         // Debian's .pc file puts these in Cflags; fall back to what 22.11 uses.
-        return vec!["-include".into(), "rte_config.h".into(), "-march=corei7".into()];
+        return vec![
+            "-include".into(),
+            "rte_config.h".into(),
+            "-march=corei7".into(),
+        ];
     };
     let mut words = cflags.split_whitespace();
     while let Some(w) = words.next() {

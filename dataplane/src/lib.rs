@@ -1,1 +1,6 @@
+//! Weir's dataplane: packet views (`wire`), the buffer trait, the worker pipeline and
+//! the safe DPDK layer.
+
+pub mod buf;
+pub mod pipeline;
 pub mod wire;

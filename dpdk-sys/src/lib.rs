@@ -6,7 +6,12 @@
 //! `weir_rte_errno()` reads the thread-local `rte_errno`. There is no safe API in this
 //! crate: that lives in `dataplane::dpdk`.
 
-#![allow(non_upper_case_globals, non_camel_case_types, non_snake_case, dead_code)]
+#![allow(
+    non_upper_case_globals,
+    non_camel_case_types,
+    non_snake_case,
+    dead_code
+)]
 #![allow(clippy::all)]
 
 include!(concat!(env!("OUT_DIR"), "/bindings.rs"));

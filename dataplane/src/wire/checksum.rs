@@ -85,8 +85,8 @@ mod tests {
     #[test]
     fn incremental_matches_full() {
         let mut hdr = [
-            0x45, 0x00, 0x00, 0x54, 0x12, 0x34, 0x40, 0x00, 0x40, 0x01, 0, 0, 198, 18, 0, 10,
-            198, 18, 0, 1,
+            0x45, 0x00, 0x00, 0x54, 0x12, 0x34, 0x40, 0x00, 0x40, 0x01, 0, 0, 198, 18, 0, 10, 198,
+            18, 0, 1,
         ];
         let c = checksum(&hdr);
         hdr[10..12].copy_from_slice(&c.to_be_bytes());

@@ -48,8 +48,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
             }
             let mut off = ND_FIXED_LEN;
             while off < b.len() {
-                if off + 2 > b.len() || b[off + 1] == 0 || off + b[off + 1] as usize * 8 > b.len()
-                {
+                if off + 2 > b.len() || b[off + 1] == 0 || off + b[off + 1] as usize * 8 > b.len() {
                     return Err(Malformed);
                 }
                 off += b[off + 1] as usize * 8;
@@ -156,7 +155,10 @@ mod tests {
     use super::*;
 
     fn addrs() -> (Ipv6Addr, Ipv6Addr) {
-        ("2001:db8::10".parse().unwrap(), "ff02::1:ff00:1".parse().unwrap())
+        (
+            "2001:db8::10".parse().unwrap(),
+            "ff02::1:ff00:1".parse().unwrap(),
+        )
     }
 
     fn solicit() -> Vec<u8> {

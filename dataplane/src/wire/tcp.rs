@@ -185,9 +185,13 @@ mod tests {
         let mut p = Packet::new_unchecked(&mut b[..]);
         p.fill_checksum(pseudo());
         assert_eq!(&b[..16], &SYN[..16]);
-        assert!(Packet::new_checked(&b[..]).unwrap().verify_checksum(pseudo()));
+        assert!(Packet::new_checked(&b[..])
+            .unwrap()
+            .verify_checksum(pseudo()));
         b[17] ^= 1;
-        assert!(!Packet::new_checked(&b[..]).unwrap().verify_checksum(pseudo()));
+        assert!(!Packet::new_checked(&b[..])
+            .unwrap()
+            .verify_checksum(pseudo()));
     }
 
     #[test]

@@ -96,7 +96,9 @@ mod tests {
     use super::*;
     use crate::wire::{checksum::pseudo_v6, ip_proto};
 
-    const DGRAM: [u8; 12] = [0x13, 0x88, 0x00, 0x35, 0x00, 0x0c, 0, 0, b'w', b'e', b'i', b'r'];
+    const DGRAM: [u8; 12] = [
+        0x13, 0x88, 0x00, 0x35, 0x00, 0x0c, 0, 0, b'w', b'e', b'i', b'r',
+    ];
 
     #[test]
     fn deconstruct() {

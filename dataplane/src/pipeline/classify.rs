@@ -1,0 +1,241 @@
+//! The per-packet decision for traffic addressed to the appliance itself: answer it in
+//! place (ARP, neighbour discovery, echo), pass it to the host interface, or drop it
+//! under a named counter. Written against [`PacketBuf`] so it is tested without DPDK.
+
+use super::counters::Counter;
+use super::local::LocalAddrs;
+use super::reply;
+use crate::buf::PacketBuf;
+use crate::wire::ethernet::{self, ethertype, Frame};
+use crate::wire::{arp, checksum, icmpv4, icmpv6, ip_proto, ipv4, ipv6, tcp, udp, vlan};
+use std::net::Ipv6Addr;
+
+/// What the worker does with a packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// The buffer now holds a reply: transmit it on the port it came from, and count it.
+    Reply(Counter),
+    /// Hand it to the kernel through the host interface.
+    ToHost,
+    /// Free it and count the reason.
+    Drop(Counter),
+}
+
+use Verdict::*;
+
+/// Where the L3 header starts and what it is, after the Ethernet and VLAN headers.
+struct L2 {
+    len: usize,
+    ethertype: u16,
+    to_our_mac: bool,
+}
+
+pub fn classify<B: PacketBuf>(buf: &mut B, local: &LocalAddrs) -> Verdict {
+    let l2 = match parse_l2(buf.data(), local) {
+        Ok(l2) => l2,
+        Err(drop) => return Drop(drop),
+    };
+    match l2.ethertype {
+        ethertype::ARP => classify_arp(buf, &l2, local),
+        ethertype::IPV4 => classify_ipv4(buf, &l2, local),
+        ethertype::IPV6 => classify_ipv6(buf, &l2, local),
+        _ => Drop(Counter::DropUnknownEthertype),
+    }
+}
+
+fn parse_l2(data: &[u8], local: &LocalAddrs) -> Result<L2, Counter> {
+    let eth = Frame::new_checked(data).map_err(|_| Counter::DropRunt)?;
+    if data.len() > local.max_frame_len() {
+        return Err(Counter::DropOversize);
+    }
+    let dst = eth.dst();
+    let to_our_mac = dst == local.mac;
+    if !to_our_mac && !ethernet::is_multicast(&dst) {
+        return Err(Counter::DropNotForUs);
+    }
+    let (len, et) = match eth.ethertype() {
+        ethertype::VLAN => {
+            let tag = vlan::Tag::new_checked(eth.payload()).map_err(|_| Counter::DropRunt)?;
+            if local.vlan != Some(tag.vid()) {
+                return Err(Counter::DropVlanMismatch);
+            }
+            (ethernet::HEADER_LEN + vlan::TAG_LEN, tag.inner_ethertype())
+        }
+        ethertype::QINQ => return Err(Counter::DropVlanMismatch),
+        et => {
+            if local.vlan.is_some() {
+                return Err(Counter::DropVlanMismatch);
+            }
+            (ethernet::HEADER_LEN, et)
+        }
+    };
+    Ok(L2 {
+        len,
+        ethertype: et,
+        to_our_mac,
+    })
+}
+
+fn classify_arp<B: PacketBuf>(buf: &mut B, l2: &L2, local: &LocalAddrs) -> Verdict {
+    let Ok(pkt) = arp::Packet::new_checked(&buf.data()[l2.len..]) else {
+        return Drop(Counter::DropArpMalformed);
+    };
+    match pkt.operation() {
+        arp::OP_REQUEST if local.owns_v4(pkt.target_ip()) => {
+            reply::arp_reply(buf, l2.len, local.mac);
+            Reply(Counter::ArpReplies)
+        }
+        // Replies to the kernel's own requests teach it its neighbours.
+        arp::OP_REPLY if l2.to_our_mac => to_host(local),
+        arp::OP_REQUEST | arp::OP_REPLY => Drop(Counter::DropNotForUs),
+        _ => Drop(Counter::DropArpMalformed),
+    }
+}
+
+fn classify_ipv4<B: PacketBuf>(buf: &mut B, l2: &L2, local: &LocalAddrs) -> Verdict {
+    let data = buf.data();
+    let Ok(ip) = ipv4::Packet::new_checked(&data[l2.len..]) else {
+        return Drop(Counter::DropIpv4Malformed);
+    };
+    if !ip.verify_checksum() {
+        return Drop(Counter::DropIpv4BadChecksum);
+    }
+    if !l2.to_our_mac || !local.owns_v4(ip.dst()) {
+        return Drop(Counter::DropNotForUs);
+    }
+    // The kernel reassembles fragments for us.
+    if ip.is_fragment() {
+        return to_host(local);
+    }
+    let pseudo =
+        || checksum::pseudo_v4(ip.src(), ip.dst(), ip.protocol(), ip.payload().len() as u16);
+    match ip.protocol() {
+        ip_proto::ICMP => {
+            let Ok(icmp) = icmpv4::Packet::new_checked(ip.payload()) else {
+                return Drop(Counter::DropIcmpMalformed);
+            };
+            if !icmp.verify_checksum() {
+                return Drop(Counter::DropIcmpBadChecksum);
+            }
+            if icmp.msg_type() == icmpv4::ECHO_REQUEST && icmp.code() == 0 {
+                let ip_len = ip.total_len() as usize;
+                return match reply::echo_reply_v4(buf, l2.len, ip_len, local.mac) {
+                    Ok(()) => Reply(Counter::EchoRepliesV4),
+                    Err(_) => Drop(Counter::DropNoRoom),
+                };
+            }
+            to_host(local)
+        }
+        ip_proto::TCP => match tcp::Packet::new_checked(ip.payload()) {
+            Err(_) => Drop(Counter::DropL4Malformed),
+            Ok(seg) if !seg.verify_checksum(pseudo()) => Drop(Counter::DropL4BadChecksum),
+            Ok(_) => to_host(local),
+        },
+        ip_proto::UDP => match udp::Packet::new_checked(ip.payload()) {
+            Err(_) => Drop(Counter::DropL4Malformed),
+            Ok(d) if !d.verify_checksum(pseudo(), true) => Drop(Counter::DropL4BadChecksum),
+            Ok(_) => to_host(local),
+        },
+        _ => to_host(local),
+    }
+}
+
+fn classify_ipv6<B: PacketBuf>(buf: &mut B, l2: &L2, local: &LocalAddrs) -> Verdict {
+    let data = buf.data();
+    let Ok(ip) = ipv6::Packet::new_checked(&data[l2.len..]) else {
+        return Drop(Counter::DropIpv6Malformed);
+    };
+    let Ok(upper) = ip.upper_layer() else {
+        return Drop(Counter::DropIpv6Malformed);
+    };
+    let (src, dst) = (ip.src(), ip.dst());
+    let unicast_to_us = l2.to_our_mac && local.owns_v6(&dst);
+    if !unicast_to_us && !local.solicited_node_of_ours(&dst) {
+        return Drop(Counter::DropNotForUs);
+    }
+    if upper.fragment {
+        return if unicast_to_us {
+            to_host(local)
+        } else {
+            Drop(Counter::DropNotForUs)
+        };
+    }
+    let l4 = &data[l2.len + upper.offset..l2.len + ipv6::HEADER_LEN + ip.payload_len() as usize];
+    let pseudo = || checksum::pseudo_v6(&src, &dst, upper.protocol, l4.len() as u32);
+    match upper.protocol {
+        ip_proto::ICMPV6 => {
+            let Ok(icmp) = icmpv6::Packet::new_checked(l4) else {
+                return Drop(Counter::DropIcmpMalformed);
+            };
+            if !icmp.verify_checksum(&src, &dst) {
+                return Drop(Counter::DropIcmpBadChecksum);
+            }
+            match icmp.msg_type() {
+                icmpv6::NEIGHBOR_SOLICIT => {
+                    let target = icmp.nd_target();
+                    if !valid_solicitation(&ip, &icmp, &src, &dst) {
+                        return Drop(Counter::DropNdInvalid);
+                    }
+                    if !local.owns_v6(&target) {
+                        return Drop(Counter::DropNotForUs);
+                    }
+                    let eth_src = Frame::new_unchecked(data).src();
+                    let dst_mac = icmp.nd_option_ll(icmpv6::OPT_SOURCE_LL).unwrap_or(eth_src);
+                    match reply::neighbor_advert(buf, l2.len, local.mac, &target, &src, dst_mac) {
+                        Ok(()) => Reply(Counter::NdAdverts),
+                        Err(_) => Drop(Counter::DropNoRoom),
+                    }
+                }
+                _ if !unicast_to_us => Drop(Counter::DropNotForUs),
+                // Echo with extension headers in front is left to the kernel.
+                icmpv6::ECHO_REQUEST if icmp.code() == 0 && upper.offset == ipv6::HEADER_LEN => {
+                    let ip_len = ipv6::HEADER_LEN + ip.payload_len() as usize;
+                    match reply::echo_reply_v6(buf, l2.len, ip_len, local.mac) {
+                        Ok(()) => Reply(Counter::EchoRepliesV6),
+                        Err(_) => Drop(Counter::DropNoRoom),
+                    }
+                }
+                _ => to_host(local),
+            }
+        }
+        _ if !unicast_to_us => Drop(Counter::DropNotForUs),
+        ip_proto::TCP => match tcp::Packet::new_checked(l4) {
+            Err(_) => Drop(Counter::DropL4Malformed),
+            Ok(seg) if !seg.verify_checksum(pseudo()) => Drop(Counter::DropL4BadChecksum),
+            Ok(_) => to_host(local),
+        },
+        ip_proto::UDP => match udp::Packet::new_checked(l4) {
+            Err(_) => Drop(Counter::DropL4Malformed),
+            Ok(d) if !d.verify_checksum(pseudo(), false) => Drop(Counter::DropL4BadChecksum),
+            Ok(_) => to_host(local),
+        },
+        _ => to_host(local),
+    }
+}
+
+/// RFC 4861 7.1.1: hop limit 255, code 0, a unicast target, and a solicitation from
+/// the unspecified address (duplicate address detection) goes to a solicited-node
+/// group and carries no source link-layer option.
+fn valid_solicitation(
+    ip: &ipv6::Packet<&[u8]>,
+    icmp: &icmpv6::Packet<&[u8]>,
+    src: &Ipv6Addr,
+    dst: &Ipv6Addr,
+) -> bool {
+    if ip.hop_limit() != 255 || icmp.code() != 0 || icmp.nd_target().is_multicast() {
+        return false;
+    }
+    if src.is_unspecified() {
+        return dst.segments()[0] == 0xff02 && icmp.nd_option_ll(icmpv6::OPT_SOURCE_LL).is_none();
+    }
+    true
+}
+
+#[inline]
+fn to_host(local: &LocalAddrs) -> Verdict {
+    if local.host_interface {
+        ToHost
+    } else {
+        Drop(Counter::DropNoHostInterface)
+    }
+}

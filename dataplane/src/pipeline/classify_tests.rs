@@ -1,0 +1,534 @@
+//! Table-driven tests of `classify`: input frame, expected verdict, and for replies
+//! the fields of the frame written back.
+
+use super::classify::{classify, Verdict};
+use super::counters::Counter;
+use super::local::LocalAddrs;
+use crate::buf::{PacketBuf, VecBuf};
+use crate::wire::checksum::{pseudo_v4, pseudo_v6};
+use crate::wire::ethernet::{ethertype, Frame};
+use crate::wire::{arp, icmpv4, icmpv6, ip_proto, ipv4, ipv6, tcp, udp};
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+const OUR_MAC: [u8; 6] = [0x02, 0x57, 0x45, 0x49, 0x52, 0x01];
+const PEER_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x10];
+const OUR_V4: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
+const PEER_V4: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 10);
+
+fn our_v6() -> Ipv6Addr {
+    "2001:db8::1".parse().unwrap()
+}
+fn peer_v6() -> Ipv6Addr {
+    "2001:db8::10".parse().unwrap()
+}
+
+fn local() -> LocalAddrs {
+    LocalAddrs {
+        mac: OUR_MAC,
+        vlan: None,
+        mtu: 1500,
+        ipv4: vec![OUR_V4],
+        ipv6: vec![our_v6()],
+        host_interface: true,
+    }
+}
+
+fn eth(dst: [u8; 6], et: u16, payload: &[u8]) -> Vec<u8> {
+    let mut b = vec![0u8; 14 + payload.len()];
+    let mut f = Frame::new_unchecked(&mut b[..]);
+    f.set_dst(dst);
+    f.set_src(PEER_MAC);
+    f.set_ethertype(et);
+    f.payload_mut().copy_from_slice(payload);
+    b
+}
+
+fn arp_frame(op: u16, target: Ipv4Addr) -> Vec<u8> {
+    let mut a = [0u8; 28];
+    let mut p = arp::Packet::new_unchecked(&mut a[..]);
+    p.set_ethernet_ipv4();
+    p.set_operation(op);
+    p.set_sender(PEER_MAC, PEER_V4);
+    p.set_target([0; 6], target);
+    eth([0xff; 6], ethertype::ARP, &a)
+}
+
+fn ipv4_packet(dst: Ipv4Addr, proto: u8, l4: &[u8]) -> Vec<u8> {
+    let mut b = vec![0u8; 20 + l4.len()];
+    let mut p = ipv4::Packet::new_unchecked(&mut b[..]);
+    p.set_version_header_len(20);
+    p.set_total_len((20 + l4.len()) as u16);
+    p.set_unfragmented(true);
+    p.set_ttl(63);
+    p.set_protocol(proto);
+    p.set_src(PEER_V4);
+    p.set_dst(dst);
+    p.payload_mut().copy_from_slice(l4);
+    p.fill_checksum();
+    b
+}
+
+fn echo_v4() -> Vec<u8> {
+    let mut icmp = vec![8, 0, 0, 0, 0x12, 0x34, 0, 1, b'p', b'i', b'n', b'g'];
+    icmpv4::Packet::new_unchecked(&mut icmp[..]).fill_checksum();
+    icmp
+}
+
+fn tcp_syn(src: Ipv4Addr, dst: Ipv4Addr) -> Vec<u8> {
+    let mut t = [0u8; 20];
+    let mut p = tcp::Packet::new_unchecked(&mut t[..]);
+    p.set_src_port(40000);
+    p.set_dst_port(22);
+    p.set_header_len(20);
+    p.set_flags(tcp::flags::SYN);
+    p.set_window(1024);
+    p.fill_checksum(pseudo_v4(src, dst, ip_proto::TCP, 20));
+    t.to_vec()
+}
+
+fn ipv6_packet(src: Ipv6Addr, dst: Ipv6Addr, next: u8, hop: u8, l4: &[u8]) -> Vec<u8> {
+    let mut b = vec![0u8; 40 + l4.len()];
+    let mut p = ipv6::Packet::new_unchecked(&mut b[..]);
+    p.set_version_class_flow(0, 0);
+    p.set_payload_len(l4.len() as u16);
+    p.set_next_header(next);
+    p.set_hop_limit(hop);
+    p.set_src(&src);
+    p.set_dst(&dst);
+    p.payload_mut().copy_from_slice(l4);
+    b
+}
+
+fn icmpv6_msg(src: Ipv6Addr, dst: Ipv6Addr, mut msg: Vec<u8>) -> Vec<u8> {
+    icmpv6::Packet::new_unchecked(&mut msg[..]).fill_checksum(&src, &dst);
+    msg
+}
+
+fn solicitation(target: Ipv6Addr, with_sll: bool) -> Vec<u8> {
+    let mut m = vec![icmpv6::NEIGHBOR_SOLICIT, 0, 0, 0, 0, 0, 0, 0];
+    m.extend_from_slice(&target.octets());
+    if with_sll {
+        m.extend_from_slice(&[1, 1]);
+        m.extend_from_slice(&PEER_MAC);
+    }
+    m
+}
+
+fn run(frame: &[u8]) -> (Verdict, VecBuf) {
+    let mut b = VecBuf::from_slice(frame);
+    let v = classify(&mut b, &local());
+    (v, b)
+}
+
+#[test]
+fn arp_request_for_us_is_answered_in_place() {
+    let (v, out) = run(&arp_frame(arp::OP_REQUEST, OUR_V4));
+    assert_eq!(v, Verdict::Reply(Counter::ArpReplies));
+    let f = Frame::new_checked(out.data()).unwrap();
+    assert_eq!(
+        (f.dst(), f.src(), f.ethertype()),
+        (PEER_MAC, OUR_MAC, ethertype::ARP)
+    );
+    let a = arp::Packet::new_checked(f.payload()).unwrap();
+    assert_eq!(a.operation(), arp::OP_REPLY);
+    assert_eq!((a.sender_mac(), a.sender_ip()), (OUR_MAC, OUR_V4));
+    assert_eq!((a.target_mac(), a.target_ip()), (PEER_MAC, PEER_V4));
+}
+
+#[test]
+fn table_of_verdicts() {
+    let other_v4 = Ipv4Addr::new(198, 18, 0, 99);
+    let mut bad_ip_csum = eth(
+        OUR_MAC,
+        ethertype::IPV4,
+        &ipv4_packet(OUR_V4, 1, &echo_v4()),
+    );
+    bad_ip_csum[14 + 10] ^= 0xff;
+    let mut bad_icmp_csum = eth(
+        OUR_MAC,
+        ethertype::IPV4,
+        &ipv4_packet(OUR_V4, 1, &echo_v4()),
+    );
+    *bad_icmp_csum.last_mut().unwrap() ^= 0xff;
+    let mut bad_ihl = eth(
+        OUR_MAC,
+        ethertype::IPV4,
+        &ipv4_packet(OUR_V4, 1, &echo_v4()),
+    );
+    bad_ihl[14] = 0x43;
+    let mut long_total = eth(
+        OUR_MAC,
+        ethertype::IPV4,
+        &ipv4_packet(OUR_V4, 1, &echo_v4()),
+    );
+    long_total[14 + 3] = 200;
+    let mut bad_tcp_csum = eth(
+        OUR_MAC,
+        ethertype::IPV4,
+        &ipv4_packet(OUR_V4, 6, &tcp_syn(PEER_V4, OUR_V4)),
+    );
+    *bad_tcp_csum.last_mut().unwrap() ^= 1;
+    let mut tcp_short_doff = tcp_syn(PEER_V4, OUR_V4);
+    tcp_short_doff[12] = 0x30;
+    let mut frag = ipv4_packet(OUR_V4, 6, &tcp_syn(PEER_V4, OUR_V4));
+    frag[6] = 0x20; // MF
+    ipv4::Packet::new_unchecked(&mut frag[..]).fill_checksum();
+    let udp_no_csum = [0x13, 0x88, 0x00, 0x35, 0x00, 0x08, 0, 0];
+    let mut tagged = eth(OUR_MAC, ethertype::VLAN, &[0, 100, 0x08, 0x06]);
+    tagged.extend_from_slice(&arp_frame(arp::OP_REQUEST, OUR_V4)[14..]);
+    let mut arp_bad_htype = arp_frame(arp::OP_REQUEST, OUR_V4);
+    arp_bad_htype[15] = 6;
+    let gre = ipv4_packet(OUR_V4, 47, &[0; 8]);
+
+    let cases: Vec<(&str, Vec<u8>, Verdict)> = vec![
+        ("runt", vec![0u8; 13], Verdict::Drop(Counter::DropRunt)),
+        (
+            "jumbo",
+            eth(OUR_MAC, ethertype::IPV4, &vec![0u8; 9000]),
+            Verdict::Drop(Counter::DropOversize),
+        ),
+        (
+            "unicast to another MAC",
+            eth(
+                PEER_MAC,
+                ethertype::IPV4,
+                &ipv4_packet(OUR_V4, 1, &echo_v4()),
+            ),
+            Verdict::Drop(Counter::DropNotForUs),
+        ),
+        (
+            "unknown ethertype",
+            eth(OUR_MAC, 0x88cc, &[0; 46]),
+            Verdict::Drop(Counter::DropUnknownEthertype),
+        ),
+        (
+            "tagged on an untagged port",
+            tagged,
+            Verdict::Drop(Counter::DropVlanMismatch),
+        ),
+        (
+            "arp for another address",
+            arp_frame(arp::OP_REQUEST, other_v4),
+            Verdict::Drop(Counter::DropNotForUs),
+        ),
+        (
+            "arp bad htype",
+            arp_bad_htype,
+            Verdict::Drop(Counter::DropArpMalformed),
+        ),
+        (
+            "arp truncated",
+            arp_frame(arp::OP_REQUEST, OUR_V4)[..40].to_vec(),
+            Verdict::Drop(Counter::DropArpMalformed),
+        ),
+        (
+            "ipv4 truncated header",
+            eth(OUR_MAC, ethertype::IPV4, &[0x45, 0, 0, 20]),
+            Verdict::Drop(Counter::DropIpv4Malformed),
+        ),
+        (
+            "ipv4 bad IHL",
+            bad_ihl,
+            Verdict::Drop(Counter::DropIpv4Malformed),
+        ),
+        (
+            "ipv4 total length past the frame",
+            long_total,
+            Verdict::Drop(Counter::DropIpv4Malformed),
+        ),
+        (
+            "ipv4 bad header checksum",
+            bad_ip_csum,
+            Verdict::Drop(Counter::DropIpv4BadChecksum),
+        ),
+        (
+            "ipv4 to another address",
+            eth(
+                OUR_MAC,
+                ethertype::IPV4,
+                &ipv4_packet(other_v4, 1, &echo_v4()),
+            ),
+            Verdict::Drop(Counter::DropNotForUs),
+        ),
+        (
+            "icmp bad checksum",
+            bad_icmp_csum,
+            Verdict::Drop(Counter::DropIcmpBadChecksum),
+        ),
+        (
+            "icmp truncated",
+            eth(
+                OUR_MAC,
+                ethertype::IPV4,
+                &ipv4_packet(OUR_V4, 1, &[8, 0, 0]),
+            ),
+            Verdict::Drop(Counter::DropIcmpMalformed),
+        ),
+        (
+            "tcp to us goes to the host",
+            eth(
+                OUR_MAC,
+                ethertype::IPV4,
+                &ipv4_packet(OUR_V4, 6, &tcp_syn(PEER_V4, OUR_V4)),
+            ),
+            Verdict::ToHost,
+        ),
+        (
+            "tcp bad checksum",
+            bad_tcp_csum,
+            Verdict::Drop(Counter::DropL4BadChecksum),
+        ),
+        (
+            "tcp data offset too small",
+            eth(
+                OUR_MAC,
+                ethertype::IPV4,
+                &ipv4_packet(OUR_V4, 6, &tcp_short_doff),
+            ),
+            Verdict::Drop(Counter::DropL4Malformed),
+        ),
+        (
+            "udp without checksum goes to the host",
+            eth(
+                OUR_MAC,
+                ethertype::IPV4,
+                &ipv4_packet(OUR_V4, 17, &udp_no_csum),
+            ),
+            Verdict::ToHost,
+        ),
+        (
+            "udp length past the datagram",
+            eth(
+                OUR_MAC,
+                ethertype::IPV4,
+                &ipv4_packet(OUR_V4, 17, &[0, 1, 0, 2, 0, 99, 0, 0]),
+            ),
+            Verdict::Drop(Counter::DropL4Malformed),
+        ),
+        (
+            "ipv4 fragment goes to the host",
+            eth(OUR_MAC, ethertype::IPV4, &frag),
+            Verdict::ToHost,
+        ),
+        (
+            "other protocol goes to the host",
+            eth(OUR_MAC, ethertype::IPV4, &gre),
+            Verdict::ToHost,
+        ),
+        (
+            "ipv6 truncated",
+            eth(OUR_MAC, ethertype::IPV6, &[0x60, 0, 0, 0, 0, 8]),
+            Verdict::Drop(Counter::DropIpv6Malformed),
+        ),
+    ];
+    for (name, frame, want) in cases {
+        let (got, _) = run(&frame);
+        assert_eq!(got, want, "case: {name}");
+    }
+}
+
+#[test]
+fn without_host_interface_host_traffic_is_dropped() {
+    let mut l = local();
+    l.host_interface = false;
+    let f = eth(
+        OUR_MAC,
+        ethertype::IPV4,
+        &ipv4_packet(OUR_V4, 6, &tcp_syn(PEER_V4, OUR_V4)),
+    );
+    let mut b = VecBuf::from_slice(&f);
+    assert_eq!(
+        classify(&mut b, &l),
+        Verdict::Drop(Counter::DropNoHostInterface)
+    );
+}
+
+#[test]
+fn icmp_echo_reply_with_padding_trimmed() {
+    let mut frame = eth(
+        OUR_MAC,
+        ethertype::IPV4,
+        &ipv4_packet(OUR_V4, 1, &echo_v4()),
+    );
+    frame.extend_from_slice(&[0xee; 14]); // Ethernet padding
+    let (v, out) = run(&frame);
+    assert_eq!(v, Verdict::Reply(Counter::EchoRepliesV4));
+    assert_eq!(out.len(), 14 + 20 + 12);
+    let f = Frame::new_checked(out.data()).unwrap();
+    assert_eq!((f.dst(), f.src()), (PEER_MAC, OUR_MAC));
+    let ip = ipv4::Packet::new_checked(f.payload()).unwrap();
+    assert_eq!((ip.src(), ip.dst(), ip.ttl()), (OUR_V4, PEER_V4, 64));
+    assert!(ip.verify_checksum());
+    let icmp = icmpv4::Packet::new_checked(ip.payload()).unwrap();
+    assert_eq!(icmp.msg_type(), icmpv4::ECHO_REPLY);
+    assert_eq!((icmp.echo_ident(), icmp.echo_seq()), (0x1234, 1));
+    assert_eq!(icmp.data(), b"ping");
+    assert!(icmp.verify_checksum());
+}
+
+#[test]
+fn icmpv6_echo_reply() {
+    let msg = icmpv6_msg(
+        peer_v6(),
+        our_v6(),
+        vec![128, 0, 0, 0, 0, 7, 0, 2, 1, 2, 3, 4],
+    );
+    let frame = eth(
+        OUR_MAC,
+        ethertype::IPV6,
+        &ipv6_packet(peer_v6(), our_v6(), 58, 64, &msg),
+    );
+    let (v, out) = run(&frame);
+    assert_eq!(v, Verdict::Reply(Counter::EchoRepliesV6));
+    let f = Frame::new_checked(out.data()).unwrap();
+    assert_eq!((f.dst(), f.src()), (PEER_MAC, OUR_MAC));
+    let ip = ipv6::Packet::new_checked(f.payload()).unwrap();
+    assert_eq!((ip.src(), ip.dst()), (our_v6(), peer_v6()));
+    let icmp = icmpv6::Packet::new_checked(ip.payload()).unwrap();
+    assert_eq!(icmp.msg_type(), icmpv6::ECHO_REPLY);
+    assert!(icmp.verify_checksum(&our_v6(), &peer_v6()));
+}
+
+#[test]
+fn neighbor_solicitation_is_answered() {
+    let group = ipv6::solicited_node(&our_v6());
+    let msg = icmpv6_msg(peer_v6(), group, solicitation(our_v6(), true));
+    let frame = eth(
+        [0x33, 0x33, 0xff, 0, 0, 1],
+        ethertype::IPV6,
+        &ipv6_packet(peer_v6(), group, 58, 255, &msg),
+    );
+    let (v, out) = run(&frame);
+    assert_eq!(v, Verdict::Reply(Counter::NdAdverts));
+    assert_eq!(out.len(), 14 + 40 + 32);
+    let f = Frame::new_checked(out.data()).unwrap();
+    assert_eq!((f.dst(), f.src()), (PEER_MAC, OUR_MAC));
+    let ip = ipv6::Packet::new_checked(f.payload()).unwrap();
+    assert_eq!(
+        (ip.src(), ip.dst(), ip.hop_limit()),
+        (our_v6(), peer_v6(), 255)
+    );
+    let na = icmpv6::Packet::new_checked(ip.payload()).unwrap();
+    assert_eq!(na.msg_type(), icmpv6::NEIGHBOR_ADVERT);
+    assert_eq!(na.nd_target(), our_v6());
+    assert_eq!(
+        na.na_flags(),
+        icmpv6::NA_FLAG_SOLICITED | icmpv6::NA_FLAG_OVERRIDE
+    );
+    assert_eq!(na.nd_option_ll(icmpv6::OPT_TARGET_LL), Some(OUR_MAC));
+    assert!(na.verify_checksum(&our_v6(), &peer_v6()));
+}
+
+#[test]
+fn dad_solicitation_gets_all_nodes_advert() {
+    let group = ipv6::solicited_node(&our_v6());
+    let unspec = Ipv6Addr::UNSPECIFIED;
+    let msg = icmpv6_msg(unspec, group, solicitation(our_v6(), false));
+    let frame = eth(
+        [0x33, 0x33, 0xff, 0, 0, 1],
+        ethertype::IPV6,
+        &ipv6_packet(unspec, group, 58, 255, &msg),
+    );
+    let (v, out) = run(&frame);
+    assert_eq!(v, Verdict::Reply(Counter::NdAdverts));
+    let f = Frame::new_checked(out.data()).unwrap();
+    assert_eq!(f.dst(), [0x33, 0x33, 0, 0, 0, 1]);
+    let ip = ipv6::Packet::new_checked(f.payload()).unwrap();
+    let na = icmpv6::Packet::new_checked(ip.payload()).unwrap();
+    assert_eq!(na.na_flags(), icmpv6::NA_FLAG_OVERRIDE);
+}
+
+#[test]
+fn invalid_solicitations_are_counted() {
+    let group = ipv6::solicited_node(&our_v6());
+    // Hop limit 64: may have been forwarded by a router.
+    let msg = icmpv6_msg(peer_v6(), group, solicitation(our_v6(), true));
+    let frame = eth(
+        [0x33, 0x33, 0xff, 0, 0, 1],
+        ethertype::IPV6,
+        &ipv6_packet(peer_v6(), group, 58, 64, &msg),
+    );
+    assert_eq!(run(&frame).0, Verdict::Drop(Counter::DropNdInvalid));
+    // For someone else's address (same group by chance is impossible here: other group).
+    let other: Ipv6Addr = "2001:db8::2".parse().unwrap();
+    let og = ipv6::solicited_node(&other);
+    let msg = icmpv6_msg(peer_v6(), og, solicitation(other, true));
+    let frame = eth(
+        [0x33, 0x33, 0xff, 0, 0, 2],
+        ethertype::IPV6,
+        &ipv6_packet(peer_v6(), og, 58, 255, &msg),
+    );
+    assert_eq!(run(&frame).0, Verdict::Drop(Counter::DropNotForUs));
+    // Bad checksum.
+    let mut msg = icmpv6_msg(peer_v6(), group, solicitation(our_v6(), true));
+    msg[3] ^= 1;
+    let frame = eth(
+        [0x33, 0x33, 0xff, 0, 0, 1],
+        ethertype::IPV6,
+        &ipv6_packet(peer_v6(), group, 58, 255, &msg),
+    );
+    assert_eq!(run(&frame).0, Verdict::Drop(Counter::DropIcmpBadChecksum));
+}
+
+#[test]
+fn ipv6_tcp_and_udp_to_host() {
+    let mut t = tcp_syn(PEER_V4, OUR_V4);
+    tcp::Packet::new_unchecked(&mut t[..]).fill_checksum(pseudo_v6(
+        &peer_v6(),
+        &our_v6(),
+        ip_proto::TCP,
+        20,
+    ));
+    let frame = eth(
+        OUR_MAC,
+        ethertype::IPV6,
+        &ipv6_packet(peer_v6(), our_v6(), 6, 64, &t),
+    );
+    assert_eq!(run(&frame).0, Verdict::ToHost);
+    // UDP with a zero checksum is invalid over IPv6.
+    let u = [0x13, 0x88, 0x00, 0x35, 0x00, 0x08, 0, 0];
+    let frame = eth(
+        OUR_MAC,
+        ethertype::IPV6,
+        &ipv6_packet(peer_v6(), our_v6(), 17, 64, &u),
+    );
+    assert_eq!(run(&frame).0, Verdict::Drop(Counter::DropL4BadChecksum));
+    let mut u = u;
+    udp::Packet::new_unchecked(&mut u[..]).fill_checksum(pseudo_v6(
+        &peer_v6(),
+        &our_v6(),
+        ip_proto::UDP,
+        8,
+    ));
+    let frame = eth(
+        OUR_MAC,
+        ethertype::IPV6,
+        &ipv6_packet(peer_v6(), our_v6(), 17, 64, &u),
+    );
+    assert_eq!(run(&frame).0, Verdict::ToHost);
+}
+
+#[test]
+fn vlan_port_accepts_its_tag_and_keeps_it_in_replies() {
+    let mut l = local();
+    l.vlan = Some(100);
+    let mut tagged = eth([0xff; 6], ethertype::VLAN, &[0, 100, 0x08, 0x06]);
+    tagged.extend_from_slice(&arp_frame(arp::OP_REQUEST, OUR_V4)[14..]);
+    let mut b = VecBuf::from_slice(&tagged);
+    assert_eq!(classify(&mut b, &l), Verdict::Reply(Counter::ArpReplies));
+    assert_eq!(&b.data()[12..16], &[0x81, 0x00, 0, 100]);
+    let a = arp::Packet::new_checked(&b.data()[18..]).unwrap();
+    assert_eq!(a.operation(), arp::OP_REPLY);
+    // Untagged and wrongly tagged frames are refused.
+    let mut b = VecBuf::from_slice(&arp_frame(arp::OP_REQUEST, OUR_V4));
+    assert_eq!(
+        classify(&mut b, &l),
+        Verdict::Drop(Counter::DropVlanMismatch)
+    );
+    tagged[15] = 101;
+    let mut b = VecBuf::from_slice(&tagged);
+    assert_eq!(
+        classify(&mut b, &l),
+        Verdict::Drop(Counter::DropVlanMismatch)
+    );
+}

@@ -1,0 +1,150 @@
+//! Per-core counters. A worker is the only writer of its own block, so it keeps plain
+//! `u64`s while it works and publishes them with relaxed atomic stores every few
+//! iterations; the management core reads and sums the blocks. No counter update on
+//! the packet path is a locked instruction.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+macro_rules! counters {
+    ($($name:ident = $text:literal,)*) => {
+        /// Every counter a worker keeps. Drops are the `Drop*` variants.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        #[repr(usize)]
+        pub enum Counter { $($name,)* }
+
+        impl Counter {
+            pub const ALL: &'static [Counter] = &[$(Counter::$name,)*];
+            pub const COUNT: usize = Self::ALL.len();
+
+            /// The name used in logs, the admin socket and metrics.
+            pub fn name(self) -> &'static str {
+                match self { $(Counter::$name => $text,)* }
+            }
+        }
+    };
+}
+
+counters! {
+    RxPackets = "rx_packets",
+    RxBytes = "rx_bytes",
+    TxPackets = "tx_packets",
+    TxBytes = "tx_bytes",
+    ArpReplies = "arp_replies",
+    NdAdverts = "nd_adverts",
+    EchoRepliesV4 = "icmp_echo_replies",
+    EchoRepliesV6 = "icmpv6_echo_replies",
+    ToHost = "to_host",
+    FromHost = "from_host",
+    // Drops, one per reason.
+    DropRunt = "drop_runt",
+    DropOversize = "drop_oversize",
+    DropMultiSegment = "drop_multi_segment",
+    DropVlanMismatch = "drop_vlan_mismatch",
+    DropNotForUs = "drop_not_for_us",
+    DropUnknownEthertype = "drop_unknown_ethertype",
+    DropArpMalformed = "drop_arp_malformed",
+    DropIpv4Malformed = "drop_ipv4_malformed",
+    DropIpv4BadChecksum = "drop_ipv4_bad_checksum",
+    DropIpv6Malformed = "drop_ipv6_malformed",
+    DropL4Malformed = "drop_l4_malformed",
+    DropL4BadChecksum = "drop_l4_bad_checksum",
+    DropIcmpMalformed = "drop_icmp_malformed",
+    DropIcmpBadChecksum = "drop_icmp_bad_checksum",
+    DropNdInvalid = "drop_nd_invalid",
+    DropNoRoom = "drop_no_room",
+    DropNoHostInterface = "drop_no_host_interface",
+    DropHostQueueFull = "drop_host_queue_full",
+    DropTxQueueFull = "drop_tx_queue_full",
+}
+
+impl Counter {
+    pub fn is_drop(self) -> bool {
+        self.name().starts_with("drop_")
+    }
+}
+
+/// A worker's private tally; published into its [`CoreCounters`].
+#[derive(Debug, Clone)]
+pub struct Tally(pub [u64; Counter::COUNT]);
+
+impl Default for Tally {
+    fn default() -> Self {
+        Tally([0; Counter::COUNT])
+    }
+}
+
+impl Tally {
+    #[inline]
+    pub fn add(&mut self, c: Counter, n: u64) {
+        self.0[c as usize] += n;
+    }
+
+    #[inline]
+    pub fn get(&self, c: Counter) -> u64 {
+        self.0[c as usize]
+    }
+
+    pub fn sum(&mut self, other: &Tally) {
+        for (a, b) in self.0.iter_mut().zip(other.0.iter()) {
+            *a += b;
+        }
+    }
+}
+
+/// The shared, cache-line aligned block one worker publishes into.
+#[repr(align(64))]
+pub struct CoreCounters {
+    values: [AtomicU64; Counter::COUNT],
+}
+
+impl Default for CoreCounters {
+    fn default() -> Self {
+        CoreCounters {
+            values: std::array::from_fn(|_| AtomicU64::new(0)),
+        }
+    }
+}
+
+impl CoreCounters {
+    /// Called only by the owning worker.
+    pub fn publish(&self, t: &Tally) {
+        for (slot, v) in self.values.iter().zip(t.0.iter()) {
+            slot.store(*v, Ordering::Relaxed);
+        }
+    }
+
+    pub fn snapshot(&self) -> Tally {
+        let mut t = Tally::default();
+        for (v, slot) in t.0.iter_mut().zip(self.values.iter()) {
+            *v = slot.load(Ordering::Relaxed);
+        }
+        t
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_drops_marked() {
+        let mut names: Vec<_> = Counter::ALL.iter().map(|c| c.name()).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), Counter::COUNT);
+        assert!(Counter::DropRunt.is_drop());
+        assert!(!Counter::RxPackets.is_drop());
+    }
+
+    #[test]
+    fn publish_then_snapshot() {
+        let mut t = Tally::default();
+        t.add(Counter::RxPackets, 3);
+        t.add(Counter::DropRunt, 1);
+        let shared = CoreCounters::default();
+        shared.publish(&t);
+        let s = shared.snapshot();
+        assert_eq!(s.get(Counter::RxPackets), 3);
+        assert_eq!(s.get(Counter::DropRunt), 1);
+    }
+}

@@ -1,0 +1,11 @@
+//! The worker pipeline: per-packet classification, in-place replies, counters, and the
+//! poll loop that runs them on DPDK queues.
+
+pub mod classify;
+pub mod counters;
+pub mod local;
+pub mod reply;
+pub mod vlan_tag;
+
+#[cfg(test)]
+mod classify_tests;
