@@ -2,5 +2,6 @@
 //! the safe DPDK layer.
 
 pub mod buf;
+pub mod dpdk;
 pub mod pipeline;
 pub mod wire;

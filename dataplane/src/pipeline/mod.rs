@@ -6,6 +6,7 @@ pub mod counters;
 pub mod local;
 pub mod reply;
 pub mod vlan_tag;
+pub mod worker;
 
 #[cfg(test)]
 mod classify_tests;

@@ -1,0 +1,310 @@
+//! Ethernet ports: look-up by name, configuration with N RX/TX queues (RSS where the
+//! device has it), MTU, promiscuous mode, link status, start/stop/close.
+
+use super::burst::{RxQueue, TxQueue};
+use super::error::DpdkError;
+use super::mempool::Mempool;
+use std::ffi::CString;
+
+/// How to bring a port up.
+#[derive(Debug, Clone)]
+pub struct PortSpec {
+    pub rx_queues: u16,
+    pub tx_queues: u16,
+    pub rx_desc: u16,
+    pub tx_desc: u16,
+    pub mtu: Option<u16>,
+    pub promiscuous: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LinkStatus {
+    pub up: bool,
+    pub speed_mbps: u32,
+    pub full_duplex: bool,
+}
+
+// RSS hash-function bits (rte_ethdev.h RTE_ETH_RSS_*; bindgen cannot evaluate
+// RTE_BIT64): IPv4/IPv6 with and without TCP/UDP ports, fragments by addresses.
+const RSS_IPV4: u64 = 1 << 2;
+const RSS_FRAG_IPV4: u64 = 1 << 3;
+const RSS_NONFRAG_IPV4_TCP: u64 = 1 << 4;
+const RSS_NONFRAG_IPV4_UDP: u64 = 1 << 5;
+const RSS_NONFRAG_IPV4_OTHER: u64 = 1 << 7;
+const RSS_IPV6: u64 = 1 << 8;
+const RSS_FRAG_IPV6: u64 = 1 << 9;
+const RSS_NONFRAG_IPV6_TCP: u64 = 1 << 10;
+const RSS_NONFRAG_IPV6_UDP: u64 = 1 << 11;
+const RSS_NONFRAG_IPV6_OTHER: u64 = 1 << 12;
+const RSS_WANTED: u64 = RSS_IPV4
+    | RSS_FRAG_IPV4
+    | RSS_NONFRAG_IPV4_TCP
+    | RSS_NONFRAG_IPV4_UDP
+    | RSS_NONFRAG_IPV4_OTHER
+    | RSS_IPV6
+    | RSS_FRAG_IPV6
+    | RSS_NONFRAG_IPV6_TCP
+    | RSS_NONFRAG_IPV6_UDP
+    | RSS_NONFRAG_IPV6_OTHER;
+
+/// A probed port. Dropping it stops and closes it.
+pub struct Port {
+    id: u16,
+    name: String,
+    started: bool,
+    rx_queues: u16,
+    tx_queues: u16,
+    taken_rx: Vec<bool>,
+    taken_tx: Vec<bool>,
+    rss: bool,
+}
+
+impl Port {
+    /// The port DPDK created for device `dpdk_name` (a vdev name such as
+    /// `net_af_packet0`, or a PCI address). `label` names it in errors.
+    pub fn open(dpdk_name: &str, label: &str) -> Result<Port, DpdkError> {
+        let c = CString::new(dpdk_name).map_err(|_| DpdkError {
+            op: format!("port {label}: device name {dpdk_name:?}"),
+            code: libc::EINVAL,
+        })?;
+        let mut id = 0u16;
+        // SAFETY: c is a valid C string; id is written on success.
+        let ret = unsafe { dpdk_sys::rte_eth_dev_get_port_by_name(c.as_ptr(), &mut id) };
+        if ret < 0 {
+            return Err(DpdkError::from_ret(
+                format!(
+                    "port {label}: no DPDK device named {dpdk_name} (did the driver probe it?)"
+                ),
+                ret,
+            ));
+        }
+        Ok(Port {
+            id,
+            name: label.to_string(),
+            started: false,
+            rx_queues: 0,
+            tx_queues: 0,
+            taken_rx: Vec::new(),
+            taken_tx: Vec::new(),
+            rss: false,
+        })
+    }
+
+    pub fn id(&self) -> u16 {
+        self.id
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Whether RSS spreads flows over the RX queues.
+    pub fn rss(&self) -> bool {
+        self.rss
+    }
+
+    pub fn socket(&self) -> i32 {
+        // SAFETY: valid port id.
+        unsafe { dpdk_sys::rte_eth_dev_socket_id(self.id) }
+    }
+
+    /// The device's driver name (e.g. `net_af_packet`).
+    pub fn driver(&self) -> String {
+        match self.info() {
+            Ok(info) if !info.driver_name.is_null() => {
+                // SAFETY: driver_name points at a static string of the driver.
+                unsafe { std::ffi::CStr::from_ptr(info.driver_name) }
+                    .to_string_lossy()
+                    .into_owned()
+            }
+            _ => String::from("unknown"),
+        }
+    }
+
+    fn info(&self) -> Result<dpdk_sys::rte_eth_dev_info, DpdkError> {
+        let mut info = dpdk_sys::rte_eth_dev_info::default();
+        // SAFETY: info is a valid out-parameter.
+        let ret = unsafe { dpdk_sys::rte_eth_dev_info_get(self.id, &mut info) };
+        if ret < 0 {
+            return Err(DpdkError::from_ret(
+                format!("port {}: device info", self.name),
+                ret,
+            ));
+        }
+        Ok(info)
+    }
+
+    /// Configures queues, MTU and offloads, starts the port, and sets promiscuous mode.
+    pub fn start(&mut self, spec: &PortSpec, pool: &Mempool) -> Result<(), DpdkError> {
+        let name = self.name.clone();
+        let err = |what: &str, ret: i32| DpdkError::from_ret(format!("port {name}: {what}"), ret);
+        let info = self.info()?;
+        if spec.rx_queues > info.max_rx_queues || spec.tx_queues > info.max_tx_queues {
+            return Err(DpdkError {
+                op: format!(
+                    "port {name}: {} RX / {} TX queues wanted, device has at most {} / {}",
+                    spec.rx_queues, spec.tx_queues, info.max_rx_queues, info.max_tx_queues
+                ),
+                code: libc::EINVAL,
+            });
+        }
+        let mut conf = dpdk_sys::rte_eth_conf::default();
+        let rss_hf = info.flow_type_rss_offloads & RSS_WANTED;
+        self.rss = spec.rx_queues > 1 && rss_hf != 0;
+        if self.rss {
+            conf.rxmode.mq_mode = dpdk_sys::rte_eth_rx_mq_mode_RTE_ETH_MQ_RX_RSS;
+            conf.rx_adv_conf.rss_conf.rss_hf = rss_hf;
+        }
+        if let Some(mtu) = spec.mtu {
+            conf.rxmode.mtu = mtu as u32;
+        }
+        // SAFETY: conf is a valid, initialised configuration for this port.
+        let ret = unsafe {
+            dpdk_sys::rte_eth_dev_configure(self.id, spec.rx_queues, spec.tx_queues, &conf)
+        };
+        if ret < 0 {
+            return Err(err("configure", ret));
+        }
+        let (mut rxd, mut txd) = (spec.rx_desc, spec.tx_desc);
+        // SAFETY: valid out-parameters.
+        let ret =
+            unsafe { dpdk_sys::rte_eth_dev_adjust_nb_rx_tx_desc(self.id, &mut rxd, &mut txd) };
+        if ret < 0 {
+            return Err(err("adjust descriptors", ret));
+        }
+        let socket = self.socket().max(0) as u32;
+        for q in 0..spec.rx_queues {
+            // SAFETY: configured port, valid pool; NULL rx_conf means driver defaults.
+            let ret = unsafe {
+                dpdk_sys::rte_eth_rx_queue_setup(
+                    self.id,
+                    q,
+                    rxd,
+                    socket,
+                    std::ptr::null(),
+                    pool.as_ptr(),
+                )
+            };
+            if ret < 0 {
+                return Err(err(&format!("RX queue {q} setup"), ret));
+            }
+        }
+        for q in 0..spec.tx_queues {
+            // SAFETY: configured port; NULL tx_conf means driver defaults.
+            let ret = unsafe {
+                dpdk_sys::rte_eth_tx_queue_setup(self.id, q, txd, socket, std::ptr::null())
+            };
+            if ret < 0 {
+                return Err(err(&format!("TX queue {q} setup"), ret));
+            }
+        }
+        if let Some(mtu) = spec.mtu {
+            // SAFETY: valid port. Some virtual devices do not support it: not fatal.
+            let ret = unsafe { dpdk_sys::rte_eth_dev_set_mtu(self.id, mtu) };
+            if ret < 0 && ret != -libc::ENOTSUP {
+                return Err(err(&format!("set MTU {mtu}"), ret));
+            }
+        }
+        // SAFETY: all queues are set up.
+        let ret = unsafe { dpdk_sys::rte_eth_dev_start(self.id) };
+        if ret < 0 {
+            return Err(err("start", ret));
+        }
+        self.started = true;
+        // SAFETY: started port.
+        let ret = unsafe {
+            if spec.promiscuous {
+                dpdk_sys::rte_eth_promiscuous_enable(self.id)
+            } else {
+                dpdk_sys::rte_eth_promiscuous_disable(self.id)
+            }
+        };
+        if ret < 0 && ret != -libc::ENOTSUP {
+            return Err(err("promiscuous mode", ret));
+        }
+        // IPv6 neighbour discovery needs solicited-node multicast groups.
+        // SAFETY: started port.
+        let ret = unsafe { dpdk_sys::rte_eth_allmulticast_enable(self.id) };
+        if ret < 0 && ret != -libc::ENOTSUP {
+            return Err(err("all-multicast mode", ret));
+        }
+        self.rx_queues = spec.rx_queues;
+        self.tx_queues = spec.tx_queues;
+        self.taken_rx = vec![false; spec.rx_queues as usize];
+        self.taken_tx = vec![false; spec.tx_queues as usize];
+        Ok(())
+    }
+
+    /// Hands out RX queue `q` once; the receiver is its only user.
+    pub fn take_rx_queue(&mut self, q: u16) -> Option<RxQueue> {
+        let slot = self.taken_rx.get_mut(q as usize)?;
+        if std::mem::replace(slot, true) {
+            return None;
+        }
+        Some(RxQueue {
+            port: self.id,
+            queue: q,
+        })
+    }
+
+    /// Hands out TX queue `q` once.
+    pub fn take_tx_queue(&mut self, q: u16) -> Option<TxQueue> {
+        let slot = self.taken_tx.get_mut(q as usize)?;
+        if std::mem::replace(slot, true) {
+            return None;
+        }
+        Some(TxQueue {
+            port: self.id,
+            queue: q,
+        })
+    }
+
+    pub fn mac(&self) -> [u8; 6] {
+        let mut a = dpdk_sys::rte_ether_addr::default();
+        // SAFETY: valid out-parameter.
+        unsafe { dpdk_sys::rte_eth_macaddr_get(self.id, &mut a) };
+        a.addr_bytes
+    }
+
+    /// Sets the port's MAC (for a TAP port, the kernel interface's MAC too).
+    pub fn set_mac(&mut self, mac: [u8; 6]) -> Result<(), DpdkError> {
+        let mut a = dpdk_sys::rte_ether_addr { addr_bytes: mac };
+        // SAFETY: valid port and address.
+        let ret = unsafe { dpdk_sys::rte_eth_dev_default_mac_addr_set(self.id, &mut a) };
+        if ret < 0 {
+            return Err(DpdkError::from_ret(
+                format!("port {}: set MAC", self.name),
+                ret,
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn link(&self) -> LinkStatus {
+        let mut l = dpdk_sys::rte_eth_link::default();
+        // SAFETY: valid out-parameter; nowait never blocks.
+        unsafe { dpdk_sys::rte_eth_link_get_nowait(self.id, &mut l) };
+        LinkStatus {
+            up: l.link_status() as u32 == dpdk_sys::RTE_ETH_LINK_UP,
+            speed_mbps: l.link_speed,
+            full_duplex: l.link_duplex() == 1,
+        }
+    }
+
+    /// Stops the port (idempotent). Workers must no longer poll it.
+    pub fn stop(&mut self) {
+        if self.started {
+            // SAFETY: valid started port; no lcore uses its queues any more.
+            unsafe { dpdk_sys::rte_eth_dev_stop(self.id) };
+            self.started = false;
+        }
+    }
+}
+
+impl Drop for Port {
+    fn drop(&mut self) {
+        self.stop();
+        // SAFETY: the port is stopped and no queue handle is in use.
+        unsafe { dpdk_sys::rte_eth_dev_close(self.id) };
+    }
+}
