@@ -61,6 +61,11 @@ impl LcoreJob {
         self.lcore
     }
 
+    /// True once the job has returned or panicked.
+    pub fn finished(&self) -> bool {
+        self.outcome.try_lock().map(|s| s.is_some()).unwrap_or(false)
+    }
+
     /// Waits for the job to finish; `Err` carries a panic message.
     pub fn join(self) -> Result<(), String> {
         // SAFETY: waiting on an lcore we launched.

@@ -1,0 +1,85 @@
+//! Builds the EAL argument list from the configuration.
+
+use crate::config::model::{Config, Device};
+
+/// The DPDK device name of a port's host interface (a TAP vdev).
+pub fn host_tap_name(port_index: usize) -> String {
+    format!("net_tap_weir{port_index}")
+}
+
+/// EAL arguments: lcores pinned as configured (lcore 0 is the management core,
+/// lcores 1..=N the workers), memory, runtime files, and exactly the devices the
+/// configuration names: `--no-pci` unless PCI devices are listed, so the EAL never
+/// touches a NIC it was not given.
+pub fn build(cfg: &Config) -> Vec<String> {
+    let mut a = vec!["weir".to_string()];
+    let mut lcores = format!("0@{}", cfg.eal.main_cpu);
+    for (i, cpu) in cfg.eal.worker_cpus.iter().enumerate() {
+        lcores.push_str(&format!(",{}@{}", i + 1, cpu));
+    }
+    a.extend(["--lcores".into(), lcores, "--main-lcore".into(), "0".into()]);
+    if !cfg.eal.hugepages {
+        a.push("--no-huge".into());
+    }
+    a.extend(["-m".into(), cfg.eal.memory_mb.to_string()]);
+    // No runtime files unless a prefix is asked for. --in-memory implies
+    // --legacy-mem's opposite and cannot go with --no-huge, which makes no hugepage
+    // files anyway; --no-shconf keeps it from writing its shared config.
+    match (&cfg.eal.file_prefix, cfg.eal.hugepages) {
+        (Some(p), _) => a.extend(["--file-prefix".into(), p.clone(), "--huge-unlink".into()]),
+        (None, true) => a.push("--in-memory".into()),
+        (None, false) => a.push("--no-shconf".into()),
+    }
+    a.push("--no-telemetry".into());
+    if let Some(l) = &cfg.eal.log_level {
+        a.push(format!("--log-level={l}"));
+    }
+    let mut any_pci = false;
+    for (i, p) in cfg.ports.iter().enumerate() {
+        match &p.device {
+            Device::Vdev { args, .. } => a.extend(["--vdev".into(), args.clone()]),
+            Device::Pci(addr) => {
+                any_pci = true;
+                a.extend(["-a".into(), addr.clone()]);
+            }
+        }
+        if let Some(h) = &p.host_interface {
+            a.extend([
+                "--vdev".into(),
+                format!("{},iface={h}", host_tap_name(i)),
+            ]);
+        }
+    }
+    if !any_pci {
+        a.push("--no-pci".into());
+    }
+    a.extend(cfg.eal.extra_args.iter().cloned());
+    a
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config;
+
+    #[test]
+    fn example_args() {
+        let src = include_str!("../../examples/weir.toml");
+        let cfg = config::parse(src, std::path::Path::new("x")).unwrap();
+        let a = build(&cfg).join(" ");
+        assert!(a.contains("--lcores 0@0,1@1 --main-lcore 0"), "{a}");
+        assert!(a.contains("--no-huge -m 256 --no-shconf"), "{a}");
+        assert!(a.contains("--vdev net_af_packet0,iface=wan0,qpairs=1"), "{a}");
+        assert!(a.contains("--vdev net_tap_weir0,iface=weir0"), "{a}");
+        assert!(a.ends_with("--no-pci"), "{a}");
+        let pci = src
+            .replace("device = \"net_af_packet0,iface=wan0,qpairs=1\"", "pci = \"0000:03:00.0\"")
+            .replace("hugepages = false", "hugepages = true")
+            .replace("# file_prefix = \"weir\"", "file_prefix = \"w1\"");
+        let cfg = config::parse(&pci, std::path::Path::new("x")).unwrap();
+        let a = build(&cfg).join(" ");
+        assert!(a.contains("-a 0000:03:00.0"), "{a}");
+        assert!(!a.contains("--no-pci") && !a.contains("--no-huge"), "{a}");
+        assert!(a.contains("--file-prefix w1 --huge-unlink"), "{a}");
+    }
+}

@@ -1,0 +1,224 @@
+//! The appliance's life cycle on the management core: EAL up, pool and ports
+//! started, host interfaces configured, workers launched on their lcores, then wait
+//! for SIGINT/SIGTERM (or a worker failure) and tear everything down in order:
+//! workers joined, ports stopped and closed, pool freed, EAL cleaned up.
+
+use crate::config::model::{Config, Device, Port as PortCfg};
+use crate::{eal_args, hostif, log, signals, stats};
+use dataplane::dpdk::{lcore, Eal, Mempool, Port, PortSpec};
+use dataplane::pipeline::counters::CoreCounters;
+use dataplane::pipeline::local::LocalAddrs;
+use dataplane::pipeline::worker::{HostQueues, Worker, WorkerPort};
+use dataplane::wire::ethernet::format_mac;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// A configured port with its host interface.
+struct PortState {
+    phys: Port,
+    host: Option<Port>,
+    local: LocalAddrs,
+    workers: u32,
+}
+
+/// Runs until stopped. `Ok` carries the final counters; `Err` a message for the user.
+pub fn run(cfg: &Config) -> Result<stats::Summary, String> {
+    let args = eal_args::build(cfg);
+    log!("starting EAL: {}", args[1..].join(" "));
+    let eal = Eal::init(&args).map_err(|e| e.to_string())?;
+    log!("{} up, TSC {} MHz", Eal::version(), eal.tsc_hz() / 1_000_000);
+    let result = run_on(&eal, cfg);
+    drop(eal);
+    remove_runtime_dir(cfg);
+    result
+}
+
+fn run_on(eal: &Eal, cfg: &Config) -> Result<stats::Summary, String> {
+    let lcores = eal.worker_lcores();
+    if lcores.len() != cfg.workers() {
+        return Err(format!(
+            "EAL started {} worker lcores, config wants {}",
+            lcores.len(),
+            cfg.workers()
+        ));
+    }
+    let max_mtu = cfg.ports.iter().map(|p| p.mtu).max().unwrap_or(1500);
+    // Headroom (128) + the largest frame: MTU, Ethernet header, VLAN tag, FCS.
+    let data_room =
+        (dpdk_sys::RTE_MBUF_DEFAULT_BUF_SIZE as u16).max(128 + max_mtu + 14 + 4 + 4);
+    let pool = Mempool::new("weir_pkt", cfg.eal.mbufs, 256, data_room, 0)
+        .map_err(|e| e.to_string())?;
+    let mut ports = Vec::new();
+    for (i, p) in cfg.ports.iter().enumerate() {
+        ports.push(start_port(i, p, &pool)?);
+    }
+    let outcome = run_workers(eal, cfg, &mut ports, &lcores);
+    for p in ports.iter_mut() {
+        if let Some(h) = p.host.as_mut() {
+            h.stop();
+        }
+        p.phys.stop();
+    }
+    drop(ports);
+    drop(pool);
+    outcome
+}
+
+fn start_port(index: usize, p: &PortCfg, pool: &Mempool) -> Result<PortState, String> {
+    let spec = PortSpec {
+        rx_queues: p.workers as u16,
+        tx_queues: p.workers as u16,
+        rx_desc: p.rx_desc,
+        tx_desc: p.tx_desc,
+        mtu: Some(p.mtu),
+        promiscuous: p.promiscuous,
+    };
+    let mut phys = Port::open(p.device.dpdk_name(), &p.name).map_err(|e| e.to_string())?;
+    phys.start(&spec, pool).map_err(|e| e.to_string())?;
+    let mac = phys.mac();
+    let link = phys.link();
+    log!(
+        "port {}: {} driver {}, MAC {}, {} queue pair(s), RSS {}, link {}",
+        p.name,
+        p.device.dpdk_name(),
+        phys.driver(),
+        format_mac(&mac),
+        p.workers,
+        if phys.rss() { "on" } else { "off" },
+        if link.up { "up" } else { "down" }
+    );
+    let host = match &p.host_interface {
+        None => None,
+        Some(ifname) => {
+            if let Device::Vdev { args, .. } = &p.device {
+                if let Some(kif) = hostif::vdev_iface(args) {
+                    hostif::quiet_kernel_on(kif).map_err(|e| e.to_string())?;
+                }
+            }
+            let label = format!("{}-host", p.name);
+            let mut tap =
+                Port::open(&eal_args::host_tap_name(index), &label).map_err(|e| e.to_string())?;
+            let tap_spec = PortSpec {
+                promiscuous: false,
+                ..spec.clone()
+            };
+            tap.start(&tap_spec, pool).map_err(|e| e.to_string())?;
+            tap.set_mac(mac).map_err(|e| e.to_string())?;
+            hostif::configure(ifname, p.mtu, &p.ipv4, &p.ipv6).map_err(|e| e.to_string())?;
+            log!(
+                "port {}: host interface {ifname} carries {}",
+                p.name,
+                p.ipv4
+                    .iter()
+                    .map(|a| a.to_string())
+                    .chain(p.ipv6.iter().map(|a| a.to_string()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            Some(tap)
+        }
+    };
+    let local = LocalAddrs {
+        mac,
+        vlan: p.vlan,
+        mtu: p.mtu,
+        ipv4: p.ipv4.iter().map(|c| c.addr).collect(),
+        ipv6: p.ipv6.iter().map(|c| c.addr).collect(),
+        host_interface: host.is_some(),
+    };
+    Ok(PortState {
+        phys,
+        host,
+        local,
+        workers: p.workers,
+    })
+}
+
+fn run_workers(
+    eal: &Eal,
+    cfg: &Config,
+    ports: &mut [PortState],
+    lcores: &[u32],
+) -> Result<stats::Summary, String> {
+    let quit = Arc::new(AtomicBool::new(false));
+    let counters: Vec<Arc<CoreCounters>> =
+        (0..cfg.workers()).map(|_| Arc::default()).collect();
+    let mut jobs = Vec::new();
+    let mut launch_error = None;
+    for (w, &lcore_id) in lcores.iter().enumerate() {
+        let worker = Worker {
+            id: w,
+            ports: worker_ports(ports, w as u16),
+            counters: counters[w].clone(),
+            quit: quit.clone(),
+            tsc_hz: eal.tsc_hz(),
+        };
+        match lcore::launch(lcore_id, move || worker.run()) {
+            Ok(job) => jobs.push(job),
+            Err(e) => {
+                launch_error = Some(e.to_string());
+                break;
+            }
+        }
+    }
+    let started = Instant::now();
+    if launch_error.is_none() {
+        log!("{} worker(s) running; SIGINT or SIGTERM stops", jobs.len());
+        signals::install();
+        while !signals::stop_requested() && !jobs.iter().any(|j| j.finished()) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    let stop_began = Instant::now();
+    quit.store(true, Ordering::SeqCst);
+    let mut failures = Vec::new();
+    for job in jobs {
+        let lcore_id = job.lcore();
+        if let Err(panic) = job.join() {
+            failures.push(format!("worker on lcore {lcore_id} failed: {panic}"));
+        }
+    }
+    let summary = stats::Summary::collect(&counters, started.elapsed());
+    log!("workers stopped in {} ms", stop_began.elapsed().as_millis());
+    if let Some(e) = launch_error {
+        return Err(e);
+    }
+    if !failures.is_empty() {
+        return Err(failures.join("; "));
+    }
+    Ok(summary)
+}
+
+/// The queues worker `w` owns: queue `w` of every port that has that many queues.
+fn worker_ports(ports: &mut [PortState], w: u16) -> Vec<WorkerPort> {
+    let mut out = Vec::new();
+    for p in ports.iter_mut() {
+        if u32::from(w) >= p.workers {
+            continue;
+        }
+        let (Some(rx), Some(tx)) = (p.phys.take_rx_queue(w), p.phys.take_tx_queue(w)) else {
+            continue;
+        };
+        let host = p.host.as_mut().and_then(|h| {
+            Some(HostQueues {
+                rx: h.take_rx_queue(w)?,
+                tx: h.take_tx_queue(w)?,
+            })
+        });
+        out.push(WorkerPort {
+            rx,
+            tx,
+            host,
+            local: p.local.clone(),
+        });
+    }
+    out
+}
+
+/// The EAL makes /var/run/dpdk/PREFIX even when it writes nothing into it; remove it
+/// if it is empty (another process using the same prefix keeps it non-empty).
+fn remove_runtime_dir(cfg: &Config) {
+    let prefix = cfg.eal.file_prefix.as_deref().unwrap_or("rte");
+    let _ = std::fs::remove_dir(format!("/var/run/dpdk/{prefix}"));
+}
