@@ -28,6 +28,11 @@ up() {
   mkdir -p "$state"
   ip netns add "$(ns sw)"
   inns sw ip link set lo up
+  # br_netfilter (loaded for docker on many hosts) would validate and drop
+  # malformed IP frames on the bridge; the tests need them to reach weir.
+  for k in arptables iptables ip6tables; do
+    inns sw sysctl -qw "net.bridge.bridge-nf-call-$k=0" 2>/dev/null || true
+  done
   inns sw ip link add br0 type bridge mcast_snooping 0
   inns sw sysctl -qw net.ipv6.conf.br0.disable_ipv6=1
   inns sw ip link set br0 up
@@ -36,10 +41,12 @@ up() {
     inns "$h" ip link set lo up
     ip link add "$P$h" type veth peer name "$P${h}s"
     ip link set "$P${h}s" netns "$(ns sw)"
-    inns sw ip link set "$P${h}s" master br0 up
+    # The segment carries jumbo frames; hosts keep MTU 1500 unless a test raises it.
+    inns sw ip link set "$P${h}s" mtu 9000 master br0 up
     local ifname=eth0
     [ "$h" = lb ] && ifname=wan0
     ip link set "$P$h" netns "$(ns "$h")" name "$ifname"
+    [ "$h" = lb ] && inns lb ip link set wan0 mtu 9000
     if [ "$h" = lb ]; then
       # DPDK owns this end: no kernel address, no IPv6 chatter from the kernel.
       inns lb sysctl -qw net.ipv6.conf.wan0.disable_ipv6=1

@@ -44,10 +44,7 @@ pub fn build(cfg: &Config) -> Vec<String> {
             }
         }
         if let Some(h) = &p.host_interface {
-            a.extend([
-                "--vdev".into(),
-                format!("{},iface={h}", host_tap_name(i)),
-            ]);
+            a.extend(["--vdev".into(), format!("{},iface={h}", host_tap_name(i))]);
         }
     }
     if !any_pci {
@@ -69,11 +66,17 @@ mod tests {
         let a = build(&cfg).join(" ");
         assert!(a.contains("--lcores 0@0,1@1 --main-lcore 0"), "{a}");
         assert!(a.contains("--no-huge -m 256 --no-shconf"), "{a}");
-        assert!(a.contains("--vdev net_af_packet0,iface=wan0,qpairs=1"), "{a}");
+        assert!(
+            a.contains("--vdev net_af_packet0,iface=wan0,qpairs=1"),
+            "{a}"
+        );
         assert!(a.contains("--vdev net_tap_weir0,iface=weir0"), "{a}");
         assert!(a.ends_with("--no-pci"), "{a}");
         let pci = src
-            .replace("device = \"net_af_packet0,iface=wan0,qpairs=1\"", "pci = \"0000:03:00.0\"")
+            .replace(
+                "device = \"net_af_packet0,iface=wan0,qpairs=1\"",
+                "pci = \"0000:03:00.0\"",
+            )
             .replace("hugepages = false", "hugepages = true")
             .replace("# file_prefix = \"weir\"", "file_prefix = \"w1\"");
         let cfg = config::parse(&pci, std::path::Path::new("x")).unwrap();

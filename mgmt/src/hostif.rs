@@ -85,10 +85,22 @@ pub fn configure(ifname: &str, mtu: u16, ipv4: &[Cidr4], ipv6: &[Cidr6]) -> io::
         };
         let mut r = ifreq(&label).map_err(ctx)?;
         r.ifr_ifru.ifru_addr = sockaddr_in(a.addr);
-        ioctl(&s4, libc::SIOCSIFADDR, &mut r as *mut _ as *mut _, "add IPv4 address").map_err(ctx)?;
+        ioctl(
+            &s4,
+            libc::SIOCSIFADDR,
+            &mut r as *mut _ as *mut _,
+            "add IPv4 address",
+        )
+        .map_err(ctx)?;
         let mut r = ifreq(&label).map_err(ctx)?;
         r.ifr_ifru.ifru_netmask = sockaddr_in(a.netmask());
-        ioctl(&s4, libc::SIOCSIFNETMASK, &mut r as *mut _ as *mut _, "set netmask").map_err(ctx)?;
+        ioctl(
+            &s4,
+            libc::SIOCSIFNETMASK,
+            &mut r as *mut _ as *mut _,
+            "set netmask",
+        )
+        .map_err(ctx)?;
     }
 
     if !ipv6.is_empty() {
@@ -107,16 +119,33 @@ pub fn configure(ifname: &str, mtu: u16, ipv4: &[Cidr4], ipv6: &[Cidr6]) -> io::
                 ifr6_prefixlen: a.prefix as u32,
                 ifr6_ifindex: index as i32,
             };
-            ioctl(&s6, libc::SIOCSIFADDR, &mut r as *mut _ as *mut _, "add IPv6 address")
-                .map_err(ctx)?;
+            ioctl(
+                &s6,
+                libc::SIOCSIFADDR,
+                &mut r as *mut _ as *mut _,
+                "add IPv6 address",
+            )
+            .map_err(ctx)?;
         }
     }
 
     let mut r = ifreq(ifname).map_err(ctx)?;
-    ioctl(&s4, libc::SIOCGIFFLAGS, &mut r as *mut _ as *mut _, "get flags").map_err(ctx)?;
+    ioctl(
+        &s4,
+        libc::SIOCGIFFLAGS,
+        &mut r as *mut _ as *mut _,
+        "get flags",
+    )
+    .map_err(ctx)?;
     // SAFETY: SIOCGIFFLAGS filled the flags member of the union.
     unsafe { r.ifr_ifru.ifru_flags |= (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short };
-    ioctl(&s4, libc::SIOCSIFFLAGS, &mut r as *mut _ as *mut _, "set up").map_err(ctx)?;
+    ioctl(
+        &s4,
+        libc::SIOCSIFFLAGS,
+        &mut r as *mut _ as *mut _,
+        "set up",
+    )
+    .map_err(ctx)?;
     Ok(())
 }
 
@@ -143,15 +172,23 @@ pub fn quiet_kernel_on(ifname: &str) -> io::Result<()> {
 
 /// The kernel interface named by a vdev's `iface=` argument, if any.
 pub fn vdev_iface(args: &str) -> Option<&str> {
-    args.split(',').skip(1).find_map(|kv| kv.trim().strip_prefix("iface="))
+    args.split(',')
+        .skip(1)
+        .find_map(|kv| kv.trim().strip_prefix("iface="))
 }
 
 #[cfg(test)]
 mod tests {
     #[test]
     fn finds_iface_argument() {
-        assert_eq!(super::vdev_iface("net_af_packet0,iface=wan0,qpairs=2"), Some("wan0"));
-        assert_eq!(super::vdev_iface("net_af_xdp0,start_queue=0,iface=eth1"), Some("eth1"));
+        assert_eq!(
+            super::vdev_iface("net_af_packet0,iface=wan0,qpairs=2"),
+            Some("wan0")
+        );
+        assert_eq!(
+            super::vdev_iface("net_af_xdp0,start_queue=0,iface=eth1"),
+            Some("eth1")
+        );
         assert_eq!(super::vdev_iface("net_tap0"), None);
     }
 }

@@ -27,7 +27,11 @@ pub fn run(cfg: &Config) -> Result<stats::Summary, String> {
     let args = eal_args::build(cfg);
     log!("starting EAL: {}", args[1..].join(" "));
     let eal = Eal::init(&args).map_err(|e| e.to_string())?;
-    log!("{} up, TSC {} MHz", Eal::version(), eal.tsc_hz() / 1_000_000);
+    log!(
+        "{} up, TSC {} MHz",
+        Eal::version(),
+        eal.tsc_hz() / 1_000_000
+    );
     let result = run_on(&eal, cfg);
     drop(eal);
     remove_runtime_dir(cfg);
@@ -45,10 +49,9 @@ fn run_on(eal: &Eal, cfg: &Config) -> Result<stats::Summary, String> {
     }
     let max_mtu = cfg.ports.iter().map(|p| p.mtu).max().unwrap_or(1500);
     // Headroom (128) + the largest frame: MTU, Ethernet header, VLAN tag, FCS.
-    let data_room =
-        (dpdk_sys::RTE_MBUF_DEFAULT_BUF_SIZE as u16).max(128 + max_mtu + 14 + 4 + 4);
-    let pool = Mempool::new("weir_pkt", cfg.eal.mbufs, 256, data_room, 0)
-        .map_err(|e| e.to_string())?;
+    let data_room = (dpdk_sys::RTE_MBUF_DEFAULT_BUF_SIZE as u16).max(128 + max_mtu + 14 + 4 + 4);
+    let pool =
+        Mempool::new("weir_pkt", cfg.eal.mbufs, 256, data_room, 0).map_err(|e| e.to_string())?;
     let mut ports = Vec::new();
     for (i, p) in cfg.ports.iter().enumerate() {
         ports.push(start_port(i, p, &pool)?);
@@ -142,8 +145,7 @@ fn run_workers(
     lcores: &[u32],
 ) -> Result<stats::Summary, String> {
     let quit = Arc::new(AtomicBool::new(false));
-    let counters: Vec<Arc<CoreCounters>> =
-        (0..cfg.workers()).map(|_| Arc::default()).collect();
+    let counters: Vec<Arc<CoreCounters>> = (0..cfg.workers()).map(|_| Arc::default()).collect();
     let mut jobs = Vec::new();
     let mut launch_error = None;
     for (w, &lcore_id) in lcores.iter().enumerate() {

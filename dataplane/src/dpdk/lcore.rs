@@ -63,7 +63,10 @@ impl LcoreJob {
 
     /// True once the job has returned or panicked.
     pub fn finished(&self) -> bool {
-        self.outcome.try_lock().map(|s| s.is_some()).unwrap_or(false)
+        self.outcome
+            .try_lock()
+            .map(|s| s.is_some())
+            .unwrap_or(false)
     }
 
     /// Waits for the job to finish; `Err` carries a panic message.

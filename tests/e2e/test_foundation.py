@@ -1,0 +1,241 @@
+"""Issue 2 end to end: weir owns an af_packet port on a veth in a netns testbed,
+answers ARP, neighbour discovery and ping for its addresses, bridges everything
+else addressed to it to the kernel through the host interface, counts malformed
+frames under named reasons, rejects bad configs, and stops cleanly."""
+
+import json
+import re
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from weirlab import (
+    CLIENT4,
+    EXAMPLE_CONFIG,
+    VIP4,
+    VIP6,
+    WEIR_BIN,
+    Weir,
+    ping,
+    run,
+)
+
+HERE = Path(__file__).resolve().parent
+
+
+def test_ping_is_answered_by_the_dataplane(testbed, weir):
+    assert ping(testbed, "cl", VIP4, count=5) == (5, 0)
+    assert ping(testbed, "cl", VIP6, count=5, v6=True) == (5, 0)
+    weir.stop()
+    c = weir.counters()
+    assert weir.returncode == 0
+    # Every echo was answered by a worker, none by the kernel behind the TAP.
+    assert c["icmp_echo_replies"] == 5
+    assert c["icmpv6_echo_replies"] == 5
+
+
+def test_arp_and_neighbour_discovery_resolve_to_the_port_mac(testbed, weir):
+    mac = testbed.port_mac()
+    out = testbed.exec("cl", "arping", "-c", "2", "-I", "eth0", VIP4).stdout
+    assert out.lower().count(mac) == 2, out
+    out = testbed.exec("cl", "ndisc6", "-1", VIP6, "eth0").stdout
+    assert f"Target link-layer address: {mac.upper()}" in out, out
+    weir.stop()
+    c = weir.counters()
+    assert c["arp_replies"] >= 2
+    assert c["nd_adverts"] >= 1
+
+
+def test_tcp_reaches_kernel_sockets_through_the_host_interface(testbed, weir):
+    servers = [
+        testbed.popen("lb", "/usr/bin/python3", str(HERE / "tcp_echo.py"), "server", addr, "7777",
+                      stdout=subprocess.PIPE, text=True)
+        for addr in (VIP4, VIP6)
+    ]
+    try:
+        for s in servers:
+            assert s.stdout.readline().strip() == "listening"
+        for addr in (VIP4, VIP6):
+            out = testbed.exec("cl", "/usr/bin/python3", str(HERE / "tcp_echo.py"), "client",
+                               addr, "7777", str(256 * 1024), "4", timeout=60).stdout
+            assert json.loads(out) == {"connections": 4, "intact": 4}, (addr, out)
+        # nc as the user would: a line each way.
+        listener = testbed.popen("lb", "nc", "-l", VIP4, "7778", stdin=subprocess.PIPE,
+                                 stdout=subprocess.PIPE, text=True)
+        time.sleep(0.3)
+        listener.stdin.write("hello from weir\n")
+        listener.stdin.flush()
+        got = testbed.exec("cl", "nc", "-N", "-w", "3", VIP4, "7778", input="hello from client\n")
+        assert got.stdout == "hello from weir\n"
+        assert listener.communicate(timeout=5)[0] == "hello from client\n"
+    finally:
+        for s in servers:
+            s.kill()
+    weir.stop()
+    c = weir.counters()
+    assert c["to_host"] > 100 and c["from_host"] > 100, c
+    assert c["drop_host_queue_full"] == 0 and c["drop_tx_queue_full"] == 0
+
+
+# kind sent by send_frames.py -> the counter it must land in
+MALFORMED = {
+    "runt": "drop_ipv4_malformed",
+    "ipv4_truncated": "drop_ipv4_malformed",
+    "ipv4_bad_ihl": "drop_ipv4_malformed",
+    "ipv4_bad_length": "drop_ipv4_malformed",
+    "ipv4_bad_checksum": "drop_ipv4_bad_checksum",
+    "icmp_bad_checksum": "drop_icmp_bad_checksum",
+    "tcp_bad_checksum": "drop_l4_bad_checksum",
+    "udp_bad_length": "drop_l4_malformed",
+    "ipv6_bad_length": "drop_ipv6_malformed",
+    "ipv6_header_chain": "drop_ipv6_malformed",
+    "arp_bad_sizes": "drop_arp_malformed",
+    "unknown_ethertype": "drop_unknown_ethertype",
+    "jumbo": "drop_oversize",
+}
+
+
+def test_malformed_frames_are_counted_and_weir_keeps_answering(testbed, weir):
+    count = 20
+    # Jumbo frames: the link (client and the veth under the port) carries 9000
+    # bytes while the port is configured for 1500. af_packet set wan0's MTU to the
+    # port's at start; raising it again lets jumbo frames reach the dataplane.
+    testbed.exec("cl", "ip", "link", "set", "eth0", "mtu", "9000")
+    testbed.exec("lb", "ip", "link", "set", "wan0", "mtu", "9000")
+    out = testbed.exec("cl", "/usr/bin/python3", str(HERE / "send_frames.py"), "eth0",
+                       testbed.port_mac(), str(count), *MALFORMED, timeout=120).stdout
+    sent = dict(line.split() for line in out.splitlines())
+    assert set(sent) == set(MALFORMED)
+    assert ping(testbed, "cl", VIP4, count=3) == (3, 0)
+    assert ping(testbed, "cl", VIP6, count=3, v6=True) == (3, 0)
+    # A full 1500-byte packet still passes.
+    full = testbed.exec("cl", "ping", "-c", "1", "-M", "do", "-s", "1472", VIP4, check=False)
+    assert " 1 received" in full.stdout, full.stdout
+    assert weir.proc.poll() is None, "weir died"
+    weir.stop()
+    assert weir.returncode == 0
+    c = weir.counters()
+    expected = {}
+    for kind, counter in MALFORMED.items():
+        expected[counter] = expected.get(counter, 0) + count
+    for counter, n in expected.items():
+        assert c[counter] == n, (counter, c[counter], n, {k: v for k, v in c.items() if v})
+    # Only the valid echoes were answered.
+    assert c["icmp_echo_replies"] == 4
+
+
+BROKEN = [
+    ('"198.18.0.1/24"', '"198.18.0.999/24"', "port[0].ipv4[0]"),
+    ("promiscuous = false", "promiscuous = false\nspeed = 10", "unknown field `speed`"),
+    ("worker_cpus = [1]", "worker_cpus = []", "eal.worker_cpus"),
+    ("workers = 1", "workers = 0", "port[0].workers"),
+    ('device = "net_af_packet0,iface=wan0,qpairs=1"', "", "port[0].device"),
+    ('"2001:db8::1/64"', '"2001:db8::1/129"', "port[0].ipv6[0]"),
+]
+
+
+@pytest.mark.parametrize("old,new,named", BROKEN)
+def test_check_rejects_broken_config_naming_the_field(tmp_path, old, new, named):
+    src = EXAMPLE_CONFIG.read_text()
+    assert old in src
+    bad = src.replace(old, new, 1)
+    path = tmp_path / "bad.toml"
+    path.write_text(bad)
+    r = run([WEIR_BIN, "check", "--config", str(path)], check=False)
+    assert r.returncode == 2
+    assert named in r.stderr, r.stderr
+    # file:line: names where the problem is
+    m = re.search(re.escape(str(path)) + r":(\d+):", r.stderr)
+    assert m, r.stderr
+    line = bad.splitlines()[int(m.group(1)) - 1]
+    if new:
+        assert new.split("\n")[-1].split("=")[0].strip() in line or new.strip('"') in line, line
+
+
+def test_check_accepts_the_example():
+    r = run([WEIR_BIN, "check", "--config", str(EXAMPLE_CONFIG)])
+    assert "OK: 1 worker(s), 1 port(s): wan (net_af_packet0)" in r.stdout
+
+
+def test_missing_port_is_rejected(tmp_path):
+    src = EXAMPLE_CONFIG.read_text()
+    path = tmp_path / "noport.toml"
+    path.write_text(src[: src.index("[[port]]")])
+    r = run([WEIR_BIN, "check", "--config", str(path)], check=False)
+    assert r.returncode == 2 and ": port: at least one [[port]]" in r.stderr, r.stderr
+
+
+def test_run_with_broken_config_touches_no_port(testbed, tmp_path):
+    bad = EXAMPLE_CONFIG.read_text().replace('"198.18.0.1/24"', '"198.18.0.1/99"')
+    w = Weir(testbed, config_text=bad, tmp_path=tmp_path)
+    assert w.proc.wait(timeout=10) == 2
+    assert "invalid configuration" in w.log() and "port[0].ipv4[0]" in w.log()
+    assert "starting EAL" not in w.log()
+    # No TAP was created and the veth is untouched.
+    links = testbed.exec("lb", "ip", "-o", "link").stdout
+    assert "weir0" not in links
+
+
+def test_sigterm_stops_within_a_second_and_leaves_nothing(testbed, weir):
+    assert ping(testbed, "cl", VIP4, count=2) == (2, 0)
+    assert "weir0" in testbed.exec("lb", "ip", "-o", "link").stdout
+    elapsed = weir.stop()
+    assert weir.returncode == 0
+    assert elapsed < 1.0, f"stop took {elapsed:.3f}s"
+    m = re.search(r"workers stopped in (\d+) ms", weir.log())
+    assert m and int(m.group(1)) < 500, weir.log()
+    # The TAP went with the process; no runtime or hugepage files stay.
+    assert "weir0" not in testbed.exec("lb", "ip", "-o", "link").stdout
+    assert not Path("/var/run/dpdk/rte").exists()
+    assert ping(testbed, "cl", VIP4, count=1)[0] == 0
+
+
+def hugepages_free():
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("HugePages_Free:"):
+            return int(line.split()[1])
+    return 0
+
+
+def test_hugepages_mode_runs_and_leaves_no_hugepage_files(testbed, tmp_path):
+    if hugepages_free() < 160:
+        pytest.skip("needs 160 free 2 MiB hugepages (scripts/setup.sh reserves 512)")
+    before = set(Path("/dev/hugepages").iterdir())
+    cfg = EXAMPLE_CONFIG.read_text().replace("hugepages = false", "hugepages = true")
+    w = Weir(testbed, config_text=cfg, tmp_path=tmp_path)
+    w.wait_ready()
+    assert "--in-memory" in w.log() and "--no-huge" not in w.log()
+    assert ping(testbed, "cl", VIP4, count=3) == (3, 0)
+    assert w.stop() < 1.0
+    assert w.returncode == 0
+    assert set(Path("/dev/hugepages").iterdir()) == before
+
+
+def test_two_workers_share_the_port(testbed, tmp_path):
+    cfg = (
+        EXAMPLE_CONFIG.read_text()
+        .replace("worker_cpus = [1]", "worker_cpus = [1, 1]")
+        .replace("qpairs=1", "qpairs=2")
+        .replace("workers = 1", "workers = 2")
+    )
+    w = Weir(testbed, config_text=cfg, tmp_path=tmp_path)
+    w.wait_ready()
+    server = testbed.popen("lb", "/usr/bin/python3", str(HERE / "tcp_echo.py"), "server", VIP4,
+                           "7777", stdout=subprocess.PIPE, text=True)
+    try:
+        assert server.stdout.readline().strip() == "listening"
+        out = testbed.exec("cl", "/usr/bin/python3", str(HERE / "tcp_echo.py"), "client", VIP4,
+                           "7777", "65536", "16", timeout=60).stdout
+        assert json.loads(out) == {"connections": 16, "intact": 16}
+        assert ping(testbed, "cl", VIP4, count=3) == (3, 0)
+    finally:
+        server.kill()
+    w.stop()
+    assert w.returncode == 0
+    per_worker = [x["counters"] for x in w.summary["workers"]]
+    assert len(per_worker) == 2
+    # 16 flows hashed over two queues: both workers saw traffic.
+    assert all(c["rx_packets"] > 0 for c in per_worker), per_worker
+    assert sum(c["rx_packets"] for c in per_worker) == w.counters()["rx_packets"]

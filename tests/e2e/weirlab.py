@@ -1,0 +1,123 @@
+"""Helpers for the end-to-end tests: the netns testbed and a running weir.
+
+Everything here drives real programs: scripts/testbed.sh for the namespaces,
+the weir binary on a DPDK af_packet port, and the kernel's own tools as clients.
+"""
+
+import json
+import os
+import random
+import re
+import signal
+import string
+import subprocess
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+TESTBED = ROOT / "scripts" / "testbed.sh"
+EXAMPLE_CONFIG = ROOT / "examples" / "weir.toml"
+WEIR_BIN = os.environ.get("WEIR_BIN", str(ROOT / "target" / "release" / "weir"))
+
+VIP4 = "198.18.0.1"
+VIP6 = "2001:db8::1"
+CLIENT4 = "198.18.0.10"
+CLIENT6 = "2001:db8::10"
+
+
+def run(cmd, check=True, timeout=30, **kw):
+    """Runs a command, returning CompletedProcess with text output."""
+    return subprocess.run(
+        cmd, check=check, timeout=timeout, capture_output=True, text=True, **kw
+    )
+
+
+class Testbed:
+    """A netns testbed with a unique run id; `close` removes everything."""
+
+    def __init__(self):
+        self.rid = "".join(random.choices(string.ascii_lowercase + string.digits, k=5))
+        self.prefix = run([str(TESTBED), "up", self.rid], timeout=60).stdout.strip()
+
+    def ns(self, host):
+        return f"{self.prefix}-{host}"
+
+    def exec(self, host, *cmd, check=True, timeout=30, **kw):
+        return run(["ip", "netns", "exec", self.ns(host), *cmd], check=check, timeout=timeout, **kw)
+
+    def popen(self, host, *cmd, **kw):
+        return subprocess.Popen(["ip", "netns", "exec", self.ns(host), *cmd], **kw)
+
+    def port_mac(self):
+        return self.exec("lb", "cat", "/sys/class/net/wan0/address").stdout.strip()
+
+    def close(self):
+        run([str(TESTBED), "down", self.rid], check=False, timeout=60)
+        left = run(["ip", "netns", "list"]).stdout
+        assert self.prefix not in left, f"namespaces left behind: {left}"
+
+
+class Weir:
+    """weir running in the testbed's lb namespace."""
+
+    def __init__(self, testbed, config_text=None, tmp_path=None, extra_env=None):
+        self.tb = testbed
+        text = config_text if config_text is not None else EXAMPLE_CONFIG.read_text()
+        self.config_path = Path(tmp_path or "/tmp") / f"weir-{testbed.rid}.toml"
+        self.config_path.write_text(text)
+        self.stderr_path = self.config_path.with_suffix(".log")
+        self.stdout_path = self.config_path.with_suffix(".out")
+        self.proc = testbed.popen(
+            "lb",
+            WEIR_BIN,
+            "run",
+            "--config",
+            str(self.config_path),
+            stdout=open(self.stdout_path, "w"),
+            stderr=open(self.stderr_path, "w"),
+            env={**os.environ, **(extra_env or {})},
+        )
+        self.summary = None
+        self.returncode = None
+
+    def log(self):
+        return self.stderr_path.read_text()
+
+    def wait_ready(self, timeout=20):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if "worker(s) running" in self.log():
+                return
+            if self.proc.poll() is not None:
+                raise AssertionError(f"weir exited {self.proc.returncode}:\n{self.log()}")
+            time.sleep(0.05)
+        raise AssertionError(f"weir not ready in {timeout}s:\n{self.log()}")
+
+    def stop(self, timeout=10):
+        """SIGTERM; returns seconds until the process exited. Parses the summary."""
+        if self.proc.poll() is None:
+            t0 = time.monotonic()
+            # `ip netns exec` execs weir, so the pid is weir's own.
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(timeout=timeout)
+            elapsed = time.monotonic() - t0
+        else:
+            elapsed = 0.0
+        self.returncode = self.proc.returncode
+        out = self.stdout_path.read_text().strip()
+        if out:
+            self.summary = json.loads(out.splitlines()[-1])
+        return elapsed
+
+    def counters(self):
+        assert self.summary is not None, f"no summary; log:\n{self.log()}"
+        return self.summary["total"]
+
+
+def ping(tb, host, addr, count=3, v6=False, interval="0.2"):
+    """Pings from `host`; returns (received, duplicates)."""
+    cmd = ["ping", "-6" if v6 else "-4", "-c", str(count), "-i", interval, "-W", "1", addr]
+    out = tb.exec(host, *cmd, check=False).stdout
+    m = re.search(r"(\d+) received", out)
+    dup = re.search(r"\+(\d+) duplicates", out)
+    return (int(m.group(1)) if m else 0, int(dup.group(1)) if dup else 0)
