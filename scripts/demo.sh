@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# The demo: builds weir, makes the netns testbed (a client, three backends with
+# real HTTP servers, weir on a DPDK af_packet port), sends real traffic at the
+# appliance and prints a summary. Removes everything it made on exit. Run as root.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/setup.sh
+echo "== building weir (release)"
+cargo build --release -q -p mgmt
+WEIR=$PWD/target/release/weir
+RID=demo$$
+RID=${RID:0:6}
+LOG=$(mktemp -d /tmp/weir-demo.XXXXXX)
+
+cleanup() {
+  [ -n "${WEIR_PID:-}" ] && kill -TERM "$WEIR_PID" 2>/dev/null && wait "$WEIR_PID" 2>/dev/null || true
+  scripts/testbed.sh down "$RID" >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+
+echo "== testbed $RID: client 198.18.0.10, backends 198.18.0.11-13, weir 198.18.0.1"
+P=$(scripts/testbed.sh up "$RID")
+inns() { local h=$1; shift; ip netns exec "$P-$h" "$@"; }
+
+"$WEIR" check --config examples/weir.toml
+echo "== starting weir in $P-lb"
+ip netns exec "$P-lb" "$WEIR" run --config examples/weir.toml >"$LOG/summary.json" 2>"$LOG/weir.log" &
+WEIR_PID=$!
+for _ in $(seq 100); do grep -q "worker(s) running" "$LOG/weir.log" && break; sleep 0.1; done
+sed 's/^/   | /' "$LOG/weir.log"
+
+MAC=$(inns lb cat /sys/class/net/wan0/address)
+echo "== ARP and neighbour discovery, answered by the dataplane (port MAC $MAC)"
+inns cl arping -c 1 -I eth0 198.18.0.1 | sed -n 2p
+inns cl ndisc6 -1 2001:db8::1 eth0 | grep -i "link-layer"
+echo "== ping and ping -6"
+inns cl ping -c 5 -i 0.2 198.18.0.1 | tail -2
+inns cl ping -6 -c 5 -i 0.2 2001:db8::1 | tail -2
+echo "== TCP to a kernel socket on the appliance, through the host interface"
+inns lb sh -c 'echo "hello from the appliance kernel" | timeout 5 nc -l 198.18.0.1 2222' &
+sleep 0.3
+echo "hello from the client" | inns cl nc -N -w 3 198.18.0.1 2222
+wait $!
+echo "== the appliance's kernel reaching a backend's HTTP server (future health checks)"
+inns lb curl -s -m 3 http://198.18.0.11/
+inns lb curl -s -m 3 "http://[2001:db8::12]/"
+echo "== malformed frames (scapy): counted and dropped"
+inns cl /usr/bin/python3 tests/e2e/send_frames.py eth0 "$MAC" 10 \
+  ipv4_bad_checksum ipv4_bad_ihl tcp_bad_checksum ipv6_bad_length arp_bad_sizes >/dev/null
+inns cl ping -c 2 -i 0.2 198.18.0.1 | tail -2
+
+echo "== stopping weir (SIGTERM)"
+kill -TERM "$WEIR_PID"
+wait "$WEIR_PID" || true
+WEIR_PID=
+echo "== summary"
+grep -E "rx |answered|drops|workers stopped" "$LOG/weir.log" | sed 's/^[0-9.]* weir: /   /'
+rm -rf "$LOG"
