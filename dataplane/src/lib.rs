@@ -3,5 +3,6 @@
 
 pub mod buf;
 pub mod dpdk;
+pub mod lb;
 pub mod pipeline;
 pub mod wire;

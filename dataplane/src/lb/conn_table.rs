@@ -1,0 +1,316 @@
+//! The per-core connection table: preallocated entries (no growth on the packet
+//! path), indexed by the 5-tuple of both directions, expired by a timer wheel.
+
+use super::flow::FlowKey;
+use super::flow_index::FlowIndex;
+use super::tcp_state::{ConnState, Direction};
+use super::timer_wheel::{TimerWheel, NIL};
+
+/// One connection.
+#[derive(Debug, Clone, Copy)]
+pub struct Conn {
+    /// As received from the client.
+    pub fwd: FlowKey,
+    /// As received from the backend (FullNAT); `None` in DR mode.
+    pub rev: Option<FlowKey>,
+    pub service: u32,
+    pub backend: u32,
+    pub state: ConnState,
+    pub fin_from: u8,
+    /// MAC the client's packets come from: where reverse packets go.
+    pub peer_mac: [u8; 6],
+    /// Deadline in ticks.
+    pub expires: u64,
+    pub created: u64,
+    pub packets: u64,
+    pub bytes: u64,
+}
+
+/// Why an insert failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TableFull;
+
+/// A reference to an entry and the direction of the key that found it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hit {
+    pub id: u32,
+    pub dir: Direction,
+}
+
+pub struct ConnTable {
+    conns: Vec<Conn>,
+    in_use: Vec<bool>,
+    wheel_next: Vec<u32>,
+    free: Vec<u32>,
+    index: FlowIndex,
+    wheel: TimerWheel,
+    live: usize,
+}
+
+/// Index reference: entry id shifted left once, low bit = reverse key.
+#[inline]
+fn reference(id: u32, dir: Direction) -> u32 {
+    (id << 1) | (dir == Direction::Reverse) as u32
+}
+
+#[inline]
+fn key_hash(k: &FlowKey) -> u64 {
+    k.hash_5tuple()
+}
+
+impl ConnTable {
+    /// A table for `capacity` connections, everything allocated now.
+    pub fn new(capacity: usize, now: u64) -> ConnTable {
+        let capacity = capacity.clamp(1, (u32::MAX >> 2) as usize);
+        let blank = Conn {
+            fwd: FlowKey::v4(
+                std::net::Ipv4Addr::UNSPECIFIED,
+                std::net::Ipv4Addr::UNSPECIFIED,
+                0,
+                0,
+                0,
+            ),
+            rev: None,
+            service: 0,
+            backend: 0,
+            state: ConnState::Closed,
+            fin_from: 0,
+            peer_mac: [0; 6],
+            expires: 0,
+            created: 0,
+            packets: 0,
+            bytes: 0,
+        };
+        ConnTable {
+            conns: vec![blank; capacity],
+            in_use: vec![false; capacity],
+            wheel_next: vec![NIL; capacity],
+            free: (0..capacity as u32).rev().collect(),
+            index: FlowIndex::with_capacity(capacity * 2),
+            wheel: TimerWheel::new(now),
+            live: 0,
+        }
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.conns.len()
+    }
+
+    pub fn len(&self) -> usize {
+        self.live
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.live == 0
+    }
+
+    /// Finds the connection a packet with key `k` belongs to.
+    #[inline]
+    pub fn lookup(&self, k: &FlowKey) -> Option<Hit> {
+        let conns = &self.conns;
+        self.index
+            .get(key_hash(k), |r| {
+                let c = &conns[(r >> 1) as usize];
+                if r & 1 == 0 {
+                    c.fwd == *k
+                } else {
+                    c.rev.as_ref() == Some(k)
+                }
+            })
+            .map(|r| Hit {
+                id: r >> 1,
+                dir: if r & 1 == 0 {
+                    Direction::Forward
+                } else {
+                    Direction::Reverse
+                },
+            })
+    }
+
+    /// Adds `conn`, expiring at `conn.expires`.
+    pub fn insert(&mut self, conn: Conn) -> Result<u32, TableFull> {
+        let Some(id) = self.free.pop() else {
+            return Err(TableFull);
+        };
+        if !self
+            .index
+            .insert(key_hash(&conn.fwd), reference(id, Direction::Forward))
+        {
+            self.free.push(id);
+            return Err(TableFull);
+        }
+        if let Some(rev) = conn.rev {
+            if !self
+                .index
+                .insert(key_hash(&rev), reference(id, Direction::Reverse))
+            {
+                self.index
+                    .remove(key_hash(&conn.fwd), reference(id, Direction::Forward));
+                self.free.push(id);
+                return Err(TableFull);
+            }
+        }
+        self.conns[id as usize] = conn;
+        self.in_use[id as usize] = true;
+        self.wheel.link(id, conn.expires, &mut self.wheel_next);
+        self.live += 1;
+        Ok(id)
+    }
+
+    #[inline]
+    pub fn get(&self, id: u32) -> &Conn {
+        &self.conns[id as usize]
+    }
+
+    #[inline]
+    pub fn get_mut(&mut self, id: u32) -> &mut Conn {
+        &mut self.conns[id as usize]
+    }
+
+    /// Runs the wheel up to `now`, calling `on_expire` for each connection removed.
+    /// At most `max_ticks` ticks are processed per call to bound the work.
+    pub fn expire(&mut self, now: u64, max_ticks: u64, mut on_expire: impl FnMut(&Conn)) {
+        let conns = &mut self.conns;
+        let in_use = &mut self.in_use;
+        let index = &mut self.index;
+        let free = &mut self.free;
+        let live = &mut self.live;
+        self.wheel
+            .advance(now, max_ticks, &mut self.wheel_next, |id| {
+                let c = &conns[id as usize];
+                if !in_use[id as usize] {
+                    return None;
+                }
+                if c.expires > now {
+                    return Some(c.expires);
+                }
+                index.remove(key_hash(&c.fwd), reference(id, Direction::Forward));
+                if let Some(rev) = &c.rev {
+                    index.remove(key_hash(rev), reference(id, Direction::Reverse));
+                }
+                on_expire(c);
+                in_use[id as usize] = false;
+                free.push(id);
+                *live -= 1;
+                None
+            });
+    }
+
+    /// Every live connection (for `show conns`; not for the packet path).
+    pub fn iter(&self) -> impl Iterator<Item = (u32, &Conn)> {
+        self.conns
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| self.in_use[*i])
+            .map(|(i, c)| (i as u32, c))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    fn conn(sport: u16, lport: u16, expires: u64) -> Conn {
+        let fwd = FlowKey::v4(
+            Ipv4Addr::new(198, 18, 0, 10),
+            Ipv4Addr::new(198, 18, 0, 100),
+            sport,
+            80,
+            6,
+        );
+        let rev = FlowKey::v4(
+            Ipv4Addr::new(198, 18, 0, 11),
+            Ipv4Addr::new(198, 18, 0, 2),
+            80,
+            lport,
+            6,
+        );
+        Conn {
+            fwd,
+            rev: Some(rev),
+            service: 0,
+            backend: 1,
+            state: ConnState::SynSent,
+            fin_from: 0,
+            peer_mac: [2, 0, 0, 0, 0, 1],
+            expires,
+            created: 0,
+            packets: 0,
+            bytes: 0,
+        }
+    }
+
+    #[test]
+    fn both_directions_find_the_entry() {
+        let mut t = ConnTable::new(16, 0);
+        let c = conn(40000, 5000, 100);
+        let id = t.insert(c).unwrap();
+        assert_eq!(
+            t.lookup(&c.fwd),
+            Some(Hit {
+                id,
+                dir: Direction::Forward
+            })
+        );
+        assert_eq!(
+            t.lookup(&c.rev.unwrap()),
+            Some(Hit {
+                id,
+                dir: Direction::Reverse
+            })
+        );
+        assert_eq!(t.lookup(&conn(40001, 5001, 0).fwd), None);
+    }
+
+    #[test]
+    fn expires_at_deadline_and_refresh_postpones() {
+        let mut t = ConnTable::new(16, 0);
+        let a = t.insert(conn(1, 1, 30)).unwrap();
+        let _b = t.insert(conn(2, 2, 30)).unwrap();
+        t.get_mut(a).expires = 90; // traffic refreshed it
+        let mut gone = Vec::new();
+        t.expire(29, u64::MAX, |c| gone.push(c.fwd.sport));
+        assert!(gone.is_empty());
+        t.expire(30, u64::MAX, |c| gone.push(c.fwd.sport));
+        assert_eq!(gone, vec![2]);
+        assert_eq!(t.len(), 1);
+        t.expire(89, u64::MAX, |c| gone.push(c.fwd.sport));
+        assert_eq!(gone, vec![2]);
+        t.expire(90, u64::MAX, |c| gone.push(c.fwd.sport));
+        assert_eq!(gone, vec![2, 1]);
+        assert!(t.is_empty());
+        assert_eq!(t.lookup(&conn(1, 1, 0).fwd), None);
+    }
+
+    #[test]
+    fn full_table_refuses_then_accepts_after_expiry() {
+        let mut t = ConnTable::new(4, 0);
+        for i in 0..4 {
+            t.insert(conn(i, i, 10)).unwrap();
+        }
+        assert_eq!(t.insert(conn(9, 9, 10)), Err(TableFull));
+        t.expire(10, u64::MAX, |_| {});
+        assert!(t.insert(conn(9, 9, 20)).is_ok());
+        assert_eq!(t.len(), 1);
+    }
+
+    #[test]
+    fn churn_keeps_index_consistent() {
+        let mut t = ConnTable::new(1000, 0);
+        let mut now = 0;
+        for round in 0..50u16 {
+            for i in 0..900u16 {
+                let c = conn(
+                    round.wrapping_mul(1000).wrapping_add(i),
+                    i,
+                    now + 1 + (i % 3) as u64,
+                );
+                let _ = t.insert(c);
+            }
+            now += 5;
+            t.expire(now, u64::MAX, |_| {});
+            assert!(t.is_empty(), "round {round}: {} left", t.len());
+        }
+    }
+}

@@ -1,0 +1,161 @@
+//! Flow identity: the 5-tuple of one direction, and the deterministic hash used for
+//! backend choice (fixed-seed xxh3, so two appliances or one after a restart pick
+//! the same backend for the same flow).
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use xxhash_rust::xxh3::xxh3_64_with_seed;
+
+/// Fixed seed: changing it moves every flow to another backend.
+pub const FLOW_HASH_SEED: u64 = 0x5745_4952_4c42_0001; // "WEIRLB\0\1"
+
+/// A 5-tuple of one direction. Addresses are stored as 16 bytes (IPv4 mapped).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FlowKey {
+    pub src: [u8; 16],
+    pub dst: [u8; 16],
+    pub sport: u16,
+    pub dport: u16,
+    pub proto: u8,
+    pub v6: bool,
+}
+
+fn to16(a: IpAddr) -> [u8; 16] {
+    match a {
+        IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
+        IpAddr::V6(v6) => v6.octets(),
+    }
+}
+
+fn from16(b: [u8; 16], v6: bool) -> IpAddr {
+    let a = Ipv6Addr::from(b);
+    if v6 {
+        IpAddr::V6(a)
+    } else {
+        IpAddr::V4(a.to_ipv4_mapped().unwrap_or(Ipv4Addr::UNSPECIFIED))
+    }
+}
+
+impl FlowKey {
+    pub fn new(src: IpAddr, dst: IpAddr, sport: u16, dport: u16, proto: u8) -> FlowKey {
+        FlowKey {
+            src: to16(src),
+            dst: to16(dst),
+            sport,
+            dport,
+            proto,
+            v6: src.is_ipv6(),
+        }
+    }
+
+    pub fn v4(src: Ipv4Addr, dst: Ipv4Addr, sport: u16, dport: u16, proto: u8) -> FlowKey {
+        FlowKey {
+            src: src.to_ipv6_mapped().octets(),
+            dst: dst.to_ipv6_mapped().octets(),
+            sport,
+            dport,
+            proto,
+            v6: false,
+        }
+    }
+
+    pub fn src_ip(&self) -> IpAddr {
+        from16(self.src, self.v6)
+    }
+
+    pub fn dst_ip(&self) -> IpAddr {
+        from16(self.dst, self.v6)
+    }
+
+    /// The same flow seen from the other end.
+    pub fn reversed(&self) -> FlowKey {
+        FlowKey {
+            src: self.dst,
+            dst: self.src,
+            sport: self.dport,
+            dport: self.sport,
+            proto: self.proto,
+            v6: self.v6,
+        }
+    }
+
+    /// Hash of the full 5-tuple.
+    #[inline]
+    pub fn hash_5tuple(&self) -> u64 {
+        let mut b = [0u8; 37];
+        b[..16].copy_from_slice(&self.src);
+        b[16..32].copy_from_slice(&self.dst);
+        b[32..34].copy_from_slice(&self.sport.to_be_bytes());
+        b[34..36].copy_from_slice(&self.dport.to_be_bytes());
+        b[36] = self.proto;
+        xxh3_64_with_seed(&b, FLOW_HASH_SEED)
+    }
+
+    /// Hash of (source, destination, protocol): the same for every fragment of a
+    /// datagram.
+    #[inline]
+    pub fn hash_3tuple(&self) -> u64 {
+        let mut b = [0u8; 33];
+        b[..16].copy_from_slice(&self.src);
+        b[16..32].copy_from_slice(&self.dst);
+        b[32] = self.proto;
+        xxh3_64_with_seed(&b, FLOW_HASH_SEED)
+    }
+
+    /// Hash of the source address only (client stickiness).
+    #[inline]
+    pub fn hash_source(&self) -> u64 {
+        xxh3_64_with_seed(&self.src, FLOW_HASH_SEED)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key() -> FlowKey {
+        FlowKey::v4(
+            Ipv4Addr::new(198, 18, 0, 10),
+            Ipv4Addr::new(198, 18, 0, 100),
+            40000,
+            80,
+            6,
+        )
+    }
+
+    #[test]
+    fn hash_is_deterministic_and_seeded() {
+        // A golden value: if this changes, every deployed flow would move.
+        assert_eq!(key().hash_5tuple(), key().hash_5tuple());
+        let golden = xxh3_64_with_seed(
+            &[
+                0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 198, 18, 0, 10, 0, 0, 0, 0, 0, 0, 0, 0,
+                0, 0, 0xff, 0xff, 198, 18, 0, 100, 0x9c, 0x40, 0, 80, 6,
+            ],
+            FLOW_HASH_SEED,
+        );
+        assert_eq!(key().hash_5tuple(), golden);
+        let mut other = key();
+        other.sport = 40001;
+        assert_ne!(other.hash_5tuple(), key().hash_5tuple());
+        assert_eq!(other.hash_source(), key().hash_source());
+        assert_eq!(other.hash_3tuple(), key().hash_3tuple());
+    }
+
+    #[test]
+    fn reversal_and_addresses() {
+        let k = key();
+        let r = k.reversed();
+        assert_eq!(r.src_ip(), IpAddr::V4(Ipv4Addr::new(198, 18, 0, 100)));
+        assert_eq!((r.sport, r.dport), (80, 40000));
+        assert_eq!(r.reversed(), k);
+        let v6 = FlowKey::new(
+            "2001:db8::10".parse().unwrap(),
+            "2001:db8::100".parse().unwrap(),
+            1,
+            2,
+            17,
+        );
+        assert!(v6.v6);
+        assert_eq!(v6.dst_ip(), "2001:db8::100".parse::<IpAddr>().unwrap());
+    }
+}
