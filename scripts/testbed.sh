@@ -2,7 +2,9 @@
 # The netns testbed: one L2 segment (a bridge in its own namespace) joining
 #   lb  - where weir runs; its veth end "wan0" has no kernel address (DPDK owns it)
 #   cl  - a client, 198.18.0.10 / 2001:db8::10
-#   b1..b3 - backends running real HTTP servers, 198.18.0.11-13 / 2001:db8::11-13
+#   b1..b3 - backends running real HTTP servers (port 80) and UDP servers (5353),
+#            198.18.0.11-13 / 2001:db8::11-13, holding the direct-server-return
+#            VIPs 198.18.0.200 and 2001:db8::200 on their loopback
 # Every name carries the run id, so runs side by side do not collide; `down`
 # removes everything `up` made.
 #
@@ -15,6 +17,7 @@ usage() { echo "usage: $0 up|down|ns RUN_ID [HOST]" >&2; exit 2; }
 [ $# -ge 2 ] || usage
 cmd=$1 rid=$2
 [[ $rid =~ ^[a-z0-9]{1,6}$ ]] || { echo "RUN_ID: 1-6 lowercase letters/digits" >&2; exit 2; }
+HERE=$(cd "$(dirname "$0")" && pwd)
 P="wr$rid"                 # interface prefix (<= 8 chars; names stay under 15)
 state="/tmp/weir-testbed-$rid"
 HOSTS=(lb cl b1 b2 b3)
@@ -60,11 +63,12 @@ up() {
     inns "$h" ip link set eth0 up
   done
   for b in b1 b2 b3; do
-    mkdir -p "$state/www-$b"
-    echo "backend $b" > "$state/www-$b/index.html"
-    inns "$b" /usr/bin/python3 -m http.server 80 --bind :: --directory "$state/www-$b" \
-      >"$state/http-$b.log" 2>&1 &
-    echo $! > "$state/http-$b.pid"
+    # DR: the VIP on the loopback, never announced or answered for on eth0.
+    inns "$b" sysctl -qw net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2
+    inns "$b" ip addr add 198.18.0.200/32 dev lo
+    inns "$b" ip -6 addr add 2001:db8::200/128 dev lo
+    inns "$b" /usr/bin/python3 "$HERE/backend.py" "$b" >"$state/backend-$b.log" 2>&1 &
+    echo $! > "$state/backend-$b.pid"
   done
   # Wait until every backend answers locally.
   for b in b1 b2 b3; do

@@ -84,13 +84,13 @@ proptest! {
     #[test]
     fn classify_is_total(bytes in prop::collection::vec(any::<u8>(), 0..300)) {
         let mut b = VecBuf::from_slice(&bytes);
-        let _ = classify(&mut b, &local(None));
+        let _ = classify(&mut b, &local(None), &Default::default());
     }
 
     #[test]
     fn classify_is_total_on_plausible_frames(frame in plausible_frame(), tagged in any::<bool>()) {
         let mut b = VecBuf::from_slice(&frame);
-        let _ = classify(&mut b, &local(tagged.then_some(0)));
+        let _ = classify(&mut b, &local(tagged.then_some(0)), &Default::default());
         parse_everything(&frame[14.min(frame.len())..]);
     }
 }

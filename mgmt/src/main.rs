@@ -5,8 +5,10 @@ mod config;
 mod eal_args;
 mod hostif;
 mod log;
+mod neigh;
 mod runtime;
 mod signals;
+mod snapshot;
 mod stats;
 
 use clap::{Parser, Subcommand};

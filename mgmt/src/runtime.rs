@@ -4,12 +4,20 @@
 //! workers joined, ports stopped and closed, pool freed, EAL cleaned up.
 
 use crate::config::model::{Config, Device, Port as PortCfg};
+use crate::neigh::{self, Resolver};
+use crate::snapshot::SnapshotBuilder;
 use crate::{eal_args, hostif, log, signals, stats};
+use arc_swap::ArcSwap;
+use dataplane::dpdk::ring::handoff_ring;
 use dataplane::dpdk::{lcore, Eal, Mempool, Port, PortSpec};
+use dataplane::lb::core::LbCore;
+use dataplane::lb::stats::LbCounters;
 use dataplane::pipeline::counters::CoreCounters;
 use dataplane::pipeline::local::LocalAddrs;
-use dataplane::pipeline::worker::{HostQueues, Worker, WorkerPort};
+use dataplane::pipeline::worker::{Handoff, HostQueues, Worker, WorkerPort};
 use dataplane::wire::ethernet::format_mac;
+use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -54,7 +62,7 @@ fn run_on(eal: &Eal, cfg: &Config) -> Result<stats::Summary, String> {
         Mempool::new("weir_pkt", cfg.eal.mbufs, 256, data_room, 0).map_err(|e| e.to_string())?;
     let mut ports = Vec::new();
     for (i, p) in cfg.ports.iter().enumerate() {
-        ports.push(start_port(i, p, &pool)?);
+        ports.push(start_port(i, p, cfg.workers() as u16, &pool)?);
     }
     let outcome = run_workers(eal, cfg, &mut ports, &lcores);
     for p in ports.iter_mut() {
@@ -68,10 +76,17 @@ fn run_on(eal: &Eal, cfg: &Config) -> Result<stats::Summary, String> {
     outcome
 }
 
-fn start_port(index: usize, p: &PortCfg, pool: &Mempool) -> Result<PortState, String> {
+fn start_port(
+    index: usize,
+    p: &PortCfg,
+    workers: u16,
+    pool: &Mempool,
+) -> Result<PortState, String> {
+    // Every worker may transmit on every port (balanced traffic leaves by the
+    // backend's port); only `p.workers` of them poll it.
     let spec = PortSpec {
         rx_queues: p.workers as u16,
-        tx_queues: p.workers as u16,
+        tx_queues: workers,
         rx_desc: p.rx_desc,
         tx_desc: p.tx_desc,
         mtu: Some(p.mtu),
@@ -104,6 +119,7 @@ fn start_port(index: usize, p: &PortCfg, pool: &Mempool) -> Result<PortState, St
                 Port::open(&eal_args::host_tap_name(index), &label).map_err(|e| e.to_string())?;
             let tap_spec = PortSpec {
                 promiscuous: false,
+                tx_queues: p.workers as u16,
                 ..spec.clone()
             };
             tap.start(&tap_spec, pool).map_err(|e| e.to_string())?;
@@ -144,8 +160,21 @@ fn run_workers(
     ports: &mut [PortState],
     lcores: &[u32],
 ) -> Result<stats::Summary, String> {
+    let workers = cfg.workers();
     let quit = Arc::new(AtomicBool::new(false));
-    let counters: Vec<Arc<CoreCounters>> = (0..cfg.workers()).map(|_| Arc::default()).collect();
+    let counters: Vec<Arc<CoreCounters>> = (0..workers).map(|_| Arc::default()).collect();
+    let lb_counters: Vec<Arc<LbCounters>> = (0..workers).map(|_| Arc::default()).collect();
+    let mut builder = SnapshotBuilder::new(cfg);
+    let mut resolvers = open_resolvers(cfg, ports)?;
+    let first = builder.build(cfg, &neigh::merged(&resolvers));
+    let local_addresses = first.local_flat.len();
+    let snapshot = Arc::new(ArcSwap::from_pointee(first));
+    let mut handoffs = handoff_rings(workers)?;
+    let macs: Vec<[u8; 6]> = ports.iter().map(|p| p.local.mac).collect();
+    let mut port_index = vec![u8::MAX; 256];
+    for (i, p) in ports.iter().enumerate() {
+        port_index[p.phys.id() as usize] = i as u8;
+    }
     let mut jobs = Vec::new();
     let mut launch_error = None;
     for (w, &lcore_id) in lcores.iter().enumerate() {
@@ -153,8 +182,19 @@ fn run_workers(
             id: w,
             ports: worker_ports(ports, w as u16),
             counters: counters[w].clone(),
+            lb_counters: lb_counters[w].clone(),
             quit: quit.clone(),
             tsc_hz: eal.tsc_hz(),
+            lb: LbCore::new(
+                w as u16,
+                workers as u16,
+                cfg.conn_table.capacity as usize,
+                local_addresses,
+            ),
+            snapshot: snapshot.clone(),
+            handoff: std::mem::take(&mut handoffs[w]),
+            port_index: port_index.clone(),
+            macs: macs.clone(),
         };
         match lcore::launch(lcore_id, move || worker.run()) {
             Ok(job) => jobs.push(job),
@@ -168,7 +208,19 @@ fn run_workers(
     if launch_error.is_none() {
         log!("{} worker(s) running; SIGINT or SIGTERM stops", jobs.len());
         signals::install();
+        let mut known: HashMap<IpAddr, [u8; 6]> = HashMap::new();
         while !signals::stop_requested() && !jobs.iter().any(|j| j.finished()) {
+            let now = Instant::now();
+            let mut changed = false;
+            for r in resolvers.iter_mut() {
+                changed |= r.poll(now);
+            }
+            if changed {
+                let table = neigh::merged(&resolvers);
+                log_neighbour_changes(&known, &table);
+                snapshot.store(Arc::new(builder.build(cfg, &table)));
+                known = table;
+            }
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -181,7 +233,8 @@ fn run_workers(
             failures.push(format!("worker on lcore {lcore_id} failed: {panic}"));
         }
     }
-    let summary = stats::Summary::collect(&counters, started.elapsed());
+    let summary =
+        stats::Summary::collect(&counters, &lb_counters, &snapshot.load(), started.elapsed());
     log!("workers stopped in {} ms", stop_began.elapsed().as_millis());
     if let Some(e) = launch_error {
         return Err(e);
@@ -192,22 +245,92 @@ fn run_workers(
     Ok(summary)
 }
 
-/// The queues worker `w` owns: queue `w` of every port that has that many queues.
+fn log_neighbour_changes(old: &HashMap<IpAddr, [u8; 6]>, new: &HashMap<IpAddr, [u8; 6]>) {
+    for (a, m) in new {
+        if old.get(a) != Some(m) {
+            log!("neighbour {a} is at {}", format_mac(m));
+        }
+    }
+    for a in old.keys() {
+        if !new.contains_key(a) {
+            log!("neighbour {a} stopped answering");
+        }
+    }
+}
+
+/// One resolver per port that has backends, on its host interface.
+fn open_resolvers(cfg: &Config, ports: &[PortState]) -> Result<Vec<Resolver>, String> {
+    let mut out = Vec::new();
+    for (i, p) in cfg.ports.iter().enumerate() {
+        let targets: Vec<IpAddr> = cfg
+            .pools
+            .iter()
+            .flat_map(|pool| pool.backends.iter())
+            .filter(|b| b.port_index == i)
+            .map(|b| b.addr)
+            .collect();
+        if targets.is_empty() {
+            continue;
+        }
+        let Some(ifname) = &p.host_interface else {
+            continue;
+        };
+        let r = Resolver::open(
+            ifname,
+            ports[i].local.mac,
+            p.ipv4.first().map(|c| c.addr),
+            p.ipv6.first().map(|c| c.addr),
+            targets,
+        )
+        .map_err(|e| format!("port {}: neighbour resolution on {ifname}: {e}", p.name))?;
+        out.push(r);
+    }
+    Ok(out)
+}
+
+/// Rings between every ordered pair of workers: `out[w].to[v]` feeds `out[v].from`.
+fn handoff_rings(workers: usize) -> Result<Vec<Handoff>, String> {
+    let mut out: Vec<Handoff> = (0..workers)
+        .map(|_| Handoff {
+            to: (0..workers).map(|_| None).collect(),
+            from: Vec::new(),
+        })
+        .collect();
+    for a in 0..workers {
+        for b in 0..workers {
+            if a == b {
+                continue;
+            }
+            let (p, c) =
+                handoff_ring(&format!("weir_ho_{a}_{b}"), 1024).map_err(|e| e.to_string())?;
+            out[a].to[b] = Some(p);
+            out[b].from.push(c);
+        }
+    }
+    Ok(out)
+}
+
+/// The queues worker `w` owns: TX queue `w` of every port, and RX queue `w` (with
+/// the host interface's queue pair) of every port that has that many.
 fn worker_ports(ports: &mut [PortState], w: u16) -> Vec<WorkerPort> {
     let mut out = Vec::new();
     for p in ports.iter_mut() {
-        if u32::from(w) >= p.workers {
-            continue;
-        }
-        let (Some(rx), Some(tx)) = (p.phys.take_rx_queue(w), p.phys.take_tx_queue(w)) else {
-            continue;
-        };
-        let host = p.host.as_mut().and_then(|h| {
-            Some(HostQueues {
-                rx: h.take_rx_queue(w)?,
-                tx: h.take_tx_queue(w)?,
+        let tx = p
+            .phys
+            .take_tx_queue(w)
+            .expect("every port has a TX queue per worker");
+        let polls = u32::from(w) < p.workers;
+        let rx = if polls { p.phys.take_rx_queue(w) } else { None };
+        let host = if polls {
+            p.host.as_mut().and_then(|h| {
+                Some(HostQueues {
+                    rx: h.take_rx_queue(w)?,
+                    tx: h.take_tx_queue(w)?,
+                })
             })
-        });
+        } else {
+            None
+        };
         out.push(WorkerPort {
             rx,
             tx,

@@ -1,5 +1,10 @@
 //! Summing per-core counters into the figures the operator reads.
 
+use dataplane::lb::snapshot::LbSnapshot;
+use dataplane::lb::stats::{
+    BackendStat, LbCounters, LbTally, BACKEND_STATS, BACKEND_STAT_NAMES, SERVICE_STATS,
+    SERVICE_STAT_NAMES,
+};
 use dataplane::pipeline::counters::{CoreCounters, Counter, Tally};
 use serde_json::{json, Map, Value};
 use std::sync::Arc;
@@ -9,19 +14,59 @@ pub struct Summary {
     pub per_worker: Vec<Tally>,
     pub total: Tally,
     pub uptime: Duration,
+    /// Per service: name and the counters summed over workers.
+    pub services: Vec<(String, [u64; SERVICE_STATS])>,
+    /// Per backend (`pool/name`): counters summed over workers.
+    pub backends: Vec<(String, [u64; BACKEND_STATS])>,
 }
 
 impl Summary {
-    pub fn collect(cores: &[Arc<CoreCounters>], uptime: Duration) -> Summary {
+    pub fn collect(
+        cores: &[Arc<CoreCounters>],
+        lb: &[Arc<LbCounters>],
+        snap: &LbSnapshot,
+        uptime: Duration,
+    ) -> Summary {
         let per_worker: Vec<Tally> = cores.iter().map(|c| c.snapshot()).collect();
         let mut total = Tally::default();
         for t in &per_worker {
             total.sum(t);
         }
+        let lb_tallies: Vec<LbTally> = lb.iter().map(|c| c.snapshot()).collect();
+        let services = snap
+            .services
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let mut v = [0u64; SERVICE_STATS];
+                for t in &lb_tallies {
+                    for (k, slot) in v.iter_mut().enumerate() {
+                        *slot += t.get_service(i as u32, SERVICE_STAT[k]);
+                    }
+                }
+                (s.name.clone(), v)
+            })
+            .collect();
+        let backends = snap
+            .backends
+            .iter()
+            .enumerate()
+            .map(|(i, b)| {
+                let mut v = [0u64; BACKEND_STATS];
+                for t in &lb_tallies {
+                    for (k, slot) in v.iter_mut().enumerate() {
+                        *slot += t.get_backend(i as u32, BACKEND_STAT[k]);
+                    }
+                }
+                (b.name.clone(), v)
+            })
+            .collect();
         Summary {
             per_worker,
             total,
             uptime,
+            services,
+            backends,
         }
     }
 
@@ -33,10 +78,32 @@ impl Summary {
         Value::Object(m)
     }
 
-    /// One JSON object: uptime, totals, and per-worker counters.
+    /// One JSON object: uptime, totals, per-worker, per-service and per-backend
+    /// counters.
     pub fn to_json(&self) -> Value {
+        let named = |names: &[&str], v: &[u64]| -> Value {
+            Value::Object(
+                names
+                    .iter()
+                    .zip(v)
+                    .map(|(n, x)| (n.to_string(), json!(x)))
+                    .collect(),
+            )
+        };
+        let services: Map<String, Value> = self
+            .services
+            .iter()
+            .map(|(n, v)| (n.clone(), named(&SERVICE_STAT_NAMES, v)))
+            .collect();
+        let backends: Map<String, Value> = self
+            .backends
+            .iter()
+            .map(|(n, v)| (n.clone(), named(&BACKEND_STAT_NAMES, v)))
+            .collect();
         json!({
             "uptime_ms": self.uptime.as_millis() as u64,
+            "services": services,
+            "backends": backends,
             "total": Self::counters_json(&self.total),
             "workers": self.per_worker.iter().enumerate().map(|(i, t)| json!({
                 "worker": i,
@@ -64,6 +131,23 @@ impl Summary {
             t.get(Counter::EchoRepliesV4),
             t.get(Counter::EchoRepliesV6),
         ));
+        out.push(format!(
+            "balanced: {} forward, {} reverse, {} new flows, {} expired, hand-off {} out / {} in",
+            t.get(Counter::LbForward),
+            t.get(Counter::LbReverse),
+            t.get(Counter::FlowsNew),
+            t.get(Counter::FlowsExpired),
+            t.get(Counter::HandoffOut),
+            t.get(Counter::HandoffIn),
+        ));
+        for (name, v) in &self.backends {
+            out.push(format!(
+                "backend {name}: {} new flows, {} packets in, {} out",
+                v[BackendStat::NewFlows as usize],
+                v[BackendStat::PacketsIn as usize],
+                v[BackendStat::PacketsOut as usize],
+            ));
+        }
         let drops: Vec<String> = Counter::ALL
             .iter()
             .filter(|c| c.is_drop() && t.get(**c) > 0)
@@ -77,3 +161,19 @@ impl Summary {
         out
     }
 }
+
+use dataplane::lb::stats::ServiceStat;
+const SERVICE_STAT: [ServiceStat; SERVICE_STATS] = [
+    ServiceStat::Packets,
+    ServiceStat::Bytes,
+    ServiceStat::NewFlows,
+    ServiceStat::Drops,
+];
+const BACKEND_STAT: [BackendStat; BACKEND_STATS] = [
+    BackendStat::PacketsIn,
+    BackendStat::BytesIn,
+    BackendStat::PacketsOut,
+    BackendStat::BytesOut,
+    BackendStat::NewFlows,
+    BackendStat::Active,
+];

@@ -52,6 +52,43 @@ impl MbufArray {
         Ok(())
     }
 
+    /// The owned pointers, for a bulk hand-over.
+    pub(crate) fn raw_parts(&mut self) -> (*mut *mut dpdk_sys::rte_mbuf, usize) {
+        (self.ptrs.as_mut_ptr(), self.len)
+    }
+
+    /// After the first `n` mbufs were handed over: frees the rest, empties the
+    /// array, and returns how many were freed.
+    pub(crate) fn forget_first(&mut self, n: usize) -> u64 {
+        for &p in &self.ptrs[n..self.len] {
+            // SAFETY: the tail was not taken; it is still ours.
+            drop(unsafe { Mbuf::from_raw(p) });
+        }
+        let dropped = (self.len - n) as u64;
+        self.len = 0;
+        self.bytes = 0;
+        dropped
+    }
+
+    /// The free tail, for a bulk fill.
+    pub(crate) fn free_tail(&mut self) -> (*mut *mut dpdk_sys::rte_mbuf, usize) {
+        // SAFETY: len <= BURST, so the pointer stays inside the array.
+        (
+            unsafe { self.ptrs.as_mut_ptr().add(self.len) },
+            BURST - self.len,
+        )
+    }
+
+    /// Takes ownership of `n` mbufs written into the free tail.
+    pub(crate) fn commit_tail(&mut self, n: usize) {
+        for i in self.len..self.len + n {
+            // SAFETY: freshly written, owned mbufs; reading the length only.
+            let m = std::mem::ManuallyDrop::new(unsafe { Mbuf::from_raw(self.ptrs[i]) });
+            self.bytes += m.pkt_len() as u64;
+        }
+        self.len += n;
+    }
+
     /// Takes every mbuf out, in order.
     #[inline]
     pub fn drain(&mut self) -> Drain<'_> {

@@ -8,6 +8,7 @@ pub mod lcore;
 pub mod mbuf;
 pub mod mempool;
 pub mod port;
+pub mod ring;
 
 pub use burst::{MbufArray, RxQueue, TxQueue, BURST};
 pub use eal::Eal;

@@ -19,6 +19,10 @@ pub struct Conn {
     pub fin_from: u8,
     /// MAC the client's packets come from: where reverse packets go.
     pub peer_mac: [u8; 6],
+    /// Port index the client's packets arrive on.
+    pub client_port: u8,
+    /// FullNAT: index of the local address in the snapshot's flat list.
+    pub local_idx: u16,
     /// Deadline in ticks.
     pub expires: u64,
     pub created: u64,
@@ -76,6 +80,8 @@ impl ConnTable {
             state: ConnState::Closed,
             fin_from: 0,
             peer_mac: [0; 6],
+            client_port: 0,
+            local_idx: 0,
             expires: 0,
             created: 0,
             packets: 0,
@@ -234,6 +240,8 @@ mod tests {
             state: ConnState::SynSent,
             fin_from: 0,
             peer_mac: [2, 0, 0, 0, 0, 1],
+            client_port: 0,
+            local_idx: 0,
             expires,
             created: 0,
             packets: 0,

@@ -1,8 +1,13 @@
 //! L4 load balancing: flows, the connection table, schedulers and the rewrites.
 
 pub mod conn_table;
+pub mod core;
 pub mod flow;
 pub mod flow_index;
+pub mod local_ports;
+pub mod nat;
 pub mod ring;
+pub mod snapshot;
+pub mod stats;
 pub mod tcp_state;
 pub mod timer_wheel;

@@ -76,7 +76,7 @@ mod tests {
         }
         deadline[1] = 50; // refreshed
         let mut fired = Vec::new();
-        let mut step =
+        let step =
             |now: u64, w: &mut TimerWheel, next: &mut Vec<u32>, fired: &mut Vec<(u32, u64)>| {
                 w.advance(now, u64::MAX, next, |e| {
                     if deadline[e as usize] <= now {

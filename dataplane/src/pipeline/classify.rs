@@ -6,6 +6,7 @@ use super::counters::Counter;
 use super::local::LocalAddrs;
 use super::reply;
 use crate::buf::PacketBuf;
+use crate::lb::snapshot::LbSnapshot;
 use crate::wire::ethernet::{self, ethertype, Frame};
 use crate::wire::{arp, checksum, icmpv4, icmpv6, ip_proto, ipv4, ipv6, tcp, udp, vlan};
 use std::net::Ipv6Addr;
@@ -19,6 +20,9 @@ pub enum Verdict {
     ToHost,
     /// Free it and count the reason.
     Drop(Counter),
+    /// For a VIP or a FullNAT local address: the load balancer takes it. `l2` is the
+    /// length of the Ethernet header (and tag).
+    Balance { l2: usize, v6: bool },
 }
 
 use Verdict::*;
@@ -30,15 +34,18 @@ struct L2 {
     to_our_mac: bool,
 }
 
-pub fn classify<B: PacketBuf>(buf: &mut B, local: &LocalAddrs) -> Verdict {
+/// Classifies one frame. `snap` supplies the VIPs and FullNAT local addresses, which
+/// are answered for (ARP, ND, ping) like the port's own, and whose other traffic goes
+/// to the balancer.
+pub fn classify<B: PacketBuf>(buf: &mut B, local: &LocalAddrs, snap: &LbSnapshot) -> Verdict {
     let l2 = match parse_l2(buf.data(), local) {
         Ok(l2) => l2,
         Err(drop) => return Drop(drop),
     };
     match l2.ethertype {
-        ethertype::ARP => classify_arp(buf, &l2, local),
-        ethertype::IPV4 => classify_ipv4(buf, &l2, local),
-        ethertype::IPV6 => classify_ipv6(buf, &l2, local),
+        ethertype::ARP => classify_arp(buf, &l2, local, snap),
+        ethertype::IPV4 => classify_ipv4(buf, &l2, local, snap),
+        ethertype::IPV6 => classify_ipv6(buf, &l2, local, snap),
         _ => Drop(Counter::DropUnknownEthertype),
     }
 }
@@ -76,12 +83,17 @@ fn parse_l2(data: &[u8], local: &LocalAddrs) -> Result<L2, Counter> {
     })
 }
 
-fn classify_arp<B: PacketBuf>(buf: &mut B, l2: &L2, local: &LocalAddrs) -> Verdict {
+fn classify_arp<B: PacketBuf>(
+    buf: &mut B,
+    l2: &L2,
+    local: &LocalAddrs,
+    snap: &LbSnapshot,
+) -> Verdict {
     let Ok(pkt) = arp::Packet::new_checked(&buf.data()[l2.len..]) else {
         return Drop(Counter::DropArpMalformed);
     };
     match pkt.operation() {
-        arp::OP_REQUEST if local.owns_v4(pkt.target_ip()) => {
+        arp::OP_REQUEST if local.owns_v4(pkt.target_ip()) || snap.answers_v4(pkt.target_ip()) => {
             reply::arp_reply(buf, l2.len, local.mac);
             Reply(Counter::ArpReplies)
         }
@@ -92,7 +104,12 @@ fn classify_arp<B: PacketBuf>(buf: &mut B, l2: &L2, local: &LocalAddrs) -> Verdi
     }
 }
 
-fn classify_ipv4<B: PacketBuf>(buf: &mut B, l2: &L2, local: &LocalAddrs) -> Verdict {
+fn classify_ipv4<B: PacketBuf>(
+    buf: &mut B,
+    l2: &L2,
+    local: &LocalAddrs,
+    snap: &LbSnapshot,
+) -> Verdict {
     let data = buf.data();
     let Ok(ip) = ipv4::Packet::new_checked(&data[l2.len..]) else {
         return Drop(Counter::DropIpv4Malformed);
@@ -100,8 +117,20 @@ fn classify_ipv4<B: PacketBuf>(buf: &mut B, l2: &L2, local: &LocalAddrs) -> Verd
     if !ip.verify_checksum() {
         return Drop(Counter::DropIpv4BadChecksum);
     }
-    if !l2.to_our_mac || !local.owns_v4(ip.dst()) {
+    if !l2.to_our_mac {
         return Drop(Counter::DropNotForUs);
+    }
+    if !local.owns_v4(ip.dst()) {
+        if !snap.answers_v4(ip.dst()) {
+            return Drop(Counter::DropNotForUs);
+        }
+        // A VIP or local address: ping is answered here, the rest is balanced.
+        if !is_echo_request_v4(&ip) {
+            return Balance {
+                l2: l2.len,
+                v6: false,
+            };
+        }
     }
     // The kernel reassembles fragments for us.
     if ip.is_fragment() {
@@ -140,7 +169,12 @@ fn classify_ipv4<B: PacketBuf>(buf: &mut B, l2: &L2, local: &LocalAddrs) -> Verd
     }
 }
 
-fn classify_ipv6<B: PacketBuf>(buf: &mut B, l2: &L2, local: &LocalAddrs) -> Verdict {
+fn classify_ipv6<B: PacketBuf>(
+    buf: &mut B,
+    l2: &L2,
+    local: &LocalAddrs,
+    snap: &LbSnapshot,
+) -> Verdict {
     let data = buf.data();
     let Ok(ip) = ipv6::Packet::new_checked(&data[l2.len..]) else {
         return Drop(Counter::DropIpv6Malformed);
@@ -150,7 +184,16 @@ fn classify_ipv6<B: PacketBuf>(buf: &mut B, l2: &L2, local: &LocalAddrs) -> Verd
     };
     let (src, dst) = (ip.src(), ip.dst());
     let unicast_to_us = l2.to_our_mac && local.owns_v6(&dst);
-    if !unicast_to_us && !local.solicited_node_of_ours(&dst) {
+    let to_balancer = l2.to_our_mac && !unicast_to_us && snap.answers_v6(&dst);
+    // ICMPv6 (echo, ND) to a VIP is answered here; everything else is balanced.
+    if to_balancer && (upper.fragment || upper.protocol != ip_proto::ICMPV6) {
+        return Balance {
+            l2: l2.len,
+            v6: true,
+        };
+    }
+    let unicast_to_us = unicast_to_us || to_balancer;
+    if !unicast_to_us && !local.solicited_node_of_ours(&dst) && !snap.solicited_node_v6(&dst) {
         return Drop(Counter::DropNotForUs);
     }
     if upper.fragment {
@@ -176,7 +219,7 @@ fn classify_ipv6<B: PacketBuf>(buf: &mut B, l2: &L2, local: &LocalAddrs) -> Verd
                     if !valid_solicitation(&ip, &icmp, &src, &dst) {
                         return Drop(Counter::DropNdInvalid);
                     }
-                    if !local.owns_v6(&target) {
+                    if !local.owns_v6(&target) && !snap.answers_v6(&target) {
                         return Drop(Counter::DropNotForUs);
                     }
                     let eth_src = Frame::new_unchecked(data).src();
@@ -187,6 +230,10 @@ fn classify_ipv6<B: PacketBuf>(buf: &mut B, l2: &L2, local: &LocalAddrs) -> Verd
                     }
                 }
                 _ if !unicast_to_us => Drop(Counter::DropNotForUs),
+                // Other ICMPv6 to a VIP or local address has no kernel to go to.
+                _ if to_balancer && icmp.msg_type() != icmpv6::ECHO_REQUEST => {
+                    Drop(Counter::DropNotForUs)
+                }
                 // Echo with extension headers in front is left to the kernel.
                 icmpv6::ECHO_REQUEST if icmp.code() == 0 && upper.offset == ipv6::HEADER_LEN => {
                     let ip_len = ipv6::HEADER_LEN + ip.payload_len() as usize;
@@ -211,6 +258,12 @@ fn classify_ipv6<B: PacketBuf>(buf: &mut B, l2: &L2, local: &LocalAddrs) -> Verd
         },
         _ => to_host(local),
     }
+}
+
+fn is_echo_request_v4(ip: &ipv4::Packet<&[u8]>) -> bool {
+    ip.protocol() == ip_proto::ICMP
+        && !ip.is_fragment()
+        && ip.payload().first() == Some(&icmpv4::ECHO_REQUEST)
 }
 
 /// RFC 4861 7.1.1: hop limit 255, code 0, a unicast target, and a solicitation from

@@ -5,6 +5,7 @@ use super::classify::{classify, Verdict};
 use super::counters::Counter;
 use super::local::LocalAddrs;
 use crate::buf::{PacketBuf, VecBuf};
+use crate::lb::snapshot::LbSnapshot;
 use crate::wire::checksum::{pseudo_v4, pseudo_v6};
 use crate::wire::ethernet::{ethertype, Frame};
 use crate::wire::{arp, icmpv4, icmpv6, ip_proto, ipv4, ipv6, tcp, udp};
@@ -116,7 +117,7 @@ fn solicitation(target: Ipv6Addr, with_sll: bool) -> Vec<u8> {
 
 fn run(frame: &[u8]) -> (Verdict, VecBuf) {
     let mut b = VecBuf::from_slice(frame);
-    let v = classify(&mut b, &local());
+    let v = classify(&mut b, &local(), &LbSnapshot::default());
     (v, b)
 }
 
@@ -338,7 +339,7 @@ fn without_host_interface_host_traffic_is_dropped() {
     );
     let mut b = VecBuf::from_slice(&f);
     assert_eq!(
-        classify(&mut b, &l),
+        classify(&mut b, &l, &LbSnapshot::default()),
         Verdict::Drop(Counter::DropNoHostInterface)
     );
 }
@@ -515,20 +516,23 @@ fn vlan_port_accepts_its_tag_and_keeps_it_in_replies() {
     let mut tagged = eth([0xff; 6], ethertype::VLAN, &[0, 100, 0x08, 0x06]);
     tagged.extend_from_slice(&arp_frame(arp::OP_REQUEST, OUR_V4)[14..]);
     let mut b = VecBuf::from_slice(&tagged);
-    assert_eq!(classify(&mut b, &l), Verdict::Reply(Counter::ArpReplies));
+    assert_eq!(
+        classify(&mut b, &l, &LbSnapshot::default()),
+        Verdict::Reply(Counter::ArpReplies)
+    );
     assert_eq!(&b.data()[12..16], &[0x81, 0x00, 0, 100]);
     let a = arp::Packet::new_checked(&b.data()[18..]).unwrap();
     assert_eq!(a.operation(), arp::OP_REPLY);
     // Untagged and wrongly tagged frames are refused.
     let mut b = VecBuf::from_slice(&arp_frame(arp::OP_REQUEST, OUR_V4));
     assert_eq!(
-        classify(&mut b, &l),
+        classify(&mut b, &l, &LbSnapshot::default()),
         Verdict::Drop(Counter::DropVlanMismatch)
     );
     tagged[15] = 101;
     let mut b = VecBuf::from_slice(&tagged);
     assert_eq!(
-        classify(&mut b, &l),
+        classify(&mut b, &l, &LbSnapshot::default()),
         Verdict::Drop(Counter::DropVlanMismatch)
     );
 }

@@ -35,6 +35,14 @@ counters! {
     EchoRepliesV6 = "icmpv6_echo_replies",
     ToHost = "to_host",
     FromHost = "from_host",
+    LbForward = "lb_forward",
+    LbReverse = "lb_reverse",
+    FlowsNew = "flows_new",
+    FlowsStateless = "flows_stateless",
+    FlowsMidstream = "flows_midstream",
+    FlowsExpired = "flows_expired",
+    HandoffOut = "handoff_out",
+    HandoffIn = "handoff_in",
     // Drops, one per reason.
     DropRunt = "drop_runt",
     DropOversize = "drop_oversize",
@@ -55,6 +63,15 @@ counters! {
     DropNoHostInterface = "drop_no_host_interface",
     DropHostQueueFull = "drop_host_queue_full",
     DropTxQueueFull = "drop_tx_queue_full",
+    DropNoService = "drop_no_service",
+    DropNoBackend = "drop_no_backend",
+    DropNoNeighbor = "drop_no_neighbor",
+    DropNoLocalPort = "drop_no_local_port",
+    DropTableFull = "drop_table_full",
+    DropNoFlow = "drop_no_flow",
+    DropTtlExpired = "drop_ttl_expired",
+    DropFragment = "drop_fragment",
+    DropHandoffFull = "drop_handoff_full",
 }
 
 impl Counter {

@@ -1,14 +1,20 @@
-//! The poll-mode worker loop, one per lcore: burst RX from each port queue it owns,
-//! classify, act (reply, hand to the host interface, drop), buffered burst TX, and
-//! the host interface's RX back to the wire. Slow work (counter publication, TX
-//! drain) runs on a TSC timer, as in DPDK's l3fwd.
+//! The poll-mode worker loop, one per lcore: burst RX from each port queue it owns
+//! and from the hand-off rings of the other workers, classify, act (reply, balance,
+//! hand to the host interface or to the owning worker, drop), buffered burst TX, and
+//! the host interface's RX back to the wire. Slow work (TX drain, connection expiry,
+//! counter publication) runs on a TSC timer, as in DPDK's l3fwd.
 
 use super::classify::{classify, Verdict};
 use super::counters::{CoreCounters, Counter, Tally};
 use super::local::LocalAddrs;
 use super::vlan_tag;
 use crate::buf::PacketBuf;
+use crate::dpdk::ring::{Consumer, Producer};
 use crate::dpdk::{Mbuf, MbufArray, RxQueue, TxQueue};
+use crate::lb::core::{Arrival, LbCore, LbVerdict, TICKS_PER_SEC};
+use crate::lb::snapshot::LbSnapshot;
+use crate::lb::stats::LbCounters;
+use arc_swap::ArcSwap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -18,9 +24,10 @@ pub const TX_DRAIN_US: u64 = 100;
 /// How many packets ahead of the one being handled are prefetched.
 const PREFETCH_AHEAD: usize = 3;
 
-/// One port as seen by one worker: its RX and TX queue, and the host interface's.
+/// One port as seen by one worker: the RX queue it polls (if any), its own TX queue,
+/// and the host interface's queues paired with the RX queue.
 pub struct WorkerPort {
-    pub rx: RxQueue,
+    pub rx: Option<RxQueue>,
     pub tx: TxQueue,
     pub host: Option<HostQueues>,
     pub local: LocalAddrs,
@@ -32,110 +39,210 @@ pub struct HostQueues {
     pub tx: TxQueue,
 }
 
+/// Rings to and from the other workers (`to[w]` is `None` for this worker).
+#[derive(Default)]
+pub struct Handoff {
+    pub to: Vec<Option<Producer>>,
+    pub from: Vec<Consumer>,
+}
+
 pub struct Worker {
     pub id: usize,
     pub ports: Vec<WorkerPort>,
     pub counters: Arc<CoreCounters>,
+    pub lb_counters: Arc<LbCounters>,
     pub quit: Arc<AtomicBool>,
     pub tsc_hz: u64,
+    pub lb: LbCore,
+    pub snapshot: Arc<ArcSwap<LbSnapshot>>,
+    pub handoff: Handoff,
+    /// DPDK port id -> port index (for packets arriving through a hand-off ring).
+    pub port_index: Vec<u8>,
+    /// The MAC of each port, by index.
+    pub macs: Vec<[u8; 6]>,
 }
 
-/// TX buffers of one port: to the wire and to the host interface.
+/// Per-port TX buffers of one worker: to the wire and to the host interface.
 #[derive(Default)]
 struct PortBuffers {
     wire: MbufArray,
     host: MbufArray,
 }
 
+/// What `handle` needs besides the packet.
+struct Ctx<'a> {
+    ports: &'a mut [WorkerPort],
+    bufs: &'a mut [PortBuffers],
+    to_peer: &'a mut [MbufArray],
+    handoff: &'a mut Handoff,
+    lb: &'a mut LbCore,
+    snap: &'a LbSnapshot,
+    macs: &'a [[u8; 6]],
+    tally: &'a mut Tally,
+}
+
 impl Worker {
     pub fn run(mut self) {
         let mut tally = Tally::default();
         let mut bufs: Vec<PortBuffers> = self.ports.iter().map(|_| Default::default()).collect();
+        let mut to_peer: Vec<MbufArray> =
+            self.handoff.to.iter().map(|_| Default::default()).collect();
         let mut rx = MbufArray::default();
         let drain_ticks = (self.tsc_hz / 1_000_000).max(1) * TX_DRAIN_US;
-        let mut last_drain = tsc();
-        while !self.quit.load(Ordering::Relaxed) {
-            for (port, buf) in self.ports.iter_mut().zip(bufs.iter_mut()) {
-                poll_port(port, buf, &mut rx, &mut tally);
+        let tsc_per_tick = (self.tsc_hz / TICKS_PER_SEC).max(1);
+        let start = tsc();
+        let mut last_drain = start;
+        let mut quitting = false;
+        loop {
+            let snap = self.snapshot.load();
+            let mut ctx = Ctx {
+                ports: &mut self.ports,
+                bufs: &mut bufs,
+                to_peer: &mut to_peer,
+                handoff: &mut self.handoff,
+                lb: &mut self.lb,
+                snap: &snap,
+                macs: &self.macs,
+                tally: &mut tally,
+            };
+            for p in 0..ctx.ports.len() {
+                poll_port(&mut ctx, p, &mut rx);
+            }
+            for r in 0..ctx.handoff.from.len() {
+                let n = ctx.handoff.from[r].receive(&mut rx);
+                if n > 0 {
+                    ctx.tally.add(Counter::HandoffIn, n as u64);
+                    for m in rx.drain() {
+                        let in_port = self.port_index.get(m.port() as usize).copied();
+                        match in_port {
+                            Some(p) if (p as usize) < ctx.ports.len() => {
+                                handle(&mut ctx, m, p as usize, true)
+                            }
+                            _ => ctx.tally.add(Counter::DropNotForUs, 1),
+                        }
+                    }
+                }
             }
             let now = tsc();
-            if now.wrapping_sub(last_drain) >= drain_ticks {
-                for (port, buf) in self.ports.iter_mut().zip(bufs.iter_mut()) {
-                    flush_port(port, buf, &mut tally);
-                }
+            if now.wrapping_sub(last_drain) >= drain_ticks || quitting {
+                flush_all(&mut ctx);
+                self.lb
+                    .expire(now.wrapping_sub(start) / tsc_per_tick, &mut tally);
                 self.counters.publish(&tally);
+                self.lb_counters
+                    .publish(&self.lb.stats, snap.services.len(), snap.backends.len());
                 last_drain = now;
+                if quitting {
+                    break;
+                }
+                // One more round after the flag: drain what is in flight.
+                quitting = self.quit.load(Ordering::Relaxed);
             }
         }
-        for (port, buf) in self.ports.iter_mut().zip(bufs.iter_mut()) {
-            flush_port(port, buf, &mut tally);
-        }
-        self.counters.publish(&tally);
     }
 }
 
-fn poll_port(port: &mut WorkerPort, buf: &mut PortBuffers, rx: &mut MbufArray, tally: &mut Tally) {
-    let n = port.rx.burst(rx);
+fn poll_port(ctx: &mut Ctx<'_>, p: usize, rx: &mut MbufArray) {
+    let Some(q) = ctx.ports[p].rx.as_mut() else {
+        return;
+    };
+    let n = q.burst(rx);
     if n > 0 {
-        tally.add(Counter::RxPackets, n as u64);
+        ctx.tally.add(Counter::RxPackets, n as u64);
         for i in 0..PREFETCH_AHEAD {
             rx.prefetch(i);
         }
         let mut packets = rx.drain();
         while let Some(m) = packets.next() {
             packets.prefetch_ahead(PREFETCH_AHEAD);
-            tally.add(Counter::RxBytes, m.len() as u64);
-            handle(m, port, buf, tally);
+            ctx.tally.add(Counter::RxBytes, m.len() as u64);
+            handle(ctx, m, p, false);
         }
     }
     // Kernel to wire through the host interface: no inspection but the VLAN tag.
+    let port = &mut ctx.ports[p];
     if let Some(host) = port.host.as_mut() {
         let n = host.rx.burst(rx);
         if n > 0 {
-            tally.add(Counter::FromHost, n as u64);
+            ctx.tally.add(Counter::FromHost, n as u64);
             for mut m in rx.drain() {
                 if let Some(vid) = port.local.vlan {
                     if vlan_tag::insert(&mut m, vid).is_err() {
-                        tally.add(Counter::DropNoRoom, 1);
+                        ctx.tally.add(Counter::DropNoRoom, 1);
                         continue;
                     }
                 }
-                push(&mut buf.wire, &mut port.tx, m, tally);
+                push_wire(&mut ctx.bufs[p].wire, &mut port.tx, m, ctx.tally);
             }
         }
     }
 }
 
 #[inline]
-fn handle(mut m: Mbuf, port: &mut WorkerPort, buf: &mut PortBuffers, tally: &mut Tally) {
+fn handle(ctx: &mut Ctx<'_>, mut m: Mbuf, in_port: usize, handed: bool) {
     if m.nb_segs() != 1 {
-        tally.add(Counter::DropMultiSegment, 1);
+        ctx.tally.add(Counter::DropMultiSegment, 1);
         return;
     }
-    match classify(&mut m, &port.local) {
+    match classify(&mut m, &ctx.ports[in_port].local, ctx.snap) {
         Verdict::Reply(c) => {
-            tally.add(c, 1);
-            push(&mut buf.wire, &mut port.tx, m, tally);
+            ctx.tally.add(c, 1);
+            let port = &mut ctx.ports[in_port];
+            push_wire(&mut ctx.bufs[in_port].wire, &mut port.tx, m, ctx.tally);
         }
         Verdict::ToHost => {
+            let port = &mut ctx.ports[in_port];
             let Some(host) = port.host.as_mut() else {
-                tally.add(Counter::DropNoHostInterface, 1);
+                ctx.tally.add(Counter::DropNoHostInterface, 1);
                 return;
             };
             if vlan_tag::is_tagged(m.data()) && vlan_tag::strip(&mut m).is_err() {
-                tally.add(Counter::DropNoRoom, 1);
+                ctx.tally.add(Counter::DropNoRoom, 1);
                 return;
             }
-            tally.add(Counter::ToHost, 1);
-            push_host(&mut buf.host, &mut host.tx, m, tally);
+            ctx.tally.add(Counter::ToHost, 1);
+            push_host(&mut ctx.bufs[in_port].host, &mut host.tx, m, ctx.tally);
         }
-        Verdict::Drop(c) => tally.add(c, 1),
+        Verdict::Drop(c) => ctx.tally.add(c, 1),
+        Verdict::Balance { l2, v6 } => {
+            let at = Arrival {
+                l2,
+                v6,
+                in_port,
+                handed,
+            };
+            match ctx.lb.process(&mut m, at, ctx.snap, ctx.macs, ctx.tally) {
+                LbVerdict::Tx(out) if out < ctx.ports.len() => {
+                    let port = &mut ctx.ports[out];
+                    push_wire(&mut ctx.bufs[out].wire, &mut port.tx, m, ctx.tally);
+                }
+                LbVerdict::Tx(_) => ctx.tally.add(Counter::DropNoBackend, 1),
+                LbVerdict::Handoff(w) => push_peer(ctx, w as usize, m),
+                LbVerdict::Drop(c) => ctx.tally.add(c, 1),
+            }
+        }
     }
+}
+
+/// Buffers `m` for the owning worker's ring.
+#[inline]
+fn push_peer(ctx: &mut Ctx<'_>, w: usize, m: Mbuf) {
+    let (Some(batch), Some(Some(ring))) = (ctx.to_peer.get_mut(w), ctx.handoff.to.get_mut(w))
+    else {
+        ctx.tally.add(Counter::DropHandoffFull, 1);
+        return;
+    };
+    if batch.is_full() {
+        let dropped = ring.send(batch);
+        ctx.tally.add(Counter::DropHandoffFull, dropped);
+    }
+    ctx.tally.add(Counter::HandoffOut, 1);
+    let _ = batch.push(m);
 }
 
 /// Buffers `m` for the wire, sending the batch first when it is full.
 #[inline]
-fn push(batch: &mut MbufArray, tx: &mut TxQueue, m: Mbuf, tally: &mut Tally) {
+fn push_wire(batch: &mut MbufArray, tx: &mut TxQueue, m: Mbuf, tally: &mut Tally) {
     if batch.is_full() {
         send_wire(batch, tx, tally);
     }
@@ -166,10 +273,18 @@ fn send_host(batch: &mut MbufArray, tx: &mut TxQueue, tally: &mut Tally) {
     tally.add(Counter::DropHostQueueFull, s.dropped);
 }
 
-fn flush_port(port: &mut WorkerPort, buf: &mut PortBuffers, tally: &mut Tally) {
-    send_wire(&mut buf.wire, &mut port.tx, tally);
-    if let Some(host) = port.host.as_mut() {
-        send_host(&mut buf.host, &mut host.tx, tally);
+fn flush_all(ctx: &mut Ctx<'_>) {
+    for (port, buf) in ctx.ports.iter_mut().zip(ctx.bufs.iter_mut()) {
+        send_wire(&mut buf.wire, &mut port.tx, ctx.tally);
+        if let Some(host) = port.host.as_mut() {
+            send_host(&mut buf.host, &mut host.tx, ctx.tally);
+        }
+    }
+    for (batch, ring) in ctx.to_peer.iter_mut().zip(ctx.handoff.to.iter_mut()) {
+        if let Some(ring) = ring {
+            let dropped = ring.send(batch);
+            ctx.tally.add(Counter::DropHandoffFull, dropped);
+        }
     }
 }
 

@@ -10,6 +10,137 @@ pub struct FileConfig {
     pub eal: EalConfig,
     #[serde(default)]
     pub port: Vec<PortConfig>,
+    #[serde(default)]
+    pub conn_table: ConnTableConfig,
+    #[serde(default)]
+    pub pool: Vec<PoolConfig>,
+    #[serde(default)]
+    pub service: Vec<ServiceConfig>,
+}
+
+/// Per-worker connection table: size and timeouts (seconds).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConnTableConfig {
+    #[serde(default = "default_capacity")]
+    pub capacity: u32,
+    #[serde(default = "default_syn")]
+    pub tcp_syn_timeout: u32,
+    #[serde(default = "default_established")]
+    pub tcp_established_timeout: u32,
+    #[serde(default = "default_fin")]
+    pub tcp_fin_timeout: u32,
+    #[serde(default = "default_close")]
+    pub tcp_close_timeout: u32,
+    #[serde(default = "default_udp")]
+    pub udp_timeout: u32,
+}
+
+impl Default for ConnTableConfig {
+    fn default() -> Self {
+        ConnTableConfig {
+            capacity: default_capacity(),
+            tcp_syn_timeout: default_syn(),
+            tcp_established_timeout: default_established(),
+            tcp_fin_timeout: default_fin(),
+            tcp_close_timeout: default_close(),
+            udp_timeout: default_udp(),
+        }
+    }
+}
+
+fn default_capacity() -> u32 {
+    262_144
+}
+fn default_syn() -> u32 {
+    30
+}
+fn default_established() -> u32 {
+    900
+}
+fn default_fin() -> u32 {
+    120
+}
+fn default_close() -> u32 {
+    10
+}
+fn default_udp() -> u32 {
+    300
+}
+fn default_weight() -> u32 {
+    1
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoolConfig {
+    pub name: String,
+    #[serde(default)]
+    pub backend: Vec<BackendConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackendConfig {
+    pub name: String,
+    pub address: String,
+    /// Defaults to the service's port.
+    #[serde(default)]
+    pub port: Option<u16>,
+    #[serde(default = "default_weight")]
+    pub weight: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Protocol {
+    Tcp,
+    Udp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ModeConfig {
+    #[default]
+    Fullnat,
+    Dr,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum SchedulerConfig {
+    #[default]
+    RingHash,
+    RoundRobin,
+    WeightedRoundRobin,
+    LeastConn,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum HashKeyConfig {
+    #[default]
+    FiveTuple,
+    Source,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceConfig {
+    pub name: String,
+    pub vip: String,
+    pub port: u16,
+    pub protocol: Protocol,
+    #[serde(default)]
+    pub mode: ModeConfig,
+    #[serde(default)]
+    pub scheduler: SchedulerConfig,
+    #[serde(default)]
+    pub hash_key: HashKeyConfig,
+    pub pool: String,
+    /// Forward fragments by a (source, destination, protocol) hash (`dr` only).
+    #[serde(default)]
+    pub fragments: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -85,6 +216,11 @@ pub struct PortConfig {
     /// Name of the TAP interface that carries this port's addresses to the kernel.
     #[serde(default)]
     pub host_interface: Option<String>,
+    /// FullNAT source addresses on this port (plain addresses, on-link).
+    #[serde(default)]
+    pub local_ipv4: Vec<String>,
+    #[serde(default)]
+    pub local_ipv6: Vec<String>,
 }
 
 /// The validated configuration.
@@ -92,6 +228,39 @@ pub struct PortConfig {
 pub struct Config {
     pub eal: Eal,
     pub ports: Vec<Port>,
+    pub conn_table: ConnTableConfig,
+    pub pools: Vec<Pool>,
+    pub services: Vec<Service>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Pool {
+    pub name: String,
+    pub backends: Vec<Backend>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Backend {
+    pub name: String,
+    pub addr: std::net::IpAddr,
+    pub port: Option<u16>,
+    pub weight: u32,
+    /// The port whose prefix holds the address.
+    pub port_index: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct Service {
+    pub name: String,
+    pub vip: std::net::IpAddr,
+    pub port: u16,
+    pub protocol: Protocol,
+    pub mode: ModeConfig,
+    pub scheduler: SchedulerConfig,
+    pub hash_key: HashKeyConfig,
+    /// Index into `Config::pools`.
+    pub pool: usize,
+    pub fragments: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -138,6 +307,8 @@ pub struct Port {
     pub ipv4: Vec<Cidr4>,
     pub ipv6: Vec<Cidr6>,
     pub host_interface: Option<String>,
+    pub local_ipv4: Vec<std::net::Ipv4Addr>,
+    pub local_ipv6: Vec<std::net::Ipv6Addr>,
 }
 
 impl Config {

@@ -5,6 +5,7 @@ use super::cidr::{Cidr4, Cidr6};
 use super::error::{FieldPath, Invalid};
 use super::model::*;
 use std::collections::HashSet;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 fn invalid(path: FieldPath, message: impl Into<String>) -> Invalid {
     Invalid {
@@ -76,7 +77,293 @@ pub fn validate(f: FileConfig) -> Result<Config, Invalid> {
         }
         ports.push(port);
     }
-    Ok(Config { eal, ports })
+    for (i, p) in ports.iter().enumerate() {
+        let path = root.key("port").index(i);
+        for (j, a) in p.local_ipv4.iter().enumerate() {
+            if !v4_seen.insert(*a) {
+                return Err(invalid(
+                    path.key("local_ipv4").index(j),
+                    format!("address {a} is configured twice"),
+                ));
+            }
+        }
+        for (j, a) in p.local_ipv6.iter().enumerate() {
+            if !v6_seen.insert(*a) {
+                return Err(invalid(
+                    path.key("local_ipv6").index(j),
+                    format!("address {a} is configured twice"),
+                ));
+            }
+        }
+    }
+    check_conn_table(&f.conn_table, &root.key("conn_table"))?;
+    let pools = validate_pools(f.pool, &ports, &root)?;
+    let services = validate_services(f.service, &pools, &ports, &v4_seen, &v6_seen, &root)?;
+    Ok(Config {
+        eal,
+        ports,
+        conn_table: f.conn_table,
+        pools,
+        services,
+    })
+}
+
+fn check_conn_table(c: &ConnTableConfig, path: &FieldPath) -> Result<(), Invalid> {
+    if !(16..=16_777_216).contains(&c.capacity) {
+        return Err(invalid(
+            path.key("capacity"),
+            "must be between 16 and 16777216",
+        ));
+    }
+    for (k, v) in [
+        ("tcp_syn_timeout", c.tcp_syn_timeout),
+        ("tcp_established_timeout", c.tcp_established_timeout),
+        ("tcp_fin_timeout", c.tcp_fin_timeout),
+        ("tcp_close_timeout", c.tcp_close_timeout),
+        ("udp_timeout", c.udp_timeout),
+    ] {
+        if !(1..=86_400).contains(&v) {
+            return Err(invalid(path.key(k), "must be between 1 and 86400 seconds"));
+        }
+    }
+    Ok(())
+}
+
+/// The index of the port whose own prefix holds `a` (so it is reachable on-link).
+fn port_for(a: IpAddr, ports: &[Port]) -> Option<usize> {
+    ports.iter().position(|p| match a {
+        IpAddr::V4(v4) => p.ipv4.iter().any(|c| in_prefix4(v4, c)),
+        IpAddr::V6(v6) => p.ipv6.iter().any(|c| in_prefix6(v6, c)),
+    })
+}
+
+fn in_prefix4(a: Ipv4Addr, c: &Cidr4) -> bool {
+    let m = u32::from(c.netmask());
+    u32::from(a) & m == u32::from(c.addr) & m
+}
+
+fn in_prefix6(a: Ipv6Addr, c: &Cidr6) -> bool {
+    let bits = c.prefix as u32;
+    let m = if bits == 0 {
+        0
+    } else {
+        u128::MAX << (128 - bits)
+    };
+    u128::from(a) & m == u128::from(c.addr) & m
+}
+
+fn validate_pools(
+    pools: Vec<PoolConfig>,
+    ports: &[Port],
+    root: &FieldPath,
+) -> Result<Vec<Pool>, Invalid> {
+    let mut out: Vec<Pool> = Vec::new();
+    let mut total = 0usize;
+    for (i, p) in pools.into_iter().enumerate() {
+        let path = root.key("pool").index(i);
+        if !is_name(&p.name) {
+            return Err(invalid(
+                path.key("name"),
+                "use 1 to 32 letters, digits, '-' and '_'",
+            ));
+        }
+        if out.iter().any(|q| q.name == p.name) {
+            return Err(invalid(
+                path.key("name"),
+                format!("pool {:?} is defined twice", p.name),
+            ));
+        }
+        if p.backend.is_empty() {
+            return Err(invalid(
+                path.key("backend"),
+                "a pool needs at least one [[pool.backend]]",
+            ));
+        }
+        let mut backends: Vec<Backend> = Vec::new();
+        for (j, b) in p.backend.into_iter().enumerate() {
+            let bp = path.key("backend").index(j);
+            if !is_name(&b.name) || backends.iter().any(|x| x.name == b.name) {
+                return Err(invalid(
+                    bp.key("name"),
+                    format!("{:?}: backend names are unique in a pool, 1 to 32 letters, digits, '-' and '_'", b.name),
+                ));
+            }
+            let addr: IpAddr = b.address.parse().map_err(|_| {
+                invalid(
+                    bp.key("address"),
+                    format!("{:?} is not an IP address", b.address),
+                )
+            })?;
+            let Some(port_index) = port_for(addr, ports) else {
+                return Err(invalid(
+                    bp.key("address"),
+                    format!("{addr} is not in the prefix of any port's ipv4/ipv6 addresses: it is not reachable"),
+                ));
+            };
+            if b.weight > 10_000 {
+                return Err(invalid(bp.key("weight"), "must be between 0 and 10000"));
+            }
+            if b.port == Some(0) {
+                return Err(invalid(bp.key("port"), "must be between 1 and 65535"));
+            }
+            backends.push(Backend {
+                name: b.name,
+                addr,
+                port: b.port,
+                weight: b.weight,
+                port_index,
+            });
+        }
+        if backends.iter().all(|b| b.weight == 0) {
+            return Err(invalid(
+                path.key("backend"),
+                "every backend has weight 0: the pool can take no traffic",
+            ));
+        }
+        total += backends.len();
+        if total > dataplane::lb::snapshot::MAX_BACKENDS {
+            return Err(invalid(
+                path,
+                "more backends than the appliance supports (4096)",
+            ));
+        }
+        out.push(Pool {
+            name: p.name,
+            backends,
+        });
+    }
+    Ok(out)
+}
+
+fn validate_services(
+    services: Vec<ServiceConfig>,
+    pools: &[Pool],
+    ports: &[Port],
+    own_v4: &HashSet<Ipv4Addr>,
+    own_v6: &HashSet<Ipv6Addr>,
+    root: &FieldPath,
+) -> Result<Vec<Service>, Invalid> {
+    let mut out: Vec<Service> = Vec::new();
+    if services.len() > dataplane::lb::snapshot::MAX_SERVICES {
+        return Err(invalid(root.key("service"), "at most 256 services"));
+    }
+    for (i, s) in services.into_iter().enumerate() {
+        let path = root.key("service").index(i);
+        if !is_name(&s.name) || out.iter().any(|x| x.name == s.name) {
+            return Err(invalid(
+                path.key("name"),
+                format!(
+                    "{:?}: service names are unique, 1 to 32 letters, digits, '-' and '_'",
+                    s.name
+                ),
+            ));
+        }
+        let vip: IpAddr = s
+            .vip
+            .parse()
+            .map_err(|_| invalid(path.key("vip"), format!("{:?} is not an IP address", s.vip)))?;
+        let taken = match vip {
+            IpAddr::V4(a) => {
+                own_v4.contains(&a) || a.is_unspecified() || a.is_multicast() || a.is_broadcast()
+            }
+            IpAddr::V6(a) => own_v6.contains(&a) || a.is_unspecified() || a.is_multicast(),
+        };
+        if taken {
+            return Err(invalid(
+                path.key("vip"),
+                format!("{vip} is a port or local address, or not unicast"),
+            ));
+        }
+        if s.port == 0 {
+            return Err(invalid(path.key("port"), "must be between 1 and 65535"));
+        }
+        let proto = s.protocol;
+        if out
+            .iter()
+            .any(|x| x.vip == vip && x.port == s.port && x.protocol == proto)
+        {
+            return Err(invalid(
+                path.key("vip"),
+                format!(
+                    "another service already has {vip} port {} {:?}",
+                    s.port, proto
+                ),
+            ));
+        }
+        let Some(pool) = pools.iter().position(|p| p.name == s.pool) else {
+            return Err(invalid(
+                path.key("pool"),
+                format!("no [[pool]] named {:?}", s.pool),
+            ));
+        };
+        for b in &pools[pool].backends {
+            if b.addr.is_ipv4() != vip.is_ipv4() {
+                return Err(invalid(
+                    path.key("pool"),
+                    format!(
+                        "backend {} is {} but the VIP is not: no address-family translation",
+                        b.name, b.addr
+                    ),
+                ));
+            }
+            match s.mode {
+                ModeConfig::Dr => {
+                    if b.port.is_some_and(|p| p != s.port) {
+                        return Err(invalid(
+                            path.key("mode"),
+                            format!("dr cannot change ports: backend {} listens on {}, the service on {}", b.name, b.port.unwrap_or(0), s.port),
+                        ));
+                    }
+                }
+                ModeConfig::Fullnat => {
+                    let p = &ports[b.port_index];
+                    let has_local = if vip.is_ipv4() {
+                        !p.local_ipv4.is_empty()
+                    } else {
+                        !p.local_ipv6.is_empty()
+                    };
+                    if !has_local {
+                        return Err(invalid(
+                            path.key("mode"),
+                            format!(
+                                "fullnat needs a local_{} address on port {} (where backend {} is)",
+                                if vip.is_ipv4() { "ipv4" } else { "ipv6" },
+                                p.name,
+                                b.name
+                            ),
+                        ));
+                    }
+                }
+            }
+            if ports[b.port_index].host_interface.is_none() {
+                return Err(invalid(
+                    path.key("pool"),
+                    format!(
+                        "port {} needs a host_interface to resolve backend {}'s MAC",
+                        ports[b.port_index].name, b.name
+                    ),
+                ));
+            }
+        }
+        if s.fragments && s.mode != ModeConfig::Dr {
+            return Err(invalid(
+                path.key("fragments"),
+                "fragments can only be forwarded in dr mode",
+            ));
+        }
+        out.push(Service {
+            name: s.name,
+            vip,
+            port: s.port,
+            protocol: proto,
+            mode: s.mode,
+            scheduler: s.scheduler,
+            hash_key: s.hash_key,
+            pool,
+            fragments: s.fragments,
+        });
+    }
+    Ok(out)
 }
 
 fn validate_eal(e: EalConfig, path: &FieldPath) -> Result<Eal, Invalid> {
@@ -223,7 +510,41 @@ fn validate_port(p: PortConfig, path: &FieldPath, workers: usize) -> Result<Port
             ));
         }
     }
+    let mut local_ipv4 = Vec::new();
+    for (i, s) in p.local_ipv4.iter().enumerate() {
+        let a: Ipv4Addr = s.parse().map_err(|_| {
+            invalid(
+                path.key("local_ipv4").index(i),
+                format!("{s:?} is not an IPv4 address"),
+            )
+        })?;
+        if !ipv4.iter().any(|c| in_prefix4(a, c)) {
+            return Err(invalid(
+                path.key("local_ipv4").index(i),
+                format!("{a} is not in the prefix of this port's ipv4 addresses"),
+            ));
+        }
+        local_ipv4.push(a);
+    }
+    let mut local_ipv6 = Vec::new();
+    for (i, s) in p.local_ipv6.iter().enumerate() {
+        let a: Ipv6Addr = s.parse().map_err(|_| {
+            invalid(
+                path.key("local_ipv6").index(i),
+                format!("{s:?} is not an IPv6 address"),
+            )
+        })?;
+        if !ipv6.iter().any(|c| in_prefix6(a, c)) {
+            return Err(invalid(
+                path.key("local_ipv6").index(i),
+                format!("{a} is not in the prefix of this port's ipv6 addresses"),
+            ));
+        }
+        local_ipv6.push(a);
+    }
     Ok(Port {
+        local_ipv4,
+        local_ipv6,
         name: p.name,
         device,
         workers: w,

@@ -1,0 +1,444 @@
+//! A worker's load-balancing state and the per-packet decision for traffic to a VIP
+//! or to a FullNAT local address: steer to the owning worker, find or create the
+//! connection, choose a backend, rewrite, and say which port to send on.
+
+use super::conn_table::{Conn, ConnTable, Hit};
+use super::flow::FlowKey;
+use super::local_ports::LocalPorts;
+use super::nat::{self, Parsed};
+use super::ring::NO_BACKEND;
+use super::snapshot::{HashKey, LbSnapshot, Mode, SchedKind, Service, MAX_BACKENDS, MAX_SERVICES};
+use super::stats::{BackendStat, LbTally, ServiceStat};
+use super::tcp_state::{next_state, ConnState, Direction, Timeouts};
+use crate::buf::PacketBuf;
+use crate::pipeline::counters::{Counter, Tally};
+use crate::wire::{ip_proto, tcp};
+use std::net::IpAddr;
+
+/// Ticks per second of the connection-table clock.
+pub const TICKS_PER_SEC: u64 = 10;
+
+/// What to do with a packet the balancer looked at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LbVerdict {
+    /// Rewritten; transmit on port index `.0`.
+    Tx(usize),
+    /// Belongs to another worker's table: hand it over.
+    Handoff(u16),
+    Drop(Counter),
+}
+
+pub struct LbCore {
+    pub worker: u16,
+    pub workers: u16,
+    pub table: ConnTable,
+    pub ports: LocalPorts,
+    rr: Box<[u32]>,
+    active: Box<[u32]>,
+    pub stats: LbTally,
+    /// Connection-table clock, in ticks.
+    pub now: u64,
+}
+
+/// Where a packet came from and where its L3 header starts.
+#[derive(Debug, Clone, Copy)]
+pub struct Arrival {
+    /// Length of the Ethernet header (and tag).
+    pub l2: usize,
+    pub v6: bool,
+    /// Port index it arrived on.
+    pub in_port: usize,
+    /// Another worker steered it here: do not steer again.
+    pub handed: bool,
+}
+
+/// The port MACs, by port index.
+pub type PortMacs<'a> = &'a [[u8; 6]];
+
+impl LbCore {
+    pub fn new(worker: u16, workers: u16, capacity: usize, local_addresses: usize) -> LbCore {
+        LbCore {
+            worker,
+            workers: workers.max(1),
+            table: ConnTable::new(capacity, 0),
+            ports: LocalPorts::new(local_addresses, worker, workers.max(1)),
+            rr: vec![0; MAX_SERVICES].into_boxed_slice(),
+            active: vec![0; MAX_BACKENDS].into_boxed_slice(),
+            stats: LbTally::default(),
+            now: 0,
+        }
+    }
+
+    /// Expires connections up to `now` (ticks), returning their source ports and
+    /// backend counts.
+    pub fn expire(&mut self, now: u64, tally: &mut Tally) {
+        self.now = now;
+        let ports = &mut self.ports;
+        let active = &mut self.active;
+        let stats = &mut self.stats;
+        // At most 64 ticks (6.4 s) per call keeps one call short after a stall.
+        self.table.expire(now, 64, |c| {
+            if let Some(rev) = &c.rev {
+                ports.give_back(c.local_idx as usize, rev.dport);
+            }
+            if let Some(a) = active.get_mut(c.backend as usize) {
+                *a = a.saturating_sub(1);
+            }
+            stats.backend_dec(c.backend, BackendStat::Active);
+            tally.add(Counter::FlowsExpired, 1);
+        });
+    }
+
+    /// Handles a packet whose destination is a VIP or a local address.
+    pub fn process<B: PacketBuf>(
+        &mut self,
+        buf: &mut B,
+        at: Arrival,
+        snap: &LbSnapshot,
+        macs: PortMacs<'_>,
+        tally: &mut Tally,
+    ) -> LbVerdict {
+        let Arrival {
+            l2,
+            v6,
+            in_port,
+            handed,
+        } = at;
+        let p = match nat::parse(buf.data(), l2, v6) {
+            Ok(p) => p,
+            Err(c) => return LbVerdict::Drop(c),
+        };
+        let dst = p.key.dst_ip();
+        let to_local = match dst {
+            IpAddr::V4(a) => snap.is_local_v4(a),
+            IpAddr::V6(a) => snap.is_local_v6(&a),
+        };
+        if to_local {
+            return self.reverse(buf, &p, snap, macs, handed, tally);
+        }
+        if p.fragment {
+            return self.fragment(buf, &p, snap, macs, tally);
+        }
+        let Some(sid) = snap.service_for(&p.key) else {
+            return LbVerdict::Drop(Counter::DropNoService);
+        };
+        let svc = &snap.services[sid as usize];
+        let hash = p.key.hash_5tuple();
+        if !handed && self.workers > 1 {
+            let owner = (hash % self.workers as u64) as u16;
+            if owner != self.worker {
+                return LbVerdict::Handoff(owner);
+            }
+        }
+        self.forward(buf, &p, sid, svc, hash, in_port, snap, macs, tally)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn forward<B: PacketBuf>(
+        &mut self,
+        buf: &mut B,
+        p: &Parsed,
+        sid: u32,
+        svc: &Service,
+        hash: u64,
+        in_port: usize,
+        snap: &LbSnapshot,
+        macs: PortMacs<'_>,
+        tally: &mut Tally,
+    ) -> LbVerdict {
+        let len = buf.len() as u64;
+        self.stats.service(sid, ServiceStat::Packets, 1);
+        self.stats.service(sid, ServiceStat::Bytes, len);
+        let peer_mac = crate::wire::ethernet::Frame::new_unchecked(buf.data()).src();
+        let timeouts = snap.timeouts;
+        let (backend, hit) = match self.table.lookup(&p.key) {
+            Some(Hit { id, .. }) => {
+                let c = self.table.get_mut(id);
+                update_state(c, p, Direction::Forward, &timeouts, self.now);
+                c.packets += 1;
+                c.bytes += len;
+                (c.backend, Some(id))
+            }
+            None => match self.new_flow(p, sid, svc, hash, in_port, peer_mac, snap, tally) {
+                Ok(b) => (b, None),
+                Err(c) => {
+                    self.stats.service(sid, ServiceStat::Drops, 1);
+                    return LbVerdict::Drop(c);
+                }
+            },
+        };
+        let Some(be) = snap.backends.get(backend as usize) else {
+            return LbVerdict::Drop(Counter::DropNoBackend);
+        };
+        let Some(be_mac) = be.mac else {
+            self.stats.service(sid, ServiceStat::Drops, 1);
+            return LbVerdict::Drop(Counter::DropNoNeighbor);
+        };
+        let out_port = be.port_index;
+        let data = buf.data_mut();
+        if let Err(c) = nat::decrement_ttl(data, p) {
+            return LbVerdict::Drop(c);
+        }
+        if svc.mode == Mode::FullNat {
+            let Some(id) = hit.or_else(|| self.table.lookup(&p.key).map(|h| h.id)) else {
+                return LbVerdict::Drop(Counter::DropNoFlow);
+            };
+            let c = self.table.get(id);
+            let Some(rev) = c.rev else {
+                return LbVerdict::Drop(Counter::DropNoFlow);
+            };
+            nat::rewrite_addresses(data, p, (rev.dst_ip(), rev.dport), (be.addr, be.port));
+        }
+        nat::set_macs(data, macs[out_port], be_mac);
+        self.stats.backend(backend, BackendStat::PacketsIn, 1);
+        self.stats.backend(backend, BackendStat::BytesIn, len);
+        tally.add(Counter::LbForward, 1);
+        LbVerdict::Tx(out_port)
+    }
+
+    /// Creates the connection for a packet with no entry; returns its backend.
+    #[allow(clippy::too_many_arguments)]
+    fn new_flow(
+        &mut self,
+        p: &Parsed,
+        sid: u32,
+        svc: &Service,
+        hash: u64,
+        in_port: usize,
+        peer_mac: [u8; 6],
+        snap: &LbSnapshot,
+        tally: &mut Tally,
+    ) -> Result<u32, Counter> {
+        let is_tcp = p.key.proto == ip_proto::TCP;
+        let syn = p.tcp_flags & (tcp::flags::SYN | tcp::flags::ACK) == tcp::flags::SYN;
+        let midstream = is_tcp && !syn;
+        if midstream && svc.mode == Mode::FullNat {
+            // The backend knows this connection by a source port we no longer have.
+            return Err(Counter::DropNoFlow);
+        }
+        // Mid-stream packets follow the consistent hash whatever the scheduler, so an
+        // established flow finds its backend again after a restart or failover.
+        let idx = if midstream {
+            svc.ring.choose(key_hash(svc, &p.key, hash))
+        } else {
+            self.schedule(sid, svc, &p.key, hash)
+        };
+        if idx == NO_BACKEND || idx as usize >= svc.backends.len() {
+            return Err(Counter::DropNoBackend);
+        }
+        let backend = svc.backends[idx as usize];
+        let state = if !is_tcp {
+            ConnState::Udp
+        } else if midstream {
+            ConnState::Established
+        } else {
+            ConnState::SynSent
+        };
+        let mut conn = Conn {
+            fwd: p.key,
+            rev: None,
+            service: sid,
+            backend,
+            state,
+            fin_from: 0,
+            peer_mac,
+            client_port: in_port as u8,
+            local_idx: 0,
+            expires: self.now + snap.timeouts.for_state(state) as u64 * TICKS_PER_SEC,
+            created: self.now,
+            packets: 1,
+            bytes: 0,
+        };
+        if svc.mode == Mode::FullNat {
+            let be = &snap.backends[backend as usize];
+            let range = snap.local_range(be.port_index, p.v6);
+            let Some((local_idx, lport)) = self.ports.take(range) else {
+                return Err(Counter::DropNoLocalPort);
+            };
+            let local = snap.local_flat[local_idx];
+            conn.local_idx = local_idx as u16;
+            conn.rev = Some(FlowKey::new(be.addr, local, be.port, lport, p.key.proto));
+            if self.table.insert(conn).is_err() {
+                self.ports.give_back(local_idx, lport);
+                return Err(Counter::DropTableFull);
+            }
+        } else if self.table.insert(conn).is_err() {
+            // DR needs no state to forward: go on by the hash, and count it.
+            tally.add(Counter::FlowsStateless, 1);
+            return Ok(backend);
+        }
+        if let Some(a) = self.active.get_mut(backend as usize) {
+            *a += 1;
+        }
+        tally.add(
+            if midstream {
+                Counter::FlowsMidstream
+            } else {
+                Counter::FlowsNew
+            },
+            1,
+        );
+        self.stats.service(sid, ServiceStat::NewFlows, 1);
+        self.stats.backend(backend, BackendStat::NewFlows, 1);
+        self.stats.backend(backend, BackendStat::Active, 1);
+        Ok(backend)
+    }
+
+    /// The scheduler's choice for a new flow (an index into `svc.backends`).
+    fn schedule(&mut self, sid: u32, svc: &Service, key: &FlowKey, hash: u64) -> u16 {
+        let n = svc.backends.len();
+        if n == 0 {
+            return NO_BACKEND;
+        }
+        match svc.sched {
+            SchedKind::RingHash => svc.ring.choose(key_hash(svc, key, hash)),
+            SchedKind::WeightedRoundRobin => {
+                if svc.wrr.is_empty() {
+                    return NO_BACKEND;
+                }
+                let i = self.rr[sid as usize] as usize % svc.wrr.len();
+                self.rr[sid as usize] = self.rr[sid as usize].wrapping_add(1);
+                svc.wrr[i]
+            }
+            SchedKind::RoundRobin => {
+                // Plain rotation over the backends that take traffic (weight > 0).
+                for _ in 0..n {
+                    let i = self.rr[sid as usize] as usize % n;
+                    self.rr[sid as usize] = self.rr[sid as usize].wrapping_add(1);
+                    if svc.weights.get(i).copied().unwrap_or(0) > 0 {
+                        return i as u16;
+                    }
+                }
+                NO_BACKEND
+            }
+            SchedKind::LeastConn => {
+                let mut best: Option<(usize, u64, u64)> = None;
+                for i in 0..n {
+                    let w = svc.weights.get(i).copied().unwrap_or(0) as u64;
+                    if w == 0 {
+                        continue;
+                    }
+                    let a = self
+                        .active
+                        .get(svc.backends[i] as usize)
+                        .copied()
+                        .unwrap_or(0) as u64;
+                    // a / w < best_a / best_w, without division.
+                    if best.is_none_or(|(_, ba, bw)| a * bw < ba * w) {
+                        best = Some((i, a, w));
+                    }
+                }
+                best.map_or(NO_BACKEND, |(i, _, _)| i as u16)
+            }
+        }
+    }
+
+    fn reverse<B: PacketBuf>(
+        &mut self,
+        buf: &mut B,
+        p: &Parsed,
+        snap: &LbSnapshot,
+        macs: PortMacs<'_>,
+        handed: bool,
+        tally: &mut Tally,
+    ) -> LbVerdict {
+        if !handed && self.workers > 1 {
+            let owner = LocalPorts::owner(p.key.dport, self.workers);
+            if owner != self.worker {
+                return LbVerdict::Handoff(owner);
+            }
+        }
+        let Some(Hit {
+            id,
+            dir: Direction::Reverse,
+        }) = self.table.lookup(&p.key)
+        else {
+            return LbVerdict::Drop(Counter::DropNoFlow);
+        };
+        let len = buf.len() as u64;
+        let timeouts = snap.timeouts;
+        let now = self.now;
+        let c = self.table.get_mut(id);
+        update_state(c, p, Direction::Reverse, &timeouts, now);
+        c.packets += 1;
+        c.bytes += len;
+        let (fwd, backend, sid, peer_mac, port) = (
+            c.fwd,
+            c.backend,
+            c.service,
+            c.peer_mac,
+            c.client_port as usize,
+        );
+        let data = buf.data_mut();
+        if let Err(c) = nat::decrement_ttl(data, p) {
+            return LbVerdict::Drop(c);
+        }
+        nat::rewrite_addresses(
+            data,
+            p,
+            (fwd.dst_ip(), fwd.dport),
+            (fwd.src_ip(), fwd.sport),
+        );
+        let port = port.min(macs.len().saturating_sub(1));
+        nat::set_macs(data, macs[port], peer_mac);
+        self.stats.backend(backend, BackendStat::PacketsOut, 1);
+        self.stats.backend(backend, BackendStat::BytesOut, len);
+        self.stats.service(sid, ServiceStat::Packets, 1);
+        self.stats.service(sid, ServiceStat::Bytes, len);
+        tally.add(Counter::LbReverse, 1);
+        LbVerdict::Tx(port)
+    }
+
+    /// Fragments carry no ports: a `dr` service that allows them forwards every
+    /// fragment of a datagram by the (source, destination, protocol) hash.
+    fn fragment<B: PacketBuf>(
+        &mut self,
+        buf: &mut B,
+        p: &Parsed,
+        snap: &LbSnapshot,
+        macs: PortMacs<'_>,
+        tally: &mut Tally,
+    ) -> LbVerdict {
+        let Some(svc) = snap.services.iter().find(|s| {
+            s.fragments && s.mode == Mode::Dr && s.proto == p.key.proto && s.vip == p.key.dst_ip()
+        }) else {
+            return LbVerdict::Drop(Counter::DropFragment);
+        };
+        let idx = svc.ring.choose(p.key.hash_3tuple());
+        let Some(&backend) = svc.backends.get(idx as usize) else {
+            return LbVerdict::Drop(Counter::DropNoBackend);
+        };
+        let be = &snap.backends[backend as usize];
+        let Some(mac) = be.mac else {
+            return LbVerdict::Drop(Counter::DropNoNeighbor);
+        };
+        let data = buf.data_mut();
+        if let Err(c) = nat::decrement_ttl(data, p) {
+            return LbVerdict::Drop(c);
+        }
+        nat::set_macs(data, macs[be.port_index], mac);
+        tally.add(Counter::LbForward, 1);
+        LbVerdict::Tx(be.port_index)
+    }
+
+    /// Connections in this core's table for backend `id`.
+    pub fn active(&self, id: u32) -> u32 {
+        self.active.get(id as usize).copied().unwrap_or(0)
+    }
+}
+
+#[inline]
+fn key_hash(svc: &Service, key: &FlowKey, five_tuple: u64) -> u64 {
+    match svc.hash_key {
+        HashKey::FiveTuple => five_tuple,
+        HashKey::Source => key.hash_source(),
+    }
+}
+
+#[inline]
+fn update_state(c: &mut Conn, p: &Parsed, dir: Direction, t: &Timeouts, now: u64) {
+    if p.key.proto == ip_proto::TCP {
+        c.state = next_state(c.state, p.tcp_flags, dir, &mut c.fin_from);
+    }
+    c.expires = now + t.for_state(c.state) as u64 * TICKS_PER_SEC;
+}

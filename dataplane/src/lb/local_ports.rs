@@ -1,0 +1,89 @@
+//! FullNAT source ports. Each worker owns the ports `p` with `p % workers == worker`
+//! on every local address, so a reply (whose destination is a local address and
+//! port) can be steered to the worker that owns its connection from the port alone.
+//! Ports are reused in FIFO order, to keep a just-closed 4-tuple out of use as long
+//! as possible (the backend may still hold it in TIME_WAIT).
+
+use std::collections::VecDeque;
+
+pub const FIRST_PORT: u16 = 1024;
+
+pub struct LocalPorts {
+    /// Per local address (in the order the snapshot lists them for each port and
+    /// family): the free ports of this worker.
+    pools: Vec<VecDeque<u16>>,
+    next: usize,
+}
+
+impl LocalPorts {
+    /// Pools for `addresses` local addresses.
+    pub fn new(addresses: usize, worker: u16, workers: u16) -> LocalPorts {
+        let mine: Vec<u16> = (FIRST_PORT..=u16::MAX)
+            .filter(|p| p % workers == worker)
+            .collect();
+        LocalPorts {
+            pools: (0..addresses)
+                .map(|_| mine.iter().copied().collect())
+                .collect(),
+            next: 0,
+        }
+    }
+
+    /// A free port on one of the addresses `candidates` (indexes), round-robin.
+    #[inline]
+    pub fn take(&mut self, candidates: std::ops::Range<usize>) -> Option<(usize, u16)> {
+        let n = candidates.len();
+        for i in 0..n {
+            let a = candidates.start + (self.next + i) % n;
+            if let Some(p) = self.pools.get_mut(a).and_then(|q| q.pop_front()) {
+                self.next = self.next.wrapping_add(i + 1);
+                return Some((a, p));
+            }
+        }
+        None
+    }
+
+    /// Returns a port. Never allocates: a pool holds at most what it started with.
+    #[inline]
+    pub fn give_back(&mut self, address: usize, port: u16) {
+        if let Some(q) = self.pools.get_mut(address) {
+            if q.len() < q.capacity() {
+                q.push_back(port);
+            }
+        }
+    }
+
+    pub fn free(&self, address: usize) -> usize {
+        self.pools.get(address).map_or(0, |q| q.len())
+    }
+
+    /// The worker that owns local port `port`.
+    #[inline]
+    pub fn owner(port: u16, workers: u16) -> u16 {
+        port % workers
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partition_fifo_and_exhaustion() {
+        let mut a = LocalPorts::new(2, 1, 2);
+        let (addr, p) = a.take(0..2).unwrap();
+        assert_eq!((addr, p), (0, 1025));
+        assert_eq!(LocalPorts::owner(p, 2), 1);
+        let (addr2, _) = a.take(0..2).unwrap();
+        assert_eq!(addr2, 1, "round-robin over addresses");
+        a.give_back(0, 1025);
+        let all = a.free(0);
+        for _ in 0..all {
+            let (_, p) = a.take(0..1).unwrap();
+            assert_eq!(p % 2, 1);
+        }
+        assert_eq!(a.take(0..1), None);
+        a.give_back(0, 1025);
+        assert_eq!(a.take(0..1), Some((0, 1025)));
+    }
+}

@@ -1,0 +1,292 @@
+//! Parsing a packet for the balancer and rewriting it in place: FullNAT (addresses
+//! and ports both ways) and DR (MACs only). Checksums are updated incrementally
+//! (RFC 1624); TTL / hop limit is decremented.
+
+use super::flow::FlowKey;
+use crate::pipeline::counters::Counter;
+use crate::wire::checksum::{update16, update_bytes};
+use crate::wire::ethernet::Frame;
+use crate::wire::{ip_proto, ipv4, ipv6, read_u16, tcp, udp, write_u16};
+use std::net::IpAddr;
+
+/// What the balancer needs to know about a packet, found once.
+#[derive(Debug, Clone, Copy)]
+pub struct Parsed {
+    pub l2: usize,
+    /// Offset of the L4 header from the start of the frame.
+    pub l4: usize,
+    /// Length of the IP packet (header + payload), padding excluded.
+    pub ip_len: usize,
+    pub v6: bool,
+    pub key: FlowKey,
+    pub tcp_flags: u8,
+    /// A fragment: ports are unknown (zero in `key`).
+    pub fragment: bool,
+}
+
+/// Parses an IPv4 or IPv6 packet (already validated at L3 by the classifier) down to
+/// the TCP/UDP ports.
+pub fn parse(data: &[u8], l2: usize, v6: bool) -> Result<Parsed, Counter> {
+    let l3 = &data[l2..];
+    let (src, dst, proto, l4_off, ip_len, fragment): (IpAddr, IpAddr, u8, usize, usize, bool) =
+        if v6 {
+            let ip = ipv6::Packet::new_checked(l3).map_err(|_| Counter::DropIpv6Malformed)?;
+            let ul = ip.upper_layer().map_err(|_| Counter::DropIpv6Malformed)?;
+            let len = ipv6::HEADER_LEN + ip.payload_len() as usize;
+            (
+                ip.src().into(),
+                ip.dst().into(),
+                ul.protocol,
+                ul.offset,
+                len,
+                ul.fragment,
+            )
+        } else {
+            let ip = ipv4::Packet::new_checked(l3).map_err(|_| Counter::DropIpv4Malformed)?;
+            (
+                ip.src().into(),
+                ip.dst().into(),
+                ip.protocol(),
+                ip.header_len(),
+                ip.total_len() as usize,
+                ip.is_fragment(),
+            )
+        };
+    let mut key = FlowKey::new(src, dst, 0, 0, proto);
+    let mut flags = 0;
+    if !fragment {
+        let l4 = &l3[l4_off..ip_len];
+        match proto {
+            ip_proto::TCP => {
+                let t = tcp::Packet::new_checked(l4).map_err(|_| Counter::DropL4Malformed)?;
+                key.sport = t.src_port();
+                key.dport = t.dst_port();
+                flags = t.flags();
+            }
+            ip_proto::UDP => {
+                let u = udp::Packet::new_checked(l4).map_err(|_| Counter::DropL4Malformed)?;
+                key.sport = u.src_port();
+                key.dport = u.dst_port();
+            }
+            _ => {}
+        }
+    }
+    Ok(Parsed {
+        l2,
+        l4: l2 + l4_off,
+        ip_len,
+        v6,
+        key,
+        tcp_flags: flags,
+        fragment,
+    })
+}
+
+fn addr_bytes(a: IpAddr) -> ([u8; 16], usize) {
+    match a {
+        IpAddr::V4(v4) => {
+            let mut b = [0u8; 16];
+            b[..4].copy_from_slice(&v4.octets());
+            (b, 4)
+        }
+        IpAddr::V6(v6) => (v6.octets(), 16),
+    }
+}
+
+/// Decrements the TTL / hop limit; `Err` when the packet must not be forwarded.
+#[inline]
+pub fn decrement_ttl(data: &mut [u8], p: &Parsed) -> Result<(), Counter> {
+    let l3 = p.l2;
+    if p.v6 {
+        let hl = &mut data[l3 + 7];
+        if *hl <= 1 {
+            return Err(Counter::DropTtlExpired);
+        }
+        *hl -= 1;
+    } else {
+        if data[l3 + 8] <= 1 {
+            return Err(Counter::DropTtlExpired);
+        }
+        let old = read_u16(data, l3 + 8);
+        data[l3 + 8] -= 1;
+        let new = read_u16(data, l3 + 8);
+        let c = update16(read_u16(data, l3 + 10), old, new);
+        write_u16(data, l3 + 10, c);
+    }
+    Ok(())
+}
+
+/// Offset of the L4 checksum field, if the packet has one to update.
+#[inline]
+fn l4_checksum_at(data: &[u8], p: &Parsed) -> Option<usize> {
+    match p.key.proto {
+        ip_proto::TCP => Some(p.l4 + 16),
+        // A zero UDP checksum over IPv4 means "none": leave it so.
+        ip_proto::UDP if p.v6 || read_u16(data, p.l4 + 6) != 0 => Some(p.l4 + 6),
+        _ => None,
+    }
+}
+
+/// Rewrites source and destination address and port (FullNAT, both directions).
+pub fn rewrite_addresses(data: &mut [u8], p: &Parsed, src: (IpAddr, u16), dst: (IpAddr, u16)) {
+    let l3 = p.l2;
+    let (src_off, dst_off) = if p.v6 {
+        (l3 + 8, l3 + 24)
+    } else {
+        (l3 + 12, l3 + 16)
+    };
+    let (new_src, n) = addr_bytes(src.0);
+    let (new_dst, _) = addr_bytes(dst.0);
+    let mut old_src = [0u8; 16];
+    let mut old_dst = [0u8; 16];
+    old_src[..n].copy_from_slice(&data[src_off..src_off + n]);
+    old_dst[..n].copy_from_slice(&data[dst_off..dst_off + n]);
+    data[src_off..src_off + n].copy_from_slice(&new_src[..n]);
+    data[dst_off..dst_off + n].copy_from_slice(&new_dst[..n]);
+    if !p.v6 {
+        let mut c = read_u16(data, l3 + 10);
+        c = update_bytes(c, &old_src[..4], &new_src[..4]);
+        c = update_bytes(c, &old_dst[..4], &new_dst[..4]);
+        write_u16(data, l3 + 10, c);
+    }
+    let csum_at = l4_checksum_at(data, p);
+    let old_ports = [read_u16(data, p.l4), read_u16(data, p.l4 + 2)];
+    write_u16(data, p.l4, src.1);
+    write_u16(data, p.l4 + 2, dst.1);
+    if let Some(at) = csum_at {
+        let mut c = read_u16(data, at);
+        // The pseudo-header carries both addresses; the header carries the ports.
+        c = update_bytes(c, &old_src[..n], &new_src[..n]);
+        c = update_bytes(c, &old_dst[..n], &new_dst[..n]);
+        c = update16(c, old_ports[0], src.1);
+        c = update16(c, old_ports[1], dst.1);
+        if p.key.proto == ip_proto::UDP && c == 0 {
+            c = 0xffff;
+        }
+        write_u16(data, at, c);
+    }
+}
+
+/// Sets the Ethernet addresses for the next hop.
+#[inline]
+pub fn set_macs(data: &mut [u8], src: [u8; 6], dst: [u8; 6]) {
+    let mut f = Frame::new_unchecked(data);
+    f.set_src(src);
+    f.set_dst(dst);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::checksum::{pseudo_v4, pseudo_v6};
+    use crate::wire::ethernet::ethertype;
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
+    fn v4_tcp() -> Vec<u8> {
+        let mut f = vec![0u8; 14 + 20 + 20 + 5];
+        Frame::new_unchecked(&mut f[..]).set_ethertype(ethertype::IPV4);
+        let mut ip = ipv4::Packet::new_unchecked(&mut f[14..]);
+        ip.set_version_header_len(20);
+        ip.set_total_len(45);
+        ip.set_ttl(64);
+        ip.set_protocol(6);
+        ip.set_src(Ipv4Addr::new(198, 18, 0, 10));
+        ip.set_dst(Ipv4Addr::new(198, 18, 0, 100));
+        ip.fill_checksum();
+        let mut t = tcp::Packet::new_unchecked(&mut f[34..]);
+        t.set_src_port(40000);
+        t.set_dst_port(80);
+        t.set_header_len(20);
+        t.set_flags(tcp::flags::SYN);
+        f[54..].copy_from_slice(b"hello");
+        let ps = pseudo_v4(
+            Ipv4Addr::new(198, 18, 0, 10),
+            Ipv4Addr::new(198, 18, 0, 100),
+            6,
+            25,
+        );
+        tcp::Packet::new_unchecked(&mut f[34..]).fill_checksum(ps);
+        f
+    }
+
+    #[test]
+    fn fullnat_v4_rewrite_keeps_checksums_valid() {
+        let mut f = v4_tcp();
+        let p = parse(&f, 14, false).unwrap();
+        assert_eq!(
+            (p.key.sport, p.key.dport, p.tcp_flags),
+            (40000, 80, tcp::flags::SYN)
+        );
+        decrement_ttl(&mut f, &p).unwrap();
+        let local = Ipv4Addr::new(198, 18, 0, 2);
+        let backend = Ipv4Addr::new(198, 18, 0, 11);
+        rewrite_addresses(&mut f, &p, (local.into(), 5001), (backend.into(), 8080));
+        let ip = ipv4::Packet::new_checked(&f[14..]).unwrap();
+        assert!(ip.verify_checksum());
+        assert_eq!((ip.src(), ip.dst(), ip.ttl()), (local, backend, 63));
+        let t = tcp::Packet::new_checked(ip.payload()).unwrap();
+        assert_eq!((t.src_port(), t.dst_port()), (5001, 8080));
+        assert!(t.verify_checksum(pseudo_v4(local, backend, 6, 25)));
+        assert_eq!(t.payload(), b"hello");
+    }
+
+    #[test]
+    fn fullnat_v6_udp_rewrite() {
+        let src: Ipv6Addr = "2001:db8::10".parse().unwrap();
+        let vip: Ipv6Addr = "2001:db8::100".parse().unwrap();
+        let mut f = vec![0u8; 14 + 40 + 8 + 3];
+        Frame::new_unchecked(&mut f[..]).set_ethertype(ethertype::IPV6);
+        let mut ip = ipv6::Packet::new_unchecked(&mut f[14..]);
+        ip.set_version_class_flow(0, 0);
+        ip.set_payload_len(11);
+        ip.set_next_header(17);
+        ip.set_hop_limit(64);
+        ip.set_src(&src);
+        ip.set_dst(&vip);
+        let mut u = udp::Packet::new_unchecked(&mut f[54..]);
+        u.set_src_port(5000);
+        u.set_dst_port(53);
+        u.set_len(11);
+        f[62..].copy_from_slice(b"abc");
+        udp::Packet::new_unchecked(&mut f[54..]).fill_checksum(pseudo_v6(&src, &vip, 17, 11));
+        let p = parse(&f, 14, true).unwrap();
+        decrement_ttl(&mut f, &p).unwrap();
+        let local: Ipv6Addr = "2001:db8::2".parse().unwrap();
+        let be: Ipv6Addr = "2001:db8::11".parse().unwrap();
+        rewrite_addresses(&mut f, &p, (local.into(), 1025), (be.into(), 5353));
+        let ip = ipv6::Packet::new_checked(&f[14..]).unwrap();
+        assert_eq!((ip.src(), ip.dst(), ip.hop_limit()), (local, be, 63));
+        let u = udp::Packet::new_checked(ip.payload()).unwrap();
+        assert_eq!((u.src_port(), u.dst_port()), (1025, 5353));
+        assert!(u.verify_checksum(pseudo_v6(&local, &be, 17, 11), false));
+    }
+
+    #[test]
+    fn ttl_one_is_not_forwarded() {
+        let mut f = v4_tcp();
+        f[14 + 8] = 1;
+        let p = parse(&f, 14, false).unwrap();
+        assert_eq!(decrement_ttl(&mut f, &p), Err(Counter::DropTtlExpired));
+    }
+
+    #[test]
+    fn udp_zero_checksum_stays_zero_over_ipv4() {
+        let mut f = v4_tcp();
+        f[14 + 9] = 17;
+        let mut u = udp::Packet::new_unchecked(&mut f[34..]);
+        u.set_len(25);
+        u.set_checksum(0);
+        ipv4::Packet::new_unchecked(&mut f[14..]).fill_checksum();
+        let p = parse(&f, 14, false).unwrap();
+        rewrite_addresses(
+            &mut f,
+            &p,
+            (Ipv4Addr::new(1, 2, 3, 4).into(), 1),
+            (Ipv4Addr::new(5, 6, 7, 8).into(), 2),
+        );
+        assert_eq!(read_u16(&f, 34 + 6), 0);
+        assert!(ipv4::Packet::new_checked(&f[14..])
+            .unwrap()
+            .verify_checksum());
+    }
+}

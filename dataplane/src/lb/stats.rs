@@ -1,0 +1,109 @@
+//! Per-core counters per service and per backend, laid out flat so a worker keeps a
+//! plain `u64` array and publishes it like the global counters.
+
+use super::snapshot::{MAX_BACKENDS, MAX_SERVICES};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(usize)]
+pub enum ServiceStat {
+    Packets,
+    Bytes,
+    NewFlows,
+    Drops,
+}
+pub const SERVICE_STATS: usize = 4;
+pub const SERVICE_STAT_NAMES: [&str; SERVICE_STATS] = ["packets", "bytes", "new_flows", "drops"];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(usize)]
+pub enum BackendStat {
+    /// Client to backend.
+    PacketsIn,
+    BytesIn,
+    /// Backend to client (FullNAT).
+    PacketsOut,
+    BytesOut,
+    NewFlows,
+    /// Connections in this core's table (a gauge).
+    Active,
+}
+pub const BACKEND_STATS: usize = 6;
+pub const BACKEND_STAT_NAMES: [&str; BACKEND_STATS] = [
+    "packets_in",
+    "bytes_in",
+    "packets_out",
+    "bytes_out",
+    "new_flows",
+    "active",
+];
+
+const LEN: usize = MAX_SERVICES * SERVICE_STATS + MAX_BACKENDS * BACKEND_STATS;
+
+/// A worker's private tally.
+pub struct LbTally(Box<[u64]>);
+
+impl Default for LbTally {
+    fn default() -> Self {
+        LbTally(vec![0; LEN].into_boxed_slice())
+    }
+}
+
+impl LbTally {
+    #[inline]
+    pub fn service(&mut self, id: u32, s: ServiceStat, n: u64) {
+        if let Some(v) = self.0.get_mut(id as usize * SERVICE_STATS + s as usize) {
+            *v += n;
+        }
+    }
+
+    #[inline]
+    pub fn backend(&mut self, id: u32, s: BackendStat, n: u64) {
+        let at = MAX_SERVICES * SERVICE_STATS + id as usize * BACKEND_STATS + s as usize;
+        if let Some(v) = self.0.get_mut(at) {
+            *v += n;
+        }
+    }
+
+    #[inline]
+    pub fn backend_dec(&mut self, id: u32, s: BackendStat) {
+        let at = MAX_SERVICES * SERVICE_STATS + id as usize * BACKEND_STATS + s as usize;
+        if let Some(v) = self.0.get_mut(at) {
+            *v = v.saturating_sub(1);
+        }
+    }
+
+    pub fn get_service(&self, id: u32, s: ServiceStat) -> u64 {
+        self.0[id as usize * SERVICE_STATS + s as usize]
+    }
+
+    pub fn get_backend(&self, id: u32, s: BackendStat) -> u64 {
+        self.0[MAX_SERVICES * SERVICE_STATS + id as usize * BACKEND_STATS + s as usize]
+    }
+}
+
+/// The shared block one worker publishes into.
+pub struct LbCounters(Box<[AtomicU64]>);
+
+impl Default for LbCounters {
+    fn default() -> Self {
+        LbCounters((0..LEN).map(|_| AtomicU64::new(0)).collect())
+    }
+}
+
+impl LbCounters {
+    /// Publishes the counters of the first `services` services and `backends`
+    /// backends (the ones the current snapshot has).
+    pub fn publish(&self, t: &LbTally, services: usize, backends: usize) {
+        let s = services.min(MAX_SERVICES) * SERVICE_STATS;
+        let b0 = MAX_SERVICES * SERVICE_STATS;
+        let b1 = b0 + backends.min(MAX_BACKENDS) * BACKEND_STATS;
+        for i in (0..s).chain(b0..b1) {
+            self.0[i].store(t.0[i], Ordering::Relaxed);
+        }
+    }
+
+    pub fn snapshot(&self) -> LbTally {
+        LbTally(self.0.iter().map(|a| a.load(Ordering::Relaxed)).collect())
+    }
+}

@@ -1,0 +1,268 @@
+//! Resolves backend MAC addresses from the management core: ARP requests and IPv6
+//! neighbour solicitations are written into the host interface with a packet socket
+//! (the dataplane carries them to the wire), and the replies, which the dataplane
+//! hands to the host interface because they are addressed to the appliance, are read
+//! back from the same socket. Entries are refreshed while they answer and forgotten
+//! when they stop.
+
+use dataplane::wire::checksum;
+use dataplane::wire::ethernet::{self, ethertype, Frame};
+use dataplane::wire::{arp, icmpv6, ip_proto, ipv6};
+use std::collections::HashMap;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::time::{Duration, Instant};
+
+/// Ask again when an entry is older than this.
+const REFRESH: Duration = Duration::from_secs(5);
+/// Forget an entry that has not answered for this long.
+const FORGET: Duration = Duration::from_secs(30);
+/// Minimum gap between two requests for one address.
+const RETRY: Duration = Duration::from_millis(500);
+
+struct Target {
+    addr: IpAddr,
+    mac: Option<[u8; 6]>,
+    seen: Option<Instant>,
+    asked: Option<Instant>,
+}
+
+/// One host interface's resolver.
+pub struct Resolver {
+    fd: OwnedFd,
+    ifindex: i32,
+    mac: [u8; 6],
+    src4: Option<Ipv4Addr>,
+    src6: Option<Ipv6Addr>,
+    targets: Vec<Target>,
+}
+
+fn htons(v: u16) -> u16 {
+    v.to_be()
+}
+
+impl Resolver {
+    /// Opens a packet socket on `ifname` (the host interface, in this namespace).
+    pub fn open(
+        ifname: &str,
+        mac: [u8; 6],
+        src4: Option<Ipv4Addr>,
+        src6: Option<Ipv6Addr>,
+        targets: impl IntoIterator<Item = IpAddr>,
+    ) -> io::Result<Resolver> {
+        let c = std::ffi::CString::new(ifname).map_err(|_| io::ErrorKind::InvalidInput)?;
+        // SAFETY: c is a valid C string.
+        let ifindex = unsafe { libc::if_nametoindex(c.as_ptr()) } as i32;
+        if ifindex == 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: plain socket(2); the fd is owned below.
+        let fd = unsafe {
+            libc::socket(
+                libc::AF_PACKET,
+                libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+                htons(libc::ETH_P_ALL as u16) as i32,
+            )
+        };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: fd is fresh and valid.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        // SAFETY: sockaddr_ll is plain data; zero is valid.
+        let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+        sll.sll_family = libc::AF_PACKET as u16;
+        sll.sll_protocol = htons(libc::ETH_P_ALL as u16);
+        sll.sll_ifindex = ifindex;
+        // SAFETY: sll is a valid sockaddr_ll of the given size.
+        let ret = unsafe {
+            libc::bind(
+                fd.as_raw_fd(),
+                &sll as *const _ as *const libc::sockaddr,
+                std::mem::size_of::<libc::sockaddr_ll>() as u32,
+            )
+        };
+        if ret < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let mut targets: Vec<Target> = targets
+            .into_iter()
+            .map(|addr| Target {
+                addr,
+                mac: None,
+                seen: None,
+                asked: None,
+            })
+            .collect();
+        targets.dedup_by_key(|t| t.addr);
+        Ok(Resolver {
+            fd,
+            ifindex,
+            mac,
+            src4,
+            src6,
+            targets,
+        })
+    }
+
+    /// Sends the requests that are due and reads every reply waiting. Returns true
+    /// when a MAC changed (appeared, moved, or was forgotten).
+    pub fn poll(&mut self, now: Instant) -> bool {
+        let mut changed = self.read_replies(now);
+        for i in 0..self.targets.len() {
+            let t = &mut self.targets[i];
+            if let (Some(seen), Some(_)) = (t.seen, t.mac) {
+                if now.duration_since(seen) > FORGET {
+                    t.mac = None;
+                    changed = true;
+                }
+            }
+            let fresh = t.seen.is_some_and(|s| now.duration_since(s) < REFRESH);
+            let recently_asked = t.asked.is_some_and(|a| now.duration_since(a) < RETRY);
+            if !fresh && !recently_asked {
+                t.asked = Some(now);
+                let addr = t.addr;
+                let _ = self.ask(addr);
+            }
+        }
+        changed
+    }
+
+    /// Resolved MACs.
+    pub fn table(&self) -> impl Iterator<Item = (IpAddr, [u8; 6])> + '_ {
+        self.targets
+            .iter()
+            .filter_map(|t| t.mac.map(|m| (t.addr, m)))
+    }
+
+    fn ask(&self, addr: IpAddr) -> io::Result<()> {
+        let mut frame = [0u8; 86];
+        let len = match addr {
+            IpAddr::V4(a) => {
+                let Some(src) = self.src4 else { return Ok(()) };
+                let mut f = Frame::new_unchecked(&mut frame[..]);
+                f.set_dst(ethernet::BROADCAST);
+                f.set_src(self.mac);
+                f.set_ethertype(ethertype::ARP);
+                let mut p = arp::Packet::new_unchecked(&mut frame[14..42]);
+                p.set_ethernet_ipv4();
+                p.set_operation(arp::OP_REQUEST);
+                p.set_sender(self.mac, src);
+                p.set_target([0; 6], a);
+                42
+            }
+            IpAddr::V6(a) => {
+                let Some(src) = self.src6 else { return Ok(()) };
+                let group = ipv6::solicited_node(&a);
+                let mut f = Frame::new_unchecked(&mut frame[..]);
+                f.set_dst(ethernet::ipv6_multicast_mac(&group));
+                f.set_src(self.mac);
+                f.set_ethertype(ethertype::IPV6);
+                let mut ip = ipv6::Packet::new_unchecked(&mut frame[14..86]);
+                ip.set_version_class_flow(0, 0);
+                ip.set_payload_len(32);
+                ip.set_next_header(ip_proto::ICMPV6);
+                ip.set_hop_limit(255);
+                ip.set_src(&src);
+                ip.set_dst(&group);
+                let ns = &mut frame[54..86];
+                ns[0] = icmpv6::NEIGHBOR_SOLICIT;
+                ns[8..24].copy_from_slice(&a.octets());
+                ns[24] = icmpv6::OPT_SOURCE_LL;
+                ns[25] = 1;
+                ns[26..32].copy_from_slice(&self.mac);
+                let sum = checksum::pseudo_v6(&src, &group, ip_proto::ICMPV6, 32);
+                let c = !checksum::fold(checksum::accumulate(sum, ns));
+                ns[2..4].copy_from_slice(&c.to_be_bytes());
+                86
+            }
+        };
+        self.send(&frame[..len])
+    }
+
+    fn send(&self, frame: &[u8]) -> io::Result<()> {
+        // SAFETY: sockaddr_ll is plain data; zero is valid.
+        let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+        sll.sll_family = libc::AF_PACKET as u16;
+        sll.sll_ifindex = self.ifindex;
+        sll.sll_halen = 6;
+        sll.sll_addr[..6].copy_from_slice(&frame[..6]);
+        // SAFETY: frame and sll are valid for the given lengths.
+        let ret = unsafe {
+            libc::sendto(
+                self.fd.as_raw_fd(),
+                frame.as_ptr() as *const libc::c_void,
+                frame.len(),
+                0,
+                &sll as *const _ as *const libc::sockaddr,
+                std::mem::size_of::<libc::sockaddr_ll>() as u32,
+            )
+        };
+        if ret < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    fn read_replies(&mut self, now: Instant) -> bool {
+        let mut changed = false;
+        let mut buf = [0u8; 2048];
+        loop {
+            // SAFETY: buf is valid for its length; non-blocking socket.
+            let n = unsafe {
+                libc::recv(
+                    self.fd.as_raw_fd(),
+                    buf.as_mut_ptr() as *mut libc::c_void,
+                    buf.len(),
+                    0,
+                )
+            };
+            if n <= 0 {
+                break;
+            }
+            if let Some((addr, mac)) = parse_reply(&buf[..n as usize], self.mac) {
+                if let Some(t) = self.targets.iter_mut().find(|t| t.addr == addr) {
+                    if t.mac != Some(mac) {
+                        changed = true;
+                    }
+                    t.mac = Some(mac);
+                    t.seen = Some(now);
+                }
+            }
+        }
+        changed
+    }
+}
+
+/// An ARP reply or neighbour advertisement addressed to `our_mac`: (address, MAC).
+fn parse_reply(frame: &[u8], our_mac: [u8; 6]) -> Option<(IpAddr, [u8; 6])> {
+    let f = Frame::new_checked(frame).ok()?;
+    if f.dst() != our_mac {
+        return None;
+    }
+    match f.ethertype() {
+        ethertype::ARP => {
+            let a = arp::Packet::new_checked(f.payload()).ok()?;
+            (a.operation() == arp::OP_REPLY).then(|| (IpAddr::V4(a.sender_ip()), a.sender_mac()))
+        }
+        ethertype::IPV6 => {
+            let ip = ipv6::Packet::new_checked(f.payload()).ok()?;
+            if ip.next_header() != ip_proto::ICMPV6 {
+                return None;
+            }
+            let icmp = icmpv6::Packet::new_checked(ip.payload()).ok()?;
+            if icmp.msg_type() != icmpv6::NEIGHBOR_ADVERT {
+                return None;
+            }
+            let mac = icmp.nd_option_ll(icmpv6::OPT_TARGET_LL).unwrap_or(f.src());
+            Some((IpAddr::V6(icmp.nd_target()), mac))
+        }
+        _ => None,
+    }
+}
+
+/// Every resolver's table, merged.
+pub fn merged(resolvers: &[Resolver]) -> HashMap<IpAddr, [u8; 6]> {
+    resolvers.iter().flat_map(|r| r.table()).collect()
+}
