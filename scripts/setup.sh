@@ -10,7 +10,7 @@ PACKAGES=(
   # build: DPDK 22.11 and bindgen's libclang
   dpdk libdpdk-dev libclang-dev clang pkg-config build-essential
   # testbed and test tools
-  iproute2 ethtool iputils-ping arping ndisc6 netcat-openbsd curl
+  iproute2 ethtool iputils-ping arping ndisc6 netcat-openbsd curl wrk
   python3 python3-scapy python3-pytest tcpdump procps
 )
 HUGEPAGES=${HUGEPAGES:-512}

@@ -121,3 +121,52 @@ def ping(tb, host, addr, count=3, v6=False, interval="0.2"):
     m = re.search(r"(\d+) received", out)
     dup = re.search(r"\+(\d+) duplicates", out)
     return (int(m.group(1)) if m else 0, int(dup.group(1)) if dup else 0)
+
+
+def base_config(workers=1, capacity=65536, timeouts=None):
+    """The example's [eal] and [[port]] (with `workers` workers) and a
+    [conn_table]; pools and services are appended by the caller."""
+    text = EXAMPLE_CONFIG.read_text()
+    head = text[: text.index("[conn_table]")]
+    if workers > 1:
+        cpus = ", ".join(["1"] * workers)
+        head = (
+            head.replace("worker_cpus = [1]", f"worker_cpus = [{cpus}]")
+            .replace("qpairs=1", f"qpairs={workers}")
+            .replace("workers = 1", f"workers = {workers}")
+        )
+    t = {"tcp_syn_timeout": 30, "tcp_established_timeout": 900, "tcp_fin_timeout": 120,
+         "tcp_close_timeout": 10, "udp_timeout": 300}
+    t.update(timeouts or {})
+    lines = [f"[conn_table]", f"capacity = {capacity}"] + [f"{k} = {v}" for k, v in t.items()]
+    return head + "\n".join(lines) + "\n"
+
+
+def pool(name, backends, port=None, v6=False):
+    """A [[pool]] of testbed backends: backends is a list of (name, weight)."""
+    out = [f'[[pool]]\nname = "{name}"']
+    for b, w in backends:
+        addr = f"2001:db8::1{b[1]}" if v6 else f"198.18.0.1{b[1]}"
+        out.append(f'[[pool.backend]]\nname = "{b}"\naddress = "{addr}"\nweight = {w}')
+        if port:
+            out[-1] += f"\nport = {port}"
+    return "\n".join(out) + "\n"
+
+
+def service(name, vip, port, pool_name, protocol="tcp", **kw):
+    out = [f'[[service]]\nname = "{name}"\nvip = "{vip}"\nport = {port}',
+           f'protocol = "{protocol}"\npool = "{pool_name}"']
+    for k, v in kw.items():
+        out.append(f'{k} = {str(v).lower() if isinstance(v, bool) else json.dumps(v)}')
+    return "\n".join(out) + "\n"
+
+
+EQUAL = [("b1", 1), ("b2", 1), ("b3", 1)]
+
+
+def http_clients(tb, addr, port, n, sport_base=0, path="/", threads=8):
+    cmd = ["/usr/bin/python3", str(Path(__file__).parent / "http_client.py"), addr, str(port),
+           str(n), "--threads", str(threads), "--path", path]
+    if sport_base:
+        cmd += ["--sport-base", str(sport_base)]
+    return json.loads(tb.exec("cl", *cmd, timeout=120).stdout)

@@ -4,7 +4,7 @@
 use super::flow::FlowKey;
 use super::flow_index::FlowIndex;
 use super::tcp_state::{ConnState, Direction};
-use super::timer_wheel::{TimerWheel, NIL};
+use super::timer_wheel::TimerWheel;
 
 /// One connection.
 #[derive(Debug, Clone, Copy)]
@@ -44,7 +44,6 @@ pub struct Hit {
 pub struct ConnTable {
     conns: Vec<Conn>,
     in_use: Vec<bool>,
-    wheel_next: Vec<u32>,
     free: Vec<u32>,
     index: FlowIndex,
     wheel: TimerWheel,
@@ -90,10 +89,9 @@ impl ConnTable {
         ConnTable {
             conns: vec![blank; capacity],
             in_use: vec![false; capacity],
-            wheel_next: vec![NIL; capacity],
             free: (0..capacity as u32).rev().collect(),
             index: FlowIndex::with_capacity(capacity * 2),
-            wheel: TimerWheel::new(now),
+            wheel: TimerWheel::new(capacity, now),
             live: 0,
         }
     }
@@ -158,7 +156,7 @@ impl ConnTable {
         }
         self.conns[id as usize] = conn;
         self.in_use[id as usize] = true;
-        self.wheel.link(id, conn.expires, &mut self.wheel_next);
+        self.wheel.link(id, conn.expires);
         self.live += 1;
         Ok(id)
     }
@@ -168,9 +166,17 @@ impl ConnTable {
         &self.conns[id as usize]
     }
 
+    /// For fields other than `expires`; use [`ConnTable::set_expires`] for that.
     #[inline]
     pub fn get_mut(&mut self, id: u32) -> &mut Conn {
         &mut self.conns[id as usize]
+    }
+
+    /// Moves the deadline of `id`.
+    #[inline]
+    pub fn set_expires(&mut self, id: u32, expires: u64) {
+        self.conns[id as usize].expires = expires;
+        self.wheel.reschedule(id, expires);
     }
 
     /// Runs the wheel up to `now`, calling `on_expire` for each connection removed.
@@ -181,25 +187,24 @@ impl ConnTable {
         let index = &mut self.index;
         let free = &mut self.free;
         let live = &mut self.live;
-        self.wheel
-            .advance(now, max_ticks, &mut self.wheel_next, |id| {
-                let c = &conns[id as usize];
-                if !in_use[id as usize] {
-                    return None;
-                }
-                if c.expires > now {
-                    return Some(c.expires);
-                }
-                index.remove(key_hash(&c.fwd), reference(id, Direction::Forward));
-                if let Some(rev) = &c.rev {
-                    index.remove(key_hash(rev), reference(id, Direction::Reverse));
-                }
-                on_expire(c);
-                in_use[id as usize] = false;
-                free.push(id);
-                *live -= 1;
-                None
-            });
+        self.wheel.advance(now, max_ticks, |id| {
+            let c = &conns[id as usize];
+            if !in_use[id as usize] {
+                return None;
+            }
+            if c.expires > now {
+                return Some(c.expires);
+            }
+            index.remove(key_hash(&c.fwd), reference(id, Direction::Forward));
+            if let Some(rev) = &c.rev {
+                index.remove(key_hash(rev), reference(id, Direction::Reverse));
+            }
+            on_expire(c);
+            in_use[id as usize] = false;
+            free.push(id);
+            *live -= 1;
+            None
+        });
     }
 
     /// Every live connection (for `show conns`; not for the packet path).
@@ -276,7 +281,7 @@ mod tests {
         let mut t = ConnTable::new(16, 0);
         let a = t.insert(conn(1, 1, 30)).unwrap();
         let _b = t.insert(conn(2, 2, 30)).unwrap();
-        t.get_mut(a).expires = 90; // traffic refreshed it
+        t.set_expires(a, 90); // traffic refreshed it
         let mut gone = Vec::new();
         t.expire(29, u64::MAX, |c| gone.push(c.fwd.sport));
         assert!(gone.is_empty());

@@ -154,10 +154,12 @@ impl LbCore {
         let (backend, hit) = match self.table.lookup(&p.key) {
             Some(Hit { id, .. }) => {
                 let c = self.table.get_mut(id);
-                update_state(c, p, Direction::Forward, &timeouts, self.now);
+                let expires = update_state(c, p, Direction::Forward, &timeouts, self.now);
                 c.packets += 1;
                 c.bytes += len;
-                (c.backend, Some(id))
+                let backend = c.backend;
+                self.table.set_expires(id, expires);
+                (backend, Some(id))
             }
             None => match self.new_flow(p, sid, svc, hash, in_port, peer_mac, snap, tally) {
                 Ok(b) => (b, None),
@@ -435,10 +437,11 @@ fn key_hash(svc: &Service, key: &FlowKey, five_tuple: u64) -> u64 {
     }
 }
 
+/// Advances the TCP state and returns the new deadline.
 #[inline]
-fn update_state(c: &mut Conn, p: &Parsed, dir: Direction, t: &Timeouts, now: u64) {
+fn update_state(c: &mut Conn, p: &Parsed, dir: Direction, t: &Timeouts, now: u64) -> u64 {
     if p.key.proto == ip_proto::TCP {
         c.state = next_state(c.state, p.tcp_flags, dir, &mut c.fin_from);
     }
-    c.expires = now + t.for_state(c.state) as u64 * TICKS_PER_SEC;
+    now + t.for_state(c.state) as u64 * TICKS_PER_SEC
 }

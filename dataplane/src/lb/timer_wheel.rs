@@ -1,8 +1,10 @@
 //! A hashed timer wheel over connection-table slots. Each entry sits in exactly one
-//! slot list (intrusive, through `next`), the one of the deadline it had when it was
-//! linked. Refreshing a timeout only moves the deadline; when the wheel reaches the
-//! slot, entries whose deadline moved on are linked again further ahead. Entries
-//! leave the table only through the wheel, so a freed slot is never still linked.
+//! slot list (intrusive and doubly linked), the one of the deadline it was linked
+//! for. Postponing a deadline (the common case: traffic refreshes it) only changes
+//! the entry's own deadline; when the wheel reaches the slot, entries whose deadline
+//! moved on are linked again further ahead. Bringing a deadline forward (a state
+//! with a shorter timeout) unlinks and relinks at once. Entries leave the table only
+//! through the wheel, so a freed slot is never still linked.
 
 /// Wheel size in ticks; a tick is set by the caller (the worker uses 100 ms).
 pub const WHEEL_SLOTS: usize = 1024;
@@ -10,47 +12,85 @@ pub const NIL: u32 = u32::MAX;
 
 pub struct TimerWheel {
     heads: Box<[u32]>,
+    next: Box<[u32]>,
+    prev: Box<[u32]>,
+    /// The tick each entry is linked under.
+    linked_at: Box<[u64]>,
     /// The next tick to process.
     cursor: u64,
 }
 
+#[inline]
+fn slot_of(tick: u64) -> usize {
+    (tick % WHEEL_SLOTS as u64) as usize
+}
+
 impl TimerWheel {
-    pub fn new(now: u64) -> TimerWheel {
+    /// A wheel for entries `0..capacity`, starting at tick `now`.
+    pub fn new(capacity: usize, now: u64) -> TimerWheel {
         TimerWheel {
             heads: vec![NIL; WHEEL_SLOTS].into_boxed_slice(),
+            next: vec![NIL; capacity].into_boxed_slice(),
+            prev: vec![NIL; capacity].into_boxed_slice(),
+            linked_at: vec![0; capacity].into_boxed_slice(),
             cursor: now,
         }
     }
 
-    /// Links entry `e` (whose `next` is in `next_of`) for `deadline`.
+    /// Links entry `e` (not linked now) for `deadline`.
     #[inline]
-    pub fn link(&mut self, e: u32, deadline: u64, next_of: &mut [u32]) {
+    pub fn link(&mut self, e: u32, deadline: u64) {
         // Never behind the cursor: a deadline in the past fires on the next advance.
         let at = deadline.max(self.cursor);
-        let slot = (at % WHEEL_SLOTS as u64) as usize;
-        next_of[e as usize] = self.heads[slot];
+        let slot = slot_of(at);
+        let head = self.heads[slot];
+        self.next[e as usize] = head;
+        self.prev[e as usize] = NIL;
+        if head != NIL {
+            self.prev[head as usize] = e;
+        }
         self.heads[slot] = e;
+        self.linked_at[e as usize] = at;
+    }
+
+    fn unlink(&mut self, e: u32) {
+        let (p, n) = (self.prev[e as usize], self.next[e as usize]);
+        if p != NIL {
+            self.next[p as usize] = n;
+        } else {
+            let slot = slot_of(self.linked_at[e as usize]);
+            if self.heads[slot] == e {
+                self.heads[slot] = n;
+            }
+        }
+        if n != NIL {
+            self.prev[n as usize] = p;
+        }
+    }
+
+    /// The deadline of linked entry `e` became `deadline`: relink only if it is now
+    /// earlier than the tick it is linked under.
+    #[inline]
+    pub fn reschedule(&mut self, e: u32, deadline: u64) {
+        if deadline < self.linked_at[e as usize] {
+            self.unlink(e);
+            self.link(e, deadline);
+        }
     }
 
     /// Processes every tick up to and including `now`, at most `max_ticks` of them.
     /// `visit(e)` returns `Some(deadline)` to keep the entry (it is linked again) or
     /// `None` once it has been expired.
-    pub fn advance(
-        &mut self,
-        now: u64,
-        max_ticks: u64,
-        next_of: &mut [u32],
-        mut visit: impl FnMut(u32) -> Option<u64>,
-    ) {
+    pub fn advance(&mut self, now: u64, max_ticks: u64, mut visit: impl FnMut(u32) -> Option<u64>) {
         let end = now.min(self.cursor.saturating_add(max_ticks));
         while self.cursor <= end {
-            let slot = (self.cursor % WHEEL_SLOTS as u64) as usize;
+            let slot = slot_of(self.cursor);
             let mut e = std::mem::replace(&mut self.heads[slot], NIL);
             self.cursor += 1;
             while e != NIL {
-                let next = next_of[e as usize];
+                let next = self.next[e as usize];
                 if let Some(deadline) = visit(e) {
-                    self.link(e, deadline, next_of);
+                    self.link(e, deadline);
                 }
                 e = next;
             }
@@ -66,47 +106,62 @@ impl TimerWheel {
 mod tests {
     use super::*;
 
+    fn step(w: &mut TimerWheel, now: u64, deadline: &[u64], fired: &mut Vec<(u32, u64)>) {
+        w.advance(now, u64::MAX, |e| {
+            if deadline[e as usize] <= now {
+                fired.push((e, now));
+                None
+            } else {
+                Some(deadline[e as usize])
+            }
+        });
+    }
+
     #[test]
     fn fires_at_deadline_and_relinks_moved_ones() {
-        let mut next = vec![NIL; 4];
         let mut deadline = [5u64, 5, 2000, 3];
-        let mut w = TimerWheel::new(0);
+        let mut w = TimerWheel::new(4, 0);
         for (e, d) in deadline.iter().enumerate() {
-            w.link(e as u32, *d, &mut next);
+            w.link(e as u32, *d);
         }
-        deadline[1] = 50; // refreshed
+        deadline[1] = 50; // refreshed: postponed, no relink needed
         let mut fired = Vec::new();
-        let step =
-            |now: u64, w: &mut TimerWheel, next: &mut Vec<u32>, fired: &mut Vec<(u32, u64)>| {
-                w.advance(now, u64::MAX, next, |e| {
-                    if deadline[e as usize] <= now {
-                        fired.push((e, now));
-                        None
-                    } else {
-                        Some(deadline[e as usize])
-                    }
-                });
-            };
-        step(4, &mut w, &mut next, &mut fired);
+        step(&mut w, 4, &deadline, &mut fired);
         assert_eq!(fired, vec![(3, 4)]);
-        step(10, &mut w, &mut next, &mut fired);
+        step(&mut w, 10, &deadline, &mut fired);
         assert_eq!(fired, vec![(3, 4), (0, 10)]);
-        step(60, &mut w, &mut next, &mut fired);
+        step(&mut w, 60, &deadline, &mut fired);
         assert_eq!(fired.last(), Some(&(1, 60)));
         // Beyond one rotation of the wheel.
-        step(1500, &mut w, &mut next, &mut fired);
+        step(&mut w, 1500, &deadline, &mut fired);
         assert_eq!(fired.len(), 3);
-        step(2100, &mut w, &mut next, &mut fired);
+        step(&mut w, 2100, &deadline, &mut fired);
         assert_eq!(fired.last(), Some(&(2, 2100)));
     }
 
     #[test]
+    fn an_earlier_deadline_fires_early() {
+        let mut deadline = [300u64, 300, 300];
+        let mut w = TimerWheel::new(3, 0);
+        for e in 0..3 {
+            w.link(e, 300);
+        }
+        // The middle one of the slot's list moves to tick 30.
+        deadline[1] = 30;
+        w.reschedule(1, 30);
+        let mut fired = Vec::new();
+        step(&mut w, 31, &deadline, &mut fired);
+        assert_eq!(fired, vec![(1, 31)]);
+        step(&mut w, 300, &deadline, &mut fired);
+        assert_eq!(fired.len(), 3);
+    }
+
+    #[test]
     fn bounded_work_per_advance() {
-        let mut next = vec![NIL; 1];
-        let mut w = TimerWheel::new(0);
-        w.link(0, 100, &mut next);
+        let mut w = TimerWheel::new(1, 0);
+        w.link(0, 100);
         let mut fired = false;
-        w.advance(1000, 10, &mut next, |_| {
+        w.advance(1000, 10, |_| {
             fired = true;
             None
         });
