@@ -131,6 +131,7 @@ impl SnapshotBuilder {
                 v6: p.local_ipv6.clone(),
             })
             .collect();
+        snap.port_mtu = cfg.ports.iter().map(|p| p.mtu).collect();
         snap.index_locals();
         snap
     }

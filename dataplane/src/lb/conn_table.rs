@@ -111,9 +111,15 @@ impl ConnTable {
     /// Finds the connection a packet with key `k` belongs to.
     #[inline]
     pub fn lookup(&self, k: &FlowKey) -> Option<Hit> {
+        self.lookup_hashed(k, key_hash(k))
+    }
+
+    /// As `lookup`, with `hash == k.hash_5tuple()` already computed.
+    #[inline]
+    pub fn lookup_hashed(&self, k: &FlowKey, hash: u64) -> Option<Hit> {
         let conns = &self.conns;
         self.index
-            .get(key_hash(k), |r| {
+            .get(hash, |r| {
                 let c = &conns[(r >> 1) as usize];
                 if r & 1 == 0 {
                     c.fwd == *k

@@ -10,10 +10,10 @@ use super::ring::NO_BACKEND;
 use super::snapshot::{HashKey, LbSnapshot, Mode, SchedKind, Service, MAX_BACKENDS, MAX_SERVICES};
 use super::stats::{BackendStat, LbTally, ServiceStat};
 use super::tcp_state::{next_state, ConnState, Direction, Timeouts};
+use super::too_big;
 use crate::buf::PacketBuf;
 use crate::pipeline::counters::{Counter, Tally};
 use crate::wire::{ip_proto, tcp};
-use std::net::IpAddr;
 
 /// Ticks per second of the connection-table clock.
 pub const TICKS_PER_SEC: u64 = 10;
@@ -50,6 +50,8 @@ pub struct Arrival {
     pub in_port: usize,
     /// Another worker steered it here: do not steer again.
     pub handed: bool,
+    /// Addressed to a FullNAT local address (a backend's reply), not a VIP.
+    pub local: bool,
 }
 
 /// The port MACs, by port index.
@@ -103,17 +105,13 @@ impl LbCore {
             v6,
             in_port,
             handed,
+            local,
         } = at;
         let p = match nat::parse(buf.data(), l2, v6) {
             Ok(p) => p,
             Err(c) => return LbVerdict::Drop(c),
         };
-        let dst = p.key.dst_ip();
-        let to_local = match dst {
-            IpAddr::V4(a) => snap.is_local_v4(a),
-            IpAddr::V6(a) => snap.is_local_v6(&a),
-        };
-        if to_local {
+        if local {
             return self.reverse(buf, &p, snap, macs, handed, tally);
         }
         if p.fragment {
@@ -151,7 +149,7 @@ impl LbCore {
         self.stats.service(sid, ServiceStat::Bytes, len);
         let peer_mac = crate::wire::ethernet::Frame::new_unchecked(buf.data()).src();
         let timeouts = snap.timeouts;
-        let (backend, hit) = match self.table.lookup(&p.key) {
+        let (backend, hit) = match self.table.lookup_hashed(&p.key, hash) {
             Some(Hit { id, .. }) => {
                 let c = self.table.get_mut(id);
                 let expires = update_state(c, p, Direction::Forward, &timeouts, self.now);
@@ -177,6 +175,13 @@ impl LbCore {
             return LbVerdict::Drop(Counter::DropNoNeighbor);
         };
         let out_port = be.port_index;
+        if let Some(&mtu) = snap.port_mtu.get(out_port) {
+            if too_big::does_not_fit(buf.data(), p, mtu) {
+                too_big::reply(buf, p, macs[in_port.min(macs.len() - 1)], mtu);
+                tally.add(Counter::TooBigSent, 1);
+                return LbVerdict::Tx(in_port);
+            }
+        }
         let data = buf.data_mut();
         if let Err(c) = nat::decrement_ttl(data, p) {
             return LbVerdict::Drop(c);

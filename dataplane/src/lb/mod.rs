@@ -11,3 +11,7 @@ pub mod snapshot;
 pub mod stats;
 pub mod tcp_state;
 pub mod timer_wheel;
+pub mod too_big;
+
+#[cfg(test)]
+mod core_tests;

@@ -100,12 +100,28 @@ pub struct LbSnapshot {
     /// source-port pools use.
     pub local_flat: Vec<IpAddr>,
     pub local_ranges: Vec<LocalRanges>,
+    /// IP MTU of each port, by index.
+    pub port_mtu: Vec<u16>,
+    /// VIPs and local addresses, for one look-up per packet.
+    pub kinds: HashMap<IpAddr, AddrKind>,
     pub timeouts: Timeouts,
 }
 
+/// What an address the balancer answers for is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AddrKind {
+    Vip,
+    /// A FullNAT source address: traffic to it is a reply from a backend.
+    Local,
+}
+
 impl LbSnapshot {
-    /// Fills `local_flat` and `local_ranges` from `locals`.
+    /// Fills `local_flat`, `local_ranges` and `kinds` from `locals` and `vips`.
     pub fn index_locals(&mut self) {
+        self.kinds.clear();
+        for v in &self.vips {
+            self.kinds.insert(*v, AddrKind::Vip);
+        }
         self.local_flat.clear();
         self.local_ranges.clear();
         for l in &self.locals {
@@ -116,6 +132,18 @@ impl LbSnapshot {
             let c = self.local_flat.len();
             self.local_ranges.push(LocalRanges { v4: a..b, v6: b..c });
         }
+        for a in &self.local_flat {
+            self.kinds.insert(*a, AddrKind::Local);
+        }
+    }
+
+    /// Whether the balancer answers for `a`, and as what.
+    #[inline]
+    pub fn kind(&self, a: IpAddr) -> Option<AddrKind> {
+        if self.kinds.is_empty() {
+            return None;
+        }
+        self.kinds.get(&a).copied()
     }
 
     /// The flat indexes of the local addresses of `port` in the family `v6`.
@@ -150,12 +178,14 @@ impl LbSnapshot {
     }
 
     /// Addresses the dataplane answers ARP/ND/ping for beyond the port's own.
+    #[inline]
     pub fn answers_v4(&self, a: Ipv4Addr) -> bool {
-        self.is_vip(IpAddr::V4(a)) || self.is_local_v4(a)
+        self.kind(IpAddr::V4(a)).is_some()
     }
 
+    #[inline]
     pub fn answers_v6(&self, a: &Ipv6Addr) -> bool {
-        self.is_vip(IpAddr::V6(*a)) || self.is_local_v6(a)
+        self.kind(IpAddr::V6(*a)).is_some()
     }
 
     /// Solicited-node group of a VIP or local address.

@@ -6,7 +6,7 @@ use super::counters::Counter;
 use super::local::LocalAddrs;
 use super::reply;
 use crate::buf::PacketBuf;
-use crate::lb::snapshot::LbSnapshot;
+use crate::lb::snapshot::{AddrKind, LbSnapshot};
 use crate::wire::ethernet::{self, ethertype, Frame};
 use crate::wire::{arp, checksum, icmpv4, icmpv6, ip_proto, ipv4, ipv6, tcp, udp, vlan};
 use std::net::Ipv6Addr;
@@ -21,8 +21,9 @@ pub enum Verdict {
     /// Free it and count the reason.
     Drop(Counter),
     /// For a VIP or a FullNAT local address: the load balancer takes it. `l2` is the
-    /// length of the Ethernet header (and tag).
-    Balance { l2: usize, v6: bool },
+    /// length of the Ethernet header (and tag); `local` is true for a local address
+    /// (a reply from a backend).
+    Balance { l2: usize, v6: bool, local: bool },
 }
 
 use Verdict::*;
@@ -121,14 +122,15 @@ fn classify_ipv4<B: PacketBuf>(
         return Drop(Counter::DropNotForUs);
     }
     if !local.owns_v4(ip.dst()) {
-        if !snap.answers_v4(ip.dst()) {
+        let Some(kind) = snap.kind(ip.dst().into()) else {
             return Drop(Counter::DropNotForUs);
-        }
+        };
         // A VIP or local address: ping is answered here, the rest is balanced.
         if !is_echo_request_v4(&ip) {
             return Balance {
                 l2: l2.len,
                 v6: false,
+                local: kind == AddrKind::Local,
             };
         }
     }
@@ -184,12 +186,18 @@ fn classify_ipv6<B: PacketBuf>(
     };
     let (src, dst) = (ip.src(), ip.dst());
     let unicast_to_us = l2.to_our_mac && local.owns_v6(&dst);
-    let to_balancer = l2.to_our_mac && !unicast_to_us && snap.answers_v6(&dst);
+    let kind = if l2.to_our_mac && !unicast_to_us {
+        snap.kind(dst.into())
+    } else {
+        None
+    };
+    let to_balancer = kind.is_some();
     // ICMPv6 (echo, ND) to a VIP is answered here; everything else is balanced.
     if to_balancer && (upper.fragment || upper.protocol != ip_proto::ICMPV6) {
         return Balance {
             l2: l2.len,
             v6: true,
+            local: kind == Some(AddrKind::Local),
         };
     }
     let unicast_to_us = unicast_to_us || to_balancer;

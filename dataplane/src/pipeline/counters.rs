@@ -43,6 +43,7 @@ counters! {
     FlowsExpired = "flows_expired",
     HandoffOut = "handoff_out",
     HandoffIn = "handoff_in",
+    TooBigSent = "icmp_too_big_sent",
     // Drops, one per reason.
     DropRunt = "drop_runt",
     DropOversize = "drop_oversize",

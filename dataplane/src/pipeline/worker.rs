@@ -204,12 +204,13 @@ fn handle(ctx: &mut Ctx<'_>, mut m: Mbuf, in_port: usize, handed: bool) {
             push_host(&mut ctx.bufs[in_port].host, &mut host.tx, m, ctx.tally);
         }
         Verdict::Drop(c) => ctx.tally.add(c, 1),
-        Verdict::Balance { l2, v6 } => {
+        Verdict::Balance { l2, v6, local } => {
             let at = Arrival {
                 l2,
                 v6,
                 in_port,
                 handed,
+                local,
             };
             match ctx.lb.process(&mut m, at, ctx.snap, ctx.macs, ctx.tally) {
                 LbVerdict::Tx(out) if out < ctx.ports.len() => {

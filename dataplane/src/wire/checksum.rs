@@ -3,20 +3,32 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-/// Adds `data` as big-endian 16-bit words to a running 32-bit sum (odd tail padded).
-pub fn accumulate(mut sum: u32, data: &[u8]) -> u32 {
-    let mut chunks = data.chunks_exact(2);
-    for c in &mut chunks {
-        sum = sum.wrapping_add(u16::from_be_bytes([c[0], c[1]]) as u32);
-        // Fold early so the sum cannot overflow for any packet size.
-        if sum & 0x8000_0000 != 0 {
-            sum = (sum & 0xffff) + (sum >> 16);
-        }
+/// Adds `data` as big-endian 16-bit words to a running sum (odd tail padded). The
+/// result is only meaningful folded (see [`fold`]).
+#[inline]
+pub fn accumulate(sum: u32, data: &[u8]) -> u32 {
+    // One's-complement addition is associative: add 32-bit big-endian words into a
+    // 64-bit accumulator (no overflow below 16 GiB of data), fold once at the end.
+    let mut acc = sum as u64;
+    let mut words = data.chunks_exact(4);
+    for w in &mut words {
+        acc += u32::from_be_bytes([w[0], w[1], w[2], w[3]]) as u64;
     }
-    if let [last] = chunks.remainder() {
-        sum = sum.wrapping_add((*last as u32) << 8);
+    let rest = words.remainder();
+    let mut i = 0;
+    while i + 1 < rest.len() {
+        acc += u16::from_be_bytes([rest[i], rest[i + 1]]) as u64;
+        i += 2;
     }
-    sum
+    if i < rest.len() {
+        acc += (rest[i] as u64) << 8;
+    }
+    // Fold 64 -> 32 bits keeping the end-around carries.
+    acc = (acc & 0xffff_ffff) + (acc >> 32);
+    acc = (acc & 0xffff_ffff) + (acc >> 32);
+    let acc = acc as u32;
+    // Keep the 32-bit result foldable without overflow by the callers' additions.
+    (acc & 0xffff) + (acc >> 16)
 }
 
 /// Folds a 32-bit sum to 16 bits with end-around carry.
@@ -75,6 +87,35 @@ mod tests {
         let data = [0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7];
         assert_eq!(fold(accumulate(0, &data)), 0xddf2);
         assert_eq!(checksum(&data), !0xddf2);
+    }
+
+    #[test]
+    fn wide_sum_matches_the_word_by_word_definition() {
+        fn reference(data: &[u8]) -> u16 {
+            let mut s: u32 = 0;
+            for c in data.chunks(2) {
+                let w = if c.len() == 2 {
+                    u16::from_be_bytes([c[0], c[1]])
+                } else {
+                    (c[0] as u16) << 8
+                };
+                s += w as u32;
+                s = (s & 0xffff) + (s >> 16);
+            }
+            s as u16
+        }
+        let data: Vec<u8> = (0..3000u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
+        for len in [0, 1, 2, 3, 5, 20, 21, 40, 1499, 3000] {
+            assert_eq!(
+                fold(accumulate(0, &data[..len])),
+                reference(&data[..len]),
+                "len {len}"
+            );
+        }
+        let ff = vec![0xffu8; 4096];
+        assert_eq!(fold(accumulate(0xffff, &ff)), reference(&ff));
     }
 
     #[test]

@@ -1,0 +1,293 @@
+//! LbCore on Vec-backed packets: what goes out, to whom, rewritten how.
+
+use super::core::{Arrival, LbCore, LbVerdict};
+use super::ring::{RingMember, RingTable};
+use super::snapshot::{Backend, HashKey, LbSnapshot, LocalAddrs, Mode, SchedKind, Service};
+use crate::buf::{PacketBuf, VecBuf};
+use crate::pipeline::counters::{Counter, Tally};
+use crate::wire::checksum::pseudo_v4;
+use crate::wire::ethernet::{ethertype, Frame};
+use crate::wire::{icmpv4, ipv4, tcp};
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+
+const OUR: [u8; 6] = [2, 0, 0, 0, 0, 1];
+const CLIENT_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x10];
+const CLIENT: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 10);
+const VIP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 100);
+const LOCAL: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
+
+fn be_mac(i: usize) -> [u8; 6] {
+    [2, 0, 0, 0, 1, i as u8]
+}
+
+fn snap(mode: Mode, sched: SchedKind, weights: &[u32]) -> LbSnapshot {
+    let names: Vec<String> = (0..weights.len()).map(|i| format!("p/b{i}")).collect();
+    let members: Vec<RingMember<'_>> = names
+        .iter()
+        .zip(weights)
+        .map(|(k, &weight)| RingMember { key: k, weight })
+        .collect();
+    let mut s = LbSnapshot {
+        backends: (0..weights.len())
+            .map(|i| Backend {
+                name: names[i].clone(),
+                addr: Ipv4Addr::new(198, 18, 0, 11 + i as u8).into(),
+                port: 8080,
+                weight: weights[i],
+                mac: Some(be_mac(i)),
+                port_index: 0,
+            })
+            .collect(),
+        vips: vec![VIP.into()],
+        locals: vec![LocalAddrs {
+            v4: vec![LOCAL],
+            v6: vec![],
+        }],
+        port_mtu: vec![1500],
+        ..Default::default()
+    };
+    s.services.push(Service {
+        name: "web".into(),
+        vip: VIP.into(),
+        port: 80,
+        proto: 6,
+        mode,
+        sched,
+        hash_key: HashKey::FiveTuple,
+        backends: (0..weights.len() as u32).collect(),
+        weights: weights.to_vec(),
+        ring: Arc::new(RingTable::build(&members)),
+        wrr: super::snapshot::smooth_wrr(weights, 100),
+        fragments: false,
+    });
+    let k = super::flow::FlowKey::new(VIP.into(), VIP.into(), 0, 80, 6);
+    s.by_vip.insert((k.dst, 80, 6), 0);
+    s.index_locals();
+    s
+}
+
+fn tcp_frame(
+    src: Ipv4Addr,
+    sport: u16,
+    dst: Ipv4Addr,
+    dport: u16,
+    flags: u8,
+    payload: usize,
+) -> Vec<u8> {
+    let mut f = vec![0u8; 14 + 20 + 20 + payload];
+    let mut e = Frame::new_unchecked(&mut f[..]);
+    e.set_dst(OUR);
+    e.set_src(CLIENT_MAC);
+    e.set_ethertype(ethertype::IPV4);
+    let mut ip = ipv4::Packet::new_unchecked(&mut f[14..]);
+    ip.set_version_header_len(20);
+    ip.set_total_len((40 + payload) as u16);
+    ip.set_unfragmented(true);
+    ip.set_ttl(64);
+    ip.set_protocol(6);
+    ip.set_src(src);
+    ip.set_dst(dst);
+    ip.fill_checksum();
+    let mut t = tcp::Packet::new_unchecked(&mut f[34..]);
+    t.set_src_port(sport);
+    t.set_dst_port(dport);
+    t.set_header_len(20);
+    t.set_flags(flags);
+    tcp::Packet::new_unchecked(&mut f[34..]).fill_checksum(pseudo_v4(
+        src,
+        dst,
+        6,
+        (20 + payload) as u16,
+    ));
+    f
+}
+
+fn run(core: &mut LbCore, s: &LbSnapshot, frame: &[u8], local: bool) -> (LbVerdict, VecBuf, Tally) {
+    let mut b = VecBuf::new(frame, 9000);
+    let mut t = Tally::default();
+    let at = Arrival {
+        l2: 14,
+        v6: false,
+        in_port: 0,
+        handed: false,
+        local,
+    };
+    let v = core.process(&mut b, at, s, &[OUR], &mut t);
+    (v, b, t)
+}
+
+fn ip_of(b: &VecBuf) -> ipv4::Packet<&[u8]> {
+    ipv4::Packet::new_checked(&b.data()[14..]).unwrap()
+}
+
+#[test]
+fn fullnat_forward_and_reverse() {
+    let s = snap(Mode::FullNat, SchedKind::RingHash, &[1, 1, 1]);
+    let mut core = LbCore::new(0, 1, 64, 1);
+    let (v, out, t) = run(
+        &mut core,
+        &s,
+        &tcp_frame(CLIENT, 40000, VIP, 80, tcp::flags::SYN, 0),
+        false,
+    );
+    assert_eq!(v, LbVerdict::Tx(0));
+    assert_eq!(t.get(Counter::FlowsNew), 1);
+    let ip = ip_of(&out);
+    let backend = ip.dst();
+    let b = (u32::from(backend) - u32::from(Ipv4Addr::new(198, 18, 0, 11))) as usize;
+    assert_eq!(Frame::new_checked(out.data()).unwrap().dst(), be_mac(b));
+    assert_eq!((ip.src(), ip.ttl()), (LOCAL, 63));
+    assert!(ip.verify_checksum());
+    let seg = tcp::Packet::new_checked(ip.payload()).unwrap();
+    assert_eq!(seg.dst_port(), 8080);
+    let lport = seg.src_port();
+    assert!(seg.verify_checksum(pseudo_v4(LOCAL, backend, 6, 20)));
+    // The backend's SYN-ACK comes back to the local address and port.
+    let mut reply = tcp_frame(
+        backend,
+        8080,
+        LOCAL,
+        lport,
+        tcp::flags::SYN | tcp::flags::ACK,
+        5,
+    );
+    Frame::new_unchecked(&mut reply[..]).set_src(be_mac(b));
+    let (v, out, t) = run(&mut core, &s, &reply, true);
+    assert_eq!(v, LbVerdict::Tx(0));
+    assert_eq!(t.get(Counter::LbReverse), 1);
+    let ip = ip_of(&out);
+    assert_eq!((ip.src(), ip.dst()), (VIP, CLIENT));
+    let seg = tcp::Packet::new_checked(ip.payload()).unwrap();
+    assert_eq!((seg.src_port(), seg.dst_port()), (80, 40000));
+    assert!(seg.verify_checksum(pseudo_v4(VIP, CLIENT, 6, 25)));
+    assert_eq!(Frame::new_checked(out.data()).unwrap().dst(), CLIENT_MAC);
+    // A reply to a port nobody owns.
+    let stray = tcp_frame(
+        backend,
+        8080,
+        LOCAL,
+        lport.wrapping_add(1),
+        tcp::flags::ACK,
+        0,
+    );
+    assert_eq!(
+        run(&mut core, &s, &stray, true).0,
+        LbVerdict::Drop(Counter::DropNoFlow)
+    );
+}
+
+#[test]
+fn dr_rewrites_only_macs_and_ttl() {
+    let s = snap(Mode::Dr, SchedKind::RingHash, &[1, 1, 1]);
+    let mut core = LbCore::new(0, 1, 64, 1);
+    let input = tcp_frame(CLIENT, 40000, VIP, 80, tcp::flags::SYN, 10);
+    let (v, out, _) = run(&mut core, &s, &input, false);
+    assert_eq!(v, LbVerdict::Tx(0));
+    // Everything after the MACs is as sent, but the TTL and header checksum.
+    assert_eq!(&out.data()[14..22], &input[14..22]);
+    assert_eq!(&out.data()[26..], &input[26..]);
+    assert_eq!(ip_of(&out).ttl(), 63);
+    assert!(ip_of(&out).verify_checksum());
+    assert_eq!(&out.data()[6..12], &OUR);
+    // Mid-stream without an entry (after a restart): the same backend by the hash.
+    let mut fresh = LbCore::new(0, 1, 64, 1);
+    let ack = tcp_frame(CLIENT, 40000, VIP, 80, tcp::flags::ACK, 0);
+    let (v, again, t) = run(&mut fresh, &s, &ack, false);
+    assert_eq!(v, LbVerdict::Tx(0));
+    assert_eq!(t.get(Counter::FlowsMidstream), 1);
+    assert_eq!(&again.data()[..6], &out.data()[..6]);
+}
+
+#[test]
+fn fullnat_midstream_without_entry_is_dropped() {
+    let s = snap(Mode::FullNat, SchedKind::RingHash, &[1, 1, 1]);
+    let mut core = LbCore::new(0, 1, 64, 1);
+    let ack = tcp_frame(CLIENT, 40000, VIP, 80, tcp::flags::ACK, 0);
+    assert_eq!(
+        run(&mut core, &s, &ack, false).0,
+        LbVerdict::Drop(Counter::DropNoFlow)
+    );
+}
+
+fn backend_of(out: &VecBuf) -> usize {
+    out.data()[5] as usize
+}
+
+#[test]
+fn schedulers_choose_as_documented() {
+    let flows = |core: &mut LbCore, s: &LbSnapshot, n: u16| -> Vec<usize> {
+        (0..n)
+            .map(|i| {
+                let f = tcp_frame(CLIENT, 10000 + i, VIP, 80, tcp::flags::SYN, 0);
+                let (v, out, _) = run(core, s, &f, false);
+                assert_eq!(v, LbVerdict::Tx(0));
+                backend_of(&out)
+            })
+            .collect()
+    };
+    let s = snap(Mode::Dr, SchedKind::RoundRobin, &[1, 0, 1]);
+    assert_eq!(
+        flows(&mut LbCore::new(0, 1, 64, 1), &s, 4),
+        vec![0, 2, 0, 2]
+    );
+    let s = snap(Mode::Dr, SchedKind::WeightedRoundRobin, &[2, 1, 0]);
+    assert_eq!(
+        flows(&mut LbCore::new(0, 1, 64, 1), &s, 6),
+        vec![0, 1, 0, 0, 1, 0]
+    );
+    // least_conn: equal weights fill evenly; weight 2 takes twice the connections.
+    let s = snap(Mode::Dr, SchedKind::LeastConn, &[1, 1, 2]);
+    let got = flows(&mut LbCore::new(0, 1, 64, 1), &s, 8);
+    let count = |b| got.iter().filter(|&&x| x == b).count();
+    assert_eq!((count(0), count(1), count(2)), (2, 2, 4));
+}
+
+#[test]
+fn flows_are_steered_to_their_owner() {
+    let s = snap(Mode::FullNat, SchedKind::RingHash, &[1, 1, 1]);
+    let mut w0 = LbCore::new(0, 2, 64, 1);
+    let mut w1 = LbCore::new(1, 2, 64, 1);
+    for sport in 40000..40010 {
+        let f = tcp_frame(CLIENT, sport, VIP, 80, tcp::flags::SYN, 0);
+        let (a, _, _) = run(&mut w0, &s, &f, false);
+        let (b, _, _) = run(&mut w1, &s, &f, false);
+        // Exactly one of the two keeps it; the other hands it over.
+        match (a, b) {
+            (LbVerdict::Tx(_), LbVerdict::Handoff(0))
+            | (LbVerdict::Handoff(1), LbVerdict::Tx(_)) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    // Replies go to the worker whose port partition holds the destination port.
+    let reply = tcp_frame(
+        Ipv4Addr::new(198, 18, 0, 11),
+        8080,
+        LOCAL,
+        1025,
+        tcp::flags::ACK,
+        0,
+    );
+    assert_eq!(run(&mut w0, &s, &reply, true).0, LbVerdict::Handoff(1));
+}
+
+#[test]
+fn oversize_with_df_gets_fragmentation_needed() {
+    let mut s = snap(Mode::FullNat, SchedKind::RingHash, &[1, 1, 1]);
+    s.port_mtu = vec![1500];
+    let mut core = LbCore::new(0, 1, 64, 1);
+    let big = tcp_frame(CLIENT, 40000, VIP, 80, tcp::flags::SYN, 1600);
+    let (v, out, t) = run(&mut core, &s, &big, false);
+    assert_eq!(v, LbVerdict::Tx(0));
+    assert_eq!(t.get(Counter::TooBigSent), 1);
+    let ip = ip_of(&out);
+    assert_eq!((ip.src(), ip.dst(), ip.protocol()), (VIP, CLIENT, 1));
+    assert!(ip.verify_checksum());
+    let icmp = icmpv4::Packet::new_checked(ip.payload()).unwrap();
+    assert_eq!((icmp.msg_type(), icmp.code()), (3, 4));
+    assert_eq!(u16::from_be_bytes([ip.payload()[6], ip.payload()[7]]), 1500);
+    assert!(icmp.verify_checksum());
+    // It quotes the original IP header and the first 8 bytes after it.
+    assert_eq!(icmp.data(), &big[14..14 + 28]);
+    assert_eq!(Frame::new_checked(out.data()).unwrap().dst(), CLIENT_MAC);
+}

@@ -1,0 +1,87 @@
+//! When a packet the balancer forwards does not fit the MTU of the port it must
+//! leave by: IPv4 with DF set gets ICMP "fragmentation needed" (RFC 1191), IPv6 gets
+//! ICMPv6 "packet too big" (RFC 8201), sent back to the sender from the address it
+//! was sent to. Both are written in place over the packet, which is always larger
+//! than the reply.
+
+use super::nat::Parsed;
+use crate::buf::PacketBuf;
+use crate::wire::ethernet::Frame;
+use crate::wire::{icmpv4, icmpv6, ip_proto, ipv4, ipv6, read_u16};
+
+/// ICMPv6 errors carry as much of the packet as fits in the IPv6 minimum MTU.
+const V6_MIN_MTU: usize = 1280;
+
+/// True when the packet must be refused rather than forwarded on a port with `mtu`.
+#[inline]
+pub fn does_not_fit(data: &[u8], p: &Parsed, mtu: u16) -> bool {
+    if p.ip_len <= mtu as usize {
+        return false;
+    }
+    // IPv4 without DF may be fragmented by the next router; we forward it whole.
+    p.v6 || read_u16(data, p.l2 + 6) & 0x4000 != 0
+}
+
+/// Rewrites the packet into the ICMP error for it; the caller sends it back out of
+/// the port it came in on.
+pub fn reply<B: PacketBuf>(buf: &mut B, p: &Parsed, our_mac: [u8; 6], mtu: u16) {
+    let l2 = p.l2;
+    let data = buf.data_mut();
+    let mut eth = Frame::new_unchecked(&mut *data);
+    let sender_mac = eth.src();
+    eth.set_dst(sender_mac);
+    eth.set_src(our_mac);
+    if p.v6 {
+        let (src, dst) = (p.key.src, p.key.dst);
+        let quoted = p.ip_len.min(V6_MIN_MTU - 48);
+        data.copy_within(l2..l2 + quoted, l2 + 48);
+        let total = 48 + quoted;
+        let mut ip = ipv6::Packet::new_unchecked(&mut data[l2..l2 + total]);
+        ip.set_version_class_flow(0, 0);
+        ip.set_payload_len((8 + quoted) as u16);
+        ip.set_next_header(ip_proto::ICMPV6);
+        ip.set_hop_limit(64);
+        let (me, them) = (std::net::Ipv6Addr::from(dst), std::net::Ipv6Addr::from(src));
+        ip.set_src(&me);
+        ip.set_dst(&them);
+        let msg = &mut data[l2 + 40..l2 + total];
+        msg[0] = 2; // packet too big
+        msg[1] = 0;
+        msg[4..8].copy_from_slice(&(mtu as u32).to_be_bytes());
+        icmpv6::Packet::new_unchecked(msg).fill_checksum(&me, &them);
+        let _ = buf.set_len(l2 + total);
+    } else {
+        let hl = ((data[l2] & 0x0f) as usize) * 4;
+        let quoted = (hl + 8).min(p.ip_len);
+        data.copy_within(l2..l2 + quoted, l2 + 28);
+        let total = 28 + quoted;
+        let orig_src = [
+            data[l2 + 28 + 12],
+            data[l2 + 28 + 13],
+            data[l2 + 28 + 14],
+            data[l2 + 28 + 15],
+        ];
+        let orig_dst = [
+            data[l2 + 28 + 16],
+            data[l2 + 28 + 17],
+            data[l2 + 28 + 18],
+            data[l2 + 28 + 19],
+        ];
+        let mut ip = ipv4::Packet::new_unchecked(&mut data[l2..l2 + total]);
+        ip.set_version_header_len(20);
+        ip.set_tos(0);
+        ip.set_total_len(total as u16);
+        ip.set_ident(0);
+        ip.set_unfragmented(true);
+        ip.set_ttl(64);
+        ip.set_protocol(ip_proto::ICMP);
+        ip.set_src(orig_dst.into());
+        ip.set_dst(orig_src.into());
+        ip.fill_checksum();
+        let mut icmp = icmpv4::Packet::new_unchecked(&mut data[l2 + 20..l2 + total]);
+        icmp.set_type_code(icmpv4::DEST_UNREACHABLE, 4);
+        icmp.set_rest_of_header(mtu as u32);
+        icmp.fill_checksum();
+        let _ = buf.set_len(l2 + total);
+    }
+}
