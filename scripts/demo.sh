@@ -45,6 +45,15 @@ wait $!
 echo "== the appliance's kernel reaching a backend's HTTP server (future health checks)"
 inns lb curl -s -m 3 http://198.18.0.11/
 inns lb curl -s -m 3 "http://[2001:db8::12]/"
+echo "== L4 load balancing: 9 requests to the fullnat VIP 198.18.0.100 (backends see the local address)"
+for i in $(seq 9); do inns cl curl -s -m 3 http://198.18.0.100/; done | sort | uniq -c | sed 's/^/   /'
+echo "== the same over IPv6, and direct server return (backends see the client)"
+inns cl curl -s -m 3 "http://[2001:db8::100]/"
+inns cl curl -s -m 3 http://198.18.0.200/
+echo "== UDP through the VIP (port 53 -> backends' 5353)"
+echo "hello" | inns cl nc -u -w 1 198.18.0.100 53; echo
+echo "== wrk: 3 seconds, 16 keep-alive connections through the fullnat VIP"
+inns cl wrk -t2 -c16 -d3s http://198.18.0.100/ | grep -E "Requests/sec|requests in|errors" | sed 's/^/   /'
 echo "== malformed frames (scapy): counted and dropped"
 inns cl /usr/bin/python3 tests/e2e/send_frames.py eth0 "$MAC" 10 \
   ipv4_bad_checksum ipv4_bad_ihl tcp_bad_checksum ipv6_bad_length arp_bad_sizes >/dev/null
@@ -55,5 +64,5 @@ kill -TERM "$WEIR_PID"
 wait "$WEIR_PID" || true
 WEIR_PID=
 echo "== summary"
-grep -E "rx |answered|drops|workers stopped" "$LOG/weir.log" | sed 's/^[0-9.]* weir: /   /'
+grep -E "rx |answered|balanced|backend web|drops|workers stopped|neighbour" "$LOG/weir.log" | sed 's/^[0-9.]* weir: /   /'
 rm -rf "$LOG"
