@@ -290,10 +290,12 @@ fn open_resolvers(cfg: &Config, ports: &[PortState]) -> Result<Vec<Resolver>, St
 
 /// Rings between every ordered pair of workers: `out[w].to[v]` feeds `out[v].from`.
 fn handoff_rings(workers: usize) -> Result<Vec<Handoff>, String> {
+    let stopped = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut out: Vec<Handoff> = (0..workers)
         .map(|_| Handoff {
             to: (0..workers).map(|_| None).collect(),
             from: Vec::new(),
+            stopped: stopped.clone(),
         })
         .collect();
     for a in 0..workers {

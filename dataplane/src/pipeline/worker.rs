@@ -15,7 +15,7 @@ use crate::lb::core::{Arrival, LbCore, LbVerdict, TICKS_PER_SEC};
 use crate::lb::snapshot::LbSnapshot;
 use crate::lb::stats::LbCounters;
 use arc_swap::ArcSwap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 /// Microseconds a partial TX batch may wait before it is sent (l3fwd uses 100).
@@ -44,6 +44,8 @@ pub struct HostQueues {
 pub struct Handoff {
     pub to: Vec<Option<Producer>>,
     pub from: Vec<Consumer>,
+    /// Workers that have sent their last hand-off at shutdown; shared by all.
+    pub stopped: Arc<AtomicUsize>,
 }
 
 pub struct Worker {
@@ -108,22 +110,22 @@ impl Worker {
             for p in 0..ctx.ports.len() {
                 poll_port(&mut ctx, p, &mut rx);
             }
-            for r in 0..ctx.handoff.from.len() {
-                let n = ctx.handoff.from[r].receive(&mut rx);
-                if n > 0 {
-                    ctx.tally.add(Counter::HandoffIn, n as u64);
-                    for m in rx.drain() {
-                        let in_port = self.port_index.get(m.port() as usize).copied();
-                        match in_port {
-                            Some(p) if (p as usize) < ctx.ports.len() => {
-                                handle(&mut ctx, m, p as usize, true)
-                            }
-                            _ => ctx.tally.add(Counter::DropNotForUs, 1),
-                        }
-                    }
-                }
-            }
+            receive_handoffs(&mut ctx, &mut rx, &self.port_index);
             let now = tsc();
+            if quitting {
+                // Send the last hand-offs, then keep taking the others' until every
+                // worker has sent its last: nothing is left in a ring at exit.
+                flush_all(&mut ctx);
+                let workers = ctx.handoff.to.len();
+                ctx.handoff.stopped.fetch_add(1, Ordering::SeqCst);
+                // Bounded: a worker that died must not hold the others (100 ms).
+                let give_up = now.wrapping_add(self.tsc_hz / 10);
+                while ctx.handoff.stopped.load(Ordering::SeqCst) < workers && tsc() < give_up {
+                    receive_handoffs(&mut ctx, &mut rx, &self.port_index);
+                    flush_all(&mut ctx);
+                }
+                receive_handoffs(&mut ctx, &mut rx, &self.port_index);
+            }
             if now.wrapping_sub(last_drain) >= drain_ticks || quitting {
                 flush_all(&mut ctx);
                 self.lb
@@ -137,6 +139,21 @@ impl Worker {
                 }
                 // One more round after the flag: drain what is in flight.
                 quitting = self.quit.load(Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+fn receive_handoffs(ctx: &mut Ctx<'_>, rx: &mut MbufArray, port_index: &[u8]) {
+    for r in 0..ctx.handoff.from.len() {
+        let n = ctx.handoff.from[r].receive(rx);
+        if n > 0 {
+            ctx.tally.add(Counter::HandoffIn, n as u64);
+            for m in rx.drain() {
+                match port_index.get(m.port() as usize).copied() {
+                    Some(p) if (p as usize) < ctx.ports.len() => handle(ctx, m, p as usize, true),
+                    _ => ctx.tally.add(Counter::DropNotForUs, 1),
+                }
             }
         }
     }
