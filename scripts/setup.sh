@@ -11,7 +11,7 @@ PACKAGES=(
   dpdk libdpdk-dev libclang-dev clang pkg-config build-essential
   # testbed and test tools
   iproute2 ethtool iputils-ping arping ndisc6 netcat-openbsd curl wrk
-  python3 python3-scapy python3-pytest tcpdump procps
+  python3 python3-scapy python3-pytest python3-prometheus-client tcpdump procps util-linux
 )
 HUGEPAGES=${HUGEPAGES:-512}
 

@@ -67,7 +67,8 @@ up() {
     inns "$b" sysctl -qw net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2
     inns "$b" ip addr add 198.18.0.200/32 dev lo
     inns "$b" ip -6 addr add 2001:db8::200/128 dev lo
-    inns "$b" /usr/bin/python3 "$HERE/backend.py" "$b" >"$state/backend-$b.log" 2>&1 &
+    # Not through the inns function: `ip netns exec` execs python, so $! is its pid.
+    ip netns exec "$(ns "$b")" /usr/bin/python3 "$HERE/backend.py" "$b" >"$state/backend-$b.log" 2>&1 &
     echo $! > "$state/backend-$b.pid"
   done
   # Wait until every backend answers locally.

@@ -1,14 +1,20 @@
 //! `weir`: the appliance binary. `run` starts it in the foreground, `check` validates
 //! a configuration file.
 
+mod admin;
 mod config;
+mod ctl;
 mod eal_args;
+mod health;
 mod hostif;
 mod log;
+mod manager;
+mod metrics;
 mod neigh;
+mod reload;
 mod runtime;
 mod signals;
-mod snapshot;
+mod state;
 mod stats;
 
 use clap::{Parser, Subcommand};
@@ -35,11 +41,26 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
+    /// Send a command to a running weir's admin socket (`weir ctl help` lists them).
+    Ctl {
+        #[arg(long, short, default_value = "/run/weir/admin.sock")]
+        socket: String,
+        /// Ask for the JSON form.
+        #[arg(long)]
+        json: bool,
+        #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+        words: Vec<String>,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Ctl {
+            socket,
+            json,
+            words,
+        } => ctl::run(&socket, json, &words),
         Command::Check { config } => match config::load(&config) {
             Ok(cfg) => {
                 println!(
@@ -68,7 +89,7 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            match runtime::run(&cfg) {
+            match runtime::run(&cfg, &config) {
                 Ok(summary) => {
                     for l in summary.lines() {
                         log!("{l}");

@@ -36,6 +36,8 @@ pub struct Resolver {
     src4: Option<Ipv4Addr>,
     src6: Option<Ipv6Addr>,
     targets: Vec<Target>,
+    /// Which addresses belong to this interface's networks.
+    covers: Vec<Box<dyn Fn(IpAddr) -> bool + Send>>,
 }
 
 fn htons(v: u16) -> u16 {
@@ -50,6 +52,7 @@ impl Resolver {
         src4: Option<Ipv4Addr>,
         src6: Option<Ipv6Addr>,
         targets: impl IntoIterator<Item = IpAddr>,
+        covers: Vec<Box<dyn Fn(IpAddr) -> bool + Send>>,
     ) -> io::Result<Resolver> {
         let c = std::ffi::CString::new(ifname).map_err(|_| io::ErrorKind::InvalidInput)?;
         // SAFETY: c is a valid C string.
@@ -103,6 +106,7 @@ impl Resolver {
             src4,
             src6,
             targets,
+            covers,
         })
     }
 
@@ -127,6 +131,27 @@ impl Resolver {
             }
         }
         changed
+    }
+
+    /// Resolves exactly these addresses from now on (those on this interface's
+    /// networks; the others are ignored by the caller's choice of resolver).
+    pub fn set_targets(&mut self, addrs: &[IpAddr]) {
+        let wanted: Vec<IpAddr> = addrs
+            .iter()
+            .copied()
+            .filter(|a| self.covers.iter().any(|f| f(*a)))
+            .collect();
+        self.targets.retain(|t| wanted.contains(&t.addr));
+        for a in wanted {
+            if !self.targets.iter().any(|t| t.addr == a) {
+                self.targets.push(Target {
+                    addr: a,
+                    mac: None,
+                    seen: None,
+                    asked: None,
+                });
+            }
+        }
     }
 
     /// Resolved MACs.

@@ -4,21 +4,24 @@
 //! workers joined, ports stopped and closed, pool freed, EAL cleaned up.
 
 use crate::config::model::{Config, Device, Port as PortCfg};
-use crate::neigh::{self, Resolver};
-use crate::snapshot::SnapshotBuilder;
-use crate::{eal_args, hostif, log, signals, stats};
+use crate::config::validate::{in_prefix4, in_prefix6};
+use crate::manager::{Manager, Parts, PortView, Who};
+use crate::neigh::Resolver;
+use crate::{admin, eal_args, health, hostif, log, metrics, reload, signals, stats};
 use arc_swap::ArcSwap;
 use dataplane::dpdk::ring::handoff_ring;
 use dataplane::dpdk::{lcore, Eal, Mempool, Port, PortSpec};
 use dataplane::lb::core::LbCore;
+use dataplane::lb::snapshot::LbSnapshot;
 use dataplane::lb::stats::LbCounters;
+use dataplane::pipeline::control::Control;
 use dataplane::pipeline::counters::CoreCounters;
 use dataplane::pipeline::local::LocalAddrs;
 use dataplane::pipeline::worker::{Handoff, HostQueues, Worker, WorkerPort};
 use dataplane::wire::ethernet::format_mac;
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -31,7 +34,7 @@ struct PortState {
 }
 
 /// Runs until stopped. `Ok` carries the final counters; `Err` a message for the user.
-pub fn run(cfg: &Config) -> Result<stats::Summary, String> {
+pub fn run(cfg: &Config, cfg_path: &std::path::Path) -> Result<stats::Summary, String> {
     let args = eal_args::build(cfg);
     log!("starting EAL: {}", args[1..].join(" "));
     let eal = Eal::init(&args).map_err(|e| e.to_string())?;
@@ -40,13 +43,13 @@ pub fn run(cfg: &Config) -> Result<stats::Summary, String> {
         Eal::version(),
         eal.tsc_hz() / 1_000_000
     );
-    let result = run_on(&eal, cfg);
+    let result = run_on(&eal, cfg, cfg_path);
     drop(eal);
     remove_runtime_dir(cfg);
     result
 }
 
-fn run_on(eal: &Eal, cfg: &Config) -> Result<stats::Summary, String> {
+fn run_on(eal: &Eal, cfg: &Config, cfg_path: &std::path::Path) -> Result<stats::Summary, String> {
     let lcores = eal.worker_lcores();
     if lcores.len() != cfg.workers() {
         return Err(format!(
@@ -64,7 +67,7 @@ fn run_on(eal: &Eal, cfg: &Config) -> Result<stats::Summary, String> {
     for (i, p) in cfg.ports.iter().enumerate() {
         ports.push(start_port(i, p, cfg.workers() as u16, &pool)?);
     }
-    let outcome = run_workers(eal, cfg, &mut ports, &lcores);
+    let outcome = run_workers(eal, cfg, cfg_path, &mut ports, &lcores);
     for p in ports.iter_mut() {
         if let Some(h) = p.host.as_mut() {
             h.stop();
@@ -157,6 +160,7 @@ fn start_port(
 fn run_workers(
     eal: &Eal,
     cfg: &Config,
+    cfg_path: &std::path::Path,
     ports: &mut [PortState],
     lcores: &[u32],
 ) -> Result<stats::Summary, String> {
@@ -164,11 +168,50 @@ fn run_workers(
     let quit = Arc::new(AtomicBool::new(false));
     let counters: Vec<Arc<CoreCounters>> = (0..workers).map(|_| Arc::default()).collect();
     let lb_counters: Vec<Arc<LbCounters>> = (0..workers).map(|_| Arc::default()).collect();
-    let mut builder = SnapshotBuilder::new(cfg);
-    let mut resolvers = open_resolvers(cfg, ports)?;
-    let first = builder.build(cfg, &neigh::merged(&resolvers));
-    let local_addresses = first.local_flat.len();
-    let snapshot = Arc::new(ArcSwap::from_pointee(first));
+    let resolvers = open_resolvers(cfg, ports)?;
+    let snapshot = Arc::new(ArcSwap::from_pointee(LbSnapshot::default()));
+    let (health_tx, health_cmds) = mpsc::channel();
+    let (health_results_tx, health_results) = mpsc::channel();
+    std::thread::Builder::new()
+        .name("weir-health".into())
+        .spawn(move || health::engine::run(health_cmds, health_results_tx))
+        .map_err(|e| format!("health thread: {e}"))?;
+    let mut queries = Vec::new();
+    let mut controls = Vec::new();
+    for _ in 0..workers {
+        let (tx, rx) = mpsc::channel();
+        queries.push(tx);
+        controls.push(Some(Control { queries: rx }));
+    }
+    let port_views = ports
+        .iter()
+        .zip(&cfg.ports)
+        .map(|(p, c)| {
+            let id = p.phys.id();
+            PortView {
+                name: c.name.clone(),
+                driver: p.phys.driver(),
+                mac: p.local.mac,
+                link: Box::new(move || {
+                    let l = Port::link_of(id);
+                    (l.up, l.speed_mbps)
+                }),
+            }
+        })
+        .collect();
+    let mut manager = Manager::new(Parts {
+        cfg_path: cfg_path.to_path_buf(),
+        cfg: cfg.clone(),
+        ports: port_views,
+        snapshot: snapshot.clone(),
+        resolvers,
+        health: health_tx,
+        counters: counters.clone(),
+        lb_counters: lb_counters.clone(),
+        queries,
+    });
+    manager.publish();
+    let local_addresses = snapshot.load().local_flat.len();
     let mut handoffs = handoff_rings(workers)?;
     let macs: Vec<[u8; 6]> = ports.iter().map(|p| p.local.mac).collect();
     let mut port_index = vec![u8::MAX; 256];
@@ -195,6 +238,7 @@ fn run_workers(
             handoff: std::mem::take(&mut handoffs[w]),
             port_index: port_index.clone(),
             macs: macs.clone(),
+            control: controls[w].take().expect("one control per worker"),
         };
         match lcore::launch(lcore_id, move || worker.run()) {
             Ok(job) => jobs.push(job),
@@ -206,24 +250,83 @@ fn run_workers(
     }
     let started = Instant::now();
     if launch_error.is_none() {
-        log!("{} worker(s) running; SIGINT or SIGTERM stops", jobs.len());
+        log!(
+            "{} worker(s) running; SIGINT or SIGTERM stops, SIGHUP reloads",
+            jobs.len()
+        );
         signals::install();
-        let mut known: HashMap<IpAddr, [u8; 6]> = HashMap::new();
-        while !signals::stop_requested() && !jobs.iter().any(|j| j.finished()) {
-            let now = Instant::now();
-            let mut changed = false;
-            for r in resolvers.iter_mut() {
-                changed |= r.poll(now);
+        let (inbox_tx, inbox) = mpsc::channel::<Inbox>();
+        let admin_tx = inbox_tx.clone();
+        let (admin_req_tx, admin_req_rx) = mpsc::channel::<admin::server::Request>();
+        std::thread::spawn(move || {
+            for r in admin_req_rx {
+                if admin_tx.send(Inbox::Admin(r)).is_err() {
+                    return;
+                }
             }
-            if changed {
-                let table = neigh::merged(&resolvers);
-                log_neighbour_changes(&known, &table);
-                snapshot.store(Arc::new(builder.build(cfg, &table)));
-                known = table;
-            }
-            std::thread::sleep(Duration::from_millis(20));
+        });
+        if let Err(e) = admin::server::start(&cfg.admin.socket, admin_req_tx) {
+            launch_error = Some(format!("admin socket {}: {e}", cfg.admin.socket));
+        } else {
+            log!("admin socket {}", cfg.admin.socket);
         }
+        if !cfg.admin.metrics.is_empty() && launch_error.is_none() {
+            let (m_tx, m_rx) = mpsc::channel::<mpsc::Sender<String>>();
+            let metrics_tx = inbox_tx.clone();
+            std::thread::spawn(move || {
+                for r in m_rx {
+                    if metrics_tx.send(Inbox::Metrics(r)).is_err() {
+                        return;
+                    }
+                }
+            });
+            if let Err(e) = metrics::start(&cfg.admin.metrics, m_tx) {
+                launch_error = Some(format!("metrics endpoint {}: {e}", cfg.admin.metrics));
+            }
+        }
+        while launch_error.is_none()
+            && !signals::stop_requested()
+            && !jobs.iter().any(|j| j.finished())
+        {
+            let mut changed = false;
+            match inbox.recv_timeout(Duration::from_millis(20)) {
+                Ok(Inbox::Admin(r)) => {
+                    let out = admin::commands::dispatch(&mut manager, &r.line, &r.who).map(|rep| {
+                        if r.json {
+                            format!("{}\n", rep.json)
+                        } else {
+                            rep.text
+                        }
+                    });
+                    let _ = r.reply.send(out);
+                }
+                Ok(Inbox::Metrics(reply)) => {
+                    let _ = reply.send(metrics::render(&manager));
+                }
+                Err(_) => {}
+            }
+            if signals::take_reload() {
+                let who = Who {
+                    uid: 0,
+                    pid: 0,
+                    via: "SIGHUP",
+                };
+                match reload::reload(&mut manager, &who) {
+                    Ok(s) => log!("{s}"),
+                    Err(e) => log!("{e}"),
+                }
+            }
+            while let Ok(r) = health_results.try_recv() {
+                changed |= manager.on_check(r);
+            }
+            changed |= manager.tick(Instant::now());
+            if changed {
+                manager.publish();
+            }
+        }
+        let _ = std::fs::remove_file(&cfg.admin.socket);
     }
+    manager.stop_health();
     let stop_began = Instant::now();
     quit.store(true, Ordering::SeqCst);
     let mut failures = Vec::new();
@@ -245,17 +348,10 @@ fn run_workers(
     Ok(summary)
 }
 
-fn log_neighbour_changes(old: &HashMap<IpAddr, [u8; 6]>, new: &HashMap<IpAddr, [u8; 6]>) {
-    for (a, m) in new {
-        if old.get(a) != Some(m) {
-            log!("neighbour {a} is at {}", format_mac(m));
-        }
-    }
-    for a in old.keys() {
-        if !new.contains_key(a) {
-            log!("neighbour {a} stopped answering");
-        }
-    }
+/// What the management loop is asked.
+enum Inbox {
+    Admin(admin::server::Request),
+    Metrics(mpsc::Sender<String>),
 }
 
 /// One resolver per port that has backends, on its host interface.
@@ -269,18 +365,22 @@ fn open_resolvers(cfg: &Config, ports: &[PortState]) -> Result<Vec<Resolver>, St
             .filter(|b| b.port_index == i)
             .map(|b| b.addr)
             .collect();
-        if targets.is_empty() {
-            continue;
-        }
+        // Every port with a host interface gets one: backends may be added later.
         let Some(ifname) = &p.host_interface else {
             continue;
         };
+        let (v4, v6) = (p.ipv4.clone(), p.ipv6.clone());
+        let covers: Vec<Box<dyn Fn(IpAddr) -> bool + Send>> = vec![Box::new(move |a| match a {
+            IpAddr::V4(x) => v4.iter().any(|c| in_prefix4(x, c)),
+            IpAddr::V6(x) => v6.iter().any(|c| in_prefix6(x, c)),
+        })];
         let r = Resolver::open(
             ifname,
             ports[i].local.mac,
             p.ipv4.first().map(|c| c.addr),
             p.ipv6.first().map(|c| c.addr),
             targets,
+            covers,
         )
         .map_err(|e| format!("port {}: neighbour resolution on {ifname}: {e}", p.name))?;
         out.push(r);

@@ -168,6 +168,7 @@ const SERVICE_STAT: [ServiceStat; SERVICE_STATS] = [
     ServiceStat::Bytes,
     ServiceStat::NewFlows,
     ServiceStat::Drops,
+    ServiceStat::Active,
 ];
 const BACKEND_STAT: [BackendStat; BACKEND_STATS] = [
     BackendStat::PacketsIn,

@@ -86,6 +86,7 @@ fn snapshot() -> LbSnapshot {
             weight: 1,
             mac: Some([2, 0, 0, 0, 1, i as u8]),
             port_index: 0,
+            blocked: false,
         })
         .collect();
     let mut snap = LbSnapshot {
@@ -109,6 +110,7 @@ fn snapshot() -> LbSnapshot {
             hash_key: HashKey::FiveTuple,
             backends: vec![0, 1, 2],
             weights: vec![1, 1, 1],
+            ports: vec![80, 80, 80],
             ring: ring.clone(),
             wrr: vec![0, 1, 2],
             fragments: false,

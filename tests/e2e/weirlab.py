@@ -170,3 +170,40 @@ def http_clients(tb, addr, port, n, sport_base=0, path="/", threads=8):
     if sport_base:
         cmd += ["--sport-base", str(sport_base)]
     return json.loads(tb.exec("cl", *cmd, timeout=120).stdout)
+
+
+def admin_section(rid, extra=""):
+    """An [admin] table with a per-run socket and audit log."""
+    return (f'[admin]\nsocket = "/tmp/weir-{rid}.sock"\nmetrics = "127.0.0.1:9100"\n'
+            f'audit_log = "/tmp/weir-{rid}.audit"\n{extra}')
+
+
+def ctl(testbed, *words, json_out=False, check=True):
+    """Runs `weir ctl` against the testbed's weir; returns (rc, stdout)."""
+    cmd = [WEIR_BIN, "ctl", "-s", f"/tmp/weir-{testbed.rid}.sock"]
+    if json_out:
+        cmd.append("--json")
+    r = run(cmd + list(words), check=False)
+    if check and r.returncode != 0:
+        raise AssertionError(f"weir ctl {' '.join(words)}: {r.returncode}\n{r.stdout}{r.stderr}")
+    return json.loads(r.stdout) if json_out and r.returncode == 0 else r.stdout
+
+
+def health(kind="http", interval_ms=300, timeout_ms=200, rise=2, fall=2, **extra):
+    lines = [f'kind = "{kind}"', f"interval_ms = {interval_ms}", f"timeout_ms = {timeout_ms}",
+             f"rise = {rise}", f"fall = {fall}"]
+    lines += [f"{k} = {json.dumps(v)}" for k, v in extra.items()]
+    return "[pool.health]\n" + "\n".join(lines) + "\n"
+
+
+def backend_pid(testbed, name):
+    return int(Path(f"/tmp/weir-testbed-{testbed.rid}/backend-{name}.pid").read_text())
+
+
+def start_backend(testbed, name):
+    """(Re)starts a testbed backend's HTTP/UDP server."""
+    script = Path(__file__).resolve().parents[2] / "scripts" / "backend.py"
+    p = testbed.popen(name, "/usr/bin/python3", str(script), name,
+                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    Path(f"/tmp/weir-testbed-{testbed.rid}/backend-{name}.pid").write_text(str(p.pid))
+    return p

@@ -281,9 +281,15 @@ impl Port {
     }
 
     pub fn link(&self) -> LinkStatus {
+        Self::link_of(self.id)
+    }
+
+    /// Link status of port `id` (for the management core, which holds no `Port`).
+    pub fn link_of(id: u16) -> LinkStatus {
         let mut l = dpdk_sys::rte_eth_link::default();
-        // SAFETY: valid out-parameter; nowait never blocks.
-        unsafe { dpdk_sys::rte_eth_link_get_nowait(self.id, &mut l) };
+        // SAFETY: valid out-parameter; nowait never blocks; an unknown id leaves the
+        // zeroed value (link down).
+        unsafe { dpdk_sys::rte_eth_link_get_nowait(id, &mut l) };
         LinkStatus {
             up: l.link_status() as u32 == dpdk_sys::RTE_ETH_LINK_UP,
             speed_mbps: l.link_speed,

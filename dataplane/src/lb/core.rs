@@ -87,6 +87,7 @@ impl LbCore {
                 *a = a.saturating_sub(1);
             }
             stats.backend_dec(c.backend, BackendStat::Active);
+            stats.service_dec(c.service, ServiceStat::Active);
             tally.add(Counter::FlowsExpired, 1);
         });
     }
@@ -170,6 +171,10 @@ impl LbCore {
         let Some(be) = snap.backends.get(backend as usize) else {
             return LbVerdict::Drop(Counter::DropNoBackend);
         };
+        if be.blocked {
+            self.stats.service(sid, ServiceStat::Drops, 1);
+            return LbVerdict::Drop(Counter::DropBackendMaint);
+        }
         let Some(be_mac) = be.mac else {
             self.stats.service(sid, ServiceStat::Drops, 1);
             return LbVerdict::Drop(Counter::DropNoNeighbor);
@@ -194,7 +199,13 @@ impl LbCore {
             let Some(rev) = c.rev else {
                 return LbVerdict::Drop(Counter::DropNoFlow);
             };
-            nat::rewrite_addresses(data, p, (rev.dst_ip(), rev.dport), (be.addr, be.port));
+            // The reverse key holds the backend's address and port for this flow.
+            nat::rewrite_addresses(
+                data,
+                p,
+                (rev.dst_ip(), rev.dport),
+                (rev.src_ip(), rev.sport),
+            );
         }
         nat::set_macs(data, macs[out_port], be_mac);
         self.stats.backend(backend, BackendStat::PacketsIn, 1);
@@ -264,7 +275,8 @@ impl LbCore {
             };
             let local = snap.local_flat[local_idx];
             conn.local_idx = local_idx as u16;
-            conn.rev = Some(FlowKey::new(be.addr, local, be.port, lport, p.key.proto));
+            let be_port = svc.ports.get(idx as usize).copied().unwrap_or(be.port);
+            conn.rev = Some(FlowKey::new(be.addr, local, be_port, lport, p.key.proto));
             if self.table.insert(conn).is_err() {
                 self.ports.give_back(local_idx, lport);
                 return Err(Counter::DropTableFull);
@@ -286,6 +298,7 @@ impl LbCore {
             1,
         );
         self.stats.service(sid, ServiceStat::NewFlows, 1);
+        self.stats.service(sid, ServiceStat::Active, 1);
         self.stats.backend(backend, BackendStat::NewFlows, 1);
         self.stats.backend(backend, BackendStat::Active, 1);
         Ok(backend)

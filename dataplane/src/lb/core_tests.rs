@@ -37,6 +37,7 @@ fn snap(mode: Mode, sched: SchedKind, weights: &[u32]) -> LbSnapshot {
                 weight: weights[i],
                 mac: Some(be_mac(i)),
                 port_index: 0,
+                blocked: false,
             })
             .collect(),
         vips: vec![VIP.into()],
@@ -57,6 +58,7 @@ fn snap(mode: Mode, sched: SchedKind, weights: &[u32]) -> LbSnapshot {
         hash_key: HashKey::FiveTuple,
         backends: (0..weights.len() as u32).collect(),
         weights: weights.to_vec(),
+        ports: vec![8080; weights.len()],
         ring: Arc::new(RingTable::build(&members)),
         wrr: super::snapshot::smooth_wrr(weights, 100),
         fragments: false,

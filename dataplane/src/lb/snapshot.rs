@@ -47,6 +47,9 @@ pub struct Backend {
     pub mac: Option<[u8; 6]>,
     /// Index of the port the backend is reached through.
     pub port_index: usize,
+    /// In maintenance (or drained past its deadline): not even existing
+    /// connections are forwarded to it.
+    pub blocked: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -62,6 +65,8 @@ pub struct Service {
     pub backends: Vec<u32>,
     /// Their weights in this service (0: no new flows).
     pub weights: Vec<u32>,
+    /// The port each backend listens on for this service.
+    pub ports: Vec<u16>,
     /// Over `backends` (indexes into it); used by `ring_hash` and as the stateless
     /// fallback of every scheduler.
     pub ring: Arc<RingTable>,

@@ -11,9 +11,12 @@ pub enum ServiceStat {
     Bytes,
     NewFlows,
     Drops,
+    /// Connections in this core's table (a gauge).
+    Active,
 }
-pub const SERVICE_STATS: usize = 4;
-pub const SERVICE_STAT_NAMES: [&str; SERVICE_STATS] = ["packets", "bytes", "new_flows", "drops"];
+pub const SERVICE_STATS: usize = 5;
+pub const SERVICE_STAT_NAMES: [&str; SERVICE_STATS] =
+    ["packets", "bytes", "new_flows", "drops", "active"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(usize)]
@@ -66,10 +69,24 @@ impl LbTally {
     }
 
     #[inline]
+    pub fn service_dec(&mut self, id: u32, s: ServiceStat) {
+        if let Some(v) = self.0.get_mut(id as usize * SERVICE_STATS + s as usize) {
+            *v = v.saturating_sub(1);
+        }
+    }
+
+    #[inline]
     pub fn backend_dec(&mut self, id: u32, s: BackendStat) {
         let at = MAX_SERVICES * SERVICE_STATS + id as usize * BACKEND_STATS + s as usize;
         if let Some(v) = self.0.get_mut(at) {
             *v = v.saturating_sub(1);
+        }
+    }
+
+    /// Adds another tally into this one.
+    pub fn add(&mut self, other: &LbTally) {
+        for (a, b) in self.0.iter_mut().zip(other.0.iter()) {
+            *a += b;
         }
     }
 

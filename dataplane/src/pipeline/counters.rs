@@ -44,6 +44,10 @@ counters! {
     HandoffOut = "handoff_out",
     HandoffIn = "handoff_in",
     TooBigSent = "icmp_too_big_sent",
+    LoopsTotal = "loops_total",
+    LoopsBusy = "loops_busy",
+    // A gauge: the entries in this core's connection table.
+    ConnEntries = "conn_entries",
     // Drops, one per reason.
     DropRunt = "drop_runt",
     DropOversize = "drop_oversize",
@@ -73,6 +77,7 @@ counters! {
     DropTtlExpired = "drop_ttl_expired",
     DropFragment = "drop_fragment",
     DropHandoffFull = "drop_handoff_full",
+    DropBackendMaint = "drop_backend_maint",
 }
 
 impl Counter {
@@ -95,6 +100,12 @@ impl Tally {
     #[inline]
     pub fn add(&mut self, c: Counter, n: u64) {
         self.0[c as usize] += n;
+    }
+
+    /// Sets a gauge.
+    #[inline]
+    pub fn set(&mut self, c: Counter, v: u64) {
+        self.0[c as usize] = v;
     }
 
     #[inline]

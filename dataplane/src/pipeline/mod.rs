@@ -2,6 +2,7 @@
 //! poll loop that runs them on DPDK queues.
 
 pub mod classify;
+pub mod control;
 pub mod counters;
 pub mod local;
 pub mod reply;

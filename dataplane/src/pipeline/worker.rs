@@ -5,6 +5,7 @@
 //! counter publication) runs on a TSC timer, as in DPDK's l3fwd.
 
 use super::classify::{classify, Verdict};
+use super::control::{ConnReport, Control, Query};
 use super::counters::{CoreCounters, Counter, Tally};
 use super::local::LocalAddrs;
 use super::vlan_tag;
@@ -62,6 +63,7 @@ pub struct Worker {
     pub port_index: Vec<u8>,
     /// The MAC of each port, by index.
     pub macs: Vec<[u8; 6]>,
+    pub control: Control,
 }
 
 /// Per-port TX buffers of one worker: to the wire and to the host interface.
@@ -107,10 +109,15 @@ impl Worker {
                 macs: &self.macs,
                 tally: &mut tally,
             };
+            let before = ctx.tally.get(Counter::RxPackets) + ctx.tally.get(Counter::HandoffIn);
             for p in 0..ctx.ports.len() {
                 poll_port(&mut ctx, p, &mut rx);
             }
             receive_handoffs(&mut ctx, &mut rx, &self.port_index);
+            ctx.tally.add(Counter::LoopsTotal, 1);
+            if ctx.tally.get(Counter::RxPackets) + ctx.tally.get(Counter::HandoffIn) != before {
+                ctx.tally.add(Counter::LoopsBusy, 1);
+            }
             let now = tsc();
             if quitting {
                 // Send the last hand-offs, then keep taking the others' until every
@@ -130,9 +137,13 @@ impl Worker {
                 flush_all(&mut ctx);
                 self.lb
                     .expire(now.wrapping_sub(start) / tsc_per_tick, &mut tally);
+                tally.set(Counter::ConnEntries, self.lb.table.len() as u64);
                 self.counters.publish(&tally);
                 self.lb_counters
                     .publish(&self.lb.stats, snap.services.len(), snap.backends.len());
+                if let Ok(q) = self.control.queries.try_recv() {
+                    answer(self.id, &self.lb, q);
+                }
                 last_drain = now;
                 if quitting {
                     break;
@@ -140,6 +151,40 @@ impl Worker {
                 // One more round after the flag: drain what is in flight.
                 quitting = self.quit.load(Ordering::Relaxed);
             }
+        }
+    }
+}
+
+/// Answers a management query from this worker's table.
+fn answer(worker: usize, lb: &LbCore, q: Query) {
+    let report = |entry: u32, c: &crate::lb::conn_table::Conn| ConnReport {
+        worker,
+        entry,
+        conn: *c,
+        age_s: lb.now.saturating_sub(c.created) as f64 / TICKS_PER_SEC as f64,
+        expires_in_s: c.expires.saturating_sub(lb.now) as f64 / TICKS_PER_SEC as f64,
+    };
+    match q {
+        Query::Flow(key, reply) => {
+            let found = lb
+                .table
+                .lookup(&key)
+                .map(|h| report(h.id, lb.table.get(h.id)));
+            let _ = reply.send(found);
+        }
+        Query::Conns {
+            service,
+            limit,
+            reply,
+        } => {
+            let list = lb
+                .table
+                .iter()
+                .filter(|(_, c)| service.is_none_or(|s| c.service == s))
+                .take(limit)
+                .map(|(id, c)| report(id, c))
+                .collect();
+            let _ = reply.send(list);
         }
     }
 }

@@ -16,6 +16,122 @@ pub struct FileConfig {
     pub pool: Vec<PoolConfig>,
     #[serde(default)]
     pub service: Vec<ServiceConfig>,
+    #[serde(default)]
+    pub admin: AdminConfig,
+}
+
+/// The admin socket and the metrics endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminConfig {
+    /// Unix socket of the admin CLI (mode 0600, owned by the running user).
+    #[serde(default = "default_socket")]
+    pub socket: String,
+    /// Prometheus text endpoint, `ADDR:PORT`; empty to disable.
+    #[serde(default = "default_metrics")]
+    pub metrics: String,
+    /// Audit log file (one line per change); the log on stderr always gets them.
+    #[serde(default)]
+    pub audit_log: Option<String>,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        AdminConfig {
+            socket: default_socket(),
+            metrics: default_metrics(),
+            audit_log: None,
+        }
+    }
+}
+
+fn default_socket() -> String {
+    "/run/weir/admin.sock".into()
+}
+fn default_metrics() -> String {
+    "127.0.0.1:9100".into()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckKind {
+    /// No active check: backends count as up.
+    #[default]
+    None,
+    Tcp,
+    Http,
+}
+
+/// Active health check of a pool's backends.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthConfig {
+    #[serde(default)]
+    pub kind: CheckKind,
+    #[serde(default = "default_interval")]
+    pub interval_ms: u32,
+    #[serde(default = "default_check_timeout")]
+    pub timeout_ms: u32,
+    #[serde(default = "default_rise")]
+    pub rise: u32,
+    #[serde(default = "default_fall")]
+    pub fall: u32,
+    /// Each interval is shortened or lengthened by up to this much, at random.
+    #[serde(default)]
+    pub jitter_ms: u32,
+    /// Port to check; default: the backend's port.
+    #[serde(default)]
+    pub port: Option<u16>,
+    #[serde(default = "default_path")]
+    pub http_path: String,
+    /// Host header; default: the backend's address.
+    #[serde(default)]
+    pub http_host: Option<String>,
+    #[serde(default = "default_status")]
+    pub http_status: Vec<u16>,
+    /// The body must contain this.
+    #[serde(default)]
+    pub http_body: Option<String>,
+}
+
+impl Default for HealthConfig {
+    fn default() -> Self {
+        HealthConfig {
+            kind: CheckKind::None,
+            interval_ms: default_interval(),
+            timeout_ms: default_check_timeout(),
+            rise: default_rise(),
+            fall: default_fall(),
+            jitter_ms: 0,
+            port: None,
+            http_path: default_path(),
+            http_host: None,
+            http_status: default_status(),
+            http_body: None,
+        }
+    }
+}
+
+fn default_interval() -> u32 {
+    2000
+}
+fn default_check_timeout() -> u32 {
+    1000
+}
+fn default_rise() -> u32 {
+    2
+}
+fn default_fall() -> u32 {
+    3
+}
+fn default_path() -> String {
+    "/".into()
+}
+fn default_status() -> Vec<u16> {
+    vec![200]
+}
+fn default_drain() -> u32 {
+    300
 }
 
 /// Per-worker connection table: size and timeouts (seconds).
@@ -77,6 +193,11 @@ pub struct PoolConfig {
     pub name: String,
     #[serde(default)]
     pub backend: Vec<BackendConfig>,
+    #[serde(default)]
+    pub health: HealthConfig,
+    /// Seconds a draining backend keeps its existing connections.
+    #[serde(default = "default_drain")]
+    pub drain_timeout: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -231,15 +352,18 @@ pub struct Config {
     pub conn_table: ConnTableConfig,
     pub pools: Vec<Pool>,
     pub services: Vec<Service>,
+    pub admin: AdminConfig,
 }
 
 #[derive(Debug, Clone)]
 pub struct Pool {
     pub name: String,
     pub backends: Vec<Backend>,
+    pub health: HealthConfig,
+    pub drain_timeout: u32,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Backend {
     pub name: String,
     pub addr: std::net::IpAddr,

@@ -99,13 +99,74 @@ pub fn validate(f: FileConfig) -> Result<Config, Invalid> {
     check_conn_table(&f.conn_table, &root.key("conn_table"))?;
     let pools = validate_pools(f.pool, &ports, &root)?;
     let services = validate_services(f.service, &pools, &ports, &v4_seen, &v6_seen, &root)?;
+    check_admin(&f.admin, &root.key("admin"))?;
     Ok(Config {
         eal,
         ports,
         conn_table: f.conn_table,
         pools,
         services,
+        admin: f.admin,
     })
+}
+
+fn check_admin(a: &AdminConfig, path: &FieldPath) -> Result<(), Invalid> {
+    if a.socket.is_empty() || !a.socket.starts_with('/') || a.socket.len() > 100 {
+        return Err(invalid(
+            path.key("socket"),
+            "an absolute path of at most 100 bytes",
+        ));
+    }
+    if !a.metrics.is_empty() && a.metrics.parse::<std::net::SocketAddr>().is_err() {
+        return Err(invalid(
+            path.key("metrics"),
+            format!("{:?} is not ADDRESS:PORT (e.g. 127.0.0.1:9100)", a.metrics),
+        ));
+    }
+    Ok(())
+}
+
+/// Validates a pool's health check.
+pub fn check_health(h: &HealthConfig, path: &FieldPath) -> Result<(), Invalid> {
+    if !(100..=3_600_000).contains(&h.interval_ms) {
+        return Err(invalid(
+            path.key("interval_ms"),
+            "must be between 100 and 3600000",
+        ));
+    }
+    if h.timeout_ms == 0 || h.timeout_ms > h.interval_ms {
+        return Err(invalid(
+            path.key("timeout_ms"),
+            "must be between 1 and interval_ms",
+        ));
+    }
+    if h.jitter_ms >= h.interval_ms {
+        return Err(invalid(
+            path.key("jitter_ms"),
+            "must be less than interval_ms",
+        ));
+    }
+    for (k, v) in [("rise", h.rise), ("fall", h.fall)] {
+        if !(1..=100).contains(&v) {
+            return Err(invalid(path.key(k), "must be between 1 and 100"));
+        }
+    }
+    if !h.http_path.starts_with('/') || h.http_path.contains(char::is_whitespace) {
+        return Err(invalid(
+            path.key("http_path"),
+            "an absolute path without spaces",
+        ));
+    }
+    if h.http_status.is_empty() || h.http_status.iter().any(|s| !(100..=599).contains(s)) {
+        return Err(invalid(
+            path.key("http_status"),
+            "status codes between 100 and 599",
+        ));
+    }
+    if h.port == Some(0) {
+        return Err(invalid(path.key("port"), "must be between 1 and 65535"));
+    }
+    Ok(())
 }
 
 fn check_conn_table(c: &ConnTableConfig, path: &FieldPath) -> Result<(), Invalid> {
@@ -130,19 +191,19 @@ fn check_conn_table(c: &ConnTableConfig, path: &FieldPath) -> Result<(), Invalid
 }
 
 /// The index of the port whose own prefix holds `a` (so it is reachable on-link).
-fn port_for(a: IpAddr, ports: &[Port]) -> Option<usize> {
+pub fn port_for(a: IpAddr, ports: &[Port]) -> Option<usize> {
     ports.iter().position(|p| match a {
         IpAddr::V4(v4) => p.ipv4.iter().any(|c| in_prefix4(v4, c)),
         IpAddr::V6(v6) => p.ipv6.iter().any(|c| in_prefix6(v6, c)),
     })
 }
 
-fn in_prefix4(a: Ipv4Addr, c: &Cidr4) -> bool {
+pub fn in_prefix4(a: Ipv4Addr, c: &Cidr4) -> bool {
     let m = u32::from(c.netmask());
     u32::from(a) & m == u32::from(c.addr) & m
 }
 
-fn in_prefix6(a: Ipv6Addr, c: &Cidr6) -> bool {
+pub fn in_prefix6(a: Ipv6Addr, c: &Cidr6) -> bool {
     let bits = c.prefix as u32;
     let m = if bits == 0 {
         0
@@ -227,9 +288,15 @@ fn validate_pools(
                 "more backends than the appliance supports (4096)",
             ));
         }
+        check_health(&p.health, &path.key("health"))?;
+        if p.drain_timeout > 86_400 {
+            return Err(invalid(path.key("drain_timeout"), "at most 86400 seconds"));
+        }
         out.push(Pool {
             name: p.name,
             backends,
+            health: p.health,
+            drain_timeout: p.drain_timeout,
         });
     }
     Ok(out)

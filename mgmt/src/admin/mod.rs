@@ -1,0 +1,4 @@
+//! The admin CLI socket and its commands.
+
+pub mod commands;
+pub mod server;

@@ -1,0 +1,596 @@
+//! The management core's state and its one owner: backends, pools and services with
+//! stable ids, runtime weights and states, health verdicts, neighbour MACs. Every
+//! change goes through here and ends in a new snapshot for the workers.
+
+use crate::config::model::{CheckKind, Config, ModeConfig, Protocol};
+use crate::health::engine::{self, CheckResult, Probe, Target};
+use crate::health::{http, verdict::Transition};
+use crate::log;
+use crate::neigh::{self, Resolver};
+use crate::state::{AdminState, BackendSlot, PoolState, ServiceSlot};
+use arc_swap::ArcSwap;
+use dataplane::lb::ring::{RingMember, RingTable};
+use dataplane::lb::snapshot::{
+    smooth_wrr, Backend, HashKey, LbSnapshot, LocalAddrs, Mode, SchedKind, Service, MAX_BACKENDS,
+    MAX_SERVICES,
+};
+use dataplane::lb::stats::{BackendStat, LbCounters, LbTally, ServiceStat};
+use dataplane::lb::tcp_state::Timeouts;
+use dataplane::pipeline::control::Query;
+use dataplane::pipeline::counters::{CoreCounters, Tally};
+use dataplane::wire::ethernet::format_mac;
+use dataplane::wire::ip_proto;
+use std::collections::HashMap;
+use std::io::Write;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::mpsc::Sender;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// A service's ring and the (backend, weight) list it was built from.
+type CachedRing = (Vec<(String, u32)>, Arc<RingTable>);
+
+/// Longest weighted round-robin order kept per service.
+const WRR_MAX: usize = 4096;
+
+/// Who asked for a change (for the audit log).
+#[derive(Debug, Clone)]
+pub struct Who {
+    pub uid: u32,
+    pub pid: i32,
+    pub via: &'static str,
+}
+
+impl std::fmt::Display for Who {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} uid={} pid={}", self.via, self.uid, self.pid)
+    }
+}
+
+/// Port facts for `show info`.
+pub struct PortView {
+    pub name: String,
+    pub driver: String,
+    pub mac: [u8; 6],
+    pub link: Box<dyn Fn() -> (bool, u32) + Send>,
+}
+
+pub struct Manager {
+    pub cfg_path: std::path::PathBuf,
+    pub cfg: Config,
+    pub workers: usize,
+    pub started: Instant,
+    pub ports: Vec<PortView>,
+    pub backends: Vec<BackendSlot>,
+    pub pools: Vec<PoolState>,
+    pub services: Vec<ServiceSlot>,
+    rings: HashMap<u32, CachedRing>,
+    generation: u64,
+    pub snapshot: Arc<ArcSwap<LbSnapshot>>,
+    resolvers: Vec<Resolver>,
+    pub macs: HashMap<IpAddr, [u8; 6]>,
+    health: Sender<engine::Command>,
+    pub counters: Vec<Arc<CoreCounters>>,
+    pub lb_counters: Vec<Arc<LbCounters>>,
+    pub queries: Vec<Sender<Query>>,
+    audit_file: Option<std::fs::File>,
+    /// Last sample of new-flow counts, for rates: (when, per service, per backend).
+    rate_sample: (Instant, Vec<u64>, Vec<u64>),
+    pub rates: (Vec<f64>, Vec<f64>),
+}
+
+pub struct Parts {
+    pub cfg_path: std::path::PathBuf,
+    pub cfg: Config,
+    pub ports: Vec<PortView>,
+    pub snapshot: Arc<ArcSwap<LbSnapshot>>,
+    pub resolvers: Vec<Resolver>,
+    pub health: Sender<engine::Command>,
+    pub counters: Vec<Arc<CoreCounters>>,
+    pub lb_counters: Vec<Arc<LbCounters>>,
+    pub queries: Vec<Sender<Query>>,
+}
+
+impl Manager {
+    pub fn new(p: Parts) -> Manager {
+        let audit_file = p.cfg.admin.audit_log.as_ref().and_then(|path| {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|e| log!("audit log {path}: {e}"))
+                .ok()
+        });
+        let mut m = Manager {
+            cfg_path: p.cfg_path,
+            workers: p.cfg.workers(),
+            cfg: p.cfg.clone(),
+            started: Instant::now(),
+            ports: p.ports,
+            backends: Vec::new(),
+            pools: Vec::new(),
+            services: Vec::new(),
+            rings: HashMap::new(),
+            generation: 0,
+            snapshot: p.snapshot,
+            resolvers: p.resolvers,
+            macs: HashMap::new(),
+            health: p.health,
+            counters: p.counters,
+            lb_counters: p.lb_counters,
+            queries: p.queries,
+            audit_file,
+            rate_sample: (Instant::now(), Vec::new(), Vec::new()),
+            rates: (Vec::new(), Vec::new()),
+        };
+        // Cannot fail: the ids start from empty and the config was validated.
+        let _ = m.apply_config(p.cfg);
+        m
+    }
+
+    /// Takes pools, backends and services from `cfg`, keeping the ids, runtime state
+    /// and health of backends and services that stay. Refused (nothing changed) if
+    /// the ids would run out.
+    pub fn apply_config(&mut self, cfg: Config) -> Result<(), String> {
+        let mut backends = self.backends.clone();
+        let mut pools = Vec::new();
+        let mut live = vec![false; backends.len()];
+        for p in &cfg.pools {
+            let mut members = Vec::new();
+            for b in &p.backends {
+                let id = match backends
+                    .iter()
+                    .position(|s| !s.removed && s.pool == p.name && s.name == b.name)
+                {
+                    Some(id) => {
+                        let s = &mut backends[id];
+                        if s.addr != b.addr || s.port != b.port {
+                            s.health = Default::default();
+                            s.last_check = None;
+                        }
+                        s.addr = b.addr;
+                        s.port = b.port;
+                        s.port_index = b.port_index;
+                        s.weight = b.weight;
+                        id
+                    }
+                    None => {
+                        if backends.len() >= MAX_BACKENDS {
+                            return Err(format!(
+                                "backend ids exhausted ({MAX_BACKENDS}); restart weir"
+                            ));
+                        }
+                        backends.push(new_slot(
+                            &p.name,
+                            &b.name,
+                            b.addr,
+                            b.port,
+                            b.port_index,
+                            b.weight,
+                        ));
+                        live.push(false);
+                        backends.len() - 1
+                    }
+                };
+                live[id] = true;
+                members.push(id as u32);
+            }
+            pools.push(PoolState {
+                name: p.name.clone(),
+                health: p.health.clone(),
+                drain_timeout: p.drain_timeout,
+                members,
+            });
+        }
+        for (s, l) in backends.iter_mut().zip(&live) {
+            if !l {
+                s.removed = true;
+            }
+        }
+        let mut services: Vec<ServiceSlot> = self.services.clone();
+        let mut seen = vec![false; services.len()];
+        for svc in &cfg.services {
+            let id = match services
+                .iter()
+                .position(|s| s.as_ref().is_some_and(|s| s.name == svc.name))
+            {
+                Some(id) => id,
+                None => {
+                    if services.len() >= MAX_SERVICES {
+                        return Err(format!(
+                            "service ids exhausted ({MAX_SERVICES}); restart weir"
+                        ));
+                    }
+                    services.push(None);
+                    seen.push(false);
+                    services.len() - 1
+                }
+            };
+            services[id] = Some(svc.clone());
+            seen[id] = true;
+        }
+        for (s, keep) in services.iter_mut().zip(&seen) {
+            if !keep {
+                *s = None;
+            }
+        }
+        self.backends = backends;
+        self.pools = pools;
+        self.services = services;
+        self.cfg = cfg;
+        Ok(())
+    }
+
+    fn pool_of(&self, id: u32) -> Option<&PoolState> {
+        self.pools.iter().find(|p| p.members.contains(&id))
+    }
+
+    /// Publishes a new snapshot and tells the health engine what to check.
+    pub fn publish(&mut self) {
+        let snap = self.build_snapshot();
+        self.snapshot.store(Arc::new(snap));
+        let _ = self
+            .health
+            .send(engine::Command::Targets(self.health_targets()));
+        let targets: Vec<IpAddr> = self
+            .backends
+            .iter()
+            .filter(|b| !b.removed)
+            .map(|b| b.addr)
+            .collect();
+        for r in self.resolvers.iter_mut() {
+            r.set_targets(&targets);
+        }
+    }
+
+    fn build_snapshot(&mut self) -> LbSnapshot {
+        self.generation += 1;
+        let now = Instant::now();
+        let t = &self.cfg.conn_table;
+        let mut snap = LbSnapshot {
+            generation: self.generation,
+            timeouts: Timeouts {
+                tcp_syn: t.tcp_syn_timeout,
+                tcp_established: t.tcp_established_timeout,
+                tcp_fin: t.tcp_fin_timeout,
+                tcp_close: t.tcp_close_timeout,
+                udp: t.udp_timeout,
+            },
+            ..Default::default()
+        };
+        for (id, b) in self.backends.iter().enumerate() {
+            let drain = self.pool_of(id as u32).map_or(Duration::ZERO, |p| {
+                Duration::from_secs(p.drain_timeout as u64)
+            });
+            snap.backends.push(Backend {
+                name: b.key(),
+                addr: b.addr,
+                port: b.port.unwrap_or(0),
+                weight: b.weight,
+                mac: self.macs.get(&b.addr).copied(),
+                port_index: b.port_index,
+                blocked: b.blocked(drain, now),
+            });
+        }
+        for (id, slot) in self.services.iter().enumerate() {
+            let Some(s) = slot else {
+                snap.services.push(placeholder_service(id));
+                continue;
+            };
+            let pool = &self.pools[s.pool];
+            let ids = pool.members.clone();
+            let weights: Vec<u32> = ids
+                .iter()
+                .map(|&i| self.backends[i as usize].new_flow_weight(&pool.health))
+                .collect();
+            let ports: Vec<u16> = ids
+                .iter()
+                .map(|&i| self.backends[i as usize].port.unwrap_or(s.port))
+                .collect();
+            let keys: Vec<(String, u32)> = ids
+                .iter()
+                .zip(&weights)
+                .map(|(&i, &w)| (self.backends[i as usize].key(), w))
+                .collect();
+            let ring = match self.rings.get(&(id as u32)) {
+                Some((k, r)) if *k == keys => r.clone(),
+                _ => {
+                    let members: Vec<RingMember<'_>> = keys
+                        .iter()
+                        .map(|(k, w)| RingMember { key: k, weight: *w })
+                        .collect();
+                    let r = Arc::new(RingTable::build(&members));
+                    self.rings.insert(id as u32, (keys.clone(), r.clone()));
+                    r
+                }
+            };
+            let proto = match s.protocol {
+                Protocol::Tcp => ip_proto::TCP,
+                Protocol::Udp => ip_proto::UDP,
+            };
+            snap.services.push(Service {
+                name: s.name.clone(),
+                vip: s.vip,
+                port: s.port,
+                proto,
+                mode: match s.mode {
+                    ModeConfig::Fullnat => Mode::FullNat,
+                    ModeConfig::Dr => Mode::Dr,
+                },
+                sched: match s.scheduler {
+                    crate::config::model::SchedulerConfig::RingHash => SchedKind::RingHash,
+                    crate::config::model::SchedulerConfig::RoundRobin => SchedKind::RoundRobin,
+                    crate::config::model::SchedulerConfig::WeightedRoundRobin => {
+                        SchedKind::WeightedRoundRobin
+                    }
+                    crate::config::model::SchedulerConfig::LeastConn => SchedKind::LeastConn,
+                },
+                hash_key: match s.hash_key {
+                    crate::config::model::HashKeyConfig::FiveTuple => HashKey::FiveTuple,
+                    crate::config::model::HashKeyConfig::Source => HashKey::Source,
+                },
+                wrr: smooth_wrr(&weights, WRR_MAX),
+                weights,
+                ports,
+                backends: ids,
+                ring,
+                fragments: s.fragments,
+            });
+            let key = dataplane::lb::flow::FlowKey::new(s.vip, s.vip, 0, s.port, proto);
+            snap.by_vip.insert((key.dst, s.port, proto), id as u32);
+            if !snap.vips.contains(&s.vip) {
+                snap.vips.push(s.vip);
+            }
+        }
+        snap.locals = self
+            .cfg
+            .ports
+            .iter()
+            .map(|p| LocalAddrs {
+                v4: p.local_ipv4.clone(),
+                v6: p.local_ipv6.clone(),
+            })
+            .collect();
+        snap.port_mtu = self.cfg.ports.iter().map(|p| p.mtu).collect();
+        snap.index_locals();
+        snap
+    }
+
+    fn health_targets(&self) -> Vec<Target> {
+        let mut out = Vec::new();
+        for pool in &self.pools {
+            let h = &pool.health;
+            if h.kind == CheckKind::None {
+                continue;
+            }
+            for &id in &pool.members {
+                let b = &self.backends[id as usize];
+                if b.removed || !b.check_enabled || b.admin == AdminState::Maint {
+                    continue;
+                }
+                let port = h
+                    .port
+                    .or(b.port)
+                    .or_else(|| self.default_port(pool))
+                    .unwrap_or(80);
+                let probe = match h.kind {
+                    CheckKind::Tcp | CheckKind::None => Probe::Tcp,
+                    CheckKind::Http => {
+                        let host = h.http_host.clone().unwrap_or_else(|| match b.addr {
+                            IpAddr::V4(a) => a.to_string(),
+                            IpAddr::V6(a) => format!("[{a}]"),
+                        });
+                        Probe::Http {
+                            request: http::request(&h.http_path, &host),
+                            status: h.http_status.clone(),
+                            body: h.http_body.clone(),
+                        }
+                    }
+                };
+                out.push(Target {
+                    id,
+                    addr: SocketAddr::new(b.addr, port),
+                    probe,
+                    interval: Duration::from_millis(h.interval_ms as u64),
+                    timeout: Duration::from_millis(h.timeout_ms as u64),
+                    jitter: Duration::from_millis(h.jitter_ms as u64),
+                });
+            }
+        }
+        out
+    }
+
+    /// The port of the first service using `pool`.
+    fn default_port(&self, pool: &PoolState) -> Option<u16> {
+        self.services
+            .iter()
+            .flatten()
+            .find(|s| self.pools.get(s.pool).is_some_and(|p| p.name == pool.name))
+            .map(|s| s.port)
+    }
+
+    /// A finished check; true when the backend's verdict changed.
+    pub fn on_check(&mut self, r: CheckResult) -> bool {
+        let Some(pool) = self.pool_of(r.id).cloned() else {
+            return false;
+        };
+        let Some(b) = self.backends.get_mut(r.id as usize) else {
+            return false;
+        };
+        if r.ok {
+            b.checks_ok += 1;
+        } else {
+            b.checks_failed += 1;
+        }
+        let t = b.health.record(r.ok, pool.health.rise, pool.health.fall);
+        let key = b.key();
+        let reason = r.reason.clone();
+        b.last_check = Some(r);
+        match t {
+            Transition::WentDown => {
+                log!(
+                    "backend {key} is DOWN: {reason} ({} failed checks)",
+                    pool.health.fall
+                );
+                true
+            }
+            Transition::WentUp => {
+                log!("backend {key} is UP ({} good checks)", pool.health.rise);
+                true
+            }
+            Transition::None => false,
+        }
+    }
+
+    /// Periodic work: neighbour replies and requests, drain deadlines, rates.
+    /// Returns true when a new snapshot is needed.
+    pub fn tick(&mut self, now: Instant) -> bool {
+        let mut changed = false;
+        for r in self.resolvers.iter_mut() {
+            changed |= r.poll(now);
+        }
+        if changed {
+            let table = neigh::merged(&self.resolvers);
+            for (a, m) in &table {
+                if self.macs.get(a) != Some(m) {
+                    log!("neighbour {a} is at {}", format_mac(m));
+                }
+            }
+            for a in self.macs.keys() {
+                if !table.contains_key(a) {
+                    log!("neighbour {a} stopped answering");
+                }
+            }
+            self.macs = table;
+        }
+        // A drain reaching its deadline blocks the backend's remaining connections.
+        let snap = self.snapshot.load();
+        for (id, b) in self.backends.iter().enumerate() {
+            if let AdminState::Drain(_) = b.admin {
+                let drain = self.pool_of(id as u32).map_or(Duration::ZERO, |p| {
+                    Duration::from_secs(p.drain_timeout as u64)
+                });
+                let blocked = b.blocked(drain, now);
+                if snap.backends.get(id).is_some_and(|s| s.blocked != blocked) {
+                    log!("backend {} drain deadline reached", b.key());
+                    changed = true;
+                }
+            }
+        }
+        if now.duration_since(self.rate_sample.0) >= Duration::from_secs(1) {
+            self.sample_rates(now);
+        }
+        changed
+    }
+
+    fn sample_rates(&mut self, now: Instant) {
+        let t = self.lb_totals();
+        let svc: Vec<u64> = (0..self.services.len())
+            .map(|i| t.get_service(i as u32, ServiceStat::NewFlows))
+            .collect();
+        let be: Vec<u64> = (0..self.backends.len())
+            .map(|i| t.get_backend(i as u32, BackendStat::NewFlows))
+            .collect();
+        let dt = now.duration_since(self.rate_sample.0).as_secs_f64();
+        let rate = |new: &[u64], old: &[u64]| -> Vec<f64> {
+            new.iter()
+                .enumerate()
+                .map(|(i, n)| (n - old.get(i).copied().unwrap_or(*n).min(*n)) as f64 / dt)
+                .collect()
+        };
+        self.rates = (
+            rate(&svc, &self.rate_sample.1),
+            rate(&be, &self.rate_sample.2),
+        );
+        self.rate_sample = (now, svc, be);
+    }
+
+    /// Per-service and per-backend counters summed over the workers.
+    pub fn lb_totals(&self) -> LbTally {
+        let mut total = LbTally::default();
+        for c in &self.lb_counters {
+            total.add(&c.snapshot());
+        }
+        total
+    }
+
+    /// The global counters summed over the workers, and each worker's.
+    pub fn core_totals(&self) -> (Tally, Vec<Tally>) {
+        let per: Vec<Tally> = self.counters.iter().map(|c| c.snapshot()).collect();
+        let mut total = Tally::default();
+        for t in &per {
+            total.sum(t);
+        }
+        (total, per)
+    }
+
+    /// Appends an audit line and logs it.
+    pub fn audit(&mut self, who: &Who, what: &str, before: &str, after: &str) {
+        let line = format!(
+            "{} audit: {who}: {what}: before {before:?} after {after:?}",
+            crate::log::stamp()
+        );
+        log!("{}", line.split_once(' ').map_or(line.as_str(), |x| x.1));
+        if let Some(f) = self.audit_file.as_mut() {
+            let _ = writeln!(f, "{line}");
+        }
+    }
+
+    pub fn backend_id(&self, key: &str) -> Option<u32> {
+        let (pool, name) = key.split_once('/')?;
+        self.backends
+            .iter()
+            .position(|b| !b.removed && b.pool == pool && b.name == name)
+            .map(|i| i as u32)
+    }
+
+    pub fn stop_health(&self) {
+        let _ = self.health.send(engine::Command::Stop);
+    }
+}
+
+pub fn new_slot(
+    pool: &str,
+    name: &str,
+    addr: IpAddr,
+    port: Option<u16>,
+    port_index: usize,
+    weight: u32,
+) -> BackendSlot {
+    BackendSlot {
+        pool: pool.to_string(),
+        name: name.to_string(),
+        addr,
+        port,
+        port_index,
+        weight,
+        admin: AdminState::Ready,
+        health: Default::default(),
+        check_enabled: true,
+        last_check: None,
+        checks_ok: 0,
+        checks_failed: 0,
+        removed: false,
+    }
+}
+
+pub use new_slot as new_backend_slot;
+
+/// A removed service keeps its id; it takes no traffic.
+fn placeholder_service(id: usize) -> Service {
+    Service {
+        name: format!("(removed {id})"),
+        vip: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+        port: 0,
+        proto: 0,
+        mode: Mode::Dr,
+        sched: SchedKind::RingHash,
+        hash_key: HashKey::FiveTuple,
+        backends: Vec::new(),
+        weights: Vec::new(),
+        ports: Vec::new(),
+        ring: Arc::new(RingTable::build(&[])),
+        wrr: Vec::new(),
+        fragments: false,
+    }
+}

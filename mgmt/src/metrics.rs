@@ -1,0 +1,355 @@
+//! The Prometheus text endpoint (exposition format 0.0.4), built by the management
+//! core from the per-core counters it already sums; nothing here touches the
+//! packet path. A small HTTP/1.1 server on its own thread answers `GET /metrics`.
+
+use crate::log;
+use crate::manager::Manager;
+use dataplane::lb::stats::{BackendStat, ServiceStat};
+use dataplane::pipeline::counters::Counter;
+use std::fmt::Write as _;
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::sync::mpsc::{self, Sender};
+use std::time::Duration;
+
+/// Writes `# HELP`/`# TYPE` once and the samples under it.
+struct Family<'a> {
+    out: &'a mut String,
+}
+
+impl Family<'_> {
+    fn head(&mut self, name: &str, kind: &str, help: &str) {
+        let _ = writeln!(self.out, "# HELP {name} {help}");
+        let _ = writeln!(self.out, "# TYPE {name} {kind}");
+    }
+
+    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: f64) {
+        self.out.push_str(name);
+        if !labels.is_empty() {
+            self.out.push('{');
+            for (i, (k, v)) in labels.iter().enumerate() {
+                if i > 0 {
+                    self.out.push(',');
+                }
+                let v = v
+                    .replace('\\', "\\\\")
+                    .replace('"', "\\\"")
+                    .replace('\n', "\\n");
+                let _ = write!(self.out, "{k}=\"{v}\"");
+            }
+            self.out.push('}');
+        }
+        let _ = writeln!(self.out, " {value}");
+    }
+}
+
+pub fn render(m: &Manager) -> String {
+    let mut out = String::new();
+    let mut f = Family { out: &mut out };
+    let (_, per) = m.core_totals();
+    let t = m.lb_totals();
+    f.head("weir_up", "gauge", "1 while weir runs.");
+    f.sample("weir_up", &[], 1.0);
+    f.head("weir_uptime_seconds", "gauge", "Seconds since start.");
+    f.sample(
+        "weir_uptime_seconds",
+        &[],
+        m.started.elapsed().as_secs_f64(),
+    );
+    f.head(
+        "weir_snapshot_generation",
+        "gauge",
+        "Generation of the dataplane snapshot.",
+    );
+    f.sample(
+        "weir_snapshot_generation",
+        &[],
+        m.snapshot.load().generation as f64,
+    );
+
+    f.head(
+        "weir_core_events_total",
+        "counter",
+        "Per-core event counters by name.",
+    );
+    for (w, c) in per.iter().enumerate() {
+        let w = w.to_string();
+        for k in Counter::ALL
+            .iter()
+            .filter(|k| !k.is_drop() && **k != Counter::ConnEntries)
+        {
+            f.sample(
+                "weir_core_events_total",
+                &[("worker", &w), ("event", k.name())],
+                c.get(*k) as f64,
+            );
+        }
+    }
+    f.head(
+        "weir_drops_total",
+        "counter",
+        "Packets dropped, by core and reason.",
+    );
+    for (w, c) in per.iter().enumerate() {
+        let w = w.to_string();
+        for k in Counter::ALL.iter().filter(|k| k.is_drop()) {
+            let reason = k.name().trim_start_matches("drop_");
+            f.sample(
+                "weir_drops_total",
+                &[("worker", &w), ("reason", reason)],
+                c.get(*k) as f64,
+            );
+        }
+    }
+    f.head(
+        "weir_core_busy_ratio",
+        "gauge",
+        "Share of poll-loop iterations that found packets.",
+    );
+    for (w, c) in per.iter().enumerate() {
+        let ratio = c.get(Counter::LoopsBusy) as f64 / c.get(Counter::LoopsTotal).max(1) as f64;
+        f.sample("weir_core_busy_ratio", &[("worker", &w.to_string())], ratio);
+    }
+    f.head(
+        "weir_conn_table_entries",
+        "gauge",
+        "Connections in each core's table.",
+    );
+    for (w, c) in per.iter().enumerate() {
+        f.sample(
+            "weir_conn_table_entries",
+            &[("worker", &w.to_string())],
+            c.get(Counter::ConnEntries) as f64,
+        );
+    }
+    f.head(
+        "weir_conn_table_capacity",
+        "gauge",
+        "Connections each core's table holds.",
+    );
+    f.sample(
+        "weir_conn_table_capacity",
+        &[],
+        m.cfg.conn_table.capacity as f64,
+    );
+
+    let services: Vec<(u32, String)> = m
+        .services
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| s.as_ref().map(|s| (i as u32, s.name.clone())))
+        .collect();
+    for (stat, name, help) in [
+        (
+            ServiceStat::Packets,
+            "weir_service_packets_total",
+            "Packets through a service, both directions.",
+        ),
+        (
+            ServiceStat::Bytes,
+            "weir_service_bytes_total",
+            "Bytes through a service, both directions.",
+        ),
+        (
+            ServiceStat::NewFlows,
+            "weir_service_new_flows_total",
+            "Connections created for a service.",
+        ),
+        (
+            ServiceStat::Drops,
+            "weir_service_drops_total",
+            "Packets for a service that were dropped.",
+        ),
+    ] {
+        f.head(name, "counter", help);
+        for (id, s) in &services {
+            f.sample(name, &[("service", s)], t.get_service(*id, stat) as f64);
+        }
+    }
+    let backends: Vec<(u32, &crate::state::BackendSlot, &crate::state::PoolState)> = m
+        .pools
+        .iter()
+        .flat_map(|p| p.members.iter().map(move |&id| (id, p)))
+        .map(|(id, p)| (id, &m.backends[id as usize], p))
+        .collect();
+    for (stat, name, dir, help) in [
+        (
+            BackendStat::PacketsIn,
+            "weir_backend_packets_total",
+            "in",
+            "Packets to (in) and from (out) a backend.",
+        ),
+        (
+            BackendStat::PacketsOut,
+            "weir_backend_packets_total",
+            "out",
+            "",
+        ),
+        (
+            BackendStat::BytesIn,
+            "weir_backend_bytes_total",
+            "in",
+            "Bytes to (in) and from (out) a backend.",
+        ),
+        (BackendStat::BytesOut, "weir_backend_bytes_total", "out", ""),
+    ] {
+        if !help.is_empty() {
+            f.head(name, "counter", help);
+        }
+        for (id, b, _) in &backends {
+            f.sample(
+                name,
+                &[("backend", &b.key()), ("direction", dir)],
+                t.get_backend(*id, stat) as f64,
+            );
+        }
+    }
+    f.head(
+        "weir_backend_new_flows_total",
+        "counter",
+        "Connections sent to a backend.",
+    );
+    for (id, b, _) in &backends {
+        f.sample(
+            "weir_backend_new_flows_total",
+            &[("backend", &b.key())],
+            t.get_backend(*id, BackendStat::NewFlows) as f64,
+        );
+    }
+    f.head(
+        "weir_backend_active_connections",
+        "gauge",
+        "Connections to a backend in the tables, all cores.",
+    );
+    for (id, b, _) in &backends {
+        f.sample(
+            "weir_backend_active_connections",
+            &[("backend", &b.key())],
+            t.get_backend(*id, BackendStat::Active) as f64,
+        );
+    }
+    f.head(
+        "weir_backend_weight",
+        "gauge",
+        "Configured (runtime) weight.",
+    );
+    for (_, b, _) in &backends {
+        f.sample(
+            "weir_backend_weight",
+            &[("backend", &b.key())],
+            b.weight as f64,
+        );
+    }
+    f.head(
+        "weir_backend_up",
+        "gauge",
+        "1 when the health verdict is up (or unchecked), 0 when down.",
+    );
+    for (_, b, p) in &backends {
+        let up = b.health_name(&p.health) != "down";
+        f.sample(
+            "weir_backend_up",
+            &[("backend", &b.key())],
+            if up { 1.0 } else { 0.0 },
+        );
+    }
+    f.head(
+        "weir_backend_state",
+        "gauge",
+        "Administrative state: 1 for the current one.",
+    );
+    for (_, b, _) in &backends {
+        for s in ["ready", "drain", "maint"] {
+            let v = if b.admin.name() == s { 1.0 } else { 0.0 };
+            f.sample(
+                "weir_backend_state",
+                &[("backend", &b.key()), ("state", s)],
+                v,
+            );
+        }
+    }
+    f.head(
+        "weir_health_checks_total",
+        "counter",
+        "Health checks run, by result.",
+    );
+    for (_, b, _) in &backends {
+        f.sample(
+            "weir_health_checks_total",
+            &[("backend", &b.key()), ("result", "ok")],
+            b.checks_ok as f64,
+        );
+        f.sample(
+            "weir_health_checks_total",
+            &[("backend", &b.key()), ("result", "failed")],
+            b.checks_failed as f64,
+        );
+    }
+    f.head(
+        "weir_health_check_latency_seconds",
+        "gauge",
+        "Duration of the last health check.",
+    );
+    for (_, b, _) in &backends {
+        if let Some(c) = &b.last_check {
+            f.sample(
+                "weir_health_check_latency_seconds",
+                &[("backend", &b.key())],
+                c.latency.as_secs_f64(),
+            );
+        }
+    }
+    out
+}
+
+/// Serves `GET /metrics` on `addr`; each scrape asks the manager for fresh text.
+pub fn start(addr: &str, ask: Sender<Sender<String>>) -> std::io::Result<()> {
+    let listener = TcpListener::bind(addr)?;
+    log!("metrics on http://{addr}/metrics");
+    std::thread::Builder::new()
+        .name("weir-metrics".into())
+        .spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut conn) = conn else { continue };
+                let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
+                let mut line = String::new();
+                let mut reader = BufReader::new(match conn.try_clone() {
+                    Ok(c) => c,
+                    Err(_) => continue,
+                });
+                if reader.read_line(&mut line).is_err() {
+                    continue;
+                }
+                // Skip the headers.
+                loop {
+                    let mut h = String::new();
+                    match reader.read_line(&mut h) {
+                        Ok(0) => break,
+                        Ok(_) if h == "\r\n" || h == "\n" => break,
+                        Ok(_) => {}
+                        Err(_) => break,
+                    }
+                }
+                let path = line.split_whitespace().nth(1).unwrap_or("");
+                let (status, body, ctype) = if line.starts_with("GET ") && (path == "/metrics" || path == "/") {
+                    let (tx, rx) = mpsc::channel();
+                    let text = ask
+                        .send(tx)
+                        .ok()
+                        .and_then(|_| rx.recv_timeout(Duration::from_secs(5)).ok());
+                    match text {
+                        Some(t) => ("200 OK", t, "text/plain; version=0.0.4; charset=utf-8"),
+                        None => ("503 Service Unavailable", "stopping\n".into(), "text/plain"),
+                    }
+                } else {
+                    ("404 Not Found", "try /metrics\n".into(), "text/plain")
+                };
+                let _ = write!(
+                    conn,
+                    "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        })?;
+    Ok(())
+}

@@ -1,0 +1,370 @@
+"""Issue 4 end to end: health checks with rise/fall taking backends out and back,
+drain, weights, show flow, reload under load, the admin socket's handling of bad
+input and other users, and the Prometheus endpoint."""
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from weirlab import (
+    EQUAL,
+    WEIR_BIN,
+    Weir,
+    admin_section,
+    backend_pid,
+    base_config,
+    ctl,
+    health,
+    http_clients,
+    pool,
+    run,
+    service,
+    start_backend,
+)
+
+VIP = "198.18.0.100"
+VIP2 = "198.18.0.101"
+
+
+def start(testbed, tmp_path, text, neighbours=3):
+    w = Weir(testbed, config_text=text, tmp_path=tmp_path)
+    w.wait_ready()
+    deadline = time.time() + 5
+    while len(re.findall(r"neighbour \S+ is at", w.log())) < neighbours and time.time() < deadline:
+        time.sleep(0.05)
+    return w
+
+
+def log_time(w, pattern, timeout=10):
+    """Epoch time of the first log line matching `pattern` (weir's own stamp)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        for line in w.log().splitlines():
+            if re.search(pattern, line):
+                return float(line.split()[0])
+        time.sleep(0.05)
+    raise AssertionError(f"no {pattern!r} in log:\n{w.log()}")
+
+
+def web(h="", extra_pools="", extra_services="", weights=EQUAL, rid="x", timeouts=None):
+    return (
+        base_config(timeouts=timeouts)
+        + pool("web", weights)
+        + h
+        + extra_pools
+        + service("web", VIP, 80, "web")
+        + extra_services
+        + admin_section(rid)
+    )
+
+
+class Load:
+    """Background HTTP requests (new connection each) until stopped; records
+    (time, backend or None)."""
+
+    def __init__(self, tb, addr, port=80):
+        self.tb, self.addr, self.port = tb, addr, port
+        self.results = []
+        self.stop = threading.Event()
+        self.t = threading.Thread(target=self.loop, daemon=True)
+        self.t.start()
+
+    def loop(self):
+        script = (
+            "import socket,sys,time\n"
+            "while True:\n"
+            "  t=time.time()\n"
+            "  try:\n"
+            f"    s=socket.create_connection(('{self.addr}',{self.port}),timeout=1)\n"
+            "    s.sendall(b'GET / HTTP/1.1\\r\\nHost: w\\r\\nConnection: close\\r\\n\\r\\n'); d=b''\n"
+            "    while True:\n"
+            "      c=s.recv(4096)\n"
+            "      if not c: break\n"
+            "      d+=c\n"
+            "    print(t, d.split(b'\\r\\n\\r\\n',1)[1].split()[1].decode(), flush=True)\n"
+            "  except Exception as e:\n"
+            "    print(t, 'ERR', flush=True)\n"
+            "  time.sleep(0.01)\n"
+        )
+        self.p = self.tb.popen("cl", "/usr/bin/python3", "-c", script, stdout=subprocess.PIPE, text=True)
+        for line in self.p.stdout:
+            t, b = line.split()
+            self.results.append((float(t), None if b == "ERR" else b))
+            if self.stop.is_set():
+                break
+
+    def finish(self):
+        self.stop.set()
+        time.sleep(0.2)
+        self.p.kill()
+        self.t.join(5)
+        return self.results
+
+
+def test_http_check_takes_a_dead_backend_out_and_back(testbed, tmp_path):
+    interval, fall, rise = 0.3, 2, 2
+    w = start(testbed, tmp_path, web(health(interval_ms=300, timeout_ms=200, rise=rise, fall=fall), rid=testbed.rid))
+    load = Load(testbed, VIP)
+    time.sleep(1.5)
+    killed = time.time()
+    os.kill(backend_pid(testbed, "b2"), signal.SIGKILL)
+    down = log_time(w, r"backend web/b2 is DOWN: refused")
+    assert down - killed <= interval * fall + interval + 0.25, down - killed
+    time.sleep(1.5)
+    restarted = time.time()
+    start_backend(testbed, "b2")
+    up = log_time(w, r"backend web/b2 is UP")
+    assert up >= restarted
+    time.sleep(1.5)
+    results = load.finish()
+    # After DOWN, no new request reached b2 and none failed.
+    after_down = [b for t, b in results if down + 0.05 < t < restarted]
+    assert after_down and "b2" not in after_down and None not in after_down, after_down
+    # Failures only in the detection window.
+    errors = [t for t, b in results if b is None]
+    assert all(killed - 0.05 <= t <= down + 0.05 for t in errors), (killed, down, errors)
+    # Traffic returns once it is UP.
+    assert "b2" in [b for t, b in results if t > up + 0.05]
+    out = ctl(testbed, "show", "servers", json_out=True)
+    b2 = next(b for b in out if b["name"] == "web/b2")
+    assert b2["health"] == "up" and b2["checks_failed"] >= fall and b2["checks_ok"] >= rise
+    w.stop()
+
+
+def test_http_check_with_expected_body_catches_a_wrong_answer(testbed, tmp_path):
+    h = health(interval_ms=200, timeout_ms=150, rise=1, fall=2, http_body="backend b1 ")
+    w = start(testbed, tmp_path, web(h, rid=testbed.rid))
+    log_time(w, r"backend web/b2 is DOWN: body mismatch")
+    log_time(w, r"backend web/b3 is DOWN: body mismatch")
+    servers = {b["name"]: b for b in ctl(testbed, "show", "servers", json_out=True)}
+    assert servers["web/b1"]["health"] == "up"
+    assert servers["web/b2"]["last_check"]["reason"] == "body mismatch"
+    r = http_clients(testbed, VIP, 80, 30)
+    assert r["backends"] == {"b1": 30}, r
+    w.stop()
+
+
+def keepalive(testbed, n):
+    """n keep-alive connections from the client; returns the Popen and its first
+    answers [(local port, backend)]. Write a line to make each send another request."""
+    script = (
+        "import socket,re,sys\n"
+        "def get(s):\n"
+        "  s.sendall(b'GET / HTTP/1.1\\r\\nHost: w\\r\\n\\r\\n'); d=b''\n"
+        "  while b'\\r\\n\\r\\n' not in d: d+=s.recv(4096)\n"
+        "  h,b=d.split(b'\\r\\n\\r\\n',1); n=int(re.search(rb'Content-Length: (\\d+)',h).group(1))\n"
+        "  while len(b)<n: b+=s.recv(4096)\n"
+        "  return b.split()[1].decode()\n"
+        f"socks=[socket.create_connection(('{VIP}',80),timeout=5) for _ in range({n})]\n"
+        "print(' '.join(f'{s.getsockname()[1]}:{get(s)}' for s in socks),flush=True)\n"
+        "for line in sys.stdin:\n"
+        "  if line.strip()=='close':\n"
+        "    [s.close() for s in socks]; print('closed',flush=True); continue\n"
+        "  print(' '.join(get(s) for s in socks),flush=True)\n"
+    )
+    p = testbed.popen("cl", "/usr/bin/python3", "-c", script, stdin=subprocess.PIPE,
+                      stdout=subprocess.PIPE, text=True)
+    first = [tuple(x.split(":")) for x in p.stdout.readline().split()]
+    return p, [(int(a), b) for a, b in first]
+
+
+def again(p):
+    p.stdin.write("again\n")
+    p.stdin.flush()
+    return p.stdout.readline().split()
+
+
+def test_drain_keeps_existing_connections_and_sends_new_ones_elsewhere(testbed, tmp_path):
+    w = start(testbed, tmp_path, web(rid=testbed.rid, timeouts={"tcp_close_timeout": 1, "tcp_fin_timeout": 2}))
+    p, conns = keepalive(testbed, 12)
+    victim = max({b for _, b in conns}, key=lambda b: sum(1 for _, x in conns if x == b))
+    held = sum(1 for _, b in conns if b == victim)
+    ctl(testbed, "set", "server", f"web/{victim}", "state", "drain")
+    # Existing connections go on, to the same backends.
+    assert again(p) == [b for _, b in conns]
+    r = http_clients(testbed, VIP, 80, 60)
+    assert r["errors"] == 0 and victim not in r["backends"], r
+    servers = {b["name"]: b for b in ctl(testbed, "show", "servers", json_out=True)}
+    assert servers[f"web/{victim}"]["state"] == "drain"
+    assert servers[f"web/{victim}"]["active"] == held
+    p.stdin.write("close\n")
+    p.stdin.flush()
+    assert p.stdout.readline().strip() == "closed"
+    deadline = time.time() + 6
+    while time.time() < deadline:
+        servers = {b["name"]: b for b in ctl(testbed, "show", "servers", json_out=True)}
+        if servers[f"web/{victim}"]["active"] == 0:
+            break
+        time.sleep(0.2)
+    assert servers[f"web/{victim}"]["active"] == 0
+    p.kill()
+    audit = Path(f"/tmp/weir-{testbed.rid}.audit").read_text()
+    assert f'set server web/{victim} state: before "ready" after "drain"' in audit, audit
+    w.stop()
+
+
+def test_weights_make_a_canary(testbed, tmp_path):
+    w = start(testbed, tmp_path, web(rid=testbed.rid))
+    ctl(testbed, "set", "server", "web/b1", "weight", "5")
+    ctl(testbed, "set", "server", "web/b2", "weight", "95")
+    ctl(testbed, "set", "server", "web/b3", "weight", "0")
+    r = http_clients(testbed, VIP, 80, 2000, sport_base=30000, threads=16)
+    assert r["errors"] == 0, r
+    b = r["backends"]
+    assert "b3" not in b
+    assert 0.035 <= b.get("b1", 0) / 2000 <= 0.065, b
+    w.stop()
+
+
+def test_show_flow_names_the_backend_the_flow_reached(testbed, tmp_path):
+    w = start(testbed, tmp_path, web(rid=testbed.rid))
+    p, conns = keepalive(testbed, 3)
+    for sport, backend in conns:
+        out = ctl(testbed, "show", "flow", "tcp", "198.18.0.10", str(sport), VIP, "80")
+        assert f"backend: web/{backend} (entry hit)" in out, out
+        j = ctl(testbed, "show", "flow", "tcp", "198.18.0.10", str(sport), VIP, "80", json_out=True)
+        assert j["backend"] == f"web/{backend}" and j["why"] == "entry" and j["state"] == "established"
+    # A flow that does not exist yet: the hash's choice.
+    j = ctl(testbed, "show", "flow", "tcp", "198.18.0.10", "65000", VIP, "80", json_out=True)
+    assert j["why"] == "hash" and j["backend"].startswith("web/b")
+    r = http_clients(testbed, VIP, 80, 1, sport_base=65000)
+    assert f"web/{r['backends'].popitem()[0]}" == j["backend"]
+    p.kill()
+    w.stop()
+
+
+def test_reload_under_load_and_a_broken_reload(testbed, tmp_path):
+    cfg = (
+        base_config()
+        + pool("web", [("b1", 1), ("b2", 1)])
+        + pool("other", EQUAL)
+        + pool("dns", EQUAL, port=5353)
+        + service("web", VIP, 80, "web")
+        + service("other", VIP2, 80, "other")
+        + service("dns", VIP, 53, "dns", protocol="udp")
+        + admin_section(testbed.rid)
+    )
+    w = start(testbed, tmp_path, cfg)
+    load = Load(testbed, VIP2)
+    time.sleep(1)
+    # Add b3 to web, change a weight in other, remove the dns service.
+    new = cfg.replace(pool("web", [("b1", 1), ("b2", 1)]), pool("web", EQUAL))
+    new = new.replace(pool("other", EQUAL), pool("other", [("b1", 1), ("b2", 3), ("b3", 1)]))
+    new = new.replace(service("dns", VIP, 53, "dns", protocol="udp"), "")
+    w.config_path.write_text(new)
+    out = ctl(testbed, "reload")
+    assert out.startswith("reloaded:"), out
+    time.sleep(1)
+    r = http_clients(testbed, VIP, 80, 90)
+    assert r["errors"] == 0 and set(r["backends"]) == {"b1", "b2", "b3"}, r
+    u = testbed.exec("cl", "/usr/bin/python3", "-c",
+                     "import socket;s=socket.socket(2,2);s.settimeout(1);s.sendto(b'x',('198.18.0.100',53))\n"
+                     "try:\n s.recvfrom(100);print('answered')\nexcept OSError:\n print('no answer')").stdout
+    assert u.strip() == "no answer"
+    # A broken file is refused; the running config stays.
+    w.config_path.write_text(new.replace('vip = "198.18.0.101"', 'vip = "198.18.0.999"'))
+    r = run([WEIR_BIN, "ctl", "-s", f"/tmp/weir-{testbed.rid}.sock", "reload"], check=False)
+    assert r.returncode == 1 and "reload refused" in r.stdout and "service[1].vip" in r.stdout, r.stdout
+    # SIGHUP with the broken file: refused too, logged.
+    w.proc.send_signal(signal.SIGHUP)
+    log_time(w, r"reload refused")
+    time.sleep(1)
+    results = load.finish()
+    assert len(results) > 50
+    assert all(b is not None for _, b in results), [t for t, b in results if b is None]
+    w.stop()
+    assert w.returncode == 0
+
+
+def raw_admin(rid, payload, as_user=None):
+    """Sends raw bytes to the admin socket; returns what came back."""
+    script = (
+        "import socket,sys\n"
+        "s=socket.socket(socket.AF_UNIX); s.settimeout(3)\n"
+        f"s.connect('/tmp/weir-{rid}.sock')\n"
+        # A refused peer may be disconnected before it writes: read what came anyway.
+        "try:\n  s.sendall(sys.stdin.buffer.read()); s.shutdown(socket.SHUT_WR)\nexcept OSError:\n  pass\n"
+        "d=b''\n"
+        "while True:\n"
+        "  c=s.recv(65536)\n"
+        "  if not c: break\n"
+        "  d+=c\n"
+        "sys.stdout.buffer.write(d)\n"
+    )
+    cmd = ["/usr/bin/python3", "-c", script]
+    if as_user:
+        cmd = ["setpriv", f"--reuid={as_user}", f"--regid={as_user}", "--clear-groups"] + cmd
+    r = subprocess.run(cmd, input=payload, capture_output=True, timeout=10)
+    return r.stdout.decode(errors="replace")
+
+
+def test_admin_socket_survives_bad_input_and_refuses_other_users(testbed, tmp_path):
+    w = start(testbed, tmp_path, web(rid=testbed.rid))
+    sock = Path(f"/tmp/weir-{testbed.rid}.sock")
+    assert oct(sock.stat().st_mode & 0o777) == "0o600"
+    payload = (b"\n" + b"x" * 10000 + b"\n" + b"\xff\xfe\x00bin\n" + b"frobnicate now\n"
+               + b"set server web/b1 weight lots\n" + b"set server nope/b1 state drain\n"
+               + b"show flow tcp 1.2.3\n" + b"show info\n")
+    out = raw_admin(testbed.rid, payload)
+    answers = out.split("\n\n")
+    assert answers[0].startswith("error: empty command"), answers
+    assert answers[1].startswith("error: line longer than 4096"), answers
+    assert answers[2].startswith("error: not UTF-8") or answers[2].startswith("error: control"), answers
+    assert answers[3].startswith("error: unknown command"), answers
+    assert answers[4].startswith("error: weight \"lots\""), answers
+    assert answers[5].startswith("error: no backend"), answers
+    assert answers[6].startswith("error: need 5 arguments"), answers
+    assert answers[7].startswith("version: weir"), answers
+    assert ctl(testbed, "show", "info").startswith("version: weir")
+    # Another user: even with the file opened up, the peer check refuses.
+    os.chmod(sock, 0o666)
+    out = raw_admin(testbed.rid, b"show info\n", as_user=65534)
+    assert out.startswith("error: permission denied"), out
+    assert "refused a connection from uid 65534" in w.log()
+    assert ctl(testbed, "show", "info").startswith("version: weir")
+    r = run([WEIR_BIN, "ctl", "-s", str(sock), "bogus"], check=False)
+    assert r.returncode == 1 and r.stdout.startswith("error: unknown command")
+    w.stop()
+    assert w.returncode == 0
+
+
+def scrape(testbed):
+    out = testbed.exec("lb", "curl", "-s", "-m", "3", "http://127.0.0.1:9100/metrics").stdout
+    families = {f.name: f for f in text_string_to_metric_families(out)}
+    return out, families
+
+
+def value(families, name, **labels):
+    for s in families[name].samples:
+        if all(s.labels.get(k) == v for k, v in labels.items()) and s.name.startswith(name):
+            return s.value
+    raise KeyError((name, labels))
+
+
+def test_prometheus_endpoint_parses_and_moves_under_load(testbed, tmp_path):
+    w = start(testbed, tmp_path, web(health(kind="tcp", interval_ms=300, timeout_ms=200), rid=testbed.rid))
+    text, fam = scrape(testbed)
+    assert "# TYPE weir_service_packets_total counter" in text
+    before = value(fam, "weir_service_packets", service="web")
+    r = http_clients(testbed, VIP, 80, 30)
+    assert r["errors"] == 0
+    time.sleep(0.5)
+    _, fam = scrape(testbed)
+    after = value(fam, "weir_service_packets", service="web")
+    assert after >= before + 30 * 4, (before, after)
+    assert value(fam, "weir_service_new_flows", service="web") >= 30
+    assert value(fam, "weir_backend_up", backend="web/b1") == 1
+    assert value(fam, "weir_health_checks", backend="web/b1", result="ok") >= 1
+    assert value(fam, "weir_conn_table_capacity") == 65536
+    assert value(fam, "weir_drops", worker="0", reason="not_for_us") >= 0
+    assert value(fam, "weir_backend_state", backend="web/b2", state="ready") == 1
+    w.stop()
