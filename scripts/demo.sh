@@ -54,6 +54,23 @@ echo "== UDP through the VIP (port 53 -> backends' 5353)"
 echo "hello" | inns cl nc -u -w 1 198.18.0.100 53; echo
 echo "== wrk: 3 seconds, 16 keep-alive connections through the fullnat VIP"
 inns cl wrk -t2 -c16 -d3s http://198.18.0.100/ | grep -E "Requests/sec|requests in|errors" | sed 's/^/   /'
+CTL="$WEIR ctl -s /run/weir/admin.sock"
+echo "== the admin socket: show servers (health checks run through the host interface)"
+$CTL show servers | sed 's/^/   /'
+echo "== drain b1: new flows go elsewhere"
+$CTL set server web/b1 state drain | sed 's/^/   /'
+for i in $(seq 6); do inns cl curl -s -m 3 http://198.18.0.100/; done | cut -d' ' -f1,2 | sort | uniq -c | sed 's/^/   /'
+$CTL set server web/b1 state ready | sed 's/^/   /'
+echo "== a backend dies: stop b3's server, wait for the health check"
+kill "$(cat /tmp/weir-testbed-$RID/backend-b3.pid)"
+sleep 4.5
+$CTL show servers | grep -E "^backend|web/b3" | sed 's/^/   /'
+echo "== show flow for a connection, and show stat"
+inns cl curl -s -m 3 --local-port 45678 http://198.18.0.100/ >/dev/null
+$CTL show flow tcp 198.18.0.10 45678 198.18.0.100 80 | sed 's/^/   /'
+$CTL show stat | sed 's/^/   /'
+echo "== Prometheus metrics (a few lines)"
+inns lb curl -s http://127.0.0.1:9100/metrics | grep -E '^weir_backend_up|^weir_service_new_flows' | sed 's/^/   /'
 echo "== malformed frames (scapy): counted and dropped"
 inns cl /usr/bin/python3 tests/e2e/send_frames.py eth0 "$MAC" 10 \
   ipv4_bad_checksum ipv4_bad_ihl tcp_bad_checksum ipv6_bad_length arp_bad_sizes >/dev/null
@@ -64,5 +81,5 @@ kill -TERM "$WEIR_PID"
 wait "$WEIR_PID" || true
 WEIR_PID=
 echo "== summary"
-grep -E "rx |answered|balanced|backend web|drops|workers stopped|neighbour" "$LOG/weir.log" | sed 's/^[0-9.]* weir: /   /'
+grep -E "rx |answered|balanced|backend web|drops|workers stopped|DOWN|UP|audit" "$LOG/weir.log" | sed 's/^[0-9.]* weir: /   /'
 rm -rf "$LOG"

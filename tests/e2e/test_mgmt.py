@@ -154,6 +154,10 @@ def test_http_check_with_expected_body_catches_a_wrong_answer(testbed, tmp_path)
 
 
 def keepalive(testbed, n):
+    return keepalive_to(testbed, VIP, n)
+
+
+def keepalive_to(testbed, vip, n):
     """n keep-alive connections from the client; returns the Popen and its first
     answers [(local port, backend)]. Write a line to make each send another request."""
     script = (
@@ -164,7 +168,7 @@ def keepalive(testbed, n):
         "  h,b=d.split(b'\\r\\n\\r\\n',1); n=int(re.search(rb'Content-Length: (\\d+)',h).group(1))\n"
         "  while len(b)<n: b+=s.recv(4096)\n"
         "  return b.split()[1].decode()\n"
-        f"socks=[socket.create_connection(('{VIP}',80),timeout=5) for _ in range({n})]\n"
+        f"socks=[socket.create_connection(('{vip}',80),timeout=5) for _ in range({n})]\n"
         "print(' '.join(f'{s.getsockname()[1]}:{get(s)}' for s in socks),flush=True)\n"
         "for line in sys.stdin:\n"
         "  if line.strip()=='close':\n"
@@ -255,6 +259,8 @@ def test_reload_under_load_and_a_broken_reload(testbed, tmp_path):
     )
     w = start(testbed, tmp_path, cfg)
     load = Load(testbed, VIP2)
+    # Established keep-alive connections to the untouched service, across the reload.
+    held, conns = keepalive_to(testbed, VIP2, 4)
     time.sleep(1)
     # Add b3 to web, change a weight in other, remove the dns service.
     new = cfg.replace(pool("web", [("b1", 1), ("b2", 1)]), pool("web", EQUAL))
@@ -263,6 +269,7 @@ def test_reload_under_load_and_a_broken_reload(testbed, tmp_path):
     w.config_path.write_text(new)
     out = ctl(testbed, "reload")
     assert out.startswith("reloaded:"), out
+    assert again(held) == [b for _, b in conns]
     time.sleep(1)
     r = http_clients(testbed, VIP, 80, 90)
     assert r["errors"] == 0 and set(r["backends"]) == {"b1", "b2", "b3"}, r
@@ -279,6 +286,7 @@ def test_reload_under_load_and_a_broken_reload(testbed, tmp_path):
     log_time(w, r"reload refused")
     time.sleep(1)
     results = load.finish()
+    held.kill()
     assert len(results) > 50
     assert all(b is not None for _, b in results), [t for t, b in results if b is None]
     w.stop()
