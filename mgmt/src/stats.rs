@@ -32,18 +32,16 @@ impl Summary {
         for t in &per_worker {
             total.sum(t);
         }
-        let lb_tallies: Vec<LbTally> = lb.iter().map(|c| c.snapshot()).collect();
+        let mut lb_total = LbTally::default();
+        for c in lb {
+            lb_total.add(&c.snapshot());
+        }
         let services = snap
             .services
             .iter()
             .enumerate()
             .map(|(i, s)| {
-                let mut v = [0u64; SERVICE_STATS];
-                for t in &lb_tallies {
-                    for (k, slot) in v.iter_mut().enumerate() {
-                        *slot += t.get_service(i as u32, SERVICE_STAT[k]);
-                    }
-                }
+                let v = SERVICE_STAT.map(|k| lb_total.get_service(i as u32, k));
                 (s.name.clone(), v)
             })
             .collect();
@@ -52,12 +50,7 @@ impl Summary {
             .iter()
             .enumerate()
             .map(|(i, b)| {
-                let mut v = [0u64; BACKEND_STATS];
-                for t in &lb_tallies {
-                    for (k, slot) in v.iter_mut().enumerate() {
-                        *slot += t.get_backend(i as u32, BACKEND_STAT[k]);
-                    }
-                }
+                let v = BACKEND_STAT.map(|k| lb_total.get_backend(i as u32, k));
                 (b.name.clone(), v)
             })
             .collect();

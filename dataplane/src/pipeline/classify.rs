@@ -157,16 +157,12 @@ fn classify_ipv4<B: PacketBuf>(
             }
             to_host(local)
         }
-        ip_proto::TCP => match tcp::Packet::new_checked(ip.payload()) {
-            Err(_) => Drop(Counter::DropL4Malformed),
-            Ok(seg) if !seg.verify_checksum(pseudo()) => Drop(Counter::DropL4BadChecksum),
-            Ok(_) => to_host(local),
-        },
-        ip_proto::UDP => match udp::Packet::new_checked(ip.payload()) {
-            Err(_) => Drop(Counter::DropL4Malformed),
-            Ok(d) if !d.verify_checksum(pseudo(), true) => Drop(Counter::DropL4BadChecksum),
-            Ok(_) => to_host(local),
-        },
+        ip_proto::TCP | ip_proto::UDP => {
+            match check_l4(ip.protocol(), ip.payload(), pseudo(), true) {
+                Some(drop) => Drop(drop),
+                None => to_host(local),
+            }
+        }
         _ => to_host(local),
     }
 }
@@ -254,17 +250,27 @@ fn classify_ipv6<B: PacketBuf>(
             }
         }
         _ if !unicast_to_us => Drop(Counter::DropNotForUs),
-        ip_proto::TCP => match tcp::Packet::new_checked(l4) {
-            Err(_) => Drop(Counter::DropL4Malformed),
-            Ok(seg) if !seg.verify_checksum(pseudo()) => Drop(Counter::DropL4BadChecksum),
-            Ok(_) => to_host(local),
-        },
-        ip_proto::UDP => match udp::Packet::new_checked(l4) {
-            Err(_) => Drop(Counter::DropL4Malformed),
-            Ok(d) if !d.verify_checksum(pseudo(), false) => Drop(Counter::DropL4BadChecksum),
-            Ok(_) => to_host(local),
+        // A zero UDP checksum is invalid over IPv6 (RFC 8200 8.1).
+        ip_proto::TCP | ip_proto::UDP => match check_l4(upper.protocol, l4, pseudo(), false) {
+            Some(drop) => Drop(drop),
+            None => to_host(local),
         },
         _ => to_host(local),
+    }
+}
+
+/// Validates a TCP or UDP header and checksum for the host; `Some` is the drop
+/// reason. `udp_zero_ok`: whether a zero UDP checksum means "none" (IPv4).
+fn check_l4(proto: u8, l4: &[u8], pseudo: u32, udp_zero_ok: bool) -> Option<Counter> {
+    let valid = if proto == ip_proto::TCP {
+        tcp::Packet::new_checked(l4).map(|seg| seg.verify_checksum(pseudo))
+    } else {
+        udp::Packet::new_checked(l4).map(|d| d.verify_checksum(pseudo, udp_zero_ok))
+    };
+    match valid {
+        Err(_) => Some(Counter::DropL4Malformed),
+        Ok(false) => Some(Counter::DropL4BadChecksum),
+        Ok(true) => None,
     }
 }
 

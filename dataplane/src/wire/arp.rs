@@ -21,22 +21,11 @@ mod field {
     pub const TPA: Range<usize> = 24..28;
 }
 
-#[derive(Debug)]
-pub struct Packet<T: AsRef<[u8]>> {
-    buffer: T,
+view! {
+    Packet
 }
 
 impl<T: AsRef<[u8]>> Packet<T> {
-    pub fn new_unchecked(buffer: T) -> Self {
-        Packet { buffer }
-    }
-
-    pub fn new_checked(buffer: T) -> Result<Self, Malformed> {
-        let p = Self::new_unchecked(buffer);
-        p.check_len()?;
-        Ok(p)
-    }
-
     /// Length, and the Ethernet/IPv4 type and size fields.
     pub fn check_len(&self) -> Result<(), Malformed> {
         let b = self.buffer.as_ref();

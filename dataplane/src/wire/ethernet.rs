@@ -21,23 +21,12 @@ mod field {
     pub const ETHERTYPE: usize = 12;
 }
 
-/// An Ethernet II frame.
-#[derive(Debug)]
-pub struct Frame<T: AsRef<[u8]>> {
-    buffer: T,
+view! {
+    /// An Ethernet II frame.
+    Frame
 }
 
 impl<T: AsRef<[u8]>> Frame<T> {
-    pub fn new_unchecked(buffer: T) -> Self {
-        Frame { buffer }
-    }
-
-    pub fn new_checked(buffer: T) -> Result<Self, Malformed> {
-        let f = Self::new_unchecked(buffer);
-        f.check_len()?;
-        Ok(f)
-    }
-
     pub fn check_len(&self) -> Result<(), Malformed> {
         if self.buffer.as_ref().len() < HEADER_LEN {
             return Err(Malformed);

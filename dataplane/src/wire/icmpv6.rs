@@ -19,24 +19,11 @@ pub const NA_FLAG_ROUTER: u32 = 0x8000_0000;
 pub const NA_FLAG_SOLICITED: u32 = 0x4000_0000;
 pub const NA_FLAG_OVERRIDE: u32 = 0x2000_0000;
 
-#[derive(Debug)]
-pub struct Packet<T: AsRef<[u8]>> {
-    buffer: T,
+view! {
+    Packet
 }
 
 impl<T: AsRef<[u8]>> Packet<T> {
-    pub fn new_unchecked(buffer: T) -> Self {
-        Packet { buffer }
-    }
-
-    /// Checks the common header, and for NS/NA the fixed part and that every option
-    /// has a non-zero length within the message.
-    pub fn new_checked(buffer: T) -> Result<Self, Malformed> {
-        let p = Self::new_unchecked(buffer);
-        p.check_len()?;
-        Ok(p)
-    }
-
     pub fn check_len(&self) -> Result<(), Malformed> {
         let b = self.buffer.as_ref();
         if b.len() < HEADER_LEN {

@@ -38,22 +38,11 @@ pub struct UpperLayer {
     pub fragment: bool,
 }
 
-#[derive(Debug)]
-pub struct Packet<T: AsRef<[u8]>> {
-    buffer: T,
+view! {
+    Packet
 }
 
 impl<T: AsRef<[u8]>> Packet<T> {
-    pub fn new_unchecked(buffer: T) -> Self {
-        Packet { buffer }
-    }
-
-    pub fn new_checked(buffer: T) -> Result<Self, Malformed> {
-        let p = Self::new_unchecked(buffer);
-        p.check_len()?;
-        Ok(p)
-    }
-
     /// Version 6 and 40 + payload length within the buffer.
     pub fn check_len(&self) -> Result<(), Malformed> {
         let b = self.buffer.as_ref();

@@ -6,6 +6,32 @@
 //! only error is the unit [`Malformed`]: the caller knows which header failed and counts
 //! the drop under that header's name.
 
+/// Declares a zero-copy view `$name<T: AsRef<[u8]>>` over a buffer, with
+/// `new_unchecked` and `new_checked` (which calls the view's own `check_len`).
+macro_rules! view {
+    ($(#[$meta:meta])* $name:ident) => {
+        $(#[$meta])*
+        #[derive(Debug)]
+        pub struct $name<T: AsRef<[u8]>> {
+            buffer: T,
+        }
+
+        impl<T: AsRef<[u8]>> $name<T> {
+            /// A view with no checks: accessors may panic on a short buffer.
+            pub fn new_unchecked(buffer: T) -> Self {
+                $name { buffer }
+            }
+
+            /// A view whose accessors are all in bounds.
+            pub fn new_checked(buffer: T) -> Result<Self, Malformed> {
+                let v = Self::new_unchecked(buffer);
+                v.check_len()?;
+                Ok(v)
+            }
+        }
+    };
+}
+
 pub mod arp;
 pub mod checksum;
 pub mod ethernet;

@@ -23,22 +23,11 @@ mod field {
     pub const CHECKSUM: usize = 16;
 }
 
-#[derive(Debug)]
-pub struct Packet<T: AsRef<[u8]>> {
-    buffer: T,
+view! {
+    Packet
 }
 
 impl<T: AsRef<[u8]>> Packet<T> {
-    pub fn new_unchecked(buffer: T) -> Self {
-        Packet { buffer }
-    }
-
-    pub fn new_checked(buffer: T) -> Result<Self, Malformed> {
-        let p = Self::new_unchecked(buffer);
-        p.check_len()?;
-        Ok(p)
-    }
-
     /// At least 20 bytes, data offset >= 5 and within the segment.
     pub fn check_len(&self) -> Result<(), Malformed> {
         let b = self.buffer.as_ref();

@@ -4,22 +4,11 @@ use super::{checksum, read_u16, write_u16, Malformed};
 
 pub const HEADER_LEN: usize = 8;
 
-#[derive(Debug)]
-pub struct Packet<T: AsRef<[u8]>> {
-    buffer: T,
+view! {
+    Packet
 }
 
 impl<T: AsRef<[u8]>> Packet<T> {
-    pub fn new_unchecked(buffer: T) -> Self {
-        Packet { buffer }
-    }
-
-    pub fn new_checked(buffer: T) -> Result<Self, Malformed> {
-        let p = Self::new_unchecked(buffer);
-        p.check_len()?;
-        Ok(p)
-    }
-
     /// 8 <= length field <= buffer length.
     pub fn check_len(&self) -> Result<(), Malformed> {
         let b = self.buffer.as_ref();

@@ -5,23 +5,12 @@ use super::{read_u16, write_u16, Malformed};
 
 pub const TAG_LEN: usize = 4;
 
-/// A VLAN tag (TCI and the inner EtherType) followed by its payload.
-#[derive(Debug)]
-pub struct Tag<T: AsRef<[u8]>> {
-    buffer: T,
+view! {
+    /// A VLAN tag (TCI and the inner EtherType) followed by its payload.
+    Tag
 }
 
 impl<T: AsRef<[u8]>> Tag<T> {
-    pub fn new_unchecked(buffer: T) -> Self {
-        Tag { buffer }
-    }
-
-    pub fn new_checked(buffer: T) -> Result<Self, Malformed> {
-        let t = Self::new_unchecked(buffer);
-        t.check_len()?;
-        Ok(t)
-    }
-
     pub fn check_len(&self) -> Result<(), Malformed> {
         if self.buffer.as_ref().len() < TAG_LEN {
             return Err(Malformed);
