@@ -5,4 +5,5 @@ pub mod buf;
 pub mod dpdk;
 pub mod lb;
 pub mod pipeline;
+pub mod prefetch;
 pub mod wire;

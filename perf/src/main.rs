@@ -11,6 +11,7 @@
 
 use dataplane::buf::PacketBuf;
 use dataplane::dpdk::{Eal, Mbuf, MbufArray, Mempool, Port, PortSpec, RxQueue, TxQueue};
+use dataplane::lb::core::Prepared;
 use dataplane::lb::core::{Arrival, LbCore, LbVerdict};
 use dataplane::lb::ring::{RingMember, RingTable};
 use dataplane::lb::snapshot::{Backend, HashKey, LbSnapshot, LocalAddrs, Mode, SchedKind, Service};
@@ -145,15 +146,15 @@ struct Bench {
     tsc_hz: u64,
 }
 
-/// What a scenario does to each packet after restoring it.
+/// What a scenario does to a burst of restored packets.
 trait Work {
-    fn packet(&mut self, m: &mut Mbuf, i: usize);
+    fn burst(&mut self, ms: &mut [Mbuf]);
 }
 
 struct Bare;
 impl Work for Bare {
     #[inline]
-    fn packet(&mut self, _m: &mut Mbuf, _i: usize) {}
+    fn burst(&mut self, _ms: &mut [Mbuf]) {}
 }
 
 struct Weir {
@@ -166,11 +167,14 @@ struct Weir {
 }
 
 impl Work for Weir {
+    /// The worker's three passes: classify and prepare (prefetching index slots),
+    /// prefetch the entries, finish.
     #[inline]
-    fn packet(&mut self, m: &mut Mbuf, _i: usize) {
+    fn burst(&mut self, ms: &mut [Mbuf]) {
         let snap = &*self.snap;
-        match classify(m, &self.addrs, snap) {
-            Verdict::Balance { l2, v6, local } => {
+        let mut preps: [Option<Prepared>; 32] = [None; 32];
+        for (m, slot) in ms.iter_mut().zip(preps.iter_mut()) {
+            if let Verdict::Balance { l2, v6, local } = classify(m, &self.addrs, snap) {
                 let at = Arrival {
                     l2,
                     v6,
@@ -178,12 +182,20 @@ impl Work for Weir {
                     handed: false,
                     local,
                 };
-                match self.lb.process(m, at, snap, &[OUR_MAC], &mut self.tally) {
+                *slot = self.lb.prepare(m.data(), at).ok();
+            }
+        }
+        for p in preps.iter().flatten() {
+            self.lb.prefetch_entry(p);
+        }
+        for (m, p) in ms.iter_mut().zip(preps.iter()) {
+            match p {
+                Some(p) => match self.lb.finish(m, p, snap, &[OUR_MAC], &mut self.tally) {
                     LbVerdict::Tx(_) => {}
                     _ => self.dropped += 1,
-                }
+                },
+                None => self.dropped += 1,
             }
-            _ => self.dropped += 1,
         }
     }
 }
@@ -217,14 +229,18 @@ impl Bench {
         let mut packets = 0usize;
         let mut next = 0usize;
         let start = tsc();
+        let mut burst: Vec<Mbuf> = Vec::with_capacity(32);
         while tsc() - start < budget && packets < max_packets {
             let n = self.rx.burst(&mut rx);
             for mut m in rx.drain() {
                 let t = &templates[next % templates.len()];
                 m.data_mut().copy_from_slice(t);
                 vary(next, m.data_mut());
-                work.packet(&mut m, next);
                 next += 1;
+                burst.push(m);
+            }
+            work.burst(&mut burst);
+            for m in burst.drain(..) {
                 let _ = out.push(m);
             }
             packets += n;

@@ -303,7 +303,7 @@ def raw_admin(rid, payload, as_user=None):
         "try:\n  s.sendall(sys.stdin.buffer.read()); s.shutdown(socket.SHUT_WR)\nexcept OSError:\n  pass\n"
         "d=b''\n"
         "while True:\n"
-        "  c=s.recv(65536)\n"
+        "  try:\n    c=s.recv(65536)\n  except OSError:\n    break\n"
         "  if not c: break\n"
         "  d+=c\n"
         "sys.stdout.buffer.write(d)\n"

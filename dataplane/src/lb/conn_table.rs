@@ -137,6 +137,18 @@ impl ConnTable {
             })
     }
 
+    /// Starts loading the index slot for `hash`.
+    #[inline]
+    pub fn prefetch_slot(&self, hash: u64) {
+        self.index.prefetch(hash);
+    }
+
+    /// Starts loading entry `id`.
+    #[inline]
+    pub fn prefetch_entry(&self, id: u32) {
+        crate::prefetch::prefetch(&self.conns[id as usize]);
+    }
+
     /// Adds `conn`, expiring at `conn.expires`.
     pub fn insert(&mut self, conn: Conn) -> Result<u32, TableFull> {
         let Some(id) = self.free.pop() else {

@@ -54,6 +54,14 @@ pub struct Arrival {
     pub local: bool,
 }
 
+/// A packet parsed and hashed by [`LbCore::prepare`].
+#[derive(Debug, Clone, Copy)]
+pub struct Prepared {
+    p: Parsed,
+    hash: u64,
+    at: Arrival,
+}
+
 /// The port MACs, by port index.
 pub type PortMacs<'a> = &'a [[u8; 6]];
 
@@ -101,19 +109,49 @@ impl LbCore {
         macs: PortMacs<'_>,
         tally: &mut Tally,
     ) -> LbVerdict {
+        match self.prepare(buf.data(), at) {
+            Ok(prep) => self.finish(buf, &prep, snap, macs, tally),
+            Err(v) => v,
+        }
+    }
+
+    /// First half of `process`: parse and hash the packet and start loading its
+    /// index slot, so that a burst's look-ups overlap their memory latency.
+    #[inline]
+    pub fn prepare(&self, data: &[u8], at: Arrival) -> Result<Prepared, LbVerdict> {
+        let p = nat::parse(data, at.l2, at.v6).map_err(LbVerdict::Drop)?;
+        let hash = p.key.hash_5tuple();
+        self.table.prefetch_slot(hash);
+        Ok(Prepared { p, hash, at })
+    }
+
+    /// Second stage: with the index slot loaded, start loading the entry.
+    #[inline]
+    pub fn prefetch_entry(&self, prep: &Prepared) {
+        if let Some(h) = self.table.lookup_hashed(&prep.p.key, prep.hash) {
+            self.table.prefetch_entry(h.id);
+        }
+    }
+
+    /// Last half of `process`.
+    pub fn finish<B: PacketBuf>(
+        &mut self,
+        buf: &mut B,
+        prep: &Prepared,
+        snap: &LbSnapshot,
+        macs: PortMacs<'_>,
+        tally: &mut Tally,
+    ) -> LbVerdict {
         let Arrival {
-            l2,
-            v6,
             in_port,
             handed,
             local,
-        } = at;
-        let p = match nat::parse(buf.data(), l2, v6) {
-            Ok(p) => p,
-            Err(c) => return LbVerdict::Drop(c),
-        };
+            ..
+        } = prep.at;
+        let p = prep.p;
+        let hash = prep.hash;
         if local {
-            return self.reverse(buf, &p, snap, macs, handed, tally);
+            return self.reverse(buf, &p, hash, snap, macs, handed, tally);
         }
         if p.fragment {
             return self.fragment(buf, &p, snap, macs, tally);
@@ -122,7 +160,6 @@ impl LbCore {
             return LbVerdict::Drop(Counter::DropNoService);
         };
         let svc = &snap.services[sid as usize];
-        let hash = p.key.hash_5tuple();
         if !handed && self.workers > 1 {
             let owner = (hash % self.workers as u64) as u16;
             if owner != self.worker {
@@ -353,10 +390,12 @@ impl LbCore {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn reverse<B: PacketBuf>(
         &mut self,
         buf: &mut B,
         p: &Parsed,
+        hash: u64,
         snap: &LbSnapshot,
         macs: PortMacs<'_>,
         handed: bool,
@@ -371,7 +410,7 @@ impl LbCore {
         let Some(Hit {
             id,
             dir: Direction::Reverse,
-        }) = self.table.lookup(&p.key)
+        }) = self.table.lookup_hashed(&p.key, hash)
         else {
             return LbVerdict::Drop(Counter::DropNoFlow);
         };

@@ -51,6 +51,12 @@ impl FlowIndex {
         (hash >> 32) as usize & self.mask
     }
 
+    /// Starts loading the slot a look-up of `hash` begins at.
+    #[inline]
+    pub fn prefetch(&self, hash: u64) {
+        crate::prefetch::prefetch(&self.slots[self.home(hash)]);
+    }
+
     /// The reference stored for the key with `hash` that `is_key` accepts.
     #[inline]
     pub fn get(&self, hash: u64, mut is_key: impl FnMut(u32) -> bool) -> Option<u32> {

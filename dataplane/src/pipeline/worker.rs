@@ -11,8 +11,8 @@ use super::local::LocalAddrs;
 use super::vlan_tag;
 use crate::buf::PacketBuf;
 use crate::dpdk::ring::{Consumer, Producer};
-use crate::dpdk::{Mbuf, MbufArray, RxQueue, TxQueue};
-use crate::lb::core::{Arrival, LbCore, LbVerdict, TICKS_PER_SEC};
+use crate::dpdk::{Mbuf, MbufArray, RxQueue, TxQueue, BURST};
+use crate::lb::core::{Arrival, LbCore, LbVerdict, Prepared, TICKS_PER_SEC};
 use crate::lb::snapshot::LbSnapshot;
 use crate::lb::stats::LbCounters;
 use arc_swap::ArcSwap;
@@ -214,11 +214,29 @@ fn poll_port(ctx: &mut Ctx<'_>, p: usize, rx: &mut MbufArray) {
         for i in 0..PREFETCH_AHEAD {
             rx.prefetch(i);
         }
+        // Three passes over the burst so that the table look-ups of its packets
+        // overlap: classify and hash (prefetching index slots), load the entries
+        // (prefetching them), then act.
+        let mut staged: [Option<(Mbuf, Stage)>; BURST] = [const { None }; BURST];
         let mut packets = rx.drain();
-        while let Some(m) = packets.next() {
+        let mut i = 0;
+        while let Some(mut m) = packets.next() {
             packets.prefetch_ahead(PREFETCH_AHEAD);
             ctx.tally.add(Counter::RxBytes, m.len() as u64);
-            handle(ctx, m, p, false);
+            let s = stage(ctx, &mut m, p, false);
+            staged[i] = Some((m, s));
+            i += 1;
+        }
+        drop(packets);
+        for (_, s) in staged[..i].iter().flatten() {
+            if let Stage::Balance(prep) = s {
+                ctx.lb.prefetch_entry(prep);
+            }
+        }
+        for slot in staged[..i].iter_mut() {
+            if let Some((m, s)) = slot.take() {
+                act(ctx, m, s, p);
+            }
         }
     }
     // Kernel to wire through the host interface: no inspection but the VLAN tag.
@@ -240,13 +258,50 @@ fn poll_port(ctx: &mut Ctx<'_>, p: usize, rx: &mut MbufArray) {
     }
 }
 
+/// What the first pass over a burst decided for a packet.
+enum Stage {
+    Done(Verdict),
+    /// For the balancer: parsed, hashed, its index slot being loaded.
+    Balance(Prepared),
+    Balanced(LbVerdict),
+}
+
+/// First pass: classify, and for balanced packets parse, hash and prefetch.
 #[inline]
-fn handle(ctx: &mut Ctx<'_>, mut m: Mbuf, in_port: usize, handed: bool) {
+fn stage(ctx: &mut Ctx<'_>, m: &mut Mbuf, in_port: usize, handed: bool) -> Stage {
     if m.nb_segs() != 1 {
-        ctx.tally.add(Counter::DropMultiSegment, 1);
-        return;
+        return Stage::Done(Verdict::Drop(Counter::DropMultiSegment));
     }
-    match classify(&mut m, &ctx.ports[in_port].local, ctx.snap) {
+    match classify(m, &ctx.ports[in_port].local, ctx.snap) {
+        Verdict::Balance { l2, v6, local } => {
+            let at = Arrival {
+                l2,
+                v6,
+                in_port,
+                handed,
+                local,
+            };
+            match ctx.lb.prepare(m.data(), at) {
+                Ok(prep) => Stage::Balance(prep),
+                Err(v) => Stage::Balanced(v),
+            }
+        }
+        v => Stage::Done(v),
+    }
+}
+
+/// Last pass: act on the decision.
+#[inline]
+fn act(ctx: &mut Ctx<'_>, mut m: Mbuf, stage: Stage, in_port: usize) {
+    let verdict = match stage {
+        Stage::Done(v) => v,
+        Stage::Balance(prep) => {
+            let v = ctx.lb.finish(&mut m, &prep, ctx.snap, ctx.macs, ctx.tally);
+            return balanced(ctx, m, v);
+        }
+        Stage::Balanced(v) => return balanced(ctx, m, v),
+    };
+    match verdict {
         Verdict::Reply(c) => {
             ctx.tally.add(c, 1);
             let port = &mut ctx.ports[in_port];
@@ -266,25 +321,29 @@ fn handle(ctx: &mut Ctx<'_>, mut m: Mbuf, in_port: usize, handed: bool) {
             push_host(&mut ctx.bufs[in_port].host, &mut host.tx, m, ctx.tally);
         }
         Verdict::Drop(c) => ctx.tally.add(c, 1),
-        Verdict::Balance { l2, v6, local } => {
-            let at = Arrival {
-                l2,
-                v6,
-                in_port,
-                handed,
-                local,
-            };
-            match ctx.lb.process(&mut m, at, ctx.snap, ctx.macs, ctx.tally) {
-                LbVerdict::Tx(out) if out < ctx.ports.len() => {
-                    let port = &mut ctx.ports[out];
-                    push_wire(&mut ctx.bufs[out].wire, &mut port.tx, m, ctx.tally);
-                }
-                LbVerdict::Tx(_) => ctx.tally.add(Counter::DropNoBackend, 1),
-                LbVerdict::Handoff(w) => push_peer(ctx, w as usize, m),
-                LbVerdict::Drop(c) => ctx.tally.add(c, 1),
-            }
-        }
+        // `stage` turns these into Stage::Balance.
+        Verdict::Balance { .. } => ctx.tally.add(Counter::DropNotForUs, 1),
     }
+}
+
+#[inline]
+fn balanced(ctx: &mut Ctx<'_>, m: Mbuf, v: LbVerdict) {
+    match v {
+        LbVerdict::Tx(out) if out < ctx.ports.len() => {
+            let port = &mut ctx.ports[out];
+            push_wire(&mut ctx.bufs[out].wire, &mut port.tx, m, ctx.tally);
+        }
+        LbVerdict::Tx(_) => ctx.tally.add(Counter::DropNoBackend, 1),
+        LbVerdict::Handoff(w) => push_peer(ctx, w as usize, m),
+        LbVerdict::Drop(c) => ctx.tally.add(c, 1),
+    }
+}
+
+/// One packet, start to finish (hand-offs: they arrive one ring at a time).
+#[inline]
+fn handle(ctx: &mut Ctx<'_>, mut m: Mbuf, in_port: usize, handed: bool) {
+    let s = stage(ctx, &mut m, in_port, handed);
+    act(ctx, m, s, in_port);
 }
 
 /// Buffers `m` for the owning worker's ring.
