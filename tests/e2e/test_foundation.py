@@ -239,3 +239,12 @@ def test_two_workers_share_the_port(testbed, tmp_path):
     # 16 flows hashed over two queues: both workers saw traffic.
     assert all(c["rx_packets"] > 0 for c in per_worker), per_worker
     assert sum(c["rx_packets"] for c in per_worker) == w.counters()["rx_packets"]
+
+
+def test_a_port_that_fails_is_named_with_dpdk_text(testbed, tmp_path):
+    bad = EXAMPLE_CONFIG.read_text().replace("iface=wan0", "iface=nosuchif0")
+    w = Weir(testbed, config_text=bad, tmp_path=tmp_path)
+    assert w.proc.wait(timeout=20) == 1
+    log = w.log()
+    assert "error:" in log and ("net_af_packet0" in log or "port wan" in log), log
+    assert "weir0" not in testbed.exec("lb", "ip", "-o", "link").stdout

@@ -376,3 +376,40 @@ def test_prometheus_endpoint_parses_and_moves_under_load(testbed, tmp_path):
     assert value(fam, "weir_drops", worker="0", reason="not_for_us") >= 0
     assert value(fam, "weir_backend_state", backend="web/b2", state="ready") == 1
     w.stop()
+
+
+def test_add_del_server_and_health_toggles(testbed, tmp_path):
+    h = health(kind="tcp", interval_ms=200, timeout_ms=150, rise=1, fall=1)
+    w = start(testbed, tmp_path, web(h, rid=testbed.rid))
+    # An unreachable address and a duplicate are refused.
+    r = run([WEIR_BIN, "ctl", "-s", f"/tmp/weir-{testbed.rid}.sock", "add", "server", "web", "x",
+             "198.19.0.1:80"], check=False)
+    assert r.returncode == 1 and "unreachable" in r.stdout, r.stdout
+    r = run([WEIR_BIN, "ctl", "-s", f"/tmp/weir-{testbed.rid}.sock", "add", "server", "web", "b1",
+             "198.18.0.11:80"], check=False)
+    assert r.returncode == 1 and "exists" in r.stdout, r.stdout
+    # A second name for b3's address, then b1 and b2 removed: all new flows go to b3.
+    ctl(testbed, "add", "server", "web", "b3bis", "198.18.0.13:80", "weight", "2")
+    ctl(testbed, "del", "server", "web/b1")
+    ctl(testbed, "del", "server", "web/b2")
+    names = [b["name"] for b in ctl(testbed, "show", "servers", json_out=True)]
+    assert "web/b3bis" in names and "web/b1" not in names and "web/b2" not in names, names
+    r = http_clients(testbed, VIP, 80, 30)
+    assert r["errors"] == 0 and r["backends"] == {"b3": 30}, r
+    # The added backend is health-checked; turning its check off freezes the count.
+    time.sleep(0.6)
+    servers = {b["name"]: b for b in ctl(testbed, "show", "servers", json_out=True)}
+    assert servers["web/b3bis"]["checks_ok"] >= 1
+    ctl(testbed, "disable", "health", "web/b3bis")
+    frozen = {b["name"]: b for b in ctl(testbed, "show", "servers", json_out=True)}["web/b3bis"]
+    assert frozen["health"] == "unchecked"
+    time.sleep(0.6)
+    later = {b["name"]: b for b in ctl(testbed, "show", "servers", json_out=True)}["web/b3bis"]
+    assert later["checks_ok"] == frozen["checks_ok"]
+    ctl(testbed, "enable", "health", "web/b3bis")
+    time.sleep(0.6)
+    again_ = {b["name"]: b for b in ctl(testbed, "show", "servers", json_out=True)}["web/b3bis"]
+    assert again_["health"] == "up" and again_["checks_ok"] > later["checks_ok"]
+    audit = Path(f"/tmp/weir-{testbed.rid}.audit").read_text()
+    assert "add server web/b3bis" in audit and "del server web/b1" in audit
+    w.stop()
