@@ -248,3 +248,46 @@ def test_a_port_that_fails_is_named_with_dpdk_text(testbed, tmp_path):
     log = w.log()
     assert "error:" in log and ("net_af_packet0" in log or "port wan" in log), log
     assert "weir0" not in testbed.exec("lb", "ip", "-o", "link").stdout
+
+
+def test_vlan_port_answers_tagged_frames(testbed, tmp_path):
+    """This kernel has no 802.1Q interfaces, so the client speaks VLAN with scapy."""
+    text = EXAMPLE_CONFIG.read_text()
+    head = text[: text.index("[conn_table]")]
+    head = (
+        head.replace("# vlan = 100", "vlan = 100")
+        .replace('ipv4 = ["198.18.0.1/24"]', 'ipv4 = ["198.18.100.1/24"]')
+        .replace('ipv6 = ["2001:db8::1/64"]', 'ipv6 = ["2001:db8:100::1/64"]')
+        .replace('local_ipv4 = ["198.18.0.2"]\n', "")
+        .replace('local_ipv6 = ["2001:db8::2"]\n', "")
+    )
+    cfg = head + f'[admin]\nsocket = "/tmp/weir-{testbed.rid}.sock"\n'
+    w = Weir(testbed, config_text=cfg, tmp_path=tmp_path)
+    w.wait_ready()
+    mac = testbed.port_mac()
+    script = (
+        "from scapy.all import *\n"
+        "conf.verb=0\n"
+        "me=get_if_hwaddr('eth0')\n"
+        "def ask(p, vid):\n"
+        "  l2=Ether(src=me,dst='ff:ff:ff:ff:ff:ff' if ARP in p else '" + mac + "')\n"
+        "  f=l2/Dot1Q(vlan=vid)/p if vid else l2/p\n"
+        "  a=srp1(f,iface='eth0',timeout=1)\n"
+        "  return a\n"
+        "a=ask(ARP(psrc='198.18.100.10',hwsrc=me,pdst='198.18.100.1'),100)\n"
+        "print('arp', a[Dot1Q].vlan, a[ARP].op, a[ARP].hwsrc, a[ARP].psrc)\n"
+        "e=ask(IP(src='198.18.100.10',dst='198.18.100.1')/ICMP(id=9,seq=1)/Raw(b'vlan'),100)\n"
+        "print('echo', e[Dot1Q].vlan, e[ICMP].type, e[IP].src, bytes(e[Raw]).decode())\n"
+        "u=ask(ARP(psrc='198.18.100.10',hwsrc=me,pdst='198.18.100.1'),0)\n"
+        "print('untagged', u is None)\n"
+        "o=ask(ARP(psrc='198.18.100.10',hwsrc=me,pdst='198.18.100.1'),200)\n"
+        "print('other vlan', o is None)\n"
+    )
+    out = testbed.exec("cl", "/usr/bin/python3", "-c", script, timeout=60).stdout.splitlines()
+    assert out[0] == f"arp 100 2 {mac} 198.18.100.1", out
+    assert out[1] == "echo 100 0 198.18.100.1 vlan", out
+    assert out[2:] == ["untagged True", "other vlan True"], out
+    w.stop()
+    c = w.counters()
+    assert c["arp_replies"] == 1 and c["icmp_echo_replies"] == 1, c
+    assert c["drop_vlan_mismatch"] >= 2, c

@@ -47,6 +47,19 @@ const RSS_WANTED: u64 = RSS_IPV4
     | RSS_NONFRAG_IPV6_UDP
     | RSS_NONFRAG_IPV6_OTHER;
 
+/// A symmetric Toeplitz key (0x6d5a repeated): a flow's two directions (a,b) and
+/// (b,a) hash to the same queue, so dr flows and replies that keep their 5-tuple
+/// stay on one worker without a hand-off.
+static SYMMETRIC_RSS_KEY: [u8; 40] = {
+    let mut k = [0u8; 40];
+    let mut i = 0;
+    while i < 40 {
+        k[i] = if i % 2 == 0 { 0x6d } else { 0x5a };
+        i += 1;
+    }
+    k
+};
+
 /// A probed port. Dropping it stops and closes it.
 pub struct Port {
     id: u16,
@@ -154,6 +167,12 @@ impl Port {
         if self.rss {
             conf.rxmode.mq_mode = dpdk_sys::rte_eth_rx_mq_mode_RTE_ETH_MQ_RX_RSS;
             conf.rx_adv_conf.rss_conf.rss_hf = rss_hf;
+            // Drivers whose key is 40 bytes take ours; others keep their own.
+            if info.hash_key_size as usize == SYMMETRIC_RSS_KEY.len() {
+                // DPDK only reads the key (the pointer is *mut for historical reasons).
+                conf.rx_adv_conf.rss_conf.rss_key = SYMMETRIC_RSS_KEY.as_ptr() as *mut u8;
+                conf.rx_adv_conf.rss_conf.rss_key_len = SYMMETRIC_RSS_KEY.len() as u8;
+            }
         }
         if let Some(mtu) = spec.mtu {
             conf.rxmode.mtu = mtu as u32;
