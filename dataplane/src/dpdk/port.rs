@@ -161,6 +161,20 @@ impl Port {
                 code: libc::EINVAL,
             });
         }
+        if let Some(mtu) = spec.mtu {
+            // ethdev checks the frame (MTU + Ethernet header + CRC) against
+            // max_rx_pktlen as well as max_mtu.
+            let max = (info.max_mtu as u32).min(info.max_rx_pktlen.saturating_sub(18)) as u16;
+            if mtu < info.min_mtu || mtu > max {
+                return Err(DpdkError {
+                    op: format!(
+                        "port {name}: MTU {mtu} is outside what the device takes ({}..={})",
+                        info.min_mtu, max
+                    ),
+                    code: libc::EINVAL,
+                });
+            }
+        }
         let mut conf = dpdk_sys::rte_eth_conf::default();
         let rss_hf = info.flow_type_rss_offloads & RSS_WANTED;
         self.rss = spec.rx_queues > 1 && rss_hf != 0;
