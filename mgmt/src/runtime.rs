@@ -228,6 +228,7 @@ fn run_workers(
             lb_counters: lb_counters[w].clone(),
             quit: quit.clone(),
             tsc_hz: eal.tsc_hz(),
+            idle_sleep_us: cfg.eal.idle_sleep_us,
             lb: LbCore::new(
                 w as u16,
                 workers as u16,

@@ -22,6 +22,9 @@ use std::sync::Arc;
 /// Microseconds a partial TX batch may wait before it is sent (l3fwd uses 100).
 pub const TX_DRAIN_US: u64 = 100;
 
+/// Empty polls in a row before an idle worker may sleep (see `idle_sleep_us`).
+const IDLE_POLLS_BEFORE_SLEEP: u32 = 256;
+
 /// How many packets ahead of the one being handled are prefetched.
 const PREFETCH_AHEAD: usize = 3;
 
@@ -56,6 +59,9 @@ pub struct Worker {
     pub lb_counters: Arc<LbCounters>,
     pub quit: Arc<AtomicBool>,
     pub tsc_hz: u64,
+    /// When non-zero, sleep this long after a run of empty polls (shared or small
+    /// machines); zero polls without pause, as a dedicated core should.
+    pub idle_sleep_us: u32,
     pub lb: LbCore,
     pub snapshot: Arc<ArcSwap<LbSnapshot>>,
     pub handoff: Handoff,
@@ -97,6 +103,7 @@ impl Worker {
         let start = tsc();
         let mut last_drain = start;
         let mut quitting = false;
+        let mut idle_polls = 0u32;
         loop {
             let snap = self.snapshot.load();
             let mut ctx = Ctx {
@@ -117,6 +124,16 @@ impl Worker {
             ctx.tally.add(Counter::LoopsTotal, 1);
             if ctx.tally.get(Counter::RxPackets) + ctx.tally.get(Counter::HandoffIn) != before {
                 ctx.tally.add(Counter::LoopsBusy, 1);
+                idle_polls = 0;
+            } else {
+                idle_polls += 1;
+                // Only after a run of empty polls with nothing waiting to be sent:
+                // a busy worker never sleeps.
+                if self.idle_sleep_us > 0 && idle_polls >= IDLE_POLLS_BEFORE_SLEEP {
+                    flush_all(&mut ctx);
+                    std::thread::sleep(std::time::Duration::from_micros(self.idle_sleep_us as u64));
+                    idle_polls = 0;
+                }
             }
             let now = tsc();
             if quitting {

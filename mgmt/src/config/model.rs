@@ -290,6 +290,10 @@ pub struct EalConfig {
     /// Further EAL arguments, passed as they are.
     #[serde(default)]
     pub extra_args: Vec<String>,
+    /// Microseconds an idle worker sleeps after a run of empty polls; 0 (the
+    /// default) polls without pause.
+    #[serde(default)]
+    pub idle_sleep_us: u32,
 }
 
 fn default_memory_mb() -> u32 {
@@ -397,6 +401,7 @@ pub struct Eal {
     pub mbufs: u32,
     pub log_level: Option<String>,
     pub extra_args: Vec<String>,
+    pub idle_sleep_us: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

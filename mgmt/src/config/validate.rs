@@ -458,6 +458,9 @@ fn validate_eal(e: EalConfig, path: &FieldPath) -> Result<Eal, Invalid> {
     if e.memory_mb < 64 {
         return Err(invalid(path.key("memory_mb"), "at least 64 MiB is needed"));
     }
+    if e.idle_sleep_us > 100_000 {
+        return Err(invalid(path.key("idle_sleep_us"), "at most 100000 (0.1 s)"));
+    }
     if e.mbufs < 1024 {
         return Err(invalid(path.key("mbufs"), "at least 1024 mbufs are needed"));
     }
@@ -478,6 +481,7 @@ fn validate_eal(e: EalConfig, path: &FieldPath) -> Result<Eal, Invalid> {
         mbufs: e.mbufs,
         log_level: e.log_level,
         extra_args: e.extra_args,
+        idle_sleep_us: e.idle_sleep_us,
     })
 }
 
