@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from weirlab import (
+    GET_FN,
     CLIENT4,
     EQUAL,
     WEIR_BIN,
@@ -170,22 +171,6 @@ def test_source_hash_keeps_a_client_on_one_backend(testbed, tmp_path):
     r = http_clients(testbed, VIP, 80, 100)
     assert r["errors"] == 0 and len(r["backends"]) == 1, r
     w.stop()
-
-
-# A keep-alive HTTP GET on an open socket, for scripts run in the client namespace:
-# reads the whole response (headers and body may arrive in separate segments).
-GET_FN = (
-    "import socket,re\n"
-    "def get(s):\n"
-    "  s.sendall(b'GET / HTTP/1.1\\r\\nHost: w\\r\\n\\r\\n'); d=b''\n"
-    "  while b'\\r\\n\\r\\n' not in d:\n"
-    "    c=s.recv(4096)\n"
-    "    if not c: raise OSError('closed')\n"
-    "    d+=c\n"
-    "  h,b=d.split(b'\\r\\n\\r\\n',1); n=int(re.search(rb'Content-Length: (\\d+)',h).group(1))\n"
-    "  while len(b)<n: b+=s.recv(4096)\n"
-    "  return b.split()[1].decode()\n"
-)
 
 
 def test_dr_stream_survives_a_restart(testbed, tmp_path):

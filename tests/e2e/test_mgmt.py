@@ -16,6 +16,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from weirlab import (
+    GET_FN,
     EQUAL,
     WEIR_BIN,
     Weir,
@@ -160,14 +161,8 @@ def keepalive(testbed, n):
 def keepalive_to(testbed, vip, n):
     """n keep-alive connections from the client; returns the Popen and its first
     answers [(local port, backend)]. Write a line to make each send another request."""
-    script = (
-        "import socket,re,sys\n"
-        "def get(s):\n"
-        "  s.sendall(b'GET / HTTP/1.1\\r\\nHost: w\\r\\n\\r\\n'); d=b''\n"
-        "  while b'\\r\\n\\r\\n' not in d: d+=s.recv(4096)\n"
-        "  h,b=d.split(b'\\r\\n\\r\\n',1); n=int(re.search(rb'Content-Length: (\\d+)',h).group(1))\n"
-        "  while len(b)<n: b+=s.recv(4096)\n"
-        "  return b.split()[1].decode()\n"
+    script = GET_FN + (
+        "import sys\n"
         f"socks=[socket.create_connection(('{vip}',80),timeout=5) for _ in range({n})]\n"
         "print(' '.join(f'{s.getsockname()[1]}:{get(s)}' for s in socks),flush=True)\n"
         "for line in sys.stdin:\n"

@@ -207,3 +207,19 @@ def start_backend(testbed, name):
                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     Path(f"/tmp/weir-testbed-{testbed.rid}/backend-{name}.pid").write_text(str(p.pid))
     return p
+
+
+# A keep-alive HTTP GET on an open socket, for scripts run in the client namespace:
+# reads the whole response (headers and body may arrive in separate segments).
+GET_FN = (
+    "import socket,re\n"
+    "def get(s):\n"
+    "  s.sendall(b'GET / HTTP/1.1\\r\\nHost: w\\r\\n\\r\\n'); d=b''\n"
+    "  while b'\\r\\n\\r\\n' not in d:\n"
+    "    c=s.recv(4096)\n"
+    "    if not c: raise OSError('closed')\n"
+    "    d+=c\n"
+    "  h,b=d.split(b'\\r\\n\\r\\n',1); n=int(re.search(rb'Content-Length: (\\d+)',h).group(1))\n"
+    "  while len(b)<n: b+=s.recv(4096)\n"
+    "  return b.split()[1].decode()\n"
+)
