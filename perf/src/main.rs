@@ -185,7 +185,7 @@ impl Work for Weir {
                 *slot = self.lb.prepare(m.data(), at).ok();
             }
         }
-        for p in preps.iter().flatten() {
+        for p in preps.iter_mut().flatten() {
             self.lb.prefetch_entry(p);
         }
         for (m, p) in ms.iter_mut().zip(preps.iter()) {

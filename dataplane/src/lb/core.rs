@@ -60,6 +60,10 @@ pub struct Prepared {
     p: Parsed,
     hash: u64,
     at: Arrival,
+    /// The entry `prefetch_entry` found. Entries leave the table only on the
+    /// worker's tick, between bursts, so a hit stays valid for the burst; a miss is
+    /// looked up again (an earlier packet of the burst may have created the flow).
+    hit: Option<Hit>,
 }
 
 /// The port MACs, by port index.
@@ -122,15 +126,27 @@ impl LbCore {
         let p = nat::parse(data, at.l2, at.v6).map_err(LbVerdict::Drop)?;
         let hash = p.key.hash_5tuple();
         self.table.prefetch_slot(hash);
-        Ok(Prepared { p, hash, at })
+        Ok(Prepared {
+            p,
+            hash,
+            at,
+            hit: None,
+        })
     }
 
     /// Second stage: with the index slot loaded, start loading the entry.
     #[inline]
-    pub fn prefetch_entry(&self, prep: &Prepared) {
-        if let Some(h) = self.table.lookup_hashed(&prep.p.key, prep.hash) {
+    pub fn prefetch_entry(&self, prep: &mut Prepared) {
+        prep.hit = self.table.lookup_hashed(&prep.p.key, prep.hash);
+        if let Some(h) = prep.hit {
             self.table.prefetch_entry(h.id);
         }
+    }
+
+    /// The entry for a prepared packet: the cached hit, or a fresh look-up.
+    #[inline]
+    fn entry(&self, prep_hit: Option<Hit>, key: &FlowKey, hash: u64) -> Option<Hit> {
+        prep_hit.or_else(|| self.table.lookup_hashed(key, hash))
     }
 
     /// Last half of `process`.
@@ -150,8 +166,9 @@ impl LbCore {
         } = prep.at;
         let p = prep.p;
         let hash = prep.hash;
+        let cached = prep.hit;
         if local {
-            return self.reverse(buf, &p, hash, snap, macs, handed, tally);
+            return self.reverse(buf, &p, hash, cached, snap, macs, handed, tally);
         }
         if p.fragment {
             return self.fragment(buf, &p, snap, macs, tally);
@@ -166,7 +183,17 @@ impl LbCore {
                 return LbVerdict::Handoff(owner);
             }
         }
-        self.forward(buf, &p, sid, svc, hash, in_port, snap, macs, tally)
+        self.forward(
+            buf,
+            &p,
+            sid,
+            svc,
+            (hash, cached),
+            in_port,
+            snap,
+            macs,
+            tally,
+        )
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -176,7 +203,7 @@ impl LbCore {
         p: &Parsed,
         sid: u32,
         svc: &Service,
-        hash: u64,
+        (hash, cached): (u64, Option<Hit>),
         in_port: usize,
         snap: &LbSnapshot,
         macs: PortMacs<'_>,
@@ -187,7 +214,7 @@ impl LbCore {
         self.stats.service(sid, ServiceStat::Bytes, len);
         let peer_mac = crate::wire::ethernet::Frame::new_unchecked(buf.data()).src();
         let timeouts = snap.timeouts;
-        let (backend, hit) = match self.table.lookup_hashed(&p.key, hash) {
+        let (backend, hit) = match self.entry(cached, &p.key, hash) {
             Some(Hit { id, .. }) => {
                 let c = self.table.get_mut(id);
                 let expires = update_state(c, p, Direction::Forward, &timeouts, self.now);
@@ -396,6 +423,7 @@ impl LbCore {
         buf: &mut B,
         p: &Parsed,
         hash: u64,
+        cached: Option<Hit>,
         snap: &LbSnapshot,
         macs: PortMacs<'_>,
         handed: bool,
@@ -410,7 +438,7 @@ impl LbCore {
         let Some(Hit {
             id,
             dir: Direction::Reverse,
-        }) = self.table.lookup_hashed(&p.key, hash)
+        }) = self.entry(cached, &p.key, hash)
         else {
             return LbVerdict::Drop(Counter::DropNoFlow);
         };

@@ -245,7 +245,7 @@ fn poll_port(ctx: &mut Ctx<'_>, p: usize, rx: &mut MbufArray) {
             i += 1;
         }
         drop(packets);
-        for (_, s) in staged[..i].iter().flatten() {
+        for (_, s) in staged[..i].iter_mut().flatten() {
             if let Stage::Balance(prep) = s {
                 ctx.lb.prefetch_entry(prep);
             }
