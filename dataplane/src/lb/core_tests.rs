@@ -293,3 +293,54 @@ fn oversize_with_df_gets_fragmentation_needed() {
     assert_eq!(icmp.data(), &big[14..14 + 28]);
     assert_eq!(Frame::new_checked(out.data()).unwrap().dst(), CLIENT_MAC);
 }
+
+#[test]
+fn fragments_follow_the_three_tuple_hash_only_where_allowed() {
+    let mut frag = tcp_frame(CLIENT, 40000, VIP, 80, tcp::flags::ACK, 100);
+    // A later fragment: offset 64 bytes, no ports in it.
+    frag[14 + 6..14 + 8].copy_from_slice(&(64u16 / 8).to_be_bytes());
+    ipv4::Packet::new_unchecked(&mut frag[14..]).fill_checksum();
+    let mut s = snap(Mode::Dr, SchedKind::RingHash, &[1, 1, 1]);
+    let mut core = LbCore::new(0, 1, 64, 1);
+    assert_eq!(
+        run(&mut core, &s, &frag, false).0,
+        LbVerdict::Drop(Counter::DropFragment)
+    );
+    s.services[0].fragments = true;
+    let (v, a, t) = run(&mut core, &s, &frag, false);
+    assert_eq!(v, LbVerdict::Tx(0));
+    assert_eq!(t.get(Counter::LbForward), 1);
+    // Another fragment of the same datagram (other offset) goes to the same backend.
+    let mut frag2 = frag.clone();
+    frag2[14 + 6..14 + 8].copy_from_slice(&(128u16 / 8).to_be_bytes());
+    ipv4::Packet::new_unchecked(&mut frag2[14..]).fill_checksum();
+    let (_, b, _) = run(&mut core, &s, &frag2, false);
+    assert_eq!(&a.data()[..6], &b.data()[..6]);
+    // fullnat never forwards fragments.
+    let mut s = snap(Mode::FullNat, SchedKind::RingHash, &[1, 1, 1]);
+    s.services[0].fragments = true;
+    assert_eq!(
+        run(&mut core, &s, &frag, false).0,
+        LbVerdict::Drop(Counter::DropFragment)
+    );
+}
+
+#[test]
+fn blocked_and_unresolved_backends_are_counted() {
+    let mut s = snap(Mode::Dr, SchedKind::RoundRobin, &[1]);
+    let mut core = LbCore::new(0, 1, 64, 1);
+    s.backends[0].mac = None;
+    let syn = tcp_frame(CLIENT, 40000, VIP, 80, tcp::flags::SYN, 0);
+    assert_eq!(
+        run(&mut core, &s, &syn, false).0,
+        LbVerdict::Drop(Counter::DropNoNeighbor)
+    );
+    s.backends[0].mac = Some(be_mac(0));
+    s.backends[0].blocked = true;
+    assert_eq!(
+        run(&mut core, &s, &syn, false).0,
+        LbVerdict::Drop(Counter::DropBackendMaint)
+    );
+    s.backends[0].blocked = false;
+    assert_eq!(run(&mut core, &s, &syn, false).0, LbVerdict::Tx(0));
+}
