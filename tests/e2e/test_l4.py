@@ -318,3 +318,4 @@ def test_zero_weight_pool_is_rejected(tmp_path):
     path.write_text(cfg)
     r = run([WEIR_BIN, "check", "--config", str(path)], check=False)
     assert r.returncode == 2 and "pool[0].backend" in r.stderr and "weight 0" in r.stderr, r.stderr
+
