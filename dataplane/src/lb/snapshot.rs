@@ -167,21 +167,6 @@ impl LbSnapshot {
         self.by_vip.get(&(k.dst, k.dport, k.proto)).copied()
     }
 
-    #[inline]
-    pub fn is_vip(&self, a: IpAddr) -> bool {
-        self.vips.contains(&a)
-    }
-
-    #[inline]
-    pub fn is_local_v4(&self, a: Ipv4Addr) -> bool {
-        self.locals.iter().any(|l| l.v4.contains(&a))
-    }
-
-    #[inline]
-    pub fn is_local_v6(&self, a: &Ipv6Addr) -> bool {
-        self.locals.iter().any(|l| l.v6.contains(a))
-    }
-
     /// Addresses the dataplane answers ARP/ND/ping for beyond the port's own.
     #[inline]
     pub fn answers_v4(&self, a: Ipv4Addr) -> bool {
