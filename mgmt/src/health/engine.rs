@@ -84,7 +84,20 @@ pub fn run(commands: Receiver<Command>, results: Sender<CheckResult>) {
         let now = Instant::now();
         for s in slots.values_mut() {
             if s.flight.is_none() && s.next <= now {
-                s.flight = Some(start(&s.target, now));
+                match start(&s.target, now) {
+                    Ok(f) => s.flight = Some(f),
+                    Err(reason) => {
+                        // No socket to be had (descriptors exhausted, say): a failed
+                        // check, tried again at the next interval.
+                        let _ = results.send(CheckResult {
+                            id: s.target.id,
+                            ok: false,
+                            reason,
+                            latency: Duration::ZERO,
+                        });
+                        s.next = now + jittered(&s.target, &mut rng);
+                    }
+                }
             }
         }
         // Wait for socket events, the next due check, or 50 ms (to see commands).
@@ -188,35 +201,24 @@ fn jittered(t: &Target, rng: &mut u64) -> Duration {
     Duration::from_micros((base + offset).max(1) as u64)
 }
 
-fn start(t: &Target, now: Instant) -> InFlight {
-    let deadline = now + t.timeout;
+fn start(t: &Target, now: Instant) -> Result<InFlight, String> {
     let sock = Socket::new(
         Domain::for_address(t.addr),
         Type::STREAM,
         Some(Protocol::TCP),
-    );
-    let flight = |sock: Socket| InFlight {
+    )
+    .map_err(|e| format!("socket: {e}"))?;
+    sock.set_nonblocking(true)
+        .map_err(|e| format!("socket: {e}"))?;
+    let _ = sock.set_cloexec(true);
+    // EINPROGRESS is the normal answer; any other error shows at the first poll.
+    let _ = sock.connect(&t.addr.into());
+    Ok(InFlight {
         sock,
         stage: Stage::Connecting,
         started: now,
-        deadline,
-    };
-    match sock {
-        Ok(sock) => {
-            let _ = sock.set_nonblocking(true);
-            let _ = sock.set_cloexec(true);
-            match sock.connect(&t.addr.into()) {
-                Ok(()) => flight(sock),
-                Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => flight(sock),
-                Err(_) => flight(sock), // reported at the first poll as an error
-            }
-        }
-        Err(_) => {
-            // No socket at all: a fresh one that can only time out.
-            let s = Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket");
-            flight(s)
-        }
-    }
+        deadline: now + t.timeout,
+    })
 }
 
 /// Advances one check; `Some` when it has finished.
