@@ -9,6 +9,8 @@ mod health;
 mod hostif;
 mod log;
 mod manager;
+#[cfg(test)]
+mod manager_tests;
 mod metrics;
 mod neigh;
 mod reload;

@@ -1,0 +1,131 @@
+//! The manager's rules, without DPDK: ids stay stable across changes, and runtime
+//! state (weights, drain, maint, health) reaches the snapshot the workers read.
+
+use crate::config;
+use crate::health::engine::CheckResult;
+use crate::manager::{Manager, Parts};
+use crate::state::AdminState;
+use arc_swap::ArcSwap;
+use dataplane::lb::snapshot::LbSnapshot;
+use std::path::Path;
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
+
+const EXAMPLE: &str = include_str!("../../examples/weir.toml");
+
+fn manager(src: &str) -> (Manager, mpsc::Receiver<crate::health::engine::Command>) {
+    let cfg = config::parse(src, Path::new("weir.toml")).expect("valid");
+    let (health, rx) = mpsc::channel();
+    let m = Manager::new(Parts {
+        cfg_path: "weir.toml".into(),
+        cfg,
+        ports: Vec::new(),
+        snapshot: Arc::new(ArcSwap::from_pointee(LbSnapshot::default())),
+        resolvers: Vec::new(),
+        health,
+        counters: vec![Arc::default()],
+        lb_counters: vec![Arc::default()],
+        queries: Vec::new(),
+    });
+    (m, rx)
+}
+
+fn weights(m: &Manager, service: &str) -> Vec<u32> {
+    let snap = m.snapshot.load();
+    snap.services
+        .iter()
+        .find(|s| s.name == service)
+        .unwrap()
+        .weights
+        .clone()
+}
+
+#[test]
+fn runtime_state_reaches_the_snapshot() {
+    let (mut m, _rx) = manager(EXAMPLE);
+    m.publish();
+    assert_eq!(weights(&m, "web"), vec![1, 1, 1]);
+    let b1 = m.backend_id("web/b1").unwrap() as usize;
+    let b2 = m.backend_id("web/b2").unwrap() as usize;
+    let b3 = m.backend_id("web/b3").unwrap() as usize;
+    m.backends[b1].weight = 7;
+    m.backends[b2].admin = AdminState::Drain(Instant::now());
+    m.backends[b3].admin = AdminState::Maint;
+    m.publish();
+    assert_eq!(weights(&m, "web"), vec![7, 0, 0]);
+    let snap = m.snapshot.load();
+    // Draining keeps existing flows until the deadline; maint blocks them at once.
+    assert!(!snap.backends[b2].blocked);
+    assert!(snap.backends[b3].blocked);
+    // The same pool serves the dr service: it sees the same state.
+    assert_eq!(weights(&m, "web-dr"), vec![7, 0, 0]);
+}
+
+#[test]
+fn a_drain_past_its_deadline_blocks_the_backend() {
+    let src = EXAMPLE.replace("drain_timeout = 300", "drain_timeout = 0");
+    let (mut m, _rx) = manager(&src);
+    let b1 = m.backend_id("web/b1").unwrap() as usize;
+    m.backends[b1].admin = AdminState::Drain(Instant::now() - Duration::from_secs(1));
+    m.publish();
+    assert!(m.snapshot.load().backends[b1].blocked);
+}
+
+#[test]
+fn health_verdicts_take_backends_out_of_new_flows() {
+    let (mut m, _rx) = manager(EXAMPLE);
+    let b2 = m.backend_id("web/b2").unwrap();
+    let fail = |id| CheckResult {
+        id,
+        ok: false,
+        reason: "refused".into(),
+        latency: Duration::from_millis(1),
+    };
+    // fall = 3 in the example.
+    assert!(!m.on_check(fail(b2)));
+    assert!(!m.on_check(fail(b2)));
+    assert!(m.on_check(fail(b2)));
+    m.publish();
+    assert_eq!(weights(&m, "web"), vec![1, 0, 1]);
+    // A backend whose check is disabled counts as up.
+    m.backends[b2 as usize].check_enabled = false;
+    m.publish();
+    assert_eq!(weights(&m, "web"), vec![1, 1, 1]);
+}
+
+#[test]
+fn ids_survive_a_config_change() {
+    let (mut m, _rx) = manager(EXAMPLE);
+    let b1 = m.backend_id("web/b1").unwrap();
+    let b3 = m.backend_id("web/b3").unwrap();
+    m.backends[b1 as usize].admin = AdminState::Maint;
+    // b2 leaves the web pool, b4 joins; the dns service goes away.
+    let src = EXAMPLE.replacen(
+        "name = \"b2\"\naddress = \"198.18.0.12\"\nweight = 1\n",
+        "name = \"b4\"\naddress = \"198.18.0.14\"\nweight = 1\n",
+        1,
+    );
+    let cut = src.find("[[service]]\nname = \"dns\"").unwrap();
+    let end = src[cut..].find("[admin]").unwrap() + cut;
+    let src = format!("{}{}", &src[..cut], &src[end..]);
+    let cfg = config::parse(&src, Path::new("weir.toml")).expect("valid");
+    let before = m.backends.len();
+    m.apply_config(cfg).unwrap();
+    m.publish();
+    assert_eq!(m.backend_id("web/b1"), Some(b1), "kept its id");
+    assert_eq!(m.backend_id("web/b3"), Some(b3));
+    assert_eq!(
+        m.backends[b1 as usize].admin,
+        AdminState::Maint,
+        "kept its state"
+    );
+    assert_eq!(m.backend_id("web/b2"), None);
+    assert_eq!(
+        m.backend_id("web/b4"),
+        Some(before as u32),
+        "new id, never a reused one"
+    );
+    let snap = m.snapshot.load();
+    assert!(snap.services.iter().all(|s| s.name != "dns"));
+    assert_eq!(snap.by_vip.len(), 3);
+}
