@@ -18,8 +18,7 @@ use dataplane::lb::snapshot::{Backend, HashKey, LbSnapshot, LocalAddrs, Mode, Sc
 use dataplane::pipeline::classify::{classify, Verdict};
 use dataplane::pipeline::counters::Tally;
 use dataplane::pipeline::local::LocalAddrs as PortAddrs;
-use dataplane::wire::checksum::pseudo_v4;
-use dataplane::wire::ethernet::{ethertype, Frame};
+use dataplane::wire::build::TcpV4;
 use dataplane::wire::{ipv4, tcp};
 use serde_json::json;
 use std::net::{IpAddr, Ipv4Addr};
@@ -37,30 +36,16 @@ fn tsc() -> u64 {
 
 /// A 64-byte Ethernet/IPv4/TCP frame from client `src:sport` to `dst:80`.
 fn frame(src: Ipv4Addr, sport: u16, dst: Ipv4Addr, flags: u8) -> [u8; FRAME_LEN] {
-    let mut f = [0u8; FRAME_LEN];
-    let mut e = Frame::new_unchecked(&mut f[..]);
-    e.set_dst(OUR_MAC);
-    e.set_src(CLIENT_MAC);
-    e.set_ethertype(ethertype::IPV4);
-    let mut ip = ipv4::Packet::new_unchecked(&mut f[14..]);
-    ip.set_version_header_len(20);
-    ip.set_total_len(50);
-    ip.set_unfragmented(true);
-    ip.set_ttl(64);
-    ip.set_protocol(6);
-    ip.set_src(src);
-    ip.set_dst(dst);
-    ip.fill_checksum();
-    let mut t = tcp::Packet::new_unchecked(&mut f[34..]);
-    t.set_src_port(sport);
-    t.set_dst_port(80);
-    t.set_seq(1);
-    t.set_header_len(20);
-    t.set_flags(flags);
-    t.set_window(65535);
-    let ps = pseudo_v4(src, dst, 6, 30);
-    tcp::Packet::new_unchecked(&mut f[34..64]).fill_checksum(ps);
-    f
+    let f = TcpV4 {
+        src_mac: CLIENT_MAC,
+        dst_mac: OUR_MAC,
+        src,
+        sport,
+        dst,
+        dport: 80,
+    }
+    .frame(flags, FRAME_LEN - 54);
+    f.try_into().expect("FRAME_LEN bytes")
 }
 
 /// Client address and port of flow `i` (65 000 ports per address).

@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from weirlab import (
-    CLIENT4,
     EXAMPLE_CONFIG,
     VIP4,
     VIP6,
@@ -20,6 +19,7 @@ from weirlab import (
     Weir,
     ping,
     run,
+    weir_check,
 )
 
 HERE = Path(__file__).resolve().parent
@@ -141,9 +141,7 @@ def test_check_rejects_broken_config_naming_the_field(tmp_path, old, new, named)
     src = EXAMPLE_CONFIG.read_text()
     assert old in src
     bad = src.replace(old, new, 1)
-    path = tmp_path / "bad.toml"
-    path.write_text(bad)
-    r = run([WEIR_BIN, "check", "--config", str(path)], check=False)
+    r, path = weir_check(tmp_path, bad)
     assert r.returncode == 2
     assert named in r.stderr, r.stderr
     # file:line: names where the problem is
@@ -161,9 +159,7 @@ def test_check_accepts_the_example():
 
 def test_missing_port_is_rejected(tmp_path):
     src = EXAMPLE_CONFIG.read_text()
-    path = tmp_path / "noport.toml"
-    path.write_text(src[: src.index("[[port]]")])
-    r = run([WEIR_BIN, "check", "--config", str(path)], check=False)
+    r, _ = weir_check(tmp_path, src[: src.index("[[port]]")])
     assert r.returncode == 2 and ": port: at least one [[port]]" in r.stderr, r.stderr
 
 

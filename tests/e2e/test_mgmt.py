@@ -2,17 +2,14 @@
 drain, weights, show flow, reload under load, the admin socket's handling of bad
 input and other users, and the Prometheus endpoint."""
 
-import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import threading
 import time
 from pathlib import Path
 
-import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from weirlab import (
@@ -85,7 +82,7 @@ class Load:
             "while True:\n"
             "  t=time.time()\n"
             "  try:\n"
-            f"    s=socket.create_connection(('{self.addr}',{self.port}),timeout=1)\n"
+            f"    s=socket.create_connection(('{self.addr}',{self.port}),timeout=3)\n"
             "    s.sendall(b'GET / HTTP/1.1\\r\\nHost: w\\r\\nConnection: close\\r\\n\\r\\n'); d=b''\n"
             "    while True:\n"
             "      c=s.recv(4096)\n"
@@ -128,11 +125,15 @@ def test_http_check_takes_a_dead_backend_out_and_back(testbed, tmp_path):
     time.sleep(1.5)
     results = load.finish()
     # After DOWN, no new request reached b2 and none failed.
-    after_down = [b for t, b in results if down + 0.05 < t < restarted]
-    assert after_down and "b2" not in after_down and None not in after_down, after_down
+    # (0.1 s after the log line: the verdict is logged just before the snapshot
+    # that carries it is published.)
+    after_down = [(t, b) for t, b in results if down + 0.1 < t < restarted]
+    assert after_down, results
+    bad = [(t - down, b) for t, b in after_down if b in ("b2", None)]
+    assert not bad, bad
     # Failures only in the detection window.
     errors = [t for t, b in results if b is None]
-    assert all(killed - 0.05 <= t <= down + 0.05 for t in errors), (killed, down, errors)
+    assert all(killed - 0.05 <= t <= down + 0.1 for t in errors), (killed, down, errors)
     # Traffic returns once it is UP.
     assert "b2" in [b for t, b in results if t > up + 0.05]
     out = ctl(testbed, "show", "servers", json_out=True)
@@ -368,9 +369,12 @@ def test_prometheus_endpoint_parses_and_moves_under_load(testbed, tmp_path):
     assert value(fam, "weir_backend_up", backend="web/b1") == 1
     assert value(fam, "weir_health_checks", backend="web/b1", result="ok") >= 1
     assert value(fam, "weir_conn_table_capacity") == 65536
-    assert value(fam, "weir_drops", worker="0", reason="not_for_us") >= 0
+    reasons = {s.labels["reason"] for s in fam["weir_drops"].samples}
     assert value(fam, "weir_backend_state", backend="web/b2", state="ready") == 1
     w.stop()
+    # One drop series per reason the dataplane counts (the exit summary lists them all).
+    counted = {k.removeprefix("drop_") for k in w.counters() if k.startswith("drop_")}
+    assert reasons == counted, reasons ^ counted
 
 
 def test_add_del_server_and_health_toggles(testbed, tmp_path):

@@ -138,7 +138,7 @@ def base_config(workers=1, capacity=65536, timeouts=None):
     t = {"tcp_syn_timeout": 30, "tcp_established_timeout": 900, "tcp_fin_timeout": 120,
          "tcp_close_timeout": 10, "udp_timeout": 300}
     t.update(timeouts or {})
-    lines = [f"[conn_table]", f"capacity = {capacity}"] + [f"{k} = {v}" for k, v in t.items()]
+    lines = ["[conn_table]", f"capacity = {capacity}"] + [f"{k} = {v}" for k, v in t.items()]
     return head + "\n".join(lines) + "\n"
 
 
@@ -223,3 +223,10 @@ GET_FN = (
     "  while len(b)<n: b+=s.recv(4096)\n"
     "  return b.split()[1].decode()\n"
 )
+
+
+def weir_check(tmp_path, text):
+    """Runs `weir check` on `text`; returns (CompletedProcess, config path)."""
+    path = Path(tmp_path) / "check.toml"
+    path.write_text(text)
+    return run([WEIR_BIN, "check", "--config", str(path)], check=False), path

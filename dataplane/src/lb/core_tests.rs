@@ -5,8 +5,9 @@ use super::ring::{RingMember, RingTable};
 use super::snapshot::{Backend, HashKey, LbSnapshot, LocalAddrs, Mode, SchedKind, Service};
 use crate::buf::{PacketBuf, VecBuf};
 use crate::pipeline::counters::{Counter, Tally};
+use crate::wire::build::TcpV4;
 use crate::wire::checksum::pseudo_v4;
-use crate::wire::ethernet::{ethertype, Frame};
+use crate::wire::ethernet::Frame;
 use crate::wire::{icmpv4, ipv4, tcp};
 use std::net::Ipv4Addr;
 use std::sync::Arc;
@@ -77,32 +78,15 @@ fn tcp_frame(
     flags: u8,
     payload: usize,
 ) -> Vec<u8> {
-    let mut f = vec![0u8; 14 + 20 + 20 + payload];
-    let mut e = Frame::new_unchecked(&mut f[..]);
-    e.set_dst(OUR);
-    e.set_src(CLIENT_MAC);
-    e.set_ethertype(ethertype::IPV4);
-    let mut ip = ipv4::Packet::new_unchecked(&mut f[14..]);
-    ip.set_version_header_len(20);
-    ip.set_total_len((40 + payload) as u16);
-    ip.set_unfragmented(true);
-    ip.set_ttl(64);
-    ip.set_protocol(6);
-    ip.set_src(src);
-    ip.set_dst(dst);
-    ip.fill_checksum();
-    let mut t = tcp::Packet::new_unchecked(&mut f[34..]);
-    t.set_src_port(sport);
-    t.set_dst_port(dport);
-    t.set_header_len(20);
-    t.set_flags(flags);
-    tcp::Packet::new_unchecked(&mut f[34..]).fill_checksum(pseudo_v4(
+    TcpV4 {
+        src_mac: CLIENT_MAC,
+        dst_mac: OUR,
         src,
+        sport,
         dst,
-        6,
-        (20 + payload) as u16,
-    ));
-    f
+        dport,
+    }
+    .frame(flags, payload)
 }
 
 fn run(core: &mut LbCore, s: &LbSnapshot, frame: &[u8], local: bool) -> (LbVerdict, VecBuf, Tally) {

@@ -33,6 +33,7 @@ macro_rules! view {
 }
 
 pub mod arp;
+pub mod build;
 pub mod checksum;
 pub mod ethernet;
 pub mod icmpv4;
