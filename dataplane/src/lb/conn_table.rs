@@ -5,27 +5,32 @@ use super::flow::FlowKey;
 use super::flow_index::FlowIndex;
 use super::tcp_state::{ConnState, Direction};
 use super::timer_wheel::TimerWheel;
+use crate::huge::HugeArray;
 
-/// One connection.
+/// One connection: two aligned cache lines (it was 136 bytes, often spread over
+/// three). The first holds the client's key, the state, the backend and the
+/// deadline; the second the backend's key, the client's MAC and the counters.
 #[derive(Debug, Clone, Copy)]
+#[repr(C, align(64))]
 pub struct Conn {
     /// As received from the client.
     pub fwd: FlowKey,
-    /// As received from the backend (FullNAT); `None` in DR mode.
-    pub rev: Option<FlowKey>,
-    pub service: u32,
-    pub backend: u32,
     pub state: ConnState,
     pub fin_from: u8,
-    /// MAC the client's packets come from: where reverse packets go.
-    pub peer_mac: [u8; 6],
     /// Port index the client's packets arrive on.
     pub client_port: u8,
     /// FullNAT: index of the local address in the snapshot's flat list.
     pub local_idx: u16,
+    pub backend: u32,
+    pub service: u32,
+    /// Tick it was created (wraps after 13 years at 10 ticks a second).
+    pub created: u32,
     /// Deadline in ticks.
     pub expires: u64,
-    pub created: u64,
+    /// As received from the backend (FullNAT); `None` in DR mode.
+    pub rev: Option<FlowKey>,
+    /// MAC the client's packets come from: where reverse packets go.
+    pub peer_mac: [u8; 6],
     pub packets: u64,
     pub bytes: u64,
 }
@@ -42,8 +47,8 @@ pub struct Hit {
 }
 
 pub struct ConnTable {
-    conns: Vec<Conn>,
-    in_use: Vec<bool>,
+    conns: HugeArray<Conn>,
+    in_use: HugeArray<bool>,
     free: Vec<u32>,
     index: FlowIndex,
     wheel: TimerWheel,
@@ -58,7 +63,7 @@ fn reference(id: u32, dir: Direction) -> u32 {
 
 #[inline]
 fn key_hash(k: &FlowKey) -> u64 {
-    k.hash_5tuple()
+    k.table_hash()
 }
 
 impl ConnTable {
@@ -87,8 +92,8 @@ impl ConnTable {
             bytes: 0,
         };
         ConnTable {
-            conns: vec![blank; capacity],
-            in_use: vec![false; capacity],
+            conns: HugeArray::new(capacity, blank),
+            in_use: HugeArray::new(capacity, false),
             free: (0..capacity as u32).rev().collect(),
             index: FlowIndex::with_capacity(capacity * 2),
             wheel: TimerWheel::new(capacity, now),
@@ -114,7 +119,7 @@ impl ConnTable {
         self.lookup_hashed(k, key_hash(k))
     }
 
-    /// As `lookup`, with `hash == k.hash_5tuple()` already computed.
+    /// As `lookup`, with `hash == k.table_hash()` already computed.
     #[inline]
     pub fn lookup_hashed(&self, k: &FlowKey, hash: u64) -> Option<Hit> {
         let conns = &self.conns;
@@ -143,10 +148,13 @@ impl ConnTable {
         self.index.prefetch(hash);
     }
 
-    /// Starts loading entry `id`.
+    /// Starts loading both cache lines of entry `id` (every packet updates the
+    /// counters in the second).
     #[inline]
     pub fn prefetch_entry(&self, id: u32) {
-        crate::prefetch::prefetch(&self.conns[id as usize]);
+        let c = &self.conns[id as usize];
+        crate::prefetch::prefetch(c);
+        crate::prefetch::prefetch(&c.rev);
     }
 
     /// Adds `conn`, expiring at `conn.expires`.
@@ -193,8 +201,14 @@ impl ConnTable {
     /// Moves the deadline of `id`.
     #[inline]
     pub fn set_expires(&mut self, id: u32, expires: u64) {
-        self.conns[id as usize].expires = expires;
-        self.wheel.reschedule(id, expires);
+        let c = &mut self.conns[id as usize];
+        // The wheel holds every entry at or before its deadline, so a later one
+        // (traffic refreshing the flow: nearly every packet) needs no wheel work.
+        let earlier = expires < c.expires;
+        c.expires = expires;
+        if earlier {
+            self.wheel.reschedule(id, expires);
+        }
     }
 
     /// Runs the wheel up to `now`, calling `on_expire` for each connection removed.
@@ -270,6 +284,23 @@ mod tests {
             packets: 0,
             bytes: 0,
         }
+    }
+
+    #[test]
+    fn an_entry_is_two_aligned_cache_lines_with_the_forward_fields_in_the_first() {
+        assert_eq!(std::mem::size_of::<Conn>(), 128);
+        assert_eq!(std::mem::align_of::<Conn>(), 64);
+        let c = conn(1, 1, 0);
+        let base = &c as *const Conn as usize;
+        for (name, at) in [
+            ("fwd", &c.fwd as *const _ as usize),
+            ("state", &c.state as *const _ as usize),
+            ("backend", &c.backend as *const _ as usize),
+            ("expires", &c.expires as *const _ as usize),
+        ] {
+            assert!(at - base < 64, "{name} at {}", at - base);
+        }
+        assert!(&c.rev as *const _ as usize - base >= 64);
     }
 
     #[test]

@@ -9,7 +9,7 @@ use xxhash_rust::xxh3::xxh3_64_with_seed;
 pub const FLOW_HASH_SEED: u64 = 0x5745_4952_4c42_0001; // "WEIRLB\0\1"
 
 /// A 5-tuple of one direction. Addresses are stored as 16 bytes (IPv4 mapped).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, Eq)]
 pub struct FlowKey {
     pub src: [u8; 16],
     pub dst: [u8; 16],
@@ -17,6 +17,34 @@ pub struct FlowKey {
     pub dport: u16,
     pub proto: u8,
     pub v6: bool,
+}
+
+impl PartialEq for FlowKey {
+    /// Two 128-bit compares and one of the rest: the connection table's key check.
+    #[inline]
+    fn eq(&self, o: &FlowKey) -> bool {
+        u128::from_ne_bytes(self.src) == u128::from_ne_bytes(o.src)
+            && u128::from_ne_bytes(self.dst) == u128::from_ne_bytes(o.dst)
+            && (self.sport, self.dport, self.proto, self.v6) == (o.sport, o.dport, o.proto, o.v6)
+    }
+}
+
+/// Odd constants for [`FlowKey::table_hash`] (digits of pi); none can cancel a
+/// mapped IPv4 word (which always holds 0xffff in bytes 10-11).
+const TABLE_KEYS: [u64; 6] = [
+    0x243f_6a88_85a3_08d3,
+    0x1319_8a2e_0370_7345,
+    0xa409_3822_299f_31d1,
+    0x082e_fa98_ec4e_6c89,
+    0x4528_21e6_38d0_1377,
+    0xbe54_66cf_34e9_0c6d,
+];
+
+/// Multiplies and folds the 128-bit product: a cheap, well-mixing combine.
+#[inline]
+fn fold(a: u64, b: u64) -> u64 {
+    let p = (a as u128) * (b as u128);
+    (p as u64) ^ ((p >> 64) as u64)
 }
 
 fn to16(a: IpAddr) -> [u8; 16] {
@@ -76,6 +104,27 @@ impl FlowKey {
             proto: self.proto,
             v6: self.v6,
         }
+    }
+
+    /// The hash that places a flow in a worker's connection table and picks the
+    /// worker that owns it. It never chooses a backend (that is `hash_5tuple`), so it
+    /// can trade xxh3's portability for speed: three 64x64->128 multiplies.
+    #[inline]
+    pub fn table_hash(&self) -> u64 {
+        let (s, d) = (u128::from_le_bytes(self.src), u128::from_le_bytes(self.dst));
+        let rest = (self.sport as u64) << 32 | (self.dport as u64) << 16 | self.proto as u64;
+        let h = fold(s as u64 ^ TABLE_KEYS[0], d as u64 ^ TABLE_KEYS[1])
+            ^ fold(
+                (s >> 64) as u64 ^ TABLE_KEYS[2],
+                (d >> 64) as u64 ^ TABLE_KEYS[3],
+            );
+        fold(h ^ rest ^ TABLE_KEYS[4], TABLE_KEYS[5])
+    }
+
+    /// The worker (of `workers`) whose table holds this flow.
+    #[inline]
+    pub fn owner(&self, workers: u16) -> u16 {
+        (self.table_hash() % workers.max(1) as u64) as u16
     }
 
     /// Hash of the full 5-tuple.
@@ -139,6 +188,32 @@ mod tests {
         assert_ne!(other.hash_5tuple(), key().hash_5tuple());
         assert_eq!(other.hash_source(), key().hash_source());
         assert_eq!(other.hash_3tuple(), key().hash_3tuple());
+    }
+
+    #[test]
+    fn table_hash_spreads_ports_and_addresses() {
+        // Every field moves the hash, and nearby flows spread over a small table.
+        let base = key().table_hash();
+        let mut k = key();
+        k.sport += 1;
+        assert_ne!(k.table_hash(), base);
+        let mut k = key();
+        k.proto = 17;
+        assert_ne!(k.table_hash(), base);
+        assert_ne!(key().reversed().table_hash(), base);
+        let mut buckets = [0u32; 64];
+        for port in 0..64 * 256u32 {
+            let mut k = key();
+            k.sport = port as u16;
+            buckets[(k.table_hash() >> 32) as usize % 64] += 1;
+        }
+        // 256 expected per bucket.
+        assert!(
+            buckets.iter().all(|&n| (200..=312).contains(&n)),
+            "{buckets:?}"
+        );
+        assert_eq!(key().owner(4), (base % 4) as u16);
+        assert_eq!(key().owner(0), 0);
     }
 
     #[test]

@@ -481,7 +481,7 @@ fn show_flow(m: &mut Manager, args: &[&str], _: &Who) -> Result<Reply, String> {
     let owner = if is_local {
         LocalPorts::owner(key.dport, workers as u16) as usize
     } else {
-        (key.hash_5tuple() % workers) as usize
+        key.owner(workers as u16) as usize
     };
     let (tx, rx) = mpsc::channel();
     let found = match m.queries.get(owner) {
