@@ -64,6 +64,7 @@ pub struct Prepared {
     /// worker's tick, between bursts, so a hit stays valid for the burst; a miss is
     /// looked up again (an earlier packet of the burst may have created the flow).
     hit: Option<Hit>,
+    service: Option<u32>,
 }
 
 /// The port MACs, by port index.
@@ -104,7 +105,8 @@ impl LbCore {
         });
     }
 
-    /// Handles a packet whose destination is a VIP or a local address.
+    /// Handles a packet whose destination is a VIP or a local address (parsing it
+    /// first; the worker gets it parsed from the classifier).
     pub fn process<B: PacketBuf>(
         &mut self,
         buf: &mut B,
@@ -113,25 +115,29 @@ impl LbCore {
         macs: PortMacs<'_>,
         tally: &mut Tally,
     ) -> LbVerdict {
-        match self.prepare(buf.data(), at) {
-            Ok(prep) => self.finish(buf, &prep, snap, macs, tally),
-            Err(v) => v,
+        match nat::parse(buf.data(), at.l2, at.v6) {
+            Ok(p) => {
+                let prep = self.prepare(p, at, None);
+                self.finish(buf, &prep, snap, macs, tally)
+            }
+            Err(c) => LbVerdict::Drop(c),
         }
     }
 
-    /// First half of `process`: parse and hash the packet and start loading its
-    /// index slot, so that a burst's look-ups overlap their memory latency.
+    /// First stage: hash the parsed packet and start loading its index slot, so
+    /// that a burst's look-ups overlap their memory latency. `service` is the
+    /// classifier's answer for a VIP, when it has one.
     #[inline]
-    pub fn prepare(&self, data: &[u8], at: Arrival) -> Result<Prepared, LbVerdict> {
-        let p = nat::parse(data, at.l2, at.v6).map_err(LbVerdict::Drop)?;
-        let hash = p.key.hash_5tuple();
+    pub fn prepare(&self, p: Parsed, at: Arrival, service: Option<u32>) -> Prepared {
+        let hash = p.key.table_hash();
         self.table.prefetch_slot(hash);
-        Ok(Prepared {
+        Prepared {
             p,
             hash,
             at,
             hit: None,
-        })
+            service,
+        }
     }
 
     /// Second stage: with the index slot loaded, start loading the entry.
@@ -173,12 +179,12 @@ impl LbCore {
         if p.fragment {
             return self.fragment(buf, &p, snap, macs, tally);
         }
-        let Some(sid) = snap.service_for(&p.key) else {
+        let Some(sid) = prep.service.or_else(|| snap.service_for(&p.key)) else {
             return LbVerdict::Drop(Counter::DropNoService);
         };
         let svc = &snap.services[sid as usize];
         if !handed && self.workers > 1 {
-            let owner = (hash % self.workers as u64) as u16;
+            let owner = (hash % self.workers as u64) as u16; // == p.key.owner(workers)
             if owner != self.worker {
                 return LbVerdict::Handoff(owner);
             }
@@ -224,7 +230,7 @@ impl LbCore {
                 self.table.set_expires(id, expires);
                 (backend, Some(id))
             }
-            None => match self.new_flow(p, sid, svc, hash, in_port, peer_mac, snap, tally) {
+            None => match self.new_flow(p, sid, svc, in_port, peer_mac, snap, tally) {
                 Ok(b) => (b, None),
                 Err(c) => {
                     self.stats.service(sid, ServiceStat::Drops, 1);
@@ -285,7 +291,6 @@ impl LbCore {
         p: &Parsed,
         sid: u32,
         svc: &Service,
-        hash: u64,
         in_port: usize,
         peer_mac: [u8; 6],
         snap: &LbSnapshot,
@@ -301,9 +306,9 @@ impl LbCore {
         // Mid-stream packets follow the consistent hash whatever the scheduler, so an
         // established flow finds its backend again after a restart or failover.
         let idx = if midstream {
-            svc.ring.choose(key_hash(svc, &p.key, hash))
+            svc.ring.choose(key_hash(svc, &p.key))
         } else {
-            self.schedule(sid, svc, &p.key, hash)
+            self.schedule(sid, svc, &p.key)
         };
         if idx == NO_BACKEND || idx as usize >= svc.backends.len() {
             return Err(Counter::DropNoBackend);
@@ -327,7 +332,7 @@ impl LbCore {
             client_port: in_port as u8,
             local_idx: 0,
             expires: self.now + snap.timeouts.for_state(state) as u64 * TICKS_PER_SEC,
-            created: self.now,
+            created: self.now as u32,
             packets: 1,
             bytes: 0,
         };
@@ -369,13 +374,13 @@ impl LbCore {
     }
 
     /// The scheduler's choice for a new flow (an index into `svc.backends`).
-    fn schedule(&mut self, sid: u32, svc: &Service, key: &FlowKey, hash: u64) -> u16 {
+    fn schedule(&mut self, sid: u32, svc: &Service, key: &FlowKey) -> u16 {
         let n = svc.backends.len();
         if n == 0 {
             return NO_BACKEND;
         }
         match svc.sched {
-            SchedKind::RingHash => svc.ring.choose(key_hash(svc, key, hash)),
+            SchedKind::RingHash => svc.ring.choose(key_hash(svc, key)),
             SchedKind::WeightedRoundRobin => {
                 if svc.wrr.is_empty() {
                     return NO_BACKEND;
@@ -514,10 +519,12 @@ impl LbCore {
     }
 }
 
+/// The hash the ring chooses a backend by (xxh3, portable across appliances);
+/// computed for new flows only.
 #[inline]
-fn key_hash(svc: &Service, key: &FlowKey, five_tuple: u64) -> u64 {
+fn key_hash(svc: &Service, key: &FlowKey) -> u64 {
     match svc.hash_key {
-        HashKey::FiveTuple => five_tuple,
+        HashKey::FiveTuple => key.hash_5tuple(),
         HashKey::Source => key.hash_source(),
     }
 }

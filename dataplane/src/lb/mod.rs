@@ -1,5 +1,6 @@
 //! L4 load balancing: flows, the connection table, schedulers and the rewrites.
 
+pub mod addr_table;
 pub mod conn_table;
 pub mod core;
 pub mod flow;

@@ -6,11 +6,12 @@ use super::flow::FlowKey;
 use crate::pipeline::counters::Counter;
 use crate::wire::checksum::{update16, update_bytes};
 use crate::wire::ethernet::Frame;
+use crate::wire::ipv6::UpperLayer;
 use crate::wire::{ip_proto, ipv4, ipv6, read_u16, tcp, udp, write_u16};
 use std::net::IpAddr;
 
 /// What the balancer needs to know about a packet, found once.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Parsed {
     pub l2: usize,
     /// Offset of the L4 header from the start of the frame.
@@ -24,39 +25,83 @@ pub struct Parsed {
     pub fragment: bool,
 }
 
-/// Parses an IPv4 or IPv6 packet (already validated at L3 by the classifier) down to
-/// the TCP/UDP ports.
+/// Parses an IPv4 or IPv6 packet down to the TCP/UDP ports.
+#[inline]
 pub fn parse(data: &[u8], l2: usize, v6: bool) -> Result<Parsed, Counter> {
-    let l3 = &data[l2..];
-    let (src, dst, proto, l4_off, ip_len, fragment): (IpAddr, IpAddr, u8, usize, usize, bool) =
-        if v6 {
-            let ip = ipv6::Packet::new_checked(l3).map_err(|_| Counter::DropIpv6Malformed)?;
-            let ul = ip.upper_layer().map_err(|_| Counter::DropIpv6Malformed)?;
-            let len = ipv6::HEADER_LEN + ip.payload_len() as usize;
-            (
-                ip.src().into(),
-                ip.dst().into(),
-                ul.protocol,
-                ul.offset,
-                len,
-                ul.fragment,
-            )
-        } else {
-            let ip = ipv4::Packet::new_checked(l3).map_err(|_| Counter::DropIpv4Malformed)?;
-            (
-                ip.src().into(),
-                ip.dst().into(),
-                ip.protocol(),
-                ip.header_len(),
-                ip.total_len() as usize,
-                ip.is_fragment(),
-            )
-        };
-    let mut key = FlowKey::new(src, dst, 0, 0, proto);
+    let l3 = data.get(l2..).unwrap_or_default();
+    if v6 {
+        let ip = ipv6::Packet::new_checked(l3).map_err(|_| Counter::DropIpv6Malformed)?;
+        let ul = ip.upper_layer().map_err(|_| Counter::DropIpv6Malformed)?;
+        parse_v6(&ip, ul, l2)
+    } else {
+        let ip = ipv4::Packet::new_checked(l3).map_err(|_| Counter::DropIpv4Malformed)?;
+        parse_v4(&ip, l2)
+    }
+}
+
+/// [`parse`] for an IPv4 header the classifier has already validated: the key is
+/// read straight from the header (this runs for every balanced packet).
+#[inline]
+pub fn parse_v4(ip: &ipv4::Packet<&[u8]>, l2: usize) -> Result<Parsed, Counter> {
+    let h = ip.bytes();
+    let mapped = |at: usize| {
+        let mut a = [0u8; 16];
+        a[10] = 0xff;
+        a[11] = 0xff;
+        a[12..].copy_from_slice(&h[at..at + 4]);
+        a
+    };
+    let key = FlowKey {
+        src: mapped(12),
+        dst: mapped(16),
+        sport: 0,
+        dport: 0,
+        proto: ip.protocol(),
+        v6: false,
+    };
+    let l4 = ip.payload();
+    finish_parse(
+        key,
+        l4,
+        l2,
+        ip.header_len(),
+        ip.total_len() as usize,
+        ip.is_fragment(),
+    )
+}
+
+/// [`parse`] for a validated IPv6 header and its upper layer.
+#[inline]
+pub fn parse_v6(ip: &ipv6::Packet<&[u8]>, ul: UpperLayer, l2: usize) -> Result<Parsed, Counter> {
+    let key = FlowKey {
+        src: ip.src().octets(),
+        dst: ip.dst().octets(),
+        sport: 0,
+        dport: 0,
+        proto: ul.protocol,
+        v6: true,
+    };
+    let ip_len = ipv6::HEADER_LEN + ip.payload_len() as usize;
+    let l4 = ip
+        .bytes()
+        .get(ul.offset..ip_len)
+        .ok_or(Counter::DropIpv6Malformed)?;
+    finish_parse(key, l4, l2, ul.offset, ip_len, ul.fragment)
+}
+
+/// Reads the ports and flags from the L4 header `l4` (`l4_off` from the IP header).
+#[inline]
+fn finish_parse(
+    mut key: FlowKey,
+    l4: &[u8],
+    l2: usize,
+    l4_off: usize,
+    ip_len: usize,
+    fragment: bool,
+) -> Result<Parsed, Counter> {
     let mut flags = 0;
     if !fragment {
-        let l4 = &l3[l4_off..ip_len];
-        match proto {
+        match key.proto {
             ip_proto::TCP => {
                 let t = tcp::Packet::new_checked(l4).map_err(|_| Counter::DropL4Malformed)?;
                 key.sport = t.src_port();
@@ -75,7 +120,7 @@ pub fn parse(data: &[u8], l2: usize, v6: bool) -> Result<Parsed, Counter> {
         l2,
         l4: l2 + l4_off,
         ip_len,
-        v6,
+        v6: key.v6,
         key,
         tcp_flags: flags,
         fragment,
@@ -104,14 +149,16 @@ pub fn decrement_ttl(data: &mut [u8], p: &Parsed) -> Result<(), Counter> {
         }
         *hl -= 1;
     } else {
-        if data[l3 + 8] <= 1 {
+        let h = &mut data[l3..l3 + 12];
+        if h[8] <= 1 {
             return Err(Counter::DropTtlExpired);
         }
-        let old = read_u16(data, l3 + 8);
-        data[l3 + 8] -= 1;
-        let new = read_u16(data, l3 + 8);
-        let c = update16(read_u16(data, l3 + 10), old, new);
-        write_u16(data, l3 + 10, c);
+        h[8] -= 1;
+        // The TTL is the high byte of its 16-bit word, so the checksum grows by
+        // 0x0100 with the carry folded back (RFC 1141, as Linux's ip_decrease_ttl).
+        let sum = u16::from_be_bytes([h[10], h[11]]) as u32 + 0x0100;
+        let c = (sum + (sum >= 0xffff) as u32) as u16;
+        h[10..12].copy_from_slice(&c.to_be_bytes());
     }
     Ok(())
 }
@@ -259,6 +306,26 @@ mod tests {
         let u = udp::Packet::new_checked(ip.payload()).unwrap();
         assert_eq!((u.src_port(), u.dst_port()), (1025, 5353));
         assert!(u.verify_checksum(pseudo_v6(&local, &be, 17, 11), false));
+    }
+
+    #[test]
+    fn ttl_decrement_keeps_the_header_checksum_valid_for_every_ttl_and_checksum() {
+        let mut f = v4_tcp();
+        let p = parse(&f, 14, false).unwrap();
+        // Walk the identification field so the checksum takes every carry case,
+        // including the ones that end at 0x0000 / 0xffff.
+        for ttl in [2u8, 64, 128, 255] {
+            for ident in (0..=u16::MAX).step_by(7) {
+                let mut ip = ipv4::Packet::new_unchecked(&mut f[14..]);
+                ip.set_ttl(ttl);
+                f[14 + 4..14 + 6].copy_from_slice(&ident.to_be_bytes());
+                ipv4::Packet::new_unchecked(&mut f[14..]).fill_checksum();
+                decrement_ttl(&mut f, &p).unwrap();
+                let ip = ipv4::Packet::new_checked(&f[14..]).unwrap();
+                assert_eq!(ip.ttl(), ttl - 1);
+                assert!(ip.verify_checksum(), "ttl {ttl} ident {ident:#x}");
+            }
+        }
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! `services` and `backends` and stay below `MAX_SERVICES` / `MAX_BACKENDS`, which
 //! size the per-core counters.
 
+use super::addr_table::{AddrEntry, AddrTable};
 use super::flow::FlowKey;
 use super::ring::RingTable;
 use super::tcp_state::Timeouts;
@@ -108,7 +109,9 @@ pub struct LbSnapshot {
     /// IP MTU of each port, by index.
     pub port_mtu: Vec<u16>,
     /// VIPs and local addresses, for one look-up per packet.
-    pub kinds: HashMap<IpAddr, AddrKind>,
+    /// Built by [`LbSnapshot::index_locals`] from `vips`, `locals` and `by_vip`:
+    /// what the packet path looks addresses and services up in.
+    pub addrs: AddrTable,
     pub timeouts: Timeouts,
 }
 
@@ -123,10 +126,6 @@ pub enum AddrKind {
 impl LbSnapshot {
     /// Fills `local_flat`, `local_ranges` and `kinds` from `locals` and `vips`.
     pub fn index_locals(&mut self) {
-        self.kinds.clear();
-        for v in &self.vips {
-            self.kinds.insert(*v, AddrKind::Vip);
-        }
         self.local_flat.clear();
         self.local_ranges.clear();
         for l in &self.locals {
@@ -137,21 +136,31 @@ impl LbSnapshot {
             let c = self.local_flat.len();
             self.local_ranges.push(LocalRanges { v4: a..b, v6: b..c });
         }
-        for a in &self.local_flat {
-            self.kinds.insert(*a, AddrKind::Local);
-        }
+        let key = |a: IpAddr| {
+            let k = FlowKey::new(a, a, 0, 0, 0);
+            (k.dst, k.v6)
+        };
+        let addrs = self
+            .vips
+            .iter()
+            .map(|&v| (key(v), AddrKind::Vip))
+            .chain(self.local_flat.iter().map(|&l| (key(l), AddrKind::Local)));
+        let services = self.by_vip.iter().map(|(&(dst, port, proto), &id)| {
+            let v6 = self
+                .services
+                .get(id as usize)
+                .is_some_and(|s| s.vip.is_ipv6());
+            ((dst, v6), port, proto, id)
+        });
+        self.addrs = AddrTable::build(addrs, services);
     }
 
-    /// Whether the balancer answers for `a`, and as what.
     #[inline]
     pub fn kind(&self, a: IpAddr) -> Option<AddrKind> {
-        if self.kinds.is_empty() {
-            return None;
-        }
-        self.kinds.get(&a).copied()
+        let k = FlowKey::new(a, a, 0, 0, 0);
+        self.addrs.kind(&k.dst, k.v6)
     }
 
-    /// The flat indexes of the local addresses of `port` in the family `v6`.
     #[inline]
     pub fn local_range(&self, port: usize, v6: bool) -> std::ops::Range<usize> {
         match self.local_ranges.get(port) {
@@ -164,13 +173,31 @@ impl LbSnapshot {
     /// The service a client packet with key `k` is for.
     #[inline]
     pub fn service_for(&self, k: &FlowKey) -> Option<u32> {
-        self.by_vip.get(&(k.dst, k.dport, k.proto)).copied()
+        self.addrs.service(&k.dst, k.v6, k.dport, k.proto)
     }
 
     /// Addresses the dataplane answers ARP/ND/ping for beyond the port's own.
+    /// `kind` for an IPv4 address, without the family dispatch.
+    #[inline]
+    pub fn kind_v4(&self, a: Ipv4Addr) -> Option<AddrKind> {
+        self.addrs.kind(&a.to_ipv6_mapped().octets(), false)
+    }
+
+    /// The table entry of an IPv4 address (its kind, and its services).
+    #[inline]
+    pub fn entry_v4(&self, a: Ipv4Addr) -> Option<AddrEntry<'_>> {
+        self.addrs.entry(&a.to_ipv6_mapped().octets(), false)
+    }
+
+    /// The table entry of an IPv6 address.
+    #[inline]
+    pub fn entry_v6(&self, a: &Ipv6Addr) -> Option<AddrEntry<'_>> {
+        self.addrs.entry(&a.octets(), true)
+    }
+
     #[inline]
     pub fn answers_v4(&self, a: Ipv4Addr) -> bool {
-        self.kind(IpAddr::V4(a)).is_some()
+        self.kind_v4(a).is_some()
     }
 
     #[inline]

@@ -6,6 +6,8 @@ use super::counters::Counter;
 use super::local::LocalAddrs;
 use super::reply;
 use crate::buf::PacketBuf;
+use crate::lb::addr_table::AddrEntry;
+use crate::lb::nat::{self, Parsed};
 use crate::lb::snapshot::{AddrKind, LbSnapshot};
 use crate::wire::ethernet::{self, ethertype, Frame};
 use crate::wire::{arp, checksum, icmpv4, icmpv6, ip_proto, ipv4, ipv6, tcp, udp, vlan};
@@ -20,10 +22,15 @@ pub enum Verdict {
     ToHost,
     /// Free it and count the reason.
     Drop(Counter),
-    /// For a VIP or a FullNAT local address: the load balancer takes it. `l2` is the
-    /// length of the Ethernet header (and tag); `local` is true for a local address
-    /// (a reply from a backend).
-    Balance { l2: usize, v6: bool, local: bool },
+    /// For a VIP or a FullNAT local address: the load balancer takes it, parsed
+    /// here so that it is parsed once. `local` is true for a local address (a reply
+    /// from a backend); `service` is the service on the VIP's port, if any, found
+    /// in the same address-table probe.
+    Balance {
+        p: Parsed,
+        local: bool,
+        service: Option<u32>,
+    },
 }
 
 use Verdict::*;
@@ -122,15 +129,14 @@ fn classify_ipv4<B: PacketBuf>(
         return Drop(Counter::DropNotForUs);
     }
     if !local.owns_v4(ip.dst()) {
-        let Some(kind) = snap.kind(ip.dst().into()) else {
+        let Some(entry) = snap.entry_v4(ip.dst()) else {
             return Drop(Counter::DropNotForUs);
         };
         // A VIP or local address: ping is answered here, the rest is balanced.
         if !is_echo_request_v4(&ip) {
-            return Balance {
-                l2: l2.len,
-                v6: false,
-                local: kind == AddrKind::Local,
+            return match nat::parse_v4(&ip, l2.len) {
+                Ok(p) => balance(p, entry),
+                Err(c) => Drop(c),
             };
         }
     }
@@ -182,19 +188,20 @@ fn classify_ipv6<B: PacketBuf>(
     };
     let (src, dst) = (ip.src(), ip.dst());
     let unicast_to_us = l2.to_our_mac && local.owns_v6(&dst);
-    let kind = if l2.to_our_mac && !unicast_to_us {
-        snap.kind(dst.into())
+    let entry = if l2.to_our_mac && !unicast_to_us {
+        snap.entry_v6(&dst)
     } else {
         None
     };
-    let to_balancer = kind.is_some();
+    let to_balancer = entry.is_some();
     // ICMPv6 (echo, ND) to a VIP is answered here; everything else is balanced.
-    if to_balancer && (upper.fragment || upper.protocol != ip_proto::ICMPV6) {
-        return Balance {
-            l2: l2.len,
-            v6: true,
-            local: kind == Some(AddrKind::Local),
-        };
+    if let Some(entry) = entry {
+        if upper.fragment || upper.protocol != ip_proto::ICMPV6 {
+            return match nat::parse_v6(&ip, upper, l2.len) {
+                Ok(p) => balance(p, entry),
+                Err(c) => Drop(c),
+            };
+        }
     }
     let unicast_to_us = unicast_to_us || to_balancer;
     if !unicast_to_us && !local.solicited_node_of_ours(&dst) && !snap.solicited_node_v6(&dst) {
@@ -296,6 +303,18 @@ fn valid_solicitation(
         return dst.segments()[0] == 0xff02 && icmp.nd_option_ll(icmpv6::OPT_SOURCE_LL).is_none();
     }
     true
+}
+
+/// The balancer's verdict for a parsed packet to a VIP or local address.
+#[inline]
+fn balance(p: Parsed, entry: AddrEntry<'_>) -> Verdict {
+    let local = entry.kind() == AddrKind::Local;
+    let service = if local {
+        None
+    } else {
+        entry.service(p.key.dport, p.key.proto)
+    };
+    Balance { p, local, service }
 }
 
 #[inline]

@@ -178,7 +178,7 @@ fn answer(worker: usize, lb: &LbCore, q: Query) {
         worker,
         entry,
         conn: *c,
-        age_s: lb.now.saturating_sub(c.created) as f64 / TICKS_PER_SEC as f64,
+        age_s: (lb.now as u32).wrapping_sub(c.created) as f64 / TICKS_PER_SEC as f64,
         expires_in_s: c.expires.saturating_sub(lb.now) as f64 / TICKS_PER_SEC as f64,
     };
     match q {
@@ -280,7 +280,6 @@ enum Stage {
     Done(Verdict),
     /// For the balancer: parsed, hashed, its index slot being loaded.
     Balance(Prepared),
-    Balanced(LbVerdict),
 }
 
 /// First pass: classify, and for balanced packets parse, hash and prefetch.
@@ -290,18 +289,15 @@ fn stage(ctx: &mut Ctx<'_>, m: &mut Mbuf, in_port: usize, handed: bool) -> Stage
         return Stage::Done(Verdict::Drop(Counter::DropMultiSegment));
     }
     match classify(m, &ctx.ports[in_port].local, ctx.snap) {
-        Verdict::Balance { l2, v6, local } => {
+        Verdict::Balance { p, local, service } => {
             let at = Arrival {
-                l2,
-                v6,
+                l2: p.l2,
+                v6: p.v6,
                 in_port,
                 handed,
                 local,
             };
-            match ctx.lb.prepare(m.data(), at) {
-                Ok(prep) => Stage::Balance(prep),
-                Err(v) => Stage::Balanced(v),
-            }
+            Stage::Balance(ctx.lb.prepare(p, at, service))
         }
         v => Stage::Done(v),
     }
@@ -316,7 +312,6 @@ fn act(ctx: &mut Ctx<'_>, mut m: Mbuf, stage: Stage, in_port: usize) {
             let v = ctx.lb.finish(&mut m, &prep, ctx.snap, ctx.macs, ctx.tally);
             return balanced(ctx, m, v);
         }
-        Stage::Balanced(v) => return balanced(ctx, m, v),
     };
     match verdict {
         Verdict::Reply(c) => {

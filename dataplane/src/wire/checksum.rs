@@ -32,6 +32,7 @@ pub fn accumulate(sum: u32, data: &[u8]) -> u32 {
 }
 
 /// Folds a 32-bit sum to 16 bits with end-around carry.
+#[inline]
 pub fn fold(mut sum: u32) -> u16 {
     while sum >> 16 != 0 {
         sum = (sum & 0xffff) + (sum >> 16);
@@ -40,6 +41,7 @@ pub fn fold(mut sum: u32) -> u16 {
 }
 
 /// The checksum of `data`: the one's complement of its one's-complement sum.
+#[inline]
 pub fn checksum(data: &[u8]) -> u16 {
     !fold(accumulate(0, data))
 }

@@ -22,6 +22,12 @@ macro_rules! view {
                 $name { buffer }
             }
 
+            /// The bytes the view was made over.
+            #[inline]
+            pub fn bytes(&self) -> &[u8] {
+                self.buffer.as_ref()
+            }
+
             /// A view whose accessors are all in bounds.
             pub fn new_checked(buffer: T) -> Result<Self, Malformed> {
                 let v = Self::new_unchecked(buffer);
