@@ -3,6 +3,7 @@
 
 pub mod buf;
 pub mod dpdk;
+pub mod huge;
 pub mod lb;
 pub mod pipeline;
 pub mod prefetch;

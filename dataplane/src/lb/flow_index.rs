@@ -4,10 +4,12 @@
 //! key's hash and a 32-bit reference; the key itself lives in the table entry, which
 //! the caller compares through a closure.
 
+use crate::huge::HugeArray;
+
 const EMPTY: u64 = 0;
 
 pub struct FlowIndex {
-    slots: Box<[u64]>,
+    slots: HugeArray<u64>,
     mask: usize,
     len: usize,
     max_len: usize,
@@ -29,7 +31,7 @@ impl FlowIndex {
     pub fn with_capacity(max_len: usize) -> FlowIndex {
         let size = (max_len.max(8) * 2).next_power_of_two();
         FlowIndex {
-            slots: vec![EMPTY; size].into_boxed_slice(),
+            slots: HugeArray::new(size, EMPTY),
             mask: size - 1,
             len: 0,
             max_len,

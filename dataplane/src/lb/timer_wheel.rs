@@ -6,16 +6,18 @@
 //! with a shorter timeout) unlinks and relinks at once. Entries leave the table only
 //! through the wheel, so a freed slot is never still linked.
 
+use crate::huge::HugeArray;
+
 /// Wheel size in ticks; a tick is set by the caller (the worker uses 100 ms).
 pub const WHEEL_SLOTS: usize = 1024;
 pub const NIL: u32 = u32::MAX;
 
 pub struct TimerWheel {
     heads: Box<[u32]>,
-    next: Box<[u32]>,
-    prev: Box<[u32]>,
+    next: HugeArray<u32>,
+    prev: HugeArray<u32>,
     /// The tick each entry is linked under.
-    linked_at: Box<[u64]>,
+    linked_at: HugeArray<u64>,
     /// The next tick to process.
     cursor: u64,
 }
@@ -30,9 +32,9 @@ impl TimerWheel {
     pub fn new(capacity: usize, now: u64) -> TimerWheel {
         TimerWheel {
             heads: vec![NIL; WHEEL_SLOTS].into_boxed_slice(),
-            next: vec![NIL; capacity].into_boxed_slice(),
-            prev: vec![NIL; capacity].into_boxed_slice(),
-            linked_at: vec![0; capacity].into_boxed_slice(),
+            next: HugeArray::new(capacity, NIL),
+            prev: HugeArray::new(capacity, NIL),
+            linked_at: HugeArray::new(capacity, 0),
             cursor: now,
         }
     }
