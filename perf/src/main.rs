@@ -7,7 +7,7 @@
 //! the bare loop too, so both sides pay it), process it (Weir only), transmit the
 //! burst. Cycles are TSC ticks over the whole measured loop divided by packets.
 //!
-//!     weir-perf [--seconds S] [--large N]
+//!     weir-perf [--seconds S] [--large N] [--only TEXT] [--in-flight N] [--packets N] [--no-huge]
 
 use dataplane::buf::PacketBuf;
 use dataplane::dpdk::{Eal, Mbuf, MbufArray, Mempool, Port, PortSpec, RxQueue, TxQueue};
@@ -26,6 +26,7 @@ use std::sync::Arc;
 
 const OUR_MAC: [u8; 6] = [0x02, 0x57, 0x45, 0x49, 0x52, 0x01];
 const CLIENT_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x10];
+/// Packets circulating by default (`--in-flight N`).
 const IN_FLIGHT: usize = 2048;
 const FRAME_LEN: usize = 64;
 
@@ -125,6 +126,7 @@ fn port_addrs() -> PortAddrs {
 }
 
 struct Bench {
+    in_flight: usize,
     pool: Mempool,
     rx: RxQueue,
     tx: TxQueue,
@@ -159,15 +161,15 @@ impl Work for Weir {
         let snap = &*self.snap;
         let mut preps: [Option<Prepared>; 32] = [None; 32];
         for (m, slot) in ms.iter_mut().zip(preps.iter_mut()) {
-            if let Verdict::Balance { l2, v6, local } = classify(m, &self.addrs, snap) {
+            if let Verdict::Balance { p, local, service } = classify(m, &self.addrs, snap) {
                 let at = Arrival {
-                    l2,
-                    v6,
+                    l2: p.l2,
+                    v6: p.v6,
                     in_port: 0,
                     handed: false,
                     local,
                 };
-                *slot = self.lb.prepare(m.data(), at).ok();
+                *slot = Some(self.lb.prepare(p, at, service));
             }
         }
         for p in preps.iter_mut().flatten() {
@@ -197,7 +199,7 @@ impl Bench {
         vary: &dyn Fn(usize, &mut [u8]),
     ) -> (f64, u64) {
         let mut batch = MbufArray::default();
-        for i in 0..IN_FLIGHT {
+        for i in 0..self.in_flight {
             let mut m = Mbuf::alloc(&self.pool).expect("mempool");
             m.set_len(FRAME_LEN).expect("room");
             m.data_mut()
@@ -270,6 +272,18 @@ fn establish(w: &mut Weir, n: usize, vip: Ipv4Addr) {
     }
 }
 
+/// Free 2 MiB hugepages, in MiB.
+fn free_hugepages_mib() -> u64 {
+    let info = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let field = |name: &str| {
+        info.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    field("HugePages_Free:") * field("Hugepagesize:") / 1024
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let arg = |name: &str, default: f64| {
@@ -281,23 +295,34 @@ fn main() {
     };
     let seconds = arg("--seconds", 1.0);
     let large = arg("--large", 1_000_000.0) as usize;
-    let eal_args: Vec<String> = [
-        "weir-perf",
-        "-l",
-        "0",
-        "--no-huge",
-        "-m",
-        "512",
-        "--no-shconf",
-        "--no-telemetry",
-        "--no-pci",
-        "--log-level=warning",
-        "--vdev",
-        "net_ring0",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    // `--only TEXT` runs the scenarios whose label contains TEXT (and the bare loop).
+    let only = args
+        .iter()
+        .position(|a| a == "--only")
+        .and_then(|i| args.get(i + 1))
+        .cloned()
+        .unwrap_or_default();
+    let wanted = |label: &str| label.contains(only.as_str());
+    // Hugepages as in production when the machine has them free (512 MiB for the
+    // pool; the 4 KiB fallback adds a TLB miss per mbuf to both loops).
+    let huge = !args.iter().any(|a| a == "--no-huge") && free_hugepages_mib() >= 512;
+    let memory: &[&str] = if huge {
+        &["--in-memory", "-m", "512"]
+    } else {
+        &["--no-huge", "-m", "512", "--no-shconf"]
+    };
+    let eal_args: Vec<String> = ["weir-perf", "-l", "0"]
+        .iter()
+        .chain(memory)
+        .chain(&[
+            "--no-telemetry",
+            "--no-pci",
+            "--log-level=warning",
+            "--vdev",
+            "net_ring0",
+        ])
+        .map(|s| s.to_string())
+        .collect();
     let eal = Eal::init(&eal_args).expect("EAL");
     let pool = Mempool::new("perf", 8191, 256, 2176, 0).expect("mempool");
     let mut port = Port::open("net_ring0", "loop").expect("net_ring0");
@@ -316,6 +341,7 @@ fn main() {
     let rx = port.take_rx_queue(0).unwrap();
     let tx = port.take_tx_queue(0).unwrap();
     let mut b = Bench {
+        in_flight: (arg("--in-flight", IN_FLIGHT as f64) as usize).clamp(32, 4096),
         pool,
         rx,
         tx,
@@ -332,7 +358,10 @@ fn main() {
             frame(s, p, vip_dr, tcp::flags::ACK)
         })
         .collect();
-    let (bare, n) = b.run(&templates, &mut Bare, seconds, usize::MAX, &no_vary);
+    // `--packets N` stops each established-flow run after N packets (for
+    // instruction counts under callgrind, where time means nothing).
+    let cap = arg("--packets", f64::INFINITY).min(usize::MAX as f64) as usize;
+    let (bare, n) = b.run(&templates, &mut Bare, seconds, cap, &no_vary);
     results.push(json!({"scenario": "bare rx/tx loop", "cycles_per_packet": bare, "packets": n}));
 
     for (label, vip, flows) in [
@@ -341,6 +370,9 @@ fn main() {
         ("established dr, large table", vip_dr, large),
         ("established fullnat, large table", vip_nat, large),
     ] {
+        if !wanted(label) {
+            continue;
+        }
         let mut w = weir(flows.max(1000) * 2);
         establish(&mut w, flows, vip);
         // Visit the flows in a scattered order so that large tables miss the cache
@@ -351,7 +383,7 @@ fn main() {
                 frame(s, p, vip, tcp::flags::ACK)
             })
             .collect();
-        let (c, n) = b.run(&templates, &mut w, seconds, usize::MAX, &no_vary);
+        let (c, n) = b.run(&templates, &mut w, seconds, cap, &no_vary);
         assert_eq!(w.dropped, 0, "{label}: packets dropped");
         results.push(
             json!({"scenario": label, "entries": w.lb.table.len(), "cycles_per_packet": c,
@@ -365,7 +397,10 @@ fn main() {
         ("new flow (SYN) dr", vip_dr),
         ("new flow (SYN) fullnat", vip_nat),
     ] {
-        let mut w = weir(large + IN_FLIGHT);
+        if !wanted(label) {
+            continue;
+        }
+        let mut w = weir(large + b.in_flight);
         let template = [frame(
             Ipv4Addr::new(198, 19, 0, 0),
             1024,
@@ -395,6 +430,7 @@ fn main() {
         "{}",
         serde_json::to_string_pretty(&json!({
             "tsc_mhz": b.tsc_hz / 1_000_000,
+            "hugepages": huge,
             "results": results,
         }))
         .unwrap()
