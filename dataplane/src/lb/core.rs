@@ -219,11 +219,11 @@ impl LbCore {
         self.stats.service(sid, ServiceStat::Packets, 1);
         self.stats.service(sid, ServiceStat::Bytes, len);
         let peer_mac = crate::wire::ethernet::Frame::new_unchecked(buf.data()).src();
-        let timeouts = snap.timeouts;
+        let timeouts = &snap.timeouts;
         let (backend, hit) = match self.entry(cached, &p.key, hash) {
             Some(Hit { id, .. }) => {
                 let c = self.table.get_mut(id);
-                let expires = update_state(c, p, Direction::Forward, &timeouts, self.now);
+                let expires = update_state(c, p, Direction::Forward, timeouts, self.now);
                 c.packets += 1;
                 c.bytes += len;
                 let backend = c.backend;
@@ -270,12 +270,7 @@ impl LbCore {
                 return LbVerdict::Drop(Counter::DropNoFlow);
             };
             // The reverse key holds the backend's address and port for this flow.
-            nat::rewrite_addresses(
-                data,
-                p,
-                (rev.dst_ip(), rev.dport),
-                (rev.src_ip(), rev.sport),
-            );
+            nat::rewrite(data, p, (&rev.dst, rev.dport), (&rev.src, rev.sport));
         }
         nat::set_macs(data, macs[out_port], be_mac);
         self.stats.backend(backend, BackendStat::PacketsIn, 1);
@@ -448,10 +443,10 @@ impl LbCore {
             return LbVerdict::Drop(Counter::DropNoFlow);
         };
         let len = buf.len() as u64;
-        let timeouts = snap.timeouts;
+        let timeouts = &snap.timeouts;
         let now = self.now;
         let c = self.table.get_mut(id);
-        update_state(c, p, Direction::Reverse, &timeouts, now);
+        update_state(c, p, Direction::Reverse, timeouts, now);
         c.packets += 1;
         c.bytes += len;
         let (fwd, backend, sid, peer_mac, port) = (
@@ -465,12 +460,7 @@ impl LbCore {
         if let Err(c) = nat::decrement_ttl(data, p) {
             return LbVerdict::Drop(c);
         }
-        nat::rewrite_addresses(
-            data,
-            p,
-            (fwd.dst_ip(), fwd.dport),
-            (fwd.src_ip(), fwd.sport),
-        );
+        nat::rewrite(data, p, (&fwd.dst, fwd.dport), (&fwd.src, fwd.sport));
         let port = port.min(macs.len().saturating_sub(1));
         nat::set_macs(data, macs[port], peer_mac);
         self.stats.backend(backend, BackendStat::PacketsOut, 1);

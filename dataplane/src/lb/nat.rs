@@ -4,7 +4,6 @@
 
 use super::flow::FlowKey;
 use crate::pipeline::counters::Counter;
-use crate::wire::checksum::{update16, update_bytes};
 use crate::wire::ethernet::Frame;
 use crate::wire::ipv6::UpperLayer;
 use crate::wire::{ip_proto, ipv4, ipv6, read_u16, tcp, udp, write_u16};
@@ -127,17 +126,6 @@ fn finish_parse(
     })
 }
 
-fn addr_bytes(a: IpAddr) -> ([u8; 16], usize) {
-    match a {
-        IpAddr::V4(v4) => {
-            let mut b = [0u8; 16];
-            b[..4].copy_from_slice(&v4.octets());
-            (b, 4)
-        }
-        IpAddr::V6(v6) => (v6.octets(), 16),
-    }
-}
-
 /// Decrements the TTL / hop limit; `Err` when the packet must not be forwarded.
 #[inline]
 pub fn decrement_ttl(data: &mut [u8], p: &Parsed) -> Result<(), Counter> {
@@ -176,42 +164,63 @@ fn l4_checksum_at(data: &[u8], p: &Parsed) -> Option<usize> {
 
 /// Rewrites source and destination address and port (FullNAT, both directions).
 pub fn rewrite_addresses(data: &mut [u8], p: &Parsed, src: (IpAddr, u16), dst: (IpAddr, u16)) {
+    let bytes = |a: IpAddr| FlowKey::new(a, a, 0, 0, 0).dst;
+    rewrite(data, p, (&bytes(src.0), src.1), (&bytes(dst.0), dst.1));
+}
+
+/// [`rewrite_addresses`] with the addresses as a flow key holds them (16 bytes,
+/// IPv4 mapped), as the connection entry gives them: no conversions per packet.
+/// The address change is summed once and applied to both the IPv4 header checksum
+/// and the L4 checksum (whose pseudo-header holds the same addresses).
+#[inline]
+pub fn rewrite(data: &mut [u8], p: &Parsed, src: (&[u8; 16], u16), dst: (&[u8; 16], u16)) {
     let l3 = p.l2;
-    let (src_off, dst_off) = if p.v6 {
-        (l3 + 8, l3 + 24)
+    let (n, src_off, dst_off) = if p.v6 {
+        (16, l3 + 8, l3 + 24)
     } else {
-        (l3 + 12, l3 + 16)
+        (4, l3 + 12, l3 + 16)
     };
-    let (new_src, n) = addr_bytes(src.0);
-    let (new_dst, _) = addr_bytes(dst.0);
-    let mut old_src = [0u8; 16];
-    let mut old_dst = [0u8; 16];
-    old_src[..n].copy_from_slice(&data[src_off..src_off + n]);
-    old_dst[..n].copy_from_slice(&data[dst_off..dst_off + n]);
-    data[src_off..src_off + n].copy_from_slice(&new_src[..n]);
-    data[dst_off..dst_off + n].copy_from_slice(&new_dst[..n]);
+    let (new_src, new_dst) = (&src.0[16 - n..], &dst.0[16 - n..]);
+    // One's-complement difference, 32 bits at a time: sum(~old) + sum(new).
+    let mut delta = 0u64;
+    for (off, new) in [(src_off, new_src), (dst_off, new_dst)] {
+        let old = &mut data[off..off + n];
+        for (o, w) in old.chunks_exact_mut(4).zip(new.chunks_exact(4)) {
+            let (ov, nv) = (
+                u32::from_be_bytes([o[0], o[1], o[2], o[3]]),
+                u32::from_be_bytes([w[0], w[1], w[2], w[3]]),
+            );
+            delta += !ov as u64 + nv as u64;
+            o.copy_from_slice(w);
+        }
+    }
     if !p.v6 {
-        let mut c = read_u16(data, l3 + 10);
-        c = update_bytes(c, &old_src[..4], &new_src[..4]);
-        c = update_bytes(c, &old_dst[..4], &new_dst[..4]);
-        write_u16(data, l3 + 10, c);
+        let c = read_u16(data, l3 + 10);
+        write_u16(data, l3 + 10, apply_delta(c, delta));
     }
     let csum_at = l4_checksum_at(data, p);
-    let old_ports = [read_u16(data, p.l4), read_u16(data, p.l4 + 2)];
+    let (old_sport, old_dport) = (read_u16(data, p.l4), read_u16(data, p.l4 + 2));
     write_u16(data, p.l4, src.1);
     write_u16(data, p.l4 + 2, dst.1);
     if let Some(at) = csum_at {
-        let mut c = read_u16(data, at);
-        // The pseudo-header carries both addresses; the header carries the ports.
-        c = update_bytes(c, &old_src[..n], &new_src[..n]);
-        c = update_bytes(c, &old_dst[..n], &new_dst[..n]);
-        c = update16(c, old_ports[0], src.1);
-        c = update16(c, old_ports[1], dst.1);
+        delta += (!old_sport) as u64 + src.1 as u64 + (!old_dport) as u64 + dst.1 as u64;
+        let mut c = apply_delta(read_u16(data, at), delta);
         if p.key.proto == ip_proto::UDP && c == 0 {
             c = 0xffff;
         }
         write_u16(data, at, c);
     }
+}
+
+/// RFC 1624 eqn. 3 with the difference already summed: HC' = ~(~HC + delta).
+#[inline]
+fn apply_delta(hc: u16, delta: u64) -> u16 {
+    let mut s = (!hc) as u64 + delta;
+    s = (s & 0xffff_ffff) + (s >> 32);
+    s = (s & 0xffff) + (s >> 16);
+    s = (s & 0xffff) + (s >> 16);
+    s = (s & 0xffff) + (s >> 16);
+    !(s as u16)
 }
 
 /// Sets the Ethernet addresses for the next hop.
@@ -325,6 +334,34 @@ mod tests {
                 assert_eq!(ip.ttl(), ttl - 1);
                 assert!(ip.verify_checksum(), "ttl {ttl} ident {ident:#x}");
             }
+        }
+    }
+
+    #[test]
+    fn rewrite_keeps_both_checksums_valid_for_many_addresses_and_ports() {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for _ in 0..2000 {
+            let mut f = v4_tcp();
+            let p = parse(&f, 14, false).unwrap();
+            let (a, b, ports) = (next() as u32, (next() >> 32) as u32, next());
+            let (src, dst) = (Ipv4Addr::from(a), Ipv4Addr::from(b));
+            let (sp, dp) = (ports as u16, (ports >> 16) as u16);
+            rewrite_addresses(&mut f, &p, (src.into(), sp), (dst.into(), dp));
+            let ip = ipv4::Packet::new_checked(&f[14..]).unwrap();
+            assert!(ip.verify_checksum(), "{src} {dst}");
+            assert_eq!((ip.src(), ip.dst()), (src, dst));
+            let t = tcp::Packet::new_checked(ip.payload()).unwrap();
+            assert_eq!((t.src_port(), t.dst_port()), (sp, dp));
+            assert!(
+                t.verify_checksum(pseudo_v4(src, dst, 6, 25)),
+                "{src}:{sp} {dst}:{dp}"
+            );
         }
     }
 
