@@ -5,17 +5,20 @@
 #   b1..b3 - backends running real HTTP servers (port 80) and UDP servers (5353),
 #            198.18.0.11-13 / 2001:db8::11-13, holding the direct-server-return
 #            VIPs 198.18.0.200 and 2001:db8::200 on their loopback
+# With "split", a second segment (bridge br1) joins lb's "back0" (DPDK-owned, MTU
+# 1500) and the backends' eth1 (198.19.0.11-13), for a weir with a client-side and a
+# backend-side port of different MTUs.
 # Every name carries the run id, so runs side by side do not collide; `down`
 # removes everything `up` made.
 #
-#   scripts/testbed.sh up RUN_ID      create (prints the namespace prefix)
+#   scripts/testbed.sh up RUN_ID [split]  create (prints the namespace prefix)
 #   scripts/testbed.sh down RUN_ID    remove
 #   scripts/testbed.sh ns RUN_ID HOST print the namespace name of HOST (lb, cl, b1..b3)
 set -euo pipefail
 
-usage() { echo "usage: $0 up|down|ns RUN_ID [HOST]" >&2; exit 2; }
+usage() { echo "usage: $0 up RUN_ID [split] | down RUN_ID | ns RUN_ID HOST" >&2; exit 2; }
 [ $# -ge 2 ] || usage
-cmd=$1 rid=$2
+cmd=$1 rid=$2 split=${3:-}
 [[ $rid =~ ^[a-z0-9]{1,6}$ ]] || { echo "RUN_ID: 1-6 lowercase letters/digits" >&2; exit 2; }
 HERE=$(cd "$(dirname "$0")" && pwd)
 P="wr$rid"                 # interface prefix (<= 8 chars; names stay under 15)
@@ -71,6 +74,7 @@ up() {
     ip netns exec "$(ns "$b")" /usr/bin/python3 "$HERE/backend.py" "$b" >"$state/backend-$b.log" 2>&1 &
     echo $! > "$state/backend-$b.pid"
   done
+  [ "$split" = split ] && split_segment
   # Wait until every backend answers locally.
   for b in b1 b2 b3; do
     for _ in $(seq 50); do
@@ -79,6 +83,30 @@ up() {
     done
   done
   echo "$P"
+}
+
+# The backend-side segment of a split testbed.
+split_segment() {
+  inns sw ip link add br1 type bridge mcast_snooping 0
+  inns sw sysctl -qw net.ipv6.conf.br1.disable_ipv6=1
+  inns sw ip link set br1 up
+  ip link add "${P}lbk" type veth peer name "${P}lbks"
+  ip link set "${P}lbks" netns "$(ns sw)"
+  inns sw ip link set "${P}lbks" master br1 up
+  ip link set "${P}lbk" netns "$(ns lb)" name back0
+  inns lb sysctl -qw net.ipv6.conf.back0.disable_ipv6=1
+  inns lb ip link set back0 up
+  local i=1
+  for b in b1 b2 b3; do
+    ip link add "$P${b}k" type veth peer name "$P${b}ks"
+    ip link set "$P${b}ks" netns "$(ns sw)"
+    inns sw ip link set "$P${b}ks" master br1 up
+    ip link set "$P${b}k" netns "$(ns "$b")" name eth1
+    inns "$b" ethtool -K eth1 tx off >/dev/null
+    inns "$b" ip addr add "198.19.0.1$i/24" dev eth1
+    inns "$b" ip link set eth1 up
+    i=$((i + 1))
+  done
 }
 
 down() {
@@ -95,14 +123,14 @@ down() {
     fi
   done
   # veth ends left in the root namespace (a failed `up`).
-  for h in "${HOSTS[@]}"; do
+  for h in "${HOSTS[@]}" lbk b1k b2k b3k; do
     ip link del "$P$h" 2>/dev/null || true
   done
   rm -rf "$state"
 }
 
 case $cmd in
-  up) up ;;
+  up) [ -z "$split" ] || [ "$split" = split ] || usage; up ;;
   down) down ;;
   ns) [ $# -eq 3 ] || usage; ns "$3" ;;
   *) usage ;;

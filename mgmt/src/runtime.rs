@@ -120,14 +120,26 @@ fn start_port(
             let label = format!("{}-host", p.name);
             let mut tap =
                 Port::open(&eal_args::host_tap_name(index), &label).map_err(|e| e.to_string())?;
+            // DPDK 22.11's TAP takes at most a 1500-byte-class MTU: with a jumbo
+            // port the host interface (management traffic only) runs smaller, and
+            // TCP's MSS keeps the kernel's own connections within it.
+            let tap_mtu = p.mtu.min(tap.max_mtu().map_err(|e| e.to_string())?);
+            if tap_mtu < p.mtu {
+                log!(
+                    "port {}: host interface {ifname} MTU {tap_mtu} (the TAP's limit; the port runs {})",
+                    p.name,
+                    p.mtu
+                );
+            }
             let tap_spec = PortSpec {
                 promiscuous: false,
                 tx_queues: p.workers as u16,
+                mtu: Some(tap_mtu),
                 ..spec.clone()
             };
             tap.start(&tap_spec, pool).map_err(|e| e.to_string())?;
             tap.set_mac(mac).map_err(|e| e.to_string())?;
-            hostif::configure(ifname, p.mtu, &p.ipv4, &p.ipv6).map_err(|e| e.to_string())?;
+            hostif::configure(ifname, tap_mtu, &p.ipv4, &p.ipv6).map_err(|e| e.to_string())?;
             log!(
                 "port {}: host interface {ifname} carries {}",
                 p.name,

@@ -27,6 +27,16 @@ def testbed():
 
 
 @pytest.fixture
+def split_testbed():
+    """The testbed with a second, backend-side segment (see scripts/testbed.sh)."""
+    tb = Testbed(split=True)
+    try:
+        yield tb
+    finally:
+        tb.close()
+
+
+@pytest.fixture
 def weir(testbed, tmp_path):
     """weir on the example config, ready; stopped (if still running) afterwards."""
     w = Weir(testbed, tmp_path=tmp_path)

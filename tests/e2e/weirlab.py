@@ -35,9 +35,10 @@ def run(cmd, check=True, timeout=30, **kw):
 class Testbed:
     """A netns testbed with a unique run id; `close` removes everything."""
 
-    def __init__(self):
+    def __init__(self, split=False):
         self.rid = "".join(random.choices(string.ascii_lowercase + string.digits, k=5))
-        self.prefix = run([str(TESTBED), "up", self.rid], timeout=60).stdout.strip()
+        args = [str(TESTBED), "up", self.rid] + (["split"] if split else [])
+        self.prefix = run(args, timeout=60).stdout.strip()
 
     def ns(self, host):
         return f"{self.prefix}-{host}"

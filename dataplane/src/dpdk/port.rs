@@ -147,6 +147,11 @@ impl Port {
         Ok(info)
     }
 
+    /// The largest MTU the device takes.
+    pub fn max_mtu(&self) -> Result<u16, DpdkError> {
+        self.info().map(|i| mtu_limit(&i))
+    }
+
     /// Configures queues, MTU and offloads, starts the port, and sets promiscuous mode.
     pub fn start(&mut self, spec: &PortSpec, pool: &Mempool) -> Result<(), DpdkError> {
         let name = self.name.clone();
@@ -162,9 +167,7 @@ impl Port {
             });
         }
         if let Some(mtu) = spec.mtu {
-            // ethdev checks the frame (MTU + Ethernet header + CRC) against
-            // max_rx_pktlen as well as max_mtu.
-            let max = (info.max_mtu as u32).min(info.max_rx_pktlen.saturating_sub(18)) as u16;
+            let max = mtu_limit(&info);
             if mtu < info.min_mtu || mtu > max {
                 return Err(DpdkError {
                     op: format!(
@@ -346,4 +349,10 @@ impl Drop for Port {
         // SAFETY: the port is stopped and no queue handle is in use.
         unsafe { dpdk_sys::rte_eth_dev_close(self.id) };
     }
+}
+
+/// ethdev checks the frame (MTU + Ethernet header + CRC) against max_rx_pktlen as
+/// well as the MTU against max_mtu.
+fn mtu_limit(info: &dpdk_sys::rte_eth_dev_info) -> u16 {
+    (info.max_mtu as u32).min(info.max_rx_pktlen.saturating_sub(18)) as u16
 }

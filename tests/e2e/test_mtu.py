@@ -1,0 +1,157 @@
+"""Issue 3's frame-size rules end to end: jumbo frames through fullnat and dr, IP
+fragments forwarded by the (source, destination, protocol) hash where a dr service
+allows them (dropped and counted elsewhere), and ICMP "fragmentation needed" for a
+DF packet whose backend-side port has a smaller MTU, taken up by the client's own
+kernel.
+
+These run weir on DPDK's pcap PMD (libpcap on the same veths): af_packet in DPDK
+22.11 stops at a 1500-byte MTU, and its fanout defragments IP in the kernel before
+the dataplane sees it; libpcap hands over jumbo frames and fragments as they are.
+"""
+
+import json
+import re
+import time
+from pathlib import Path
+
+from weirlab import EQUAL, Weir, base_config, pool, service
+
+VIP = "198.18.0.100"
+DR_VIP = "198.18.0.200"
+PROBE = str(Path(__file__).parent / "udp_probe.py")
+
+BACK_PORT = """
+[[port]]
+name = "back"
+device = "net_pcap1,iface=back0,phy_mac=1"
+mtu = 1500
+ipv4 = ["198.19.0.1/24"]
+host_interface = "weir1"
+local_ipv4 = ["198.19.0.2"]
+
+"""
+
+
+def pcap_config(mtu, back_port=False):
+    """The example's [eal] and wan port on pcap with `mtu`, and optionally the
+    backend-side port of a split testbed."""
+    text = base_config()
+    af_packet = 'device = "net_af_packet0,iface=wan0,qpairs=1"'
+    assert af_packet in text and "\nmtu = 1500\n" in text
+    text = text.replace(af_packet, 'device = "net_pcap0,iface=wan0,phy_mac=1"')
+    text = text.replace("\nmtu = 1500\n", f"\nmtu = {mtu}\n")
+    if back_port:
+        text = text.replace("[conn_table]", BACK_PORT + "[conn_table]")
+    return text
+
+
+def start(tb, tmp_path, text, neighbours=3):
+    w = Weir(tb, config_text=text, tmp_path=tmp_path)
+    w.wait_ready()
+    deadline = time.time() + 5
+    while len(re.findall(r"neighbour \S+ is at", w.log())) < neighbours:
+        assert time.time() < deadline, f"backends not resolved:\n{w.log()}"
+        time.sleep(0.05)
+    return w
+
+
+def probe(tb, dst, port, size, *flags, count=1, timeout=2.0):
+    args = [dst, str(port), str(size), "--count", str(count), "--timeout", str(timeout)]
+    out = tb.exec("cl", "/usr/bin/python3", PROBE, *args, *flags, timeout=60).stdout
+    return json.loads(out)
+
+
+def set_mtu(tb, mtu, hosts=("cl", "b1", "b2", "b3")):
+    for h in hosts:
+        tb.exec(h, "ip", "link", "set", "eth0", "mtu", str(mtu))
+
+
+def test_jumbo_frames_pass_through_fullnat_and_dr(testbed, tmp_path):
+    set_mtu(testbed, 9000)
+    cfg = (
+        pcap_config(9000)
+        + pool("dns", EQUAL, port=5353)
+        + pool("dnsdr", EQUAL)
+        + service("dns", VIP, 53, "dns", protocol="udp")
+        + service("dns-dr", DR_VIP, 5353, "dnsdr", protocol="udp", mode="dr")
+    )
+    w = start(testbed, tmp_path, cfg)
+    try:
+        # 8000-byte datagrams with DF: one 8042-byte frame each way, never fragmented.
+        nat = probe(testbed, VIP, 53, 8000, "--df", "--connect", count=5)
+        dr = probe(testbed, DR_VIP, 5353, 8000, "--df", count=5)
+    finally:
+        w.stop()
+    assert not nat["errors"] and len(nat["replies"]) == 5, nat
+    assert all(r["echo_ok"] and r["from"] == f"{VIP}:53" for r in nat["replies"]), nat
+    assert nat["mtu"] == 9000, nat
+    assert not dr["errors"] and len(dr["replies"]) == 5, dr
+    assert all(r["echo_ok"] and r["len"] > 8000 for r in dr["replies"]), dr
+    c = w.counters()
+    assert c["drop_oversize"] == 0, c
+    # 5 requests out through fullnat and 5 replies back; 5 through dr.
+    assert c["lb_forward"] == 10 and c["lb_reverse"] == 5, c
+    assert c["rx_bytes"] > 15 * 8000, c
+
+
+def test_fragments_follow_the_three_tuple_hash_where_allowed(testbed, tmp_path):
+    cfg = (
+        pcap_config(1500)
+        + pool("dns", EQUAL, port=5353)
+        + pool("dnsdr", EQUAL)
+        + service("dns", VIP, 53, "dns", protocol="udp")
+        + service("dns-dr", DR_VIP, 5353, "dnsdr", protocol="udp", mode="dr", fragments=True)
+    )
+    w = start(testbed, tmp_path, cfg)
+    try:
+        # 3000-byte datagrams leave the client as three fragments (1480 + 1480 + 48).
+        dr = probe(testbed, DR_VIP, 5353, 3000, count=10)
+        nat = probe(testbed, VIP, 53, 3000, "--connect", count=3, timeout=0.5)
+    finally:
+        w.stop()
+    # Every fragment of every datagram reached one backend, which reassembled it.
+    assert not dr["errors"] and len(dr["replies"]) == 10, dr
+    assert all(r["echo_ok"] for r in dr["replies"]), dr
+    # The 3-tuple carries no ports: all of one client's datagrams share a backend.
+    assert len({r["backend"] for r in dr["replies"]}) == 1, dr
+    # fullnat cannot rewrite ports it does not see: dropped, counted, no reply.
+    assert not nat["replies"] and len(nat["errors"]) == 3, nat
+    c = w.counters()
+    assert c["drop_fragment"] == 9, c
+    assert c["lb_forward"] == 30, c
+
+
+def test_df_packet_too_big_for_the_backend_port_gets_fragmentation_needed(
+    split_testbed, tmp_path
+):
+    tb = split_testbed
+    set_mtu(tb, 9000, hosts=("cl",))
+    backends = "".join(
+        f'[[pool.backend]]\nname = "b{i}"\naddress = "198.19.0.1{i}"\nport = 5353\n'
+        for i in (1, 2, 3)
+    )
+    cfg = (
+        pcap_config(9000, back_port=True)
+        + f'[[pool]]\nname = "dns"\n{backends}'
+        + service("dns", VIP, 53, "dns", protocol="udp")
+    )
+    w = start(tb, tmp_path, cfg)
+    try:
+        small = probe(tb, VIP, 53, 1000, "--df", "--connect")
+        # The first 4000-byte datagram leaves (the client's route says 9000), weir
+        # answers "fragmentation needed, MTU 1500"; the kernel takes it up and
+        # refuses the next ones itself.
+        big = probe(tb, VIP, 53, 4000, "--df", "--connect", count=3, timeout=0.5)
+        # Under the learned MTU it passes again (the echo, 33 bytes longer, must
+        # fit the backend's 1500 too: weir does not reassemble fullnat replies).
+        fits = probe(tb, VIP, 53, 1400, "--df", "--connect")
+    finally:
+        w.stop()
+    assert small["replies"] and small["replies"][0]["echo_ok"], small
+    assert not big["replies"], big
+    assert big["mtu"] == 1500, big
+    assert big["errors"].count("Message too long") == 2, big
+    assert fits["replies"] and fits["replies"][0]["echo_ok"], fits
+    c = w.counters()
+    assert c["icmp_too_big_sent"] == 1, c
+    assert c["drop_oversize"] == 0, c

@@ -1,0 +1,67 @@
+"""Sends UDP datagrams of a given size and collects the echoes (run in a namespace).
+
+    udp_probe.py DST PORT SIZE [--count N] [--df] [--connect] [--timeout S]
+
+The testbed's backends answer `backend NAME from ADDR:PORT: ` followed by the
+datagram. Prints JSON: the replies (source, length, backend, whether the echoed
+payload is intact), send errors, and with --connect the kernel's path MTU to DST.
+--df sets IP_PMTUDISC_DO: the kernel never fragments, and says EMSGSIZE when the
+datagram exceeds the path MTU it knows.
+"""
+
+import argparse
+import json
+import os
+import re
+import socket
+
+# From <linux/in.h>; Python's socket module does not name them all.
+IP_MTU_DISCOVER = 10
+IP_PMTUDISC_DO = 2
+IP_MTU = 14
+
+ap = argparse.ArgumentParser()
+ap.add_argument("dst")
+ap.add_argument("port", type=int)
+ap.add_argument("size", type=int)
+ap.add_argument("--count", type=int, default=1)
+ap.add_argument("--df", action="store_true")
+ap.add_argument("--connect", action="store_true")
+ap.add_argument("--timeout", type=float, default=2.0)
+a = ap.parse_args()
+
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+if a.df:
+    s.setsockopt(socket.IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DO)
+s.settimeout(a.timeout)
+if a.connect:
+    s.connect((a.dst, a.port))
+out = {"replies": [], "errors": []}
+for i in range(a.count):
+    payload = (f"{i:06d}".encode() + os.urandom(a.size))[: a.size]
+    try:
+        if a.connect:
+            s.send(payload)
+        else:
+            s.sendto(payload, (a.dst, a.port))
+    except OSError as e:
+        out["errors"].append(e.strerror)
+        continue
+    try:
+        data, src = s.recvfrom(65535)
+    except (socket.timeout, OSError) as e:
+        out["errors"].append(str(e) or "timeout")
+        continue
+    m = re.match(rb"backend (\w+) from [^ ]+: ", data)
+    out["replies"].append({
+        "from": f"{src[0]}:{src[1]}",
+        "len": len(data),
+        "backend": m.group(1).decode() if m else None,
+        "echo_ok": bool(m) and data[m.end():] == payload,
+    })
+if a.connect:
+    try:
+        out["mtu"] = s.getsockopt(socket.IPPROTO_IP, IP_MTU)
+    except OSError:
+        out["mtu"] = None
+print(json.dumps(out))
