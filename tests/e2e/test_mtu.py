@@ -1,8 +1,8 @@
 """Issue 3's frame-size rules end to end: jumbo frames through fullnat and dr, IP
 fragments forwarded by the (source, destination, protocol) hash where a dr service
-allows them (dropped and counted elsewhere), and ICMP "fragmentation needed" for a
-DF packet whose backend-side port has a smaller MTU, taken up by the client's own
-kernel.
+allows them (dropped and counted elsewhere), and, for a packet bigger than the
+backend-side port's MTU, ICMP "fragmentation needed" when it has DF (taken up by
+the client's own kernel) and fragmentation by weir when it has not.
 
 These run weir on DPDK's pcap PMD (libpcap on the same veths): af_packet in DPDK
 22.11 stops at a 1500-byte MTU, and its fanout defragments IP in the kernel before
@@ -121,7 +121,7 @@ def test_fragments_follow_the_three_tuple_hash_where_allowed(testbed, tmp_path):
     assert c["lb_forward"] == 30, c
 
 
-def test_df_packet_too_big_for_the_backend_port_gets_fragmentation_needed(
+def test_packet_too_big_for_the_backend_port_is_refused_with_df_and_fragmented_without(
     split_testbed, tmp_path
 ):
     tb = split_testbed
@@ -133,7 +133,9 @@ def test_df_packet_too_big_for_the_backend_port_gets_fragmentation_needed(
     cfg = (
         pcap_config(9000, back_port=True)
         + f'[[pool]]\nname = "dns"\n{backends}'
+        + f'[[pool]]\nname = "dnsdr"\n{backends.replace("port = 5353", "")}'
         + service("dns", VIP, 53, "dns", protocol="udp")
+        + service("dns-dr", DR_VIP, 5353, "dnsdr", protocol="udp", mode="dr")
     )
     w = start(tb, tmp_path, cfg)
     try:
@@ -145,6 +147,9 @@ def test_df_packet_too_big_for_the_backend_port_gets_fragmentation_needed(
         # Under the learned MTU it passes again (the echo, 33 bytes longer, must
         # fit the backend's 1500 too: weir does not reassemble fullnat replies).
         fits = probe(tb, VIP, 53, 1400, "--df", "--connect")
+        # Without DF weir fragments it for the 1500-byte side (dr: the backend
+        # reassembles and answers the client directly).
+        frag = probe(tb, DR_VIP, 5353, 4000, "--no-df", count=3)
     finally:
         w.stop()
     assert small["replies"] and small["replies"][0]["echo_ok"], small
@@ -152,6 +157,10 @@ def test_df_packet_too_big_for_the_backend_port_gets_fragmentation_needed(
     assert big["mtu"] == 1500, big
     assert big["errors"].count("Message too long") == 2, big
     assert fits["replies"] and fits["replies"][0]["echo_ok"], fits
+    assert not frag["errors"] and len(frag["replies"]) == 3, frag
+    assert all(r["echo_ok"] for r in frag["replies"]), frag
     c = w.counters()
     assert c["icmp_too_big_sent"] == 1, c
-    assert c["drop_oversize"] == 0, c
+    # 4028 bytes of IP over a 1500 MTU: 1480 + 1480 + 1068 bytes of payload.
+    assert c["ip_fragments_out"] == 9, c
+    assert c["drop_oversize"] == 0 and c["drop_fragment_failed"] == 0, c

@@ -1,12 +1,13 @@
 """Sends UDP datagrams of a given size and collects the echoes (run in a namespace).
 
-    udp_probe.py DST PORT SIZE [--count N] [--df] [--connect] [--timeout S]
+    udp_probe.py DST PORT SIZE [--count N] [--df | --no-df] [--connect] [--timeout S]
 
 The testbed's backends answer `backend NAME from ADDR:PORT: ` followed by the
 datagram. Prints JSON: the replies (source, length, backend, whether the echoed
 payload is intact), send errors, and with --connect the kernel's path MTU to DST.
 --df sets IP_PMTUDISC_DO: the kernel never fragments, and says EMSGSIZE when the
-datagram exceeds the path MTU it knows.
+datagram exceeds the path MTU it knows; --no-df (IP_PMTUDISC_DONT) sends without
+DF. By default Linux sets DF on UDP and fragments locally only past the route MTU.
 """
 
 import argparse
@@ -17,6 +18,7 @@ import socket
 
 # From <linux/in.h>; Python's socket module does not name them all.
 IP_MTU_DISCOVER = 10
+IP_PMTUDISC_DONT = 0
 IP_PMTUDISC_DO = 2
 IP_MTU = 14
 
@@ -26,13 +28,14 @@ ap.add_argument("port", type=int)
 ap.add_argument("size", type=int)
 ap.add_argument("--count", type=int, default=1)
 ap.add_argument("--df", action="store_true")
+ap.add_argument("--no-df", action="store_true")
 ap.add_argument("--connect", action="store_true")
 ap.add_argument("--timeout", type=float, default=2.0)
 a = ap.parse_args()
 
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-if a.df:
-    s.setsockopt(socket.IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DO)
+if a.df or a.no_df:
+    s.setsockopt(socket.IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DO if a.df else IP_PMTUDISC_DONT)
 s.settimeout(a.timeout)
 if a.connect:
     s.connect((a.dst, a.port))

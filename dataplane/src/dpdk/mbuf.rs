@@ -36,6 +36,14 @@ impl Mbuf {
         NonNull::new(p).map(Mbuf)
     }
 
+    /// A fresh mbuf from the pool this one came from.
+    pub fn alloc_sibling(&self) -> Option<Mbuf> {
+        // SAFETY: an mbuf's pool pointer is the valid pool it was allocated from,
+        // which outlives every mbuf in it; a null return means empty.
+        let p = unsafe { dpdk_sys::rte_pktmbuf_alloc(self.raw().pool) };
+        NonNull::new(p).map(Mbuf)
+    }
+
     #[inline]
     fn raw(&self) -> &dpdk_sys::rte_mbuf {
         // SAFETY: we own a valid mbuf.

@@ -18,7 +18,7 @@ pub fn does_not_fit(data: &[u8], p: &Parsed, mtu: u16) -> bool {
     if p.ip_len <= mtu as usize {
         return false;
     }
-    // IPv4 without DF may be fragmented by the next router; we forward it whole.
+    // IPv4 without DF goes on: the worker fragments it for the port (fragment_v4).
     p.v6 || read_u16(data, p.l2 + 6) & 0x4000 != 0
 }
 

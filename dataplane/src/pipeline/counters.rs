@@ -44,6 +44,7 @@ counters! {
     HandoffOut = "handoff_out",
     HandoffIn = "handoff_in",
     TooBigSent = "icmp_too_big_sent",
+    FragmentsOut = "ip_fragments_out",
     LoopsTotal = "loops_total",
     LoopsBusy = "loops_busy",
     // A gauge: the entries in this core's connection table.
@@ -76,6 +77,7 @@ counters! {
     DropNoFlow = "drop_no_flow",
     DropTtlExpired = "drop_ttl_expired",
     DropFragment = "drop_fragment",
+    DropFragmentFailed = "drop_fragment_failed",
     DropHandoffFull = "drop_handoff_full",
     DropBackendMaint = "drop_backend_maint",
 }

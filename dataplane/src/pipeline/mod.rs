@@ -4,6 +4,7 @@
 pub mod classify;
 pub mod control;
 pub mod counters;
+pub mod fragment_v4;
 pub mod local;
 pub mod reply;
 pub mod vlan_tag;

@@ -7,6 +7,7 @@
 use super::classify::{classify, Verdict};
 use super::control::{ConnReport, Control, Query};
 use super::counters::{CoreCounters, Counter, Tally};
+use super::fragment_v4;
 use super::local::LocalAddrs;
 use super::vlan_tag;
 use crate::buf::PacketBuf;
@@ -343,6 +344,18 @@ fn balanced(ctx: &mut Ctx<'_>, m: Mbuf, v: LbVerdict) {
     match v {
         LbVerdict::Tx(out) if out < ctx.ports.len() => {
             let port = &mut ctx.ports[out];
+            let mtu = port.local.mtu;
+            if fragment_v4::exceeds(m.data(), mtu) {
+                // Bigger than the way out and DF clear (DF got ICMP from the
+                // balancer): fragments, or a counted drop.
+                let (wire, tx, tally) = (&mut ctx.bufs[out].wire, &mut port.tx, &mut *ctx.tally);
+                let emit = |f| push_wire(wire, tx, f, tally);
+                match fragment_v4::fragment(m.data(), mtu, || m.alloc_sibling(), emit) {
+                    Ok(n) => ctx.tally.add(Counter::FragmentsOut, n as u64),
+                    Err(c) => ctx.tally.add(c, 1),
+                }
+                return;
+            }
             push_wire(&mut ctx.bufs[out].wire, &mut port.tx, m, ctx.tally);
         }
         LbVerdict::Tx(_) => ctx.tally.add(Counter::DropNoBackend, 1),

@@ -142,6 +142,13 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
         write_u16(self.buffer.as_mut(), field::FLAGS_FRAG, v);
     }
 
+    /// A fragment's flags and offset: `offset_units` in 8-byte units, MF as given,
+    /// DF clear.
+    pub fn set_fragment(&mut self, offset_units: u16, more: bool) {
+        let v = (offset_units & FRAG_OFFSET) | if more { FLAG_MF } else { 0 };
+        write_u16(self.buffer.as_mut(), field::FLAGS_FRAG, v);
+    }
+
     pub fn set_ttl(&mut self, v: u8) {
         self.buffer.as_mut()[field::TTL] = v;
     }
