@@ -175,33 +175,30 @@ pub fn rewrite_addresses(data: &mut [u8], p: &Parsed, src: (IpAddr, u16), dst: (
 #[inline]
 pub fn rewrite(data: &mut [u8], p: &Parsed, src: (&[u8; 16], u16), dst: (&[u8; 16], u16)) {
     let l3 = p.l2;
-    let (n, src_off, dst_off) = if p.v6 {
-        (16, l3 + 8, l3 + 24)
-    } else {
-        (4, l3 + 12, l3 + 16)
-    };
-    let (new_src, new_dst) = (&src.0[16 - n..], &dst.0[16 - n..]);
-    // One's-complement difference, 32 bits at a time: sum(~old) + sum(new).
     let mut delta = 0u64;
-    for (off, new) in [(src_off, new_src), (dst_off, new_dst)] {
-        let old = &mut data[off..off + n];
-        for (o, w) in old.chunks_exact_mut(4).zip(new.chunks_exact(4)) {
-            let (ov, nv) = (
-                u32::from_be_bytes([o[0], o[1], o[2], o[3]]),
-                u32::from_be_bytes([w[0], w[1], w[2], w[3]]),
-            );
-            delta += !ov as u64 + nv as u64;
-            o.copy_from_slice(w);
+    if p.v6 {
+        let h = &mut data[l3 + 8..l3 + 40];
+        for i in 0..4 {
+            delta += replace_word(&mut h[4 * i..4 * i + 4], &src.0[4 * i..4 * i + 4]);
+            delta += replace_word(&mut h[16 + 4 * i..20 + 4 * i], &dst.0[4 * i..4 * i + 4]);
         }
-    }
-    if !p.v6 {
-        let c = read_u16(data, l3 + 10);
-        write_u16(data, l3 + 10, apply_delta(c, delta));
+    } else {
+        // The addresses are the last 4 of the 16 bytes. The header checksum takes
+        // the difference now, the pseudo-header's below with the ports.
+        let h = &mut data[l3..l3 + 20];
+        delta += replace_word(&mut h[12..16], &src.0[12..16]);
+        delta += replace_word(&mut h[16..20], &dst.0[12..16]);
+        let c = apply_delta(u16::from_be_bytes([h[10], h[11]]), delta);
+        h[10..12].copy_from_slice(&c.to_be_bytes());
     }
     let csum_at = l4_checksum_at(data, p);
-    let (old_sport, old_dport) = (read_u16(data, p.l4), read_u16(data, p.l4 + 2));
-    write_u16(data, p.l4, src.1);
-    write_u16(data, p.l4 + 2, dst.1);
+    let ports = &mut data[p.l4..p.l4 + 4];
+    let (old_sport, old_dport) = (
+        u16::from_be_bytes([ports[0], ports[1]]),
+        u16::from_be_bytes([ports[2], ports[3]]),
+    );
+    ports[..2].copy_from_slice(&src.1.to_be_bytes());
+    ports[2..].copy_from_slice(&dst.1.to_be_bytes());
     if let Some(at) = csum_at {
         delta += (!old_sport) as u64 + src.1 as u64 + (!old_dport) as u64 + dst.1 as u64;
         let mut c = apply_delta(read_u16(data, at), delta);
@@ -210,6 +207,16 @@ pub fn rewrite(data: &mut [u8], p: &Parsed, src: (&[u8; 16], u16), dst: (&[u8; 1
         }
         write_u16(data, at, c);
     }
+}
+
+/// Overwrites the 32-bit word `old` with `new` and returns their one's-complement
+/// difference, ~old + new.
+#[inline(always)]
+fn replace_word(old: &mut [u8], new: &[u8]) -> u64 {
+    let ov = u32::from_be_bytes([old[0], old[1], old[2], old[3]]);
+    let nv = u32::from_be_bytes([new[0], new[1], new[2], new[3]]);
+    old[..4].copy_from_slice(&new[..4]);
+    !ov as u64 + nv as u64
 }
 
 /// RFC 1624 eqn. 3 with the difference already summed: HC' = ~(~HC + delta).
