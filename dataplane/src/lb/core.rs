@@ -174,7 +174,7 @@ impl LbCore {
         let hash = prep.hash;
         let cached = prep.hit;
         if local {
-            return self.reverse(buf, &p, hash, cached, snap, macs, handed, tally);
+            return self.reverse(buf, &p, (hash, cached), in_port, snap, macs, handed, tally);
         }
         if p.fragment {
             return self.fragment(buf, &p, snap, macs, tally);
@@ -422,8 +422,8 @@ impl LbCore {
         &mut self,
         buf: &mut B,
         p: &Parsed,
-        hash: u64,
-        cached: Option<Hit>,
+        (hash, cached): (u64, Option<Hit>),
+        in_port: usize,
         snap: &LbSnapshot,
         macs: PortMacs<'_>,
         handed: bool,
@@ -456,12 +456,21 @@ impl LbCore {
             c.peer_mac,
             c.client_port as usize,
         );
+        let port = port.min(macs.len().saturating_sub(1));
+        // A reply bigger than the client's side takes: the backend hears it from
+        // the local address it sent to, as from any router on the path.
+        if let Some(&mtu) = snap.port_mtu.get(port) {
+            if too_big::does_not_fit(buf.data(), p, mtu) {
+                too_big::reply(buf, p, macs[in_port.min(macs.len() - 1)], mtu);
+                tally.add(Counter::TooBigSent, 1);
+                return LbVerdict::Tx(in_port);
+            }
+        }
         let data = buf.data_mut();
         if let Err(c) = nat::decrement_ttl(data, p) {
             return LbVerdict::Drop(c);
         }
         nat::rewrite(data, p, (&fwd.dst, fwd.dport), (&fwd.src, fwd.sport));
-        let port = port.min(macs.len().saturating_sub(1));
         nat::set_macs(data, macs[port], peer_mac);
         self.stats.backend(backend, BackendStat::PacketsOut, 1);
         self.stats.backend(backend, BackendStat::BytesOut, len);

@@ -279,6 +279,41 @@ fn oversize_with_df_gets_fragmentation_needed() {
 }
 
 #[test]
+fn a_reply_too_big_for_the_client_side_gets_fragmentation_needed_from_the_local_address() {
+    let mut s = snap(Mode::FullNat, SchedKind::RingHash, &[1, 1, 1]);
+    let mut core = LbCore::new(0, 1, 64, 1);
+    let syn = tcp_frame(CLIENT, 40000, VIP, 80, tcp::flags::SYN, 0);
+    let (_, out, _) = run(&mut core, &s, &syn, false);
+    let ip = ip_of(&out);
+    let (backend, lport) = (
+        ip.dst(),
+        tcp::Packet::new_checked(ip.payload()).unwrap().src_port(),
+    );
+    // The client's side (port 0 here) now takes 1000 bytes; the backend sends 1200.
+    s.port_mtu = vec![1000];
+    let mut big = tcp_frame(backend, 8080, LOCAL, lport, tcp::flags::ACK, 1200 - 40);
+    Frame::new_unchecked(&mut big[..]).set_src([2, 0, 0, 0, 1, 0]);
+    let (v, out, t) = run(&mut core, &s, &big, true);
+    assert_eq!(v, LbVerdict::Tx(0));
+    assert_eq!(t.get(Counter::TooBigSent), 1);
+    assert_eq!(t.get(Counter::LbReverse), 0);
+    let ip = ip_of(&out);
+    assert_eq!((ip.src(), ip.dst(), ip.protocol()), (LOCAL, backend, 1));
+    assert!(ip.verify_checksum());
+    let icmp = icmpv4::Packet::new_checked(ip.payload()).unwrap();
+    assert_eq!((icmp.msg_type(), icmp.code()), (3, 4));
+    assert_eq!(u16::from_be_bytes([ip.payload()[6], ip.payload()[7]]), 1000);
+    assert_eq!(icmp.data(), &big[14..14 + 28]);
+    assert_eq!(
+        Frame::new_checked(out.data()).unwrap().dst(),
+        [2, 0, 0, 0, 1, 0]
+    );
+    // One that fits still goes back to the client.
+    let small = tcp_frame(backend, 8080, LOCAL, lport, tcp::flags::ACK, 100);
+    assert_eq!(run(&mut core, &s, &small, true).0, LbVerdict::Tx(0));
+}
+
+#[test]
 fn fragments_follow_the_three_tuple_hash_only_where_allowed() {
     let mut frag = tcp_frame(CLIENT, 40000, VIP, 80, tcp::flags::ACK, 100);
     // A later fragment: offset 64 bytes, no ports in it.
