@@ -173,11 +173,16 @@ impl LbCore {
         let p = prep.p;
         let hash = prep.hash;
         let cached = prep.hit;
+        if p.fragment {
+            // A backend's reply in pieces: only the first would match its entry,
+            // and forwarding that alone helps nobody.
+            if local {
+                return LbVerdict::Drop(Counter::DropFragment);
+            }
+            return self.fragment(buf, &p, snap, macs, tally);
+        }
         if local {
             return self.reverse(buf, &p, (hash, cached), in_port, snap, macs, handed, tally);
-        }
-        if p.fragment {
-            return self.fragment(buf, &p, snap, macs, tally);
         }
         let Some(sid) = prep.service.or_else(|| snap.service_for(&p.key)) else {
             return LbVerdict::Drop(Counter::DropNoService);

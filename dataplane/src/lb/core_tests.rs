@@ -311,6 +311,15 @@ fn a_reply_too_big_for_the_client_side_gets_fragmentation_needed_from_the_local_
     // One that fits still goes back to the client.
     let small = tcp_frame(backend, 8080, LOCAL, lport, tcp::flags::ACK, 100);
     assert_eq!(run(&mut core, &s, &small, true).0, LbVerdict::Tx(0));
+    // A reply in fragments, even the first (which has the ports), is dropped as a
+    // fragment: the rest could not follow it.
+    let mut first = small.clone();
+    first[14 + 6..14 + 8].copy_from_slice(&0x2000u16.to_be_bytes());
+    ipv4::Packet::new_unchecked(&mut first[14..]).fill_checksum();
+    assert_eq!(
+        run(&mut core, &s, &first, true).0,
+        LbVerdict::Drop(Counter::DropFragment)
+    );
 }
 
 #[test]
