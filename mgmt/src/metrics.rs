@@ -166,6 +166,18 @@ pub fn render(m: &Manager) -> String {
             f.sample(name, &[("service", s)], t.get_service(*id, stat) as f64);
         }
     }
+    let name = "weir_service_drops_by_reason_total";
+    f.head(
+        name,
+        "counter",
+        "Packets for a service that were dropped, by reason (the global drop counter's name).",
+    );
+    for (id, s) in &services {
+        for (stat, reason) in ServiceStat::drop_reasons() {
+            let v = t.get_service(*id, stat) as f64;
+            f.sample(name, &[("service", s), ("reason", reason)], v);
+        }
+    }
     let backends: Vec<(u32, &crate::state::BackendSlot, &crate::state::PoolState)> = m
         .pools
         .iter()

@@ -156,13 +156,7 @@ impl Summary {
 }
 
 use dataplane::lb::stats::ServiceStat;
-const SERVICE_STAT: [ServiceStat; SERVICE_STATS] = [
-    ServiceStat::Packets,
-    ServiceStat::Bytes,
-    ServiceStat::NewFlows,
-    ServiceStat::Drops,
-    ServiceStat::Active,
-];
+const SERVICE_STAT: [ServiceStat; SERVICE_STATS] = ServiceStat::ALL;
 const BACKEND_STAT: [BackendStat; BACKEND_STATS] = [
     BackendStat::PacketsIn,
     BackendStat::BytesIn,

@@ -371,7 +371,26 @@ def test_prometheus_endpoint_parses_and_moves_under_load(testbed, tmp_path):
     assert value(fam, "weir_conn_table_capacity") == 65536
     reasons = {s.labels["reason"] for s in fam["weir_drops"].samples}
     assert value(fam, "weir_backend_state", backend="web/b2", state="ready") == 1
+    # Mid-stream segments of a connection fullnat never saw: dropped, and counted for
+    # the service under their reason.
+    stray = (
+        "from scapy.all import Ether, IP, TCP, sendp\n"
+        f"sendp(Ether(src='02:00:00:00:00:10', dst='{testbed.port_mac()}') / "
+        f"IP(src='198.18.0.10', dst='{VIP}') / TCP(sport=33333, dport=80, flags='A'), "
+        "iface='eth0', count=5, verbose=False)\n"
+    )
+    drops_before = value(fam, "weir_service_drops", service="web")
+    testbed.exec("cl", "/usr/bin/python3", "-c", stray)
+    time.sleep(0.5)
+    _, fam = scrape(testbed)
+    assert value(fam, "weir_service_drops_by_reason", service="web", reason="drop_no_flow") == 5
+    assert value(fam, "weir_service_drops_by_reason", service="web", reason="drop_table_full") == 0
+    assert value(fam, "weir_service_drops", service="web") == drops_before + 5
+    stat = ctl(testbed, "show", "stat", json_out=True)
+    web_stat = next(x for x in stat["services"] if x["name"] == "web")
+    assert web_stat["drops_by_reason"] == {"drop_no_flow": 5}, web_stat
     w.stop()
+    assert w.summary["services"]["web"]["drop_no_flow"] == 5, w.summary["services"]
     # One drop series per reason the dataplane counts (the exit summary lists them all).
     counted = {k.removeprefix("drop_") for k in w.counters() if k.startswith("drop_")}
     assert reasons == counted, reasons ^ counted

@@ -194,7 +194,7 @@ impl LbCore {
                 return LbVerdict::Handoff(owner);
             }
         }
-        self.forward(
+        let v = self.forward(
             buf,
             &p,
             sid,
@@ -204,7 +204,11 @@ impl LbCore {
             snap,
             macs,
             tally,
-        )
+        );
+        if let LbVerdict::Drop(c) = v {
+            self.stats.service_drop(sid, c);
+        }
+        v
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -237,21 +241,16 @@ impl LbCore {
             }
             None => match self.new_flow(p, sid, svc, in_port, peer_mac, snap, tally) {
                 Ok(b) => (b, None),
-                Err(c) => {
-                    self.stats.service(sid, ServiceStat::Drops, 1);
-                    return LbVerdict::Drop(c);
-                }
+                Err(c) => return LbVerdict::Drop(c),
             },
         };
         let Some(be) = snap.backends.get(backend as usize) else {
             return LbVerdict::Drop(Counter::DropNoBackend);
         };
         if be.blocked {
-            self.stats.service(sid, ServiceStat::Drops, 1);
             return LbVerdict::Drop(Counter::DropBackendMaint);
         }
         let Some(be_mac) = be.mac else {
-            self.stats.service(sid, ServiceStat::Drops, 1);
             return LbVerdict::Drop(Counter::DropNoNeighbor);
         };
         let out_port = be.port_index;

@@ -3,6 +3,7 @@
 use super::core::{Arrival, LbCore, LbVerdict};
 use super::ring::{RingMember, RingTable};
 use super::snapshot::{Backend, HashKey, LbSnapshot, LocalAddrs, Mode, SchedKind, Service};
+use super::stats::ServiceStat;
 use crate::buf::{PacketBuf, VecBuf};
 use crate::pipeline::counters::{Counter, Tally};
 use crate::wire::build::TcpV4;
@@ -371,4 +372,10 @@ fn blocked_and_unresolved_backends_are_counted() {
     );
     s.backends[0].blocked = false;
     assert_eq!(run(&mut core, &s, &syn, false).0, LbVerdict::Tx(0));
+    // The service counts each drop under its reason, and in its total.
+    let st = |x| core.stats.get_service(0, x);
+    assert_eq!(st(ServiceStat::DropNoNeighbor), 1);
+    assert_eq!(st(ServiceStat::DropBackendMaint), 1);
+    assert_eq!(st(ServiceStat::DropTableFull), 0);
+    assert_eq!(st(ServiceStat::Drops), 2);
 }

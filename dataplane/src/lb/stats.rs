@@ -2,6 +2,7 @@
 //! plain `u64` array and publishes it like the global counters.
 
 use super::snapshot::{MAX_BACKENDS, MAX_SERVICES};
+use crate::pipeline::counters::Counter;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -10,13 +11,72 @@ pub enum ServiceStat {
     Packets,
     Bytes,
     NewFlows,
+    /// Every drop of a packet for the service; the reasons follow.
     Drops,
     /// Connections in this core's table (a gauge).
     Active,
+    DropNoFlow,
+    DropNoBackend,
+    DropNoLocalPort,
+    DropTableFull,
+    DropBackendMaint,
+    DropNoNeighbor,
+    DropTtlExpired,
 }
-pub const SERVICE_STATS: usize = 5;
-pub const SERVICE_STAT_NAMES: [&str; SERVICE_STATS] =
-    ["packets", "bytes", "new_flows", "drops", "active"];
+pub const SERVICE_STATS: usize = 12;
+pub const SERVICE_STAT_NAMES: [&str; SERVICE_STATS] = [
+    "packets",
+    "bytes",
+    "new_flows",
+    "drops",
+    "active",
+    "drop_no_flow",
+    "drop_no_backend",
+    "drop_no_local_port",
+    "drop_table_full",
+    "drop_backend_maint",
+    "drop_no_neighbor",
+    "drop_ttl_expired",
+];
+
+impl ServiceStat {
+    pub const ALL: [ServiceStat; SERVICE_STATS] = [
+        ServiceStat::Packets,
+        ServiceStat::Bytes,
+        ServiceStat::NewFlows,
+        ServiceStat::Drops,
+        ServiceStat::Active,
+        ServiceStat::DropNoFlow,
+        ServiceStat::DropNoBackend,
+        ServiceStat::DropNoLocalPort,
+        ServiceStat::DropTableFull,
+        ServiceStat::DropBackendMaint,
+        ServiceStat::DropNoNeighbor,
+        ServiceStat::DropTtlExpired,
+    ];
+
+    /// The per-service slot of a drop reason the forwarding path can give.
+    pub fn for_drop(c: Counter) -> Option<ServiceStat> {
+        Some(match c {
+            Counter::DropNoFlow => ServiceStat::DropNoFlow,
+            Counter::DropNoBackend => ServiceStat::DropNoBackend,
+            Counter::DropNoLocalPort => ServiceStat::DropNoLocalPort,
+            Counter::DropTableFull => ServiceStat::DropTableFull,
+            Counter::DropBackendMaint => ServiceStat::DropBackendMaint,
+            Counter::DropNoNeighbor => ServiceStat::DropNoNeighbor,
+            Counter::DropTtlExpired => ServiceStat::DropTtlExpired,
+            _ => return None,
+        })
+    }
+
+    /// The drop reasons, as (slot, name).
+    pub fn drop_reasons() -> impl Iterator<Item = (ServiceStat, &'static str)> {
+        ServiceStat::ALL
+            .into_iter()
+            .zip(SERVICE_STAT_NAMES)
+            .skip(ServiceStat::DropNoFlow as usize)
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(usize)]
@@ -65,6 +125,15 @@ impl LbTally {
         let at = MAX_SERVICES * SERVICE_STATS + id as usize * BACKEND_STATS + s as usize;
         if let Some(v) = self.0.get_mut(at) {
             *v += n;
+        }
+    }
+
+    /// A packet for service `id` dropped for `c`: the total and the reason.
+    #[inline]
+    pub fn service_drop(&mut self, id: u32, c: Counter) {
+        self.service(id, ServiceStat::Drops, 1);
+        if let Some(s) = ServiceStat::for_drop(c) {
+            self.service(id, s, 1);
         }
     }
 

@@ -228,6 +228,10 @@ fn show_stat(m: &mut Manager, args: &[&str], _: &Who) -> Result<Reply, String> {
             "new_flows": t.get_service(id as u32, ServiceStat::NewFlows),
             "new_flows_per_s": m.rates.0.get(id).copied().unwrap_or(0.0),
             "drops": t.get_service(id as u32, ServiceStat::Drops),
+            "drops_by_reason": ServiceStat::drop_reasons()
+                .map(|(k, name)| (name.to_string(), json!(t.get_service(id as u32, k))))
+                .filter(|(_, n)| n.as_u64() != Some(0))
+                .collect::<serde_json::Map<_, _>>(),
             "active": act,
         }));
     }
