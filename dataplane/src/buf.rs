@@ -5,6 +5,16 @@
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NoRoom;
 
+/// What the NIC found of a received packet's IPv4 header checksum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HwCheck {
+    /// Not checked (no offload): software verifies it.
+    #[default]
+    Unknown,
+    Good,
+    Bad,
+}
+
 /// A single contiguous packet buffer with headroom and tailroom.
 pub trait PacketBuf {
     fn data(&self) -> &[u8];
@@ -20,6 +30,11 @@ pub trait PacketBuf {
         self.data().len()
     }
 
+    /// The NIC's verdict on the IPv4 header checksum, where it checked it.
+    fn ipv4_checksum(&self) -> HwCheck {
+        HwCheck::Unknown
+    }
+
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -31,6 +46,8 @@ pub struct VecBuf {
     storage: Vec<u8>,
     start: usize,
     end: usize,
+    /// What a NIC would have said of the IPv4 checksum (tests of the offload path).
+    pub hw_ipv4: HwCheck,
 }
 
 impl VecBuf {
@@ -45,6 +62,7 @@ impl VecBuf {
             storage,
             start: Self::HEADROOM,
             end: Self::HEADROOM + data.len(),
+            hw_ipv4: HwCheck::Unknown,
         }
     }
 
@@ -54,6 +72,10 @@ impl VecBuf {
 }
 
 impl PacketBuf for VecBuf {
+    fn ipv4_checksum(&self) -> HwCheck {
+        self.hw_ipv4
+    }
+
     fn data(&self) -> &[u8] {
         &self.storage[self.start..self.end]
     }

@@ -100,13 +100,14 @@ fn start_port(
     let mac = phys.mac();
     let link = phys.link();
     log!(
-        "port {}: {} driver {}, MAC {}, {} queue pair(s), RSS {}, link {}",
+        "port {}: {} driver {}, MAC {}, {} queue pair(s), RSS {}, IPv4 checksum offload {}, link {}",
         p.name,
         p.device.dpdk_name(),
         phys.driver(),
         format_mac(&mac),
         p.workers,
         if phys.rss() { "on" } else { "off" },
+        if phys.rx_ip_checksum() { "on" } else { "off" },
         if link.up { "up" } else { "down" }
     );
     let host = match &p.host_interface {

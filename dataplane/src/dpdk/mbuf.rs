@@ -90,6 +90,16 @@ impl Mbuf {
 
 impl PacketBuf for Mbuf {
     #[inline]
+    fn ipv4_checksum(&self) -> crate::buf::HwCheck {
+        use crate::buf::HwCheck;
+        match self.raw().ol_flags & dpdk_sys::RTE_MBUF_F_RX_IP_CKSUM_MASK as u64 {
+            f if f == dpdk_sys::RTE_MBUF_F_RX_IP_CKSUM_GOOD as u64 => HwCheck::Good,
+            f if f == dpdk_sys::RTE_MBUF_F_RX_IP_CKSUM_BAD as u64 => HwCheck::Bad,
+            _ => HwCheck::Unknown,
+        }
+    }
+
+    #[inline]
     fn data(&self) -> &[u8] {
         let m = self.raw();
         // SAFETY: buf_addr + data_off .. + data_len lies inside the mbuf's buffer.

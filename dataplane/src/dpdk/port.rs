@@ -26,6 +26,8 @@ pub struct LinkStatus {
 
 // RSS hash-function bits (rte_ethdev.h RTE_ETH_RSS_*; bindgen cannot evaluate
 // RTE_BIT64): IPv4/IPv6 with and without TCP/UDP ports, fragments by addresses.
+/// `RTE_ETH_RX_OFFLOAD_IPV4_CKSUM` (a macro bindgen cannot evaluate).
+const RX_OFFLOAD_IPV4_CKSUM: u64 = 1 << 1;
 const RSS_IPV4: u64 = 1 << 2;
 const RSS_FRAG_IPV4: u64 = 1 << 3;
 const RSS_NONFRAG_IPV4_TCP: u64 = 1 << 4;
@@ -70,6 +72,7 @@ pub struct Port {
     taken_rx: Vec<bool>,
     taken_tx: Vec<bool>,
     rss: bool,
+    rx_ip_checksum: bool,
 }
 
 impl Port {
@@ -100,6 +103,7 @@ impl Port {
             taken_rx: Vec::new(),
             taken_tx: Vec::new(),
             rss: false,
+            rx_ip_checksum: false,
         })
     }
 
@@ -114,6 +118,11 @@ impl Port {
     /// Whether RSS spreads flows over the RX queues.
     pub fn rss(&self) -> bool {
         self.rss
+    }
+
+    /// Whether the NIC verifies IPv4 header checksums on receive.
+    pub fn rx_ip_checksum(&self) -> bool {
+        self.rx_ip_checksum
     }
 
     pub fn socket(&self) -> i32 {
@@ -193,6 +202,11 @@ impl Port {
         }
         if let Some(mtu) = spec.mtu {
             conf.rxmode.mtu = mtu as u32;
+        }
+        // Let the NIC verify IPv4 header checksums where it can (mbuf flags).
+        self.rx_ip_checksum = info.rx_offload_capa & RX_OFFLOAD_IPV4_CKSUM != 0;
+        if self.rx_ip_checksum {
+            conf.rxmode.offloads |= RX_OFFLOAD_IPV4_CKSUM;
         }
         // SAFETY: conf is a valid, initialised configuration for this port.
         let ret = unsafe {

@@ -5,7 +5,7 @@
 use super::counters::Counter;
 use super::local::LocalAddrs;
 use super::reply;
-use crate::buf::PacketBuf;
+use crate::buf::{HwCheck, PacketBuf};
 use crate::lb::addr_table::AddrEntry;
 use crate::lb::nat::{self, Parsed};
 use crate::lb::snapshot::{AddrKind, LbSnapshot};
@@ -122,7 +122,13 @@ fn classify_ipv4<B: PacketBuf>(
     let Ok(ip) = ipv4::Packet::new_checked(&data[l2.len..]) else {
         return Drop(Counter::DropIpv4Malformed);
     };
-    if !ip.verify_checksum() {
+    // Where the NIC checked the header (RX_IP_CKSUM offload), take its word.
+    let checksum_ok = match buf.ipv4_checksum() {
+        HwCheck::Good => true,
+        HwCheck::Bad => false,
+        HwCheck::Unknown => ip.verify_checksum(),
+    };
+    if !checksum_ok {
         return Drop(Counter::DropIpv4BadChecksum);
     }
     if !l2.to_our_mac {

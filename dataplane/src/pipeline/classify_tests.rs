@@ -4,7 +4,7 @@
 use super::classify::{classify, Verdict};
 use super::counters::Counter;
 use super::local::LocalAddrs;
-use crate::buf::{PacketBuf, VecBuf};
+use crate::buf::{HwCheck, PacketBuf, VecBuf};
 use crate::lb::snapshot::LbSnapshot;
 use crate::wire::checksum::{pseudo_v4, pseudo_v6};
 use crate::wire::ethernet::{ethertype, Frame};
@@ -534,5 +534,33 @@ fn vlan_port_accepts_its_tag_and_keeps_it_in_replies() {
     assert_eq!(
         classify(&mut b, &l, &LbSnapshot::default()),
         Verdict::Drop(Counter::DropVlanMismatch)
+    );
+}
+
+#[test]
+fn the_nics_ipv4_checksum_verdict_is_taken_where_it_gave_one() {
+    let good = eth(
+        OUR_MAC,
+        ethertype::IPV4,
+        &ipv4_packet(OUR_V4, ip_proto::TCP, &tcp_syn(PEER_V4, OUR_V4)),
+    );
+    let mut bad = good.clone();
+    bad[14 + 10] ^= 0xff;
+    let with = |frame: &[u8], hw| {
+        let mut b = VecBuf::from_slice(frame);
+        b.hw_ipv4 = hw;
+        classify(&mut b, &local(), &LbSnapshot::default())
+    };
+    // No offload: software decides.
+    assert_eq!(with(&good, HwCheck::Unknown), Verdict::ToHost);
+    assert_eq!(
+        with(&bad, HwCheck::Unknown),
+        Verdict::Drop(Counter::DropIpv4BadChecksum)
+    );
+    // The NIC checked: its word stands, whatever the bytes say (no second check).
+    assert_eq!(with(&bad, HwCheck::Good), Verdict::ToHost);
+    assert_eq!(
+        with(&good, HwCheck::Bad),
+        Verdict::Drop(Counter::DropIpv4BadChecksum)
     );
 }
