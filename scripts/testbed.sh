@@ -6,8 +6,8 @@
 #            198.18.0.11-13 / 2001:db8::11-13, holding the direct-server-return
 #            VIPs 198.18.0.200 and 2001:db8::200 on their loopback
 # With "split", a second segment (bridge br1) joins lb's "back0" (DPDK-owned, MTU
-# 1500) and the backends' eth1 (198.19.0.11-13), for a weir with a client-side and a
-# backend-side port of different MTUs.
+# 1500) and the backends' eth1 (198.19.0.11-13, 2001:db8:1::11-13), for a weir with
+# a client-side and a backend-side port of different MTUs.
 # Every name carries the run id, so runs side by side do not collide; `down`
 # removes everything `up` made.
 #
@@ -104,6 +104,7 @@ split_segment() {
     ip link set "$P${b}k" netns "$(ns "$b")" name eth1
     inns "$b" ethtool -K eth1 tx off >/dev/null
     inns "$b" ip addr add "198.19.0.1$i/24" dev eth1
+    inns "$b" ip -6 addr add "2001:db8:1::1$i/64" dev eth1 nodad
     inns "$b" ip link set eth1 up
     i=$((i + 1))
   done

@@ -1,8 +1,9 @@
 """Issue 3's frame-size rules end to end: jumbo frames through fullnat and dr, IP
 fragments forwarded by the (source, destination, protocol) hash where a dr service
 allows them (dropped and counted elsewhere), and, for a packet bigger than the
-backend-side port's MTU, ICMP "fragmentation needed" when it has DF (taken up by
-the client's own kernel) and fragmentation by weir when it has not.
+backend-side port's MTU, ICMP "fragmentation needed" when it has DF and ICMPv6
+"packet too big" for IPv6 (both taken up by the client's own kernel), and
+fragmentation by weir when an IPv4 packet has no DF.
 
 These run weir on DPDK's pcap PMD (libpcap on the same veths): af_packet in DPDK
 22.11 stops at a 1500-byte MTU, and its fanout defragments IP in the kernel before
@@ -17,6 +18,7 @@ from pathlib import Path
 from weirlab import EQUAL, Weir, base_config, pool, service
 
 VIP = "198.18.0.100"
+VIP6 = "2001:db8::100"
 DR_VIP = "198.18.0.200"
 PROBE = str(Path(__file__).parent / "udp_probe.py")
 
@@ -26,8 +28,10 @@ name = "back"
 device = "net_pcap1,iface=back0,phy_mac=1"
 mtu = 1500
 ipv4 = ["198.19.0.1/24"]
+ipv6 = ["2001:db8:1::1/64"]
 host_interface = "weir1"
 local_ipv4 = ["198.19.0.2"]
+local_ipv6 = ["2001:db8:1::2"]
 
 """
 
@@ -130,14 +134,17 @@ def test_packet_too_big_for_the_backend_port_is_refused_with_df_and_fragmented_w
         f'[[pool.backend]]\nname = "b{i}"\naddress = "198.19.0.1{i}"\nport = 5353\n'
         for i in (1, 2, 3)
     )
+    backends6 = backends.replace('"198.19.0.1', '"2001:db8:1::1')
     cfg = (
         pcap_config(9000, back_port=True)
         + f'[[pool]]\nname = "dns"\n{backends}'
         + f'[[pool]]\nname = "dnsdr"\n{backends.replace("port = 5353", "")}'
+        + f'[[pool]]\nname = "dns6"\n{backends6}'
         + service("dns", VIP, 53, "dns", protocol="udp")
         + service("dns-dr", DR_VIP, 5353, "dnsdr", protocol="udp", mode="dr")
+        + service("dns6", VIP6, 53, "dns6", protocol="udp")
     )
-    w = start(tb, tmp_path, cfg)
+    w = start(tb, tmp_path, cfg, neighbours=6)
     try:
         small = probe(tb, VIP, 53, 1000, "--df", "--connect")
         # The first 4000-byte datagram leaves (the client's route says 9000), weir
@@ -150,6 +157,10 @@ def test_packet_too_big_for_the_backend_port_is_refused_with_df_and_fragmented_w
         # Without DF weir fragments it for the 1500-byte side (dr: the backend
         # reassembles and answers the client directly).
         frag = probe(tb, DR_VIP, 5353, 4000, "--no-df", count=3)
+        # IPv6 is never fragmented on the way: packet-too-big, which the client's
+        # kernel takes up the same way.
+        small6 = probe(tb, VIP6, 53, 1000, "--df", "--connect")
+        big6 = probe(tb, VIP6, 53, 4000, "--df", "--connect", count=3, timeout=0.5)
     finally:
         w.stop()
     assert small["replies"] and small["replies"][0]["echo_ok"], small
@@ -159,8 +170,11 @@ def test_packet_too_big_for_the_backend_port_is_refused_with_df_and_fragmented_w
     assert fits["replies"] and fits["replies"][0]["echo_ok"], fits
     assert not frag["errors"] and len(frag["replies"]) == 3, frag
     assert all(r["echo_ok"] for r in frag["replies"]), frag
+    assert small6["replies"] and small6["replies"][0]["echo_ok"], small6
+    assert not big6["replies"] and big6["mtu"] == 1500, big6
+    assert big6["errors"].count("Message too long") == 2, big6
     c = w.counters()
-    assert c["icmp_too_big_sent"] == 1, c
+    assert c["icmp_too_big_sent"] == 2, c
     # 4028 bytes of IP over a 1500 MTU: 1480 + 1480 + 1068 bytes of payload.
     assert c["ip_fragments_out"] == 9, c
     assert c["drop_oversize"] == 0 and c["drop_fragment_failed"] == 0, c

@@ -5,7 +5,7 @@
 The testbed's backends answer `backend NAME from ADDR:PORT: ` followed by the
 datagram. Prints JSON: the replies (source, length, backend, whether the echoed
 payload is intact), send errors, and with --connect the kernel's path MTU to DST.
---df sets IP_PMTUDISC_DO: the kernel never fragments, and says EMSGSIZE when the
+--df sets IP(V6)_PMTUDISC_DO: the kernel never fragments, and says EMSGSIZE when the
 datagram exceeds the path MTU it knows; --no-df (IP_PMTUDISC_DONT) sends without
 DF. By default Linux sets DF on UDP and fragments locally only past the route MTU.
 """
@@ -16,11 +16,10 @@ import os
 import re
 import socket
 
-# From <linux/in.h>; Python's socket module does not name them all.
-IP_MTU_DISCOVER = 10
-IP_PMTUDISC_DONT = 0
-IP_PMTUDISC_DO = 2
-IP_MTU = 14
+# From <linux/in.h> and <linux/in6.h>; Python's socket module does not name them all.
+IP_MTU_DISCOVER, IP_MTU = 10, 14
+IPV6_MTU_DISCOVER, IPV6_MTU = 23, 24
+PMTUDISC_DONT, PMTUDISC_DO = 0, 2
 
 ap = argparse.ArgumentParser()
 ap.add_argument("dst")
@@ -33,9 +32,13 @@ ap.add_argument("--connect", action="store_true")
 ap.add_argument("--timeout", type=float, default=2.0)
 a = ap.parse_args()
 
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+v6 = ":" in a.dst
+s = socket.socket(socket.AF_INET6 if v6 else socket.AF_INET, socket.SOCK_DGRAM)
+level, discover, mtu_opt = (
+    (socket.IPPROTO_IPV6, IPV6_MTU_DISCOVER, IPV6_MTU) if v6 else (socket.IPPROTO_IP, IP_MTU_DISCOVER, IP_MTU)
+)
 if a.df or a.no_df:
-    s.setsockopt(socket.IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DO if a.df else IP_PMTUDISC_DONT)
+    s.setsockopt(level, discover, PMTUDISC_DO if a.df else PMTUDISC_DONT)
 s.settimeout(a.timeout)
 if a.connect:
     s.connect((a.dst, a.port))
@@ -64,7 +67,7 @@ for i in range(a.count):
     })
 if a.connect:
     try:
-        out["mtu"] = s.getsockopt(socket.IPPROTO_IP, IP_MTU)
+        out["mtu"] = s.getsockopt(level, mtu_opt)
     except OSError:
         out["mtu"] = None
 print(json.dumps(out))
