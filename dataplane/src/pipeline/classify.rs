@@ -3,6 +3,7 @@
 //! under a named counter. Written against [`PacketBuf`] so it is tested without DPDK.
 
 use super::counters::Counter;
+use super::fast_v4;
 use super::local::LocalAddrs;
 use super::reply;
 use crate::buf::{HwCheck, PacketBuf};
@@ -45,7 +46,20 @@ struct L2 {
 /// Classifies one frame. `snap` supplies the VIPs and FullNAT local addresses, which
 /// are answered for (ARP, ND, ping) like the port's own, and whose other traffic goes
 /// to the balancer.
+#[inline]
 pub fn classify<B: PacketBuf>(buf: &mut B, local: &LocalAddrs, snap: &LbSnapshot) -> Verdict {
+    match fast_v4::classify_fast(buf, local, snap) {
+        Some(v) => v,
+        None => classify_general(buf, local, snap),
+    }
+}
+
+/// Every packet, by the book: what `classify` does when the fast path declines.
+pub fn classify_general<B: PacketBuf>(
+    buf: &mut B,
+    local: &LocalAddrs,
+    snap: &LbSnapshot,
+) -> Verdict {
     let l2 = match parse_l2(buf.data(), local) {
         Ok(l2) => l2,
         Err(drop) => return Drop(drop),
@@ -313,7 +327,7 @@ fn valid_solicitation(
 
 /// The balancer's verdict for a parsed packet to a VIP or local address.
 #[inline]
-fn balance(p: Parsed, entry: AddrEntry<'_>) -> Verdict {
+pub(super) fn balance(p: Parsed, entry: AddrEntry<'_>) -> Verdict {
     let local = entry.kind() == AddrKind::Local;
     let service = if local {
         None
