@@ -170,7 +170,7 @@ impl LbCore {
             local,
             ..
         } = prep.at;
-        let p = prep.p;
+        let p = &prep.p;
         let hash = prep.hash;
         let cached = prep.hit;
         if p.fragment {
@@ -179,10 +179,10 @@ impl LbCore {
             if local {
                 return LbVerdict::Drop(Counter::DropFragment);
             }
-            return self.fragment(buf, &p, snap, macs, tally);
+            return self.fragment(buf, p, snap, macs, tally);
         }
         if local {
-            return self.reverse(buf, &p, (hash, cached), in_port, snap, macs, handed, tally);
+            return self.reverse(buf, p, (hash, cached), in_port, snap, macs, handed, tally);
         }
         let Some(sid) = prep.service.or_else(|| snap.service_for(&p.key)) else {
             return LbVerdict::Drop(Counter::DropNoService);
@@ -194,17 +194,7 @@ impl LbCore {
                 return LbVerdict::Handoff(owner);
             }
         }
-        let v = self.forward(
-            buf,
-            &p,
-            sid,
-            svc,
-            (hash, cached),
-            in_port,
-            snap,
-            macs,
-            tally,
-        );
+        let v = self.forward(buf, p, sid, svc, (hash, cached), in_port, snap, macs, tally);
         if let LbVerdict::Drop(c) = v {
             self.stats.service_drop(sid, c);
         }
@@ -227,7 +217,6 @@ impl LbCore {
         let len = buf.len() as u64;
         self.stats.service(sid, ServiceStat::Packets, 1);
         self.stats.service(sid, ServiceStat::Bytes, len);
-        let peer_mac = crate::wire::ethernet::Frame::new_unchecked(buf.data()).src();
         let timeouts = &snap.timeouts;
         let (backend, hit) = match self.entry(cached, &p.key, hash) {
             Some(Hit { id, .. }) => {
@@ -239,10 +228,13 @@ impl LbCore {
                 self.table.set_expires(id, expires);
                 (backend, Some(id))
             }
-            None => match self.new_flow(p, sid, svc, in_port, peer_mac, snap, tally) {
-                Ok(b) => (b, None),
-                Err(c) => return LbVerdict::Drop(c),
-            },
+            None => {
+                let peer_mac = crate::wire::ethernet::Frame::new_unchecked(buf.data()).src();
+                match self.new_flow(p, sid, svc, in_port, peer_mac, snap, tally) {
+                    Ok(b) => (b, None),
+                    Err(c) => return LbVerdict::Drop(c),
+                }
+            }
         };
         let Some(be) = snap.backends.get(backend as usize) else {
             return LbVerdict::Drop(Counter::DropNoBackend);
@@ -269,8 +261,7 @@ impl LbCore {
             let Some(id) = hit.or_else(|| self.table.lookup(&p.key).map(|h| h.id)) else {
                 return LbVerdict::Drop(Counter::DropNoFlow);
             };
-            let c = self.table.get(id);
-            let Some(rev) = c.rev else {
+            let Some(rev) = &self.table.get(id).rev else {
                 return LbVerdict::Drop(Counter::DropNoFlow);
             };
             // The reverse key holds the backend's address and port for this flow.
