@@ -246,12 +246,8 @@ impl LbCore {
             return LbVerdict::Drop(Counter::DropNoNeighbor);
         };
         let out_port = be.port_index;
-        if let Some(&mtu) = snap.port_mtu.get(out_port) {
-            if too_big::does_not_fit(buf.data(), p, mtu) {
-                too_big::reply(buf, p, macs[in_port.min(macs.len() - 1)], mtu);
-                tally.add(Counter::TooBigSent, 1);
-                return LbVerdict::Tx(in_port);
-            }
+        if let Some(v) = refuse_too_big(buf, p, snap, (in_port, out_port), macs, tally) {
+            return v;
         }
         let data = buf.data_mut();
         if let Err(c) = nat::decrement_ttl(data, p) {
@@ -454,12 +450,8 @@ impl LbCore {
         let port = port.min(macs.len().saturating_sub(1));
         // A reply bigger than the client's side takes: the backend hears it from
         // the local address it sent to, as from any router on the path.
-        if let Some(&mtu) = snap.port_mtu.get(port) {
-            if too_big::does_not_fit(buf.data(), p, mtu) {
-                too_big::reply(buf, p, macs[in_port.min(macs.len() - 1)], mtu);
-                tally.add(Counter::TooBigSent, 1);
-                return LbVerdict::Tx(in_port);
-            }
+        if let Some(v) = refuse_too_big(buf, p, snap, (in_port, port), macs, tally) {
+            return v;
         }
         let data = buf.data_mut();
         if let Err(c) = nat::decrement_ttl(data, p) {
@@ -511,6 +503,26 @@ impl LbCore {
     pub fn active(&self, id: u32) -> u32 {
         self.active.get(id as usize).copied().unwrap_or(0)
     }
+}
+
+/// When the packet does not fit the MTU of the port it must leave by, rewrites it
+/// into the ICMP error for its sender and says to send that back out of `in_port`.
+#[inline]
+fn refuse_too_big<B: PacketBuf>(
+    buf: &mut B,
+    p: &Parsed,
+    snap: &LbSnapshot,
+    (in_port, out_port): (usize, usize),
+    macs: PortMacs<'_>,
+    tally: &mut Tally,
+) -> Option<LbVerdict> {
+    let &mtu = snap.port_mtu.get(out_port)?;
+    if !too_big::does_not_fit(buf.data(), p, mtu) {
+        return None;
+    }
+    too_big::reply(buf, p, macs[in_port.min(macs.len() - 1)], mtu);
+    tally.add(Counter::TooBigSent, 1);
+    Some(LbVerdict::Tx(in_port))
 }
 
 /// The hash the ring chooses a backend by (xxh3, portable across appliances);

@@ -7,7 +7,6 @@ use crate::pipeline::counters::Counter;
 use crate::wire::ethernet::Frame;
 use crate::wire::ipv6::UpperLayer;
 use crate::wire::{ip_proto, ipv4, ipv6, read_u16, tcp, udp, write_u16};
-use std::net::IpAddr;
 
 /// What the balancer needs to know about a packet, found once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -162,16 +161,11 @@ fn l4_checksum_at(data: &[u8], p: &Parsed) -> Option<usize> {
     }
 }
 
-/// Rewrites source and destination address and port (FullNAT, both directions).
-pub fn rewrite_addresses(data: &mut [u8], p: &Parsed, src: (IpAddr, u16), dst: (IpAddr, u16)) {
-    let bytes = |a: IpAddr| FlowKey::new(a, a, 0, 0, 0).dst;
-    rewrite(data, p, (&bytes(src.0), src.1), (&bytes(dst.0), dst.1));
-}
-
-/// [`rewrite_addresses`] with the addresses as a flow key holds them (16 bytes,
-/// IPv4 mapped), as the connection entry gives them: no conversions per packet.
-/// The address change is summed once and applied to both the IPv4 header checksum
-/// and the L4 checksum (whose pseudo-header holds the same addresses).
+/// Rewrites source and destination address and port (FullNAT, both directions),
+/// with the addresses as a flow key holds them (16 bytes, IPv4 mapped), as the
+/// connection entry gives them: no conversions per packet. The address change is
+/// summed once and applied to both the IPv4 header checksum and the L4 checksum
+/// (whose pseudo-header holds the same addresses).
 #[inline]
 pub fn rewrite(data: &mut [u8], p: &Parsed, src: (&[u8; 16], u16), dst: (&[u8; 16], u16)) {
     let l3 = p.l2;
@@ -241,6 +235,13 @@ pub fn set_macs(data: &mut [u8], src: [u8; 6], dst: [u8; 6]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::IpAddr;
+
+    /// `rewrite` with `IpAddr`s.
+    fn rewrite_addresses(data: &mut [u8], p: &Parsed, src: (IpAddr, u16), dst: (IpAddr, u16)) {
+        let bytes = |a: IpAddr| FlowKey::new(a, a, 0, 0, 0).dst;
+        rewrite(data, p, (&bytes(src.0), src.1), (&bytes(dst.0), dst.1));
+    }
     use crate::wire::checksum::{pseudo_v4, pseudo_v6};
     use crate::wire::ethernet::ethertype;
     use std::net::{Ipv4Addr, Ipv6Addr};
