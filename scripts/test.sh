@@ -19,6 +19,9 @@ cargo build --release --workspace -q
 echo "== cargo test (unit, golden bytes, properties)"
 cargo test --release --workspace
 
+echo "== benchmark harness smoke run (perf/; figures are not asserted, dropped packets are)"
+target/release/weir-perf --seconds 0.05 --large 20000 >/dev/null
+
 echo "== end-to-end tests (pytest, netns testbed)"
 # Debian's scapy belongs to /usr/bin/python3, not to a python3 earlier on PATH.
 WEIR_BIN="$PWD/target/release/weir" /usr/bin/python3 -m pytest -p no:cacheprovider \
