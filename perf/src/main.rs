@@ -163,7 +163,7 @@ impl Work for Weir {
         for (m, slot) in ms.iter_mut().zip(preps.iter_mut()) {
             if let Verdict::Balance { p, local, service } = classify(m, &self.addrs, snap) {
                 let at = Arrival {
-                    l2: p.l2,
+                    l2: p.l2 as u16,
                     v6: p.v6,
                     in_port: 0,
                     handed: false,

@@ -38,16 +38,19 @@ pub struct LbCore {
     pub stats: LbTally,
     /// Connection-table clock, in ticks.
     pub now: u64,
+    /// Connections created so far (wrapping): a staged miss stays a miss while it
+    /// is unchanged.
+    inserts: u32,
 }
 
 /// Where a packet came from and where its L3 header starts.
 #[derive(Debug, Clone, Copy)]
 pub struct Arrival {
     /// Length of the Ethernet header (and tag).
-    pub l2: usize,
+    pub l2: u16,
     pub v6: bool,
     /// Port index it arrived on.
-    pub in_port: usize,
+    pub in_port: u16,
     /// Another worker steered it here: do not steer again.
     pub handed: bool,
     /// Addressed to a FullNAT local address (a backend's reply), not a VIP.
@@ -62,8 +65,12 @@ pub struct Prepared {
     at: Arrival,
     /// The entry `prefetch_entry` found. Entries leave the table only on the
     /// worker's tick, between bursts, so a hit stays valid for the burst; a miss is
-    /// looked up again (an earlier packet of the burst may have created the flow).
+    /// looked up again only if a flow was created since (an earlier packet of the
+    /// burst may have created this one).
     hit: Option<Hit>,
+    /// `LbCore::inserts` when `hit` was looked up (`u32::MAX`: never; the count
+    /// wraps, but not 4 billion times within one burst).
+    inserts_seen: u32,
     service: Option<u32>,
 }
 
@@ -81,6 +88,7 @@ impl LbCore {
             active: vec![0; MAX_BACKENDS].into_boxed_slice(),
             stats: LbTally::default(),
             now: 0,
+            inserts: 0,
         }
     }
 
@@ -115,7 +123,7 @@ impl LbCore {
         macs: PortMacs<'_>,
         tally: &mut Tally,
     ) -> LbVerdict {
-        match nat::parse(buf.data(), at.l2, at.v6) {
+        match nat::parse(buf.data(), at.l2 as usize, at.v6) {
             Ok(p) => {
                 let prep = self.prepare(p, at, None);
                 self.finish(buf, &prep, snap, macs, tally)
@@ -136,6 +144,7 @@ impl LbCore {
             hash,
             at,
             hit: None,
+            inserts_seen: u32::MAX,
             service,
         }
     }
@@ -144,15 +153,20 @@ impl LbCore {
     #[inline]
     pub fn prefetch_entry(&self, prep: &mut Prepared) {
         prep.hit = self.table.lookup_hashed(&prep.p.key, prep.hash);
+        prep.inserts_seen = self.inserts;
         if let Some(h) = prep.hit {
             self.table.prefetch_entry(h.id);
         }
     }
 
-    /// The entry for a prepared packet: the cached hit, or a fresh look-up.
-    #[inline]
-    fn entry(&self, prep_hit: Option<Hit>, key: &FlowKey, hash: u64) -> Option<Hit> {
-        prep_hit.or_else(|| self.table.lookup_hashed(key, hash))
+    /// The entry for a prepared packet: the staged hit; a staged miss while no flow
+    /// was created since; else a fresh look-up.
+    #[inline(always)]
+    fn entry(&self, prep: &Prepared) -> Option<Hit> {
+        if prep.hit.is_some() || prep.inserts_seen == self.inserts {
+            return prep.hit;
+        }
+        self.table.lookup_hashed(&prep.p.key, prep.hash)
     }
 
     /// Last half of `process`.
@@ -164,15 +178,8 @@ impl LbCore {
         macs: PortMacs<'_>,
         tally: &mut Tally,
     ) -> LbVerdict {
-        let Arrival {
-            in_port,
-            handed,
-            local,
-            ..
-        } = prep.at;
+        let Arrival { handed, local, .. } = prep.at;
         let p = &prep.p;
-        let hash = prep.hash;
-        let cached = prep.hit;
         if p.fragment {
             // A backend's reply in pieces: only the first would match its entry,
             // and forwarding that alone helps nobody.
@@ -182,19 +189,19 @@ impl LbCore {
             return self.fragment(buf, p, snap, macs, tally);
         }
         if local {
-            return self.reverse(buf, p, (hash, cached), in_port, snap, macs, handed, tally);
+            return self.reverse(buf, prep, snap, macs, handed, tally);
         }
         let Some(sid) = prep.service.or_else(|| snap.service_for(&p.key)) else {
             return LbVerdict::Drop(Counter::DropNoService);
         };
         let svc = &snap.services[sid as usize];
         if !handed && self.workers > 1 {
-            let owner = (hash % self.workers as u64) as u16; // == p.key.owner(workers)
+            let owner = (prep.hash % self.workers as u64) as u16; // == p.key.owner(workers)
             if owner != self.worker {
                 return LbVerdict::Handoff(owner);
             }
         }
-        let v = self.forward(buf, p, sid, svc, (hash, cached), in_port, snap, macs, tally);
+        let v = self.forward(buf, prep, sid, svc, snap, macs, tally);
         if let LbVerdict::Drop(c) = v {
             self.stats.service_drop(sid, c);
         }
@@ -205,20 +212,19 @@ impl LbCore {
     fn forward<B: PacketBuf>(
         &mut self,
         buf: &mut B,
-        p: &Parsed,
+        prep: &Prepared,
         sid: u32,
         svc: &Service,
-        (hash, cached): (u64, Option<Hit>),
-        in_port: usize,
         snap: &LbSnapshot,
         macs: PortMacs<'_>,
         tally: &mut Tally,
     ) -> LbVerdict {
+        let (p, in_port) = (&prep.p, prep.at.in_port as usize);
         let len = buf.len() as u64;
         self.stats.service(sid, ServiceStat::Packets, 1);
         self.stats.service(sid, ServiceStat::Bytes, len);
         let timeouts = &snap.timeouts;
-        let (backend, hit) = match self.entry(cached, &p.key, hash) {
+        let (backend, id) = match self.entry(prep) {
             Some(Hit { id, .. }) => {
                 let c = self.table.get_mut(id);
                 let expires = update_state(c, p, Direction::Forward, timeouts, self.now);
@@ -231,7 +237,7 @@ impl LbCore {
             None => {
                 let peer_mac = crate::wire::ethernet::Frame::new_unchecked(buf.data()).src();
                 match self.new_flow(p, sid, svc, in_port, peer_mac, snap, tally) {
-                    Ok(b) => (b, None),
+                    Ok(created) => created,
                     Err(c) => return LbVerdict::Drop(c),
                 }
             }
@@ -254,7 +260,7 @@ impl LbCore {
             return LbVerdict::Drop(c);
         }
         if svc.mode == Mode::FullNat {
-            let Some(id) = hit.or_else(|| self.table.lookup(&p.key).map(|h| h.id)) else {
+            let Some(id) = id else {
                 return LbVerdict::Drop(Counter::DropNoFlow);
             };
             let Some(rev) = &self.table.get(id).rev else {
@@ -270,7 +276,8 @@ impl LbCore {
         LbVerdict::Tx(out_port)
     }
 
-    /// Creates the connection for a packet with no entry; returns its backend.
+    /// Creates the connection for a packet with no entry; returns its backend and
+    /// its entry (none when a full table sent a `dr` flow on statelessly).
     #[allow(clippy::too_many_arguments)]
     fn new_flow(
         &mut self,
@@ -281,7 +288,7 @@ impl LbCore {
         peer_mac: [u8; 6],
         snap: &LbSnapshot,
         tally: &mut Tally,
-    ) -> Result<u32, Counter> {
+    ) -> Result<(u32, Option<u32>), Counter> {
         let is_tcp = p.key.proto == ip_proto::TCP;
         let syn = p.tcp_flags & (tcp::flags::SYN | tcp::flags::ACK) == tcp::flags::SYN;
         let midstream = is_tcp && !syn;
@@ -332,15 +339,20 @@ impl LbCore {
             conn.local_idx = local_idx as u16;
             let be_port = svc.ports.get(idx as usize).copied().unwrap_or(be.port);
             conn.rev = Some(FlowKey::new(be.addr, local, be_port, lport, p.key.proto));
-            if self.table.insert(conn).is_err() {
-                self.ports.give_back(local_idx, lport);
-                return Err(Counter::DropTableFull);
-            }
-        } else if self.table.insert(conn).is_err() {
-            // DR needs no state to forward: go on by the hash, and count it.
-            tally.add(Counter::FlowsStateless, 1);
-            return Ok(backend);
         }
+        let id = match self.table.insert(conn) {
+            Ok(id) => id,
+            Err(_) => {
+                if let Some(rev) = conn.rev {
+                    self.ports.give_back(conn.local_idx as usize, rev.dport);
+                    return Err(Counter::DropTableFull);
+                }
+                // DR needs no state to forward: go on by the hash, and count it.
+                tally.add(Counter::FlowsStateless, 1);
+                return Ok((backend, None));
+            }
+        };
+        self.inserts = self.inserts.wrapping_add(1) % u32::MAX;
         if let Some(a) = self.active.get_mut(backend as usize) {
             *a += 1;
         }
@@ -356,7 +368,7 @@ impl LbCore {
         self.stats.service(sid, ServiceStat::Active, 1);
         self.stats.backend(backend, BackendStat::NewFlows, 1);
         self.stats.backend(backend, BackendStat::Active, 1);
-        Ok(backend)
+        Ok((backend, Some(id)))
     }
 
     /// The scheduler's choice for a new flow (an index into `svc.backends`).
@@ -412,14 +424,13 @@ impl LbCore {
     fn reverse<B: PacketBuf>(
         &mut self,
         buf: &mut B,
-        p: &Parsed,
-        (hash, cached): (u64, Option<Hit>),
-        in_port: usize,
+        prep: &Prepared,
         snap: &LbSnapshot,
         macs: PortMacs<'_>,
         handed: bool,
         tally: &mut Tally,
     ) -> LbVerdict {
+        let (p, in_port) = (&prep.p, prep.at.in_port as usize);
         if !handed && self.workers > 1 {
             let owner = LocalPorts::owner(p.key.dport, self.workers);
             if owner != self.worker {
@@ -429,7 +440,7 @@ impl LbCore {
         let Some(Hit {
             id,
             dir: Direction::Reverse,
-        }) = self.entry(cached, &p.key, hash)
+        }) = self.entry(prep)
         else {
             return LbVerdict::Drop(Counter::DropNoFlow);
         };

@@ -379,3 +379,49 @@ fn blocked_and_unresolved_backends_are_counted() {
     assert_eq!(st(ServiceStat::DropTableFull), 0);
     assert_eq!(st(ServiceStat::Drops), 2);
 }
+
+#[test]
+fn a_flow_created_earlier_in_the_burst_is_found_by_its_later_packets() {
+    // Both packets are staged (and miss) before the first creates the flow.
+    let s = snap(Mode::FullNat, SchedKind::RingHash, &[1, 1, 1]);
+    let mut core = LbCore::new(0, 1, 64, 1);
+    let syn = tcp_frame(CLIENT, 40000, VIP, 80, tcp::flags::SYN, 0);
+    let ack = tcp_frame(CLIENT, 40000, VIP, 80, tcp::flags::ACK, 0);
+    let other = tcp_frame(CLIENT, 40001, VIP, 80, tcp::flags::SYN, 0);
+    let at = Arrival {
+        l2: 14,
+        v6: false,
+        in_port: 0,
+        handed: false,
+        local: false,
+    };
+    let mut bufs: Vec<VecBuf> = [&syn, &ack, &other]
+        .iter()
+        .map(|f| VecBuf::from_slice(f))
+        .collect();
+    let mut preps: Vec<_> = bufs
+        .iter()
+        .map(|b| {
+            core.prepare(
+                crate::lb::nat::parse(b.data(), 14, false).unwrap(),
+                at,
+                None,
+            )
+        })
+        .collect();
+    for p in preps.iter_mut() {
+        core.prefetch_entry(p);
+    }
+    let mut t = Tally::default();
+    let verdicts: Vec<_> = bufs
+        .iter_mut()
+        .zip(&preps)
+        .map(|(b, p)| core.finish(b, p, &s, &[OUR], &mut t))
+        .collect();
+    assert_eq!(verdicts, vec![LbVerdict::Tx(0); 3]);
+    // One connection for the first flow (the ACK found it), one for the other.
+    assert_eq!(core.table.len(), 2);
+    assert_eq!(t.get(Counter::FlowsNew), 2);
+    // The ACK left with the same local port as the SYN.
+    assert_eq!(&bufs[0].data()[34..36], &bufs[1].data()[34..36]);
+}
