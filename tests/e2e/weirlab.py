@@ -54,6 +54,9 @@ class Testbed:
 
     def close(self):
         run([str(TESTBED), "down", self.rid], check=False, timeout=60)
+        # What a run's weir left under /tmp by the per-run names the tests give it.
+        for suffix in ("audit", "sock", "toml", "log", "out"):
+            Path(f"/tmp/weir-{self.rid}.{suffix}").unlink(missing_ok=True)
         left = run(["ip", "netns", "list"]).stdout
         assert self.prefix not in left, f"namespaces left behind: {left}"
 
