@@ -90,17 +90,21 @@ fn tcp_frame(
     .frame(flags, payload)
 }
 
-fn run(core: &mut LbCore, s: &LbSnapshot, frame: &[u8], local: bool) -> (LbVerdict, VecBuf, Tally) {
-    let mut b = VecBuf::new(frame, 9000);
-    let mut t = Tally::default();
-    let at = Arrival {
+/// An untagged IPv4 packet on port 0, not handed over.
+fn arrival(local: bool) -> Arrival {
+    Arrival {
         l2: 14,
         v6: false,
         in_port: 0,
         handed: false,
         local,
-    };
-    let v = core.process(&mut b, at, s, &[OUR], &mut t);
+    }
+}
+
+fn run(core: &mut LbCore, s: &LbSnapshot, frame: &[u8], local: bool) -> (LbVerdict, VecBuf, Tally) {
+    let mut b = VecBuf::new(frame, 9000);
+    let mut t = Tally::default();
+    let v = core.process(&mut b, arrival(local), s, &[OUR], &mut t);
     (v, b, t)
 }
 
@@ -388,13 +392,7 @@ fn a_flow_created_earlier_in_the_burst_is_found_by_its_later_packets() {
     let syn = tcp_frame(CLIENT, 40000, VIP, 80, tcp::flags::SYN, 0);
     let ack = tcp_frame(CLIENT, 40000, VIP, 80, tcp::flags::ACK, 0);
     let other = tcp_frame(CLIENT, 40001, VIP, 80, tcp::flags::SYN, 0);
-    let at = Arrival {
-        l2: 14,
-        v6: false,
-        in_port: 0,
-        handed: false,
-        local: false,
-    };
+    let at = arrival(false);
     let mut bufs: Vec<VecBuf> = [&syn, &ack, &other]
         .iter()
         .map(|f| VecBuf::from_slice(f))
