@@ -122,7 +122,7 @@ impl AddrTable {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn slot(&self, addr: &[u8; 16], v6: bool) -> Option<&Slot> {
         if self.slots.is_empty() {
             return None;

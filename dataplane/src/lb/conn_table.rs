@@ -55,6 +55,30 @@ pub struct ConnTable {
     live: usize,
 }
 
+/// What the first stage of a burst look-up found ([`ConnTable::stage`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Staged {
+    /// Not staged: look up in full.
+    Unknown,
+    /// No index slot carries the key's tag: the key is absent.
+    Absent,
+    /// The first index reference with the key's tag; its entry is being loaded.
+    Candidate(u32),
+}
+
+/// The hit an index reference stands for.
+#[inline]
+fn hit_of(r: u32) -> Hit {
+    Hit {
+        id: r >> 1,
+        dir: if r & 1 == 0 {
+            Direction::Forward
+        } else {
+            Direction::Reverse
+        },
+    }
+}
+
 /// Index reference: entry id shifted left once, low bit = reverse key.
 #[inline]
 fn reference(id: u32, dir: Direction) -> u32 {
@@ -122,24 +146,44 @@ impl ConnTable {
     /// As `lookup`, with `hash == k.table_hash()` already computed.
     #[inline]
     pub fn lookup_hashed(&self, k: &FlowKey, hash: u64) -> Option<Hit> {
-        let conns = &self.conns;
-        self.index
-            .get(hash, |r| {
-                let c = &conns[(r >> 1) as usize];
-                if r & 1 == 0 {
-                    c.fwd == *k
-                } else {
-                    c.rev.as_ref() == Some(k)
-                }
-            })
-            .map(|r| Hit {
-                id: r >> 1,
-                dir: if r & 1 == 0 {
-                    Direction::Forward
-                } else {
-                    Direction::Reverse
-                },
-            })
+        self.index.get(hash, |r| self.holds(r, k)).map(hit_of)
+    }
+
+    /// Whether the entry behind index reference `r` has key `k` in its direction.
+    #[inline(always)]
+    fn holds(&self, r: u32, k: &FlowKey) -> bool {
+        let c = &self.conns[(r >> 1) as usize];
+        if r & 1 == 0 {
+            c.fwd == *k
+        } else {
+            c.rev.as_ref() == Some(k)
+        }
+    }
+
+    /// First stage of a look-up within a burst: reads the (prefetched) index slot
+    /// for `hash` and starts loading the entry its tag points at, without reading
+    /// the entry yet. [`ConnTable::confirm`] finishes the look-up.
+    #[inline]
+    pub fn stage(&self, hash: u64) -> Staged {
+        match self.index.candidate(hash) {
+            Some(r) => {
+                self.prefetch_entry(r >> 1);
+                Staged::Candidate(r)
+            }
+            None => Staged::Absent,
+        }
+    }
+
+    /// Finishes a staged look-up: the candidate when it holds `k`, else a full
+    /// look-up (a tag collision). An `Absent` stage is trusted: the caller re-stages
+    /// when entries may have been added since.
+    #[inline(always)]
+    pub fn confirm(&self, k: &FlowKey, hash: u64, staged: Staged) -> Option<Hit> {
+        match staged {
+            Staged::Candidate(r) if self.holds(r, k) => Some(hit_of(r)),
+            Staged::Absent => None,
+            _ => self.lookup_hashed(k, hash),
+        }
     }
 
     /// Starts loading the index slot for `hash`.
@@ -199,7 +243,7 @@ impl ConnTable {
     }
 
     /// Moves the deadline of `id`.
-    #[inline]
+    #[inline(always)]
     pub fn set_expires(&mut self, id: u32, expires: u64) {
         let c = &mut self.conns[id as usize];
         // The wheel holds every entry at or before its deadline, so a later one
@@ -284,6 +328,37 @@ mod tests {
             packets: 0,
             bytes: 0,
         }
+    }
+
+    #[test]
+    fn a_staged_look_up_confirms_its_candidate_or_falls_back_to_a_full_one() {
+        let mut t = ConnTable::new(64, 0);
+        let ids: Vec<u32> = (0..20)
+            .map(|i| t.insert(conn(1000 + i, 2000 + i, 50)).unwrap())
+            .collect();
+        for (i, &id) in ids.iter().enumerate() {
+            let c = *t.get(id);
+            for (k, dir) in [
+                (c.fwd, Direction::Forward),
+                (c.rev.unwrap(), Direction::Reverse),
+            ] {
+                let h = k.table_hash();
+                let staged = t.stage(h);
+                assert!(matches!(staged, Staged::Candidate(_)), "flow {i}");
+                assert_eq!(t.confirm(&k, h, staged), Some(Hit { id, dir }));
+                // A candidate that turns out to hold another key (a tag
+                // collision) and an unstaged packet both get the full look-up.
+                let other = ids[(i + 1) % ids.len()];
+                let wrong = Staged::Candidate(reference(other, Direction::Forward));
+                assert_eq!(t.confirm(&k, h, wrong), Some(Hit { id, dir }));
+                assert_eq!(t.confirm(&k, h, Staged::Unknown), Some(Hit { id, dir }));
+            }
+        }
+        let absent = conn(9999, 9999, 0).fwd;
+        let h = absent.table_hash();
+        let staged = t.stage(h);
+        assert_eq!(t.confirm(&absent, h, staged), None);
+        assert_eq!(t.confirm(&absent, h, Staged::Unknown), None);
     }
 
     #[test]

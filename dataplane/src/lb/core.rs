@@ -2,7 +2,7 @@
 //! or to a FullNAT local address: steer to the owning worker, find or create the
 //! connection, choose a backend, rewrite, and say which port to send on.
 
-use super::conn_table::{Conn, ConnTable, Hit};
+use super::conn_table::{Conn, ConnTable, Hit, Staged};
 use super::flow::FlowKey;
 use super::local_ports::LocalPorts;
 use super::nat::{self, Parsed};
@@ -63,13 +63,13 @@ pub struct Prepared {
     p: Parsed,
     hash: u64,
     at: Arrival,
-    /// The entry `prefetch_entry` found. Entries leave the table only on the
-    /// worker's tick, between bursts, so a hit stays valid for the burst; a miss is
-    /// looked up again only if a flow was created since (an earlier packet of the
-    /// burst may have created this one).
-    hit: Option<Hit>,
-    /// `LbCore::inserts` when `hit` was looked up (`u32::MAX`: never; the count
-    /// wraps, but not 4 billion times within one burst).
+    /// What `prefetch_entry` found in the index. Entries leave the table only on
+    /// the worker's tick, between bursts, so a candidate stays valid for the burst;
+    /// an absent key is looked up again only if a flow was created since (an
+    /// earlier packet of the burst may have created this one).
+    staged: Staged,
+    /// `LbCore::inserts` when it was staged (the count wraps, but not 4 billion
+    /// times within one burst).
     inserts_seen: u32,
     service: Option<u32>,
 }
@@ -143,30 +143,30 @@ impl LbCore {
             p,
             hash,
             at,
-            hit: None,
-            inserts_seen: u32::MAX,
+            staged: Staged::Unknown,
+            inserts_seen: 0,
             service,
         }
     }
 
-    /// Second stage: with the index slot loaded, start loading the entry.
+    /// Second stage: with the index slot loaded, start loading the entry it
+    /// points at (its key is checked in `finish`, once it has arrived).
     #[inline]
     pub fn prefetch_entry(&self, prep: &mut Prepared) {
-        prep.hit = self.table.lookup_hashed(&prep.p.key, prep.hash);
+        prep.staged = self.table.stage(prep.hash);
         prep.inserts_seen = self.inserts;
-        if let Some(h) = prep.hit {
-            self.table.prefetch_entry(h.id);
-        }
     }
 
-    /// The entry for a prepared packet: the staged hit; a staged miss while no flow
-    /// was created since; else a fresh look-up.
+    /// The entry for a prepared packet: the staged candidate if it holds the key;
+    /// none for a key staged as absent while no flow was created since; else a
+    /// full look-up.
     #[inline(always)]
     fn entry(&self, prep: &Prepared) -> Option<Hit> {
-        if prep.hit.is_some() || prep.inserts_seen == self.inserts {
-            return prep.hit;
-        }
-        self.table.lookup_hashed(&prep.p.key, prep.hash)
+        let staged = match prep.staged {
+            Staged::Absent if prep.inserts_seen != self.inserts => Staged::Unknown,
+            s => s,
+        };
+        self.table.confirm(&prep.p.key, prep.hash, staged)
     }
 
     /// Last half of `process`.
@@ -221,8 +221,7 @@ impl LbCore {
     ) -> LbVerdict {
         let (p, in_port) = (&prep.p, prep.at.in_port as usize);
         let len = buf.len() as u64;
-        self.stats.service(sid, ServiceStat::Packets, 1);
-        self.stats.service(sid, ServiceStat::Bytes, len);
+        self.stats.service_packet(sid, len);
         let timeouts = &snap.timeouts;
         let (backend, id) = match self.entry(prep) {
             Some(Hit { id, .. }) => {
@@ -270,8 +269,8 @@ impl LbCore {
             nat::rewrite(data, p, (&rev.dst, rev.dport), (&rev.src, rev.sport));
         }
         nat::set_macs(data, macs[out_port], be_mac);
-        self.stats.backend(backend, BackendStat::PacketsIn, 1);
-        self.stats.backend(backend, BackendStat::BytesIn, len);
+        self.stats
+            .backend_packet(backend, BackendStat::PacketsIn, len);
         tally.add(Counter::LbForward, 1);
         LbVerdict::Tx(out_port)
     }
@@ -470,10 +469,9 @@ impl LbCore {
         }
         nat::rewrite(data, p, (&fwd.dst, fwd.dport), (&fwd.src, fwd.sport));
         nat::set_macs(data, macs[port], peer_mac);
-        self.stats.backend(backend, BackendStat::PacketsOut, 1);
-        self.stats.backend(backend, BackendStat::BytesOut, len);
-        self.stats.service(sid, ServiceStat::Packets, 1);
-        self.stats.service(sid, ServiceStat::Bytes, len);
+        self.stats
+            .backend_packet(backend, BackendStat::PacketsOut, len);
+        self.stats.service_packet(sid, len);
         tally.add(Counter::LbReverse, 1);
         LbVerdict::Tx(port)
     }
@@ -518,16 +516,33 @@ impl LbCore {
 
 /// When the packet does not fit the MTU of the port it must leave by, rewrites it
 /// into the ICMP error for its sender and says to send that back out of `in_port`.
-#[inline]
+/// The length check is inline; the rest is out of the way of packets that fit.
+#[inline(always)]
 fn refuse_too_big<B: PacketBuf>(
     buf: &mut B,
     p: &Parsed,
     snap: &LbSnapshot,
-    (in_port, out_port): (usize, usize),
+    ports: (usize, usize),
     macs: PortMacs<'_>,
     tally: &mut Tally,
 ) -> Option<LbVerdict> {
-    let &mtu = snap.port_mtu.get(out_port)?;
+    let &mtu = snap.port_mtu.get(ports.1)?;
+    if p.ip_len <= mtu as usize {
+        return None;
+    }
+    refuse_oversize(buf, p, mtu, ports.0, macs, tally)
+}
+
+#[cold]
+#[inline(never)]
+fn refuse_oversize<B: PacketBuf>(
+    buf: &mut B,
+    p: &Parsed,
+    mtu: u16,
+    in_port: usize,
+    macs: PortMacs<'_>,
+    tally: &mut Tally,
+) -> Option<LbVerdict> {
     if !too_big::does_not_fit(buf.data(), p, mtu) {
         return None;
     }

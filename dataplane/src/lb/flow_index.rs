@@ -76,6 +76,26 @@ impl FlowIndex {
         }
     }
 
+    /// The first reference whose slot carries `hash`'s tag, without checking the key
+    /// (that would load the entry): the first stage of a burst look-up, which
+    /// prefetches the entry and checks it later. `None` when the probe meets an
+    /// empty slot first: the key is certainly absent.
+    #[inline]
+    pub fn candidate(&self, hash: u64) -> Option<u32> {
+        let tag = hash >> 32;
+        let mut i = self.home(hash);
+        loop {
+            let s = self.slots[i];
+            if s == EMPTY {
+                return None;
+            }
+            if s >> 32 == tag {
+                return Some(reference_of(s));
+            }
+            i = (i + 1) & self.mask;
+        }
+    }
+
     /// Inserts; `false` when full. The caller guarantees the key is not present.
     #[inline]
     pub fn insert(&mut self, hash: u64, reference: u32) -> bool {
@@ -165,6 +185,32 @@ mod tests {
         for (k, r) in model {
             assert_eq!(idx.get(h(k), |x| x == r), Some(r));
         }
+    }
+
+    #[test]
+    fn a_candidate_carries_the_tag_and_none_means_absent() {
+        // 97 tags for 1000 keys: tags collide, so the candidate is the first slot
+        // with the key's tag, not always the key's own.
+        let hc = |x: u64| ((x % 97) << 32) | x;
+        let mut idx = FlowIndex::with_capacity(1000);
+        for k in 0..1000u64 {
+            assert!(idx.insert(hc(k), k as u32));
+        }
+        let mut collided = 0;
+        for k in 0..3000u64 {
+            let found = idx.get(hc(k), |r| r as u64 == k);
+            assert_eq!(found.is_some(), k < 1000);
+            match idx.candidate(hc(k)) {
+                None => assert_eq!(found, None, "key {k}"),
+                Some(r) => {
+                    assert_eq!(hc(r as u64) >> 32, hc(k) >> 32, "key {k}");
+                    collided += (found != Some(r)) as u32;
+                }
+            }
+        }
+        assert!(collided > 0, "tags should collide");
+        // An empty index has no candidates.
+        assert_eq!(FlowIndex::with_capacity(8).candidate(hc(5)), None);
     }
 
     #[test]

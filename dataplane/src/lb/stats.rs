@@ -24,6 +24,10 @@ pub enum ServiceStat {
     DropTtlExpired,
 }
 pub const SERVICE_STATS: usize = 12;
+// `service_packet` and `backend_packet` update a count and its bytes as one pair.
+const _: () = assert!(ServiceStat::Bytes as usize == ServiceStat::Packets as usize + 1);
+const _: () = assert!(BackendStat::BytesIn as usize == BackendStat::PacketsIn as usize + 1);
+const _: () = assert!(BackendStat::BytesOut as usize == BackendStat::PacketsOut as usize + 1);
 pub const SERVICE_STAT_NAMES: [&str; SERVICE_STATS] = [
     "packets",
     "bytes",
@@ -117,6 +121,28 @@ impl LbTally {
     pub fn service(&mut self, id: u32, s: ServiceStat, n: u64) {
         if let Some(v) = self.0.get_mut(id as usize * SERVICE_STATS + s as usize) {
             *v += n;
+        }
+    }
+
+    /// One packet of `len` bytes: a count and its bytes, which sit side by side
+    /// (`Packets`, `Bytes`), in one bounds check.
+    #[inline(always)]
+    pub fn service_packet(&mut self, id: u32, len: u64) {
+        let at = id as usize * SERVICE_STATS + ServiceStat::Packets as usize;
+        if let Some([p, b]) = self.0.get_mut(at..at + 2) {
+            *p += 1;
+            *b += len;
+        }
+    }
+
+    /// One packet of `len` bytes to or from backend `id`: `count` is `PacketsIn`
+    /// or `PacketsOut`, and its bytes counter follows it.
+    #[inline(always)]
+    pub fn backend_packet(&mut self, id: u32, count: BackendStat, len: u64) {
+        let at = MAX_SERVICES * SERVICE_STATS + id as usize * BACKEND_STATS + count as usize;
+        if let Some([p, b]) = self.0.get_mut(at..at + 2) {
+            *p += 1;
+            *b += len;
         }
     }
 

@@ -112,13 +112,16 @@ impl<T: AsRef<[u8]>> Packet<T> {
     pub fn verify_checksum(&self) -> bool {
         let b = self.buffer.as_ref();
         match b.get(..MIN_HEADER_LEN) {
-            // The usual header, no options: five 32-bit words summed at once.
+            // The usual header, no options: five 32-bit words summed at once, in
+            // the machine's byte order (a ones'-complement sum is the same either
+            // way up, and the valid result, 0xffff, is its own byte swap), then
+            // three folds to 16 bits: under 5 * 2^32, then 2^32 + 4, then 0x1ffff.
             Some(h) if self.header_len() == MIN_HEADER_LEN => {
-                let w = |i: usize| u32::from_be_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]) as u64;
-                let mut sum = w(0) + w(4) + w(8) + w(12) + w(16);
-                while sum >> 16 != 0 {
-                    sum = (sum & 0xffff) + (sum >> 16);
-                }
+                let w = |i: usize| u32::from_ne_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]) as u64;
+                let sum = w(0) + w(4) + w(8) + w(12) + w(16);
+                let sum = (sum & 0xffff_ffff) + (sum >> 32);
+                let sum = (sum & 0xffff) + (sum >> 16);
+                let sum = (sum & 0xffff) + (sum >> 16);
                 sum == 0xffff
             }
             _ => checksum::checksum(&b[..self.header_len()]) == 0,
@@ -302,6 +305,12 @@ mod tests {
             h[..8].copy_from_slice(&x.to_le_bytes());
             h[8..16].copy_from_slice(&x.rotate_left(17).to_le_bytes());
             h[16..].copy_from_slice(&(x as u32 ^ i).to_le_bytes());
+            if i % 4 >= 2 {
+                // Bytes near 0x00 and 0xff, where the folds carry most.
+                for (j, b) in h.iter_mut().enumerate() {
+                    *b = [0xff, 0xfe, 0x00, 0x01][(x >> (2 * j)) as usize & 3];
+                }
+            }
             h[0] = 0x45;
             if i % 2 == 0 {
                 // Half of them valid.
