@@ -1,23 +1,26 @@
-//! `weir-perf`: cycles per packet of Weir's L4 path, measured against a bare
-//! receive-and-transmit loop on the same DPDK port in the same run.
+//! `weir-perf`: cycles per packet of Weir's worker on its L4 path, measured against
+//! a bare receive-and-transmit loop on the same DPDK queues in the same run.
 //!
-//! The port is a `net_ring` loopback vdev (what is transmitted is received again),
-//! so no traffic leaves the process. Each scenario keeps 2048 packets circulating:
-//! receive a burst of 32, restore each packet from its template (a 64-byte copy, in
-//! the bare loop too, so both sides pay it), process it (Weir only), transmit the
-//! burst. Cycles are TSC ticks over the whole measured loop divided by packets.
+//! The port is a `net_ring` vdev, so no traffic leaves the process; its queue 0 and
+//! queue 1 are two rings. The loop under test (the bare forwarder, or a real
+//! `Worker` polled exactly as its `run` loop polls) receives on queue 0 and
+//! transmits on queue 1. A traffic source on the same core takes what comes out of
+//! queue 1, restores each packet from its template (a 64-byte copy) and sends it
+//! into queue 0 again. Both loops pay the same source; 2048 packets circulate.
+//! Cycles are TSC ticks over the whole measured loop divided by packets.
 //!
 //!     weir-perf [--seconds S] [--large N] [--only TEXT] [--in-flight N] [--packets N] [--no-huge]
 
+use arc_swap::ArcSwap;
 use dataplane::buf::PacketBuf;
 use dataplane::dpdk::{Eal, Mbuf, MbufArray, Mempool, Port, PortSpec, RxQueue, TxQueue};
-use dataplane::lb::core::Prepared;
 use dataplane::lb::core::{Arrival, LbCore, LbVerdict};
 use dataplane::lb::ring::{RingMember, RingTable};
 use dataplane::lb::snapshot::{Backend, HashKey, LbSnapshot, LocalAddrs, Mode, SchedKind, Service};
-use dataplane::pipeline::classify::{classify, Verdict};
-use dataplane::pipeline::counters::Tally;
+use dataplane::pipeline::control::Control;
+use dataplane::pipeline::counters::{Counter, Tally};
 use dataplane::pipeline::local::LocalAddrs as PortAddrs;
+use dataplane::pipeline::worker::{LoopState, Worker, WorkerPort};
 use dataplane::wire::build::TcpV4;
 use dataplane::wire::{ipv4, tcp};
 use serde_json::json;
@@ -125,75 +128,133 @@ fn port_addrs() -> PortAddrs {
     }
 }
 
+/// The rings and the traffic source. The loop under test owns `fwd` while it runs.
 struct Bench {
     in_flight: usize,
     pool: Mempool,
-    rx: RxQueue,
-    tx: TxQueue,
+    /// The source's side: it receives what the loop under test sent (queue 1) and
+    /// sends into what the loop receives (queue 0).
+    src_rx: RxQueue,
+    src_tx: TxQueue,
+    /// The loop under test's queues: receive on 0, transmit on 1.
+    fwd: Option<(RxQueue, TxQueue)>,
     tsc_hz: u64,
 }
 
-/// What a scenario does to a burst of restored packets.
-trait Work {
-    fn burst(&mut self, ms: &mut [Mbuf]);
+/// A loop under test: one iteration of it.
+trait Loop {
+    fn step(&mut self);
+    /// Sends anything it holds back and returns the queues.
+    fn finish(self: Box<Self>) -> (RxQueue, TxQueue);
 }
 
-struct Bare;
-impl Work for Bare {
+/// The floor: receive a burst, transmit it.
+struct Bare {
+    rx: RxQueue,
+    tx: TxQueue,
+    batch: MbufArray,
+}
+
+impl Loop for Bare {
     #[inline]
-    fn burst(&mut self, _ms: &mut [Mbuf]) {}
+    fn step(&mut self) {
+        self.rx.burst(&mut self.batch);
+        self.tx.flush(&mut self.batch);
+    }
+
+    fn finish(self: Box<Self>) -> (RxQueue, TxQueue) {
+        (self.rx, self.tx)
+    }
 }
 
-struct Weir {
-    lb: LbCore,
-    /// Held like the worker holds its per-loop snapshot guard.
+/// Weir's worker, polled as its own `run` loop polls it.
+struct UnderTest {
+    worker: Worker,
+    st: LoopState,
+    /// Held like the worker's loop holds its per-iteration snapshot guard.
     snap: Arc<LbSnapshot>,
-    addrs: PortAddrs,
-    tally: Tally,
-    dropped: u64,
 }
 
-impl Work for Weir {
-    /// The worker's three passes: classify and prepare (prefetching index slots),
-    /// prefetch the entries, finish.
+impl Loop for UnderTest {
     #[inline]
-    fn burst(&mut self, ms: &mut [Mbuf]) {
-        let snap = &*self.snap;
-        let mut preps: [Option<Prepared>; 32] = [None; 32];
-        for (m, slot) in ms.iter_mut().zip(preps.iter_mut()) {
-            if let Verdict::Balance { p, local, service } = classify(m, &self.addrs, snap) {
-                let at = Arrival {
-                    l2: p.l2 as u16,
-                    v6: p.v6,
-                    in_port: 0,
-                    handed: false,
-                    local,
-                };
-                *slot = Some(self.lb.prepare(p, at, service));
-            }
-        }
-        for p in preps.iter_mut().flatten() {
-            self.lb.prefetch_entry(p);
-        }
-        for (m, p) in ms.iter_mut().zip(preps.iter()) {
-            match p {
-                Some(p) => match self.lb.finish(m, p, snap, &[OUR_MAC], &mut self.tally) {
-                    LbVerdict::Tx(_) => {}
-                    _ => self.dropped += 1,
-                },
-                None => self.dropped += 1,
-            }
+    fn step(&mut self) {
+        self.worker.poll(&self.snap, &mut self.st);
+    }
+
+    fn finish(mut self: Box<Self>) -> (RxQueue, TxQueue) {
+        self.worker.flush(&self.snap, &mut self.st);
+        let port = self.worker.ports.pop().expect("one port");
+        (port.rx.expect("rx queue"), port.tx)
+    }
+}
+
+impl UnderTest {
+    fn new(bench: &mut Bench, flows_capacity: usize) -> UnderTest {
+        let snap = Arc::new(snapshot());
+        let (rx, tx) = bench.fwd.take().expect("queues");
+        let locals = snap.local_flat.len();
+        let (_, queries) = std::sync::mpsc::channel();
+        let worker = Worker {
+            id: 0,
+            ports: vec![WorkerPort {
+                rx: Some(rx),
+                tx,
+                host: None,
+                local: port_addrs(),
+            }],
+            counters: Default::default(),
+            lb_counters: Default::default(),
+            quit: Default::default(),
+            tsc_hz: bench.tsc_hz,
+            idle_sleep_us: 0,
+            lb: LbCore::new(0, 1, flows_capacity, locals),
+            snapshot: Arc::new(ArcSwap::from(snap.clone())),
+            handoff: Default::default(),
+            port_index: vec![0; 8],
+            macs: vec![OUR_MAC],
+            control: Control { queries },
+        };
+        let st = worker.loop_state();
+        UnderTest { worker, st, snap }
+    }
+
+    /// Packets the worker received that it did not forward (for any reason).
+    fn not_forwarded(&self) -> u64 {
+        let t = &self.st.tally;
+        t.get(Counter::RxPackets) - t.get(Counter::LbForward)
+    }
+
+    /// Creates `n` connections to `vip` (SYNs through the balancer, not timed).
+    fn establish(&mut self, n: usize, vip: Ipv4Addr) {
+        let mut tally = Tally::default();
+        for i in 0..n {
+            let (src, sport) = flow(i);
+            let mut buf =
+                dataplane::buf::VecBuf::from_slice(&frame(src, sport, vip, tcp::flags::SYN));
+            let at = Arrival {
+                l2: 14,
+                v6: false,
+                in_port: 0,
+                handed: false,
+                local: false,
+            };
+            let v = self
+                .worker
+                .lb
+                .process(&mut buf, at, &self.snap, &[OUR_MAC], &mut tally);
+            assert!(matches!(v, LbVerdict::Tx(_)), "setup flow {i}: {v:?}");
         }
     }
 }
 
 impl Bench {
-    /// Circulates packets built from `templates` (cycled) for `seconds`; returns
-    /// cycles per packet. `vary(i, frame)` may alter the restored copy (new flows).
+    /// Runs `under_test` with packets built from `templates` (cycled) for `seconds`
+    /// or `max_packets`; returns cycles per packet and packets. `vary(i, frame)` may
+    /// alter a restored copy (new flows).
     fn run(
         &mut self,
         templates: &[[u8; FRAME_LEN]],
-        work: &mut dyn Work,
+        under_test: &mut dyn Loop,
         seconds: f64,
         max_packets: usize,
         vary: &dyn Fn(usize, &mut [u8]),
@@ -206,69 +267,49 @@ impl Bench {
                 .copy_from_slice(&templates[i % templates.len()]);
             let _ = batch.push(m);
             if batch.is_full() {
-                self.tx.flush(&mut batch);
+                self.src_tx.flush(&mut batch);
             }
         }
-        self.tx.flush(&mut batch);
+        self.src_tx.flush(&mut batch);
         let budget = (seconds * self.tsc_hz as f64) as u64;
         let mut rx = MbufArray::default();
-        let mut out = MbufArray::default();
         let mut packets = 0usize;
         let mut next = 0usize;
         let start = tsc();
-        let mut burst: Vec<Mbuf> = Vec::with_capacity(32);
         while tsc() - start < budget && packets < max_packets {
-            let n = self.rx.burst(&mut rx);
+            under_test.step();
+            let n = self.src_rx.burst(&mut rx);
             for mut m in rx.drain() {
                 let t = &templates[next % templates.len()];
                 m.data_mut().copy_from_slice(t);
                 vary(next, m.data_mut());
                 next += 1;
-                burst.push(m);
+                let _ = batch.push(m);
             }
-            work.burst(&mut burst);
-            for m in burst.drain(..) {
-                let _ = out.push(m);
-            }
+            self.src_tx.flush(&mut batch);
             packets += n;
-            self.tx.flush(&mut out);
         }
         let cycles = tsc() - start;
-        // Drain what is still circulating.
-        while self.rx.burst(&mut rx) > 0 {
-            rx.drain().for_each(drop);
-        }
         (cycles as f64 / packets.max(1) as f64, packets as u64)
     }
-}
 
-fn weir(flows_capacity: usize) -> Weir {
-    let snap = snapshot();
-    let locals = snap.local_flat.len();
-    Weir {
-        lb: LbCore::new(0, 1, flows_capacity, locals),
-        snap: Arc::new(snap),
-        addrs: port_addrs(),
-        tally: Tally::default(),
-        dropped: 0,
+    /// Takes the queues back from a finished loop and frees what still circulates.
+    fn end(&mut self, under_test: Box<dyn Loop>) {
+        let (mut rx, tx) = under_test.finish();
+        let mut batch = MbufArray::default();
+        while rx.burst(&mut batch) + self.src_rx.burst(&mut batch) > 0 {
+            batch.drain().for_each(drop);
+        }
+        self.fwd = Some((rx, tx));
     }
-}
 
-/// Creates `n` connections to `vip` (SYNs through the balancer, not timed).
-fn establish(w: &mut Weir, n: usize, vip: Ipv4Addr) {
-    let snap = w.snap.clone();
-    for i in 0..n {
-        let (src, sport) = flow(i);
-        let mut buf = dataplane::buf::VecBuf::from_slice(&frame(src, sport, vip, tcp::flags::SYN));
-        let at = Arrival {
-            l2: 14,
-            v6: false,
-            in_port: 0,
-            handed: false,
-            local: false,
-        };
-        let v = w.lb.process(&mut buf, at, &snap, &[OUR_MAC], &mut w.tally);
-        assert!(matches!(v, LbVerdict::Tx(_)), "setup flow {i}: {v:?}");
+    fn bare(&mut self) -> Bare {
+        let (rx, tx) = self.fwd.take().expect("queues");
+        Bare {
+            rx,
+            tx,
+            batch: MbufArray::default(),
+        }
     }
 }
 
@@ -328,8 +369,8 @@ fn main() {
     let mut port = Port::open("net_ring0", "loop").expect("net_ring0");
     port.start(
         &PortSpec {
-            rx_queues: 1,
-            tx_queues: 1,
+            rx_queues: 2,
+            tx_queues: 2,
             rx_desc: 4096,
             tx_desc: 4096,
             mtu: None,
@@ -338,13 +379,17 @@ fn main() {
         &pool,
     )
     .expect("start");
-    let rx = port.take_rx_queue(0).unwrap();
-    let tx = port.take_tx_queue(0).unwrap();
+    // net_ring's queue i receives what queue i transmits: queue 0 carries the
+    // source's packets to the loop under test, queue 1 carries them back.
     let mut b = Bench {
         in_flight: (arg("--in-flight", IN_FLIGHT as f64) as usize).clamp(32, 4096),
         pool,
-        rx,
-        tx,
+        src_rx: port.take_rx_queue(1).unwrap(),
+        src_tx: port.take_tx_queue(0).unwrap(),
+        fwd: Some((
+            port.take_rx_queue(0).unwrap(),
+            port.take_tx_queue(1).unwrap(),
+        )),
         tsc_hz: eal.tsc_hz(),
     };
     let vip_nat = Ipv4Addr::new(198, 18, 0, 100);
@@ -361,7 +406,9 @@ fn main() {
     // `--packets N` stops each established-flow run after N packets (for
     // instruction counts under callgrind, where time means nothing).
     let cap = arg("--packets", f64::INFINITY).min(usize::MAX as f64) as usize;
-    let (bare, n) = b.run(&templates, &mut Bare, seconds, cap, &no_vary);
+    let mut bare_loop = Box::new(b.bare());
+    let (bare, n) = b.run(&templates, bare_loop.as_mut(), seconds, cap, &no_vary);
+    b.end(bare_loop);
     results.push(json!({"scenario": "bare rx/tx loop", "cycles_per_packet": bare, "packets": n}));
 
     for (label, vip, flows) in [
@@ -373,8 +420,8 @@ fn main() {
         if !wanted(label) {
             continue;
         }
-        let mut w = weir(flows.max(1000) * 2);
-        establish(&mut w, flows, vip);
+        let mut w = Box::new(UnderTest::new(&mut b, flows.max(1000) * 2));
+        w.establish(flows, vip);
         // Visit the flows in a scattered order so that large tables miss the cache
         // as real traffic would.
         let templates: Vec<[u8; FRAME_LEN]> = (0..flows.min(1 << 20))
@@ -383,11 +430,13 @@ fn main() {
                 frame(s, p, vip, tcp::flags::ACK)
             })
             .collect();
-        let (c, n) = b.run(&templates, &mut w, seconds, cap, &no_vary);
-        assert_eq!(w.dropped, 0, "{label}: packets dropped");
+        let (c, n) = b.run(&templates, w.as_mut(), seconds, cap, &no_vary);
+        assert_eq!(w.not_forwarded(), 0, "{label}: packets dropped");
+        let entries = w.worker.lb.table.len();
+        b.end(w);
         results.push(
-            json!({"scenario": label, "entries": w.lb.table.len(), "cycles_per_packet": c,
-                            "ratio_to_bare": c / bare, "packets": n}),
+            json!({"scenario": label, "entries": entries, "cycles_per_packet": c,
+                            "ratio_to_bare": c / bare, "added_cycles": c - bare, "packets": n}),
         );
     }
 
@@ -400,7 +449,8 @@ fn main() {
         if !wanted(label) {
             continue;
         }
-        let mut w = weir(large + b.in_flight);
+        let capacity = large + b.in_flight;
+        let mut w = Box::new(UnderTest::new(&mut b, capacity));
         let template = [frame(
             Ipv4Addr::new(198, 19, 0, 0),
             1024,
@@ -420,10 +470,12 @@ fn main() {
         } else {
             large
         };
-        let (c, n) = b.run(&template, &mut w, seconds * 4.0, max, &vary);
-        assert_eq!(w.dropped, 0, "{label}: packets dropped");
-        results.push(json!({"scenario": label, "entries": w.lb.table.len(), "cycles_per_packet": c,
-                            "ratio_to_bare": c / bare, "packets": n,
+        let (c, n) = b.run(&template, w.as_mut(), seconds * 4.0, max, &vary);
+        assert_eq!(w.not_forwarded(), 0, "{label}: packets dropped");
+        let entries = w.worker.lb.table.len();
+        b.end(w);
+        results.push(json!({"scenario": label, "entries": entries, "cycles_per_packet": c,
+                            "ratio_to_bare": c / bare, "added_cycles": c - bare, "packets": n,
                             "note": "includes the IPv4 checksum rewrite that makes each SYN a new flow"}));
     }
     println!(

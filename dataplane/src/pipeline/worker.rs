@@ -92,46 +92,91 @@ struct Ctx<'a> {
     tally: &'a mut Tally,
 }
 
+/// What a worker's loop keeps between iterations: its private tally, TX batches and
+/// the RX burst array.
+pub struct LoopState {
+    pub tally: Tally,
+    bufs: Vec<PortBuffers>,
+    to_peer: Vec<MbufArray>,
+    rx: MbufArray,
+}
+
 impl Worker {
+    /// Fresh loop state for this worker's ports and peers.
+    pub fn loop_state(&self) -> LoopState {
+        LoopState {
+            tally: Tally::default(),
+            bufs: self.ports.iter().map(|_| Default::default()).collect(),
+            to_peer: self.handoff.to.iter().map(|_| Default::default()).collect(),
+            rx: MbufArray::default(),
+        }
+    }
+
+    /// The packet path of one loop iteration: one burst from every port and every
+    /// hand-off ring, each packet handled; TX batches go out as they fill. Returns
+    /// whether anything arrived. (`run` calls it; benchmarks drive it directly.)
+    #[inline]
+    pub fn poll(&mut self, snap: &LbSnapshot, st: &mut LoopState) -> bool {
+        let mut ctx = Ctx {
+            ports: &mut self.ports,
+            bufs: &mut st.bufs,
+            to_peer: &mut st.to_peer,
+            handoff: &mut self.handoff,
+            lb: &mut self.lb,
+            snap,
+            macs: &self.macs,
+            tally: &mut st.tally,
+        };
+        let before = ctx.tally.get(Counter::RxPackets) + ctx.tally.get(Counter::HandoffIn);
+        for p in 0..ctx.ports.len() {
+            poll_port(&mut ctx, p, &mut st.rx);
+        }
+        receive_handoffs(&mut ctx, &mut st.rx, &self.port_index);
+        ctx.tally.add(Counter::LoopsTotal, 1);
+        let busy = ctx.tally.get(Counter::RxPackets) + ctx.tally.get(Counter::HandoffIn) != before;
+        if busy {
+            ctx.tally.add(Counter::LoopsBusy, 1);
+        }
+        busy
+    }
+
+    /// Sends every partial TX batch (ports, host interfaces, hand-off rings).
+    pub fn flush(&mut self, snap: &LbSnapshot, st: &mut LoopState) {
+        flush_all(&mut self.ctx(snap, st));
+    }
+
+    fn ctx<'a>(&'a mut self, snap: &'a LbSnapshot, st: &'a mut LoopState) -> Ctx<'a> {
+        Ctx {
+            ports: &mut self.ports,
+            bufs: &mut st.bufs,
+            to_peer: &mut st.to_peer,
+            handoff: &mut self.handoff,
+            lb: &mut self.lb,
+            snap,
+            macs: &self.macs,
+            tally: &mut st.tally,
+        }
+    }
+
     pub fn run(mut self) {
-        let mut tally = Tally::default();
-        let mut bufs: Vec<PortBuffers> = self.ports.iter().map(|_| Default::default()).collect();
-        let mut to_peer: Vec<MbufArray> =
-            self.handoff.to.iter().map(|_| Default::default()).collect();
-        let mut rx = MbufArray::default();
+        let mut st = self.loop_state();
         let drain_ticks = (self.tsc_hz / 1_000_000).max(1) * TX_DRAIN_US;
         let tsc_per_tick = (self.tsc_hz / TICKS_PER_SEC).max(1);
         let start = tsc();
         let mut last_drain = start;
         let mut quitting = false;
         let mut idle_polls = 0u32;
+        let snapshot = self.snapshot.clone();
         loop {
-            let snap = self.snapshot.load();
-            let mut ctx = Ctx {
-                ports: &mut self.ports,
-                bufs: &mut bufs,
-                to_peer: &mut to_peer,
-                handoff: &mut self.handoff,
-                lb: &mut self.lb,
-                snap: &snap,
-                macs: &self.macs,
-                tally: &mut tally,
-            };
-            let before = ctx.tally.get(Counter::RxPackets) + ctx.tally.get(Counter::HandoffIn);
-            for p in 0..ctx.ports.len() {
-                poll_port(&mut ctx, p, &mut rx);
-            }
-            receive_handoffs(&mut ctx, &mut rx, &self.port_index);
-            ctx.tally.add(Counter::LoopsTotal, 1);
-            if ctx.tally.get(Counter::RxPackets) + ctx.tally.get(Counter::HandoffIn) != before {
-                ctx.tally.add(Counter::LoopsBusy, 1);
+            let snap = snapshot.load();
+            if self.poll(&snap, &mut st) {
                 idle_polls = 0;
             } else {
                 idle_polls += 1;
                 // Only after a run of empty polls with nothing waiting to be sent:
                 // a busy worker never sleeps.
                 if self.idle_sleep_us > 0 && idle_polls >= IDLE_POLLS_BEFORE_SLEEP {
-                    flush_all(&mut ctx);
+                    self.flush(&snap, &mut st);
                     std::thread::sleep(std::time::Duration::from_micros(self.idle_sleep_us as u64));
                     idle_polls = 0;
                 }
@@ -140,23 +185,28 @@ impl Worker {
             if quitting {
                 // Send the last hand-offs, then keep taking the others' until every
                 // worker has sent its last: nothing is left in a ring at exit.
+                // Bounded: a worker that died must not hold the others (100 ms).
+                let give_up = now.wrapping_add(self.tsc_hz / 10);
+                let port_index = std::mem::take(&mut self.port_index);
+                let mut ctx = self.ctx(&snap, &mut st);
                 flush_all(&mut ctx);
                 let workers = ctx.handoff.to.len();
                 ctx.handoff.stopped.fetch_add(1, Ordering::SeqCst);
-                // Bounded: a worker that died must not hold the others (100 ms).
-                let give_up = now.wrapping_add(self.tsc_hz / 10);
+                let mut rx = MbufArray::default();
                 while ctx.handoff.stopped.load(Ordering::SeqCst) < workers && tsc() < give_up {
-                    receive_handoffs(&mut ctx, &mut rx, &self.port_index);
+                    receive_handoffs(&mut ctx, &mut rx, &port_index);
                     flush_all(&mut ctx);
                 }
-                receive_handoffs(&mut ctx, &mut rx, &self.port_index);
+                receive_handoffs(&mut ctx, &mut rx, &port_index);
+                self.port_index = port_index;
             }
             if now.wrapping_sub(last_drain) >= drain_ticks || quitting {
-                flush_all(&mut ctx);
+                self.flush(&snap, &mut st);
+                let tally = &mut st.tally;
                 self.lb
-                    .expire(now.wrapping_sub(start) / tsc_per_tick, &mut tally);
+                    .expire(now.wrapping_sub(start) / tsc_per_tick, tally);
                 tally.set(Counter::ConnEntries, self.lb.table.len() as u64);
-                self.counters.publish(&tally);
+                self.counters.publish(tally);
                 self.lb_counters
                     .publish(&self.lb.stats, snap.services.len(), snap.backends.len());
                 if let Ok(q) = self.control.queries.try_recv() {
@@ -234,25 +284,27 @@ fn poll_port(ctx: &mut Ctx<'_>, p: usize, rx: &mut MbufArray) {
         }
         // Three passes over the burst so that the table look-ups of its packets
         // overlap: classify and hash (prefetching index slots), load the entries
-        // (prefetching them), then act.
-        let mut staged: [Option<(Mbuf, Stage)>; BURST] = [const { None }; BURST];
+        // (prefetching them), then act. Each packet's stage is written once into
+        // its slot and read in place after.
+        let mut mbufs: [Option<Mbuf>; BURST] = [const { None }; BURST];
+        let mut stages: [Stage; BURST] = [const { Stage::Done(Verdict::ToHost) }; BURST];
         let mut packets = rx.drain();
         let mut i = 0;
         while let Some(mut m) = packets.next() {
             packets.prefetch_ahead(PREFETCH_AHEAD);
             ctx.tally.add(Counter::RxBytes, m.len() as u64);
-            let s = stage(ctx, &mut m, p, false);
-            staged[i] = Some((m, s));
+            stages[i] = stage(ctx, &mut m, p, false);
+            mbufs[i] = Some(m);
             i += 1;
         }
         drop(packets);
-        for (_, s) in staged[..i].iter_mut().flatten() {
+        for s in stages[..i].iter_mut() {
             if let Stage::Balance(prep) = s {
                 ctx.lb.prefetch_entry(prep);
             }
         }
-        for slot in staged[..i].iter_mut() {
-            if let Some((m, s)) = slot.take() {
+        for (m, s) in mbufs[..i].iter_mut().zip(&stages[..i]) {
+            if let Some(m) = m.take() {
                 act(ctx, m, s, p);
             }
         }
@@ -306,11 +358,11 @@ fn stage(ctx: &mut Ctx<'_>, m: &mut Mbuf, in_port: usize, handed: bool) -> Stage
 
 /// Last pass: act on the decision.
 #[inline]
-fn act(ctx: &mut Ctx<'_>, mut m: Mbuf, stage: Stage, in_port: usize) {
+fn act(ctx: &mut Ctx<'_>, mut m: Mbuf, stage: &Stage, in_port: usize) {
     let verdict = match stage {
-        Stage::Done(v) => v,
+        Stage::Done(v) => *v,
         Stage::Balance(prep) => {
-            let v = ctx.lb.finish(&mut m, &prep, ctx.snap, ctx.macs, ctx.tally);
+            let v = ctx.lb.finish(&mut m, prep, ctx.snap, ctx.macs, ctx.tally);
             return balanced(ctx, m, v);
         }
     };
@@ -368,7 +420,7 @@ fn balanced(ctx: &mut Ctx<'_>, m: Mbuf, v: LbVerdict) {
 #[inline]
 fn handle(ctx: &mut Ctx<'_>, mut m: Mbuf, in_port: usize, handed: bool) {
     let s = stage(ctx, &mut m, in_port, handed);
-    act(ctx, m, s, in_port);
+    act(ctx, m, &s, in_port);
 }
 
 /// Buffers `m` for the owning worker's ring.
@@ -388,7 +440,7 @@ fn push_peer(ctx: &mut Ctx<'_>, w: usize, m: Mbuf) {
 }
 
 /// Buffers `m` for the wire, sending the batch first when it is full.
-#[inline]
+#[inline(always)]
 fn push_wire(batch: &mut MbufArray, tx: &mut TxQueue, m: Mbuf, tally: &mut Tally) {
     if batch.is_full() {
         send_wire(batch, tx, tally);
@@ -406,7 +458,7 @@ fn push_host(batch: &mut MbufArray, tx: &mut TxQueue, m: Mbuf, tally: &mut Tally
     let _ = batch.push(m);
 }
 
-#[inline]
+#[inline(never)]
 fn send_wire(batch: &mut MbufArray, tx: &mut TxQueue, tally: &mut Tally) {
     let s = tx.flush(batch);
     tally.add(Counter::TxPackets, s.packets);
