@@ -527,7 +527,7 @@ fn refuse_too_big<B: PacketBuf>(
     tally: &mut Tally,
 ) -> Option<LbVerdict> {
     let &mtu = snap.port_mtu.get(ports.1)?;
-    if p.ip_len <= mtu as usize {
+    if p.ip_len <= mtu as u32 {
         return None;
     }
     refuse_oversize(buf, p, mtu, ports.0, macs, tally)

@@ -11,11 +11,12 @@ use crate::wire::{ip_proto, ipv4, ipv6, read_u16, tcp, udp, write_u16};
 /// What the balancer needs to know about a packet, found once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Parsed {
-    pub l2: usize,
+    /// Offset of the IP header from the start of the frame (a frame fits in 64 KiB).
+    pub l2: u16,
     /// Offset of the L4 header from the start of the frame.
-    pub l4: usize,
+    pub l4: u16,
     /// Length of the IP packet (header + payload), padding excluded.
-    pub ip_len: usize,
+    pub ip_len: u32,
     pub v6: bool,
     pub key: FlowKey,
     pub tcp_flags: u8,
@@ -115,9 +116,9 @@ fn finish_parse(
         }
     }
     Ok(Parsed {
-        l2,
-        l4: l2 + l4_off,
-        ip_len,
+        l2: l2 as u16,
+        l4: (l2 + l4_off) as u16,
+        ip_len: ip_len as u32,
         v6: key.v6,
         key,
         tcp_flags: flags,
@@ -128,7 +129,7 @@ fn finish_parse(
 /// Decrements the TTL / hop limit; `Err` when the packet must not be forwarded.
 #[inline]
 pub fn decrement_ttl(data: &mut [u8], p: &Parsed) -> Result<(), Counter> {
-    let l3 = p.l2;
+    let l3 = p.l2 as usize;
     if p.v6 {
         let hl = &mut data[l3 + 7];
         if *hl <= 1 {
@@ -153,10 +154,11 @@ pub fn decrement_ttl(data: &mut [u8], p: &Parsed) -> Result<(), Counter> {
 /// Offset of the L4 checksum field, if the packet has one to update.
 #[inline]
 fn l4_checksum_at(data: &[u8], p: &Parsed) -> Option<usize> {
+    let l4 = p.l4 as usize;
     match p.key.proto {
-        ip_proto::TCP => Some(p.l4 + 16),
+        ip_proto::TCP => Some(l4 + 16),
         // A zero UDP checksum over IPv4 means "none": leave it so.
-        ip_proto::UDP if p.v6 || read_u16(data, p.l4 + 6) != 0 => Some(p.l4 + 6),
+        ip_proto::UDP if p.v6 || read_u16(data, l4 + 6) != 0 => Some(l4 + 6),
         _ => None,
     }
 }
@@ -168,7 +170,7 @@ fn l4_checksum_at(data: &[u8], p: &Parsed) -> Option<usize> {
 /// (whose pseudo-header holds the same addresses).
 #[inline]
 pub fn rewrite(data: &mut [u8], p: &Parsed, src: (&[u8; 16], u16), dst: (&[u8; 16], u16)) {
-    let l3 = p.l2;
+    let (l3, l4) = (p.l2 as usize, p.l4 as usize);
     let mut delta = 0u64;
     if p.v6 {
         let h = &mut data[l3 + 8..l3 + 40];
@@ -186,7 +188,7 @@ pub fn rewrite(data: &mut [u8], p: &Parsed, src: (&[u8; 16], u16), dst: (&[u8; 1
         h[10..12].copy_from_slice(&c.to_be_bytes());
     }
     let csum_at = l4_checksum_at(data, p);
-    let ports = &mut data[p.l4..p.l4 + 4];
+    let ports = &mut data[l4..l4 + 4];
     let (old_sport, old_dport) = (
         u16::from_be_bytes([ports[0], ports[1]]),
         u16::from_be_bytes([ports[2], ports[3]]),

@@ -15,17 +15,17 @@ const V6_MIN_MTU: usize = 1280;
 /// True when the packet must be refused rather than forwarded on a port with `mtu`.
 #[inline]
 pub fn does_not_fit(data: &[u8], p: &Parsed, mtu: u16) -> bool {
-    if p.ip_len <= mtu as usize {
+    if p.ip_len <= mtu as u32 {
         return false;
     }
     // IPv4 without DF goes on: the worker fragments it for the port (fragment_v4).
-    p.v6 || read_u16(data, p.l2 + 6) & 0x4000 != 0
+    p.v6 || read_u16(data, p.l2 as usize + 6) & 0x4000 != 0
 }
 
 /// Rewrites the packet into the ICMP error for it; the caller sends it back out of
 /// the port it came in on.
 pub fn reply<B: PacketBuf>(buf: &mut B, p: &Parsed, our_mac: [u8; 6], mtu: u16) {
-    let l2 = p.l2;
+    let (l2, ip_len) = (p.l2 as usize, p.ip_len as usize);
     let data = buf.data_mut();
     let mut eth = Frame::new_unchecked(&mut *data);
     let sender_mac = eth.src();
@@ -33,7 +33,7 @@ pub fn reply<B: PacketBuf>(buf: &mut B, p: &Parsed, our_mac: [u8; 6], mtu: u16) 
     eth.set_src(our_mac);
     if p.v6 {
         let (src, dst) = (p.key.src, p.key.dst);
-        let quoted = p.ip_len.min(V6_MIN_MTU - 48);
+        let quoted = ip_len.min(V6_MIN_MTU - 48);
         data.copy_within(l2..l2 + quoted, l2 + 48);
         let total = 48 + quoted;
         let mut ip = ipv6::Packet::new_unchecked(&mut data[l2..l2 + total]);
@@ -52,7 +52,7 @@ pub fn reply<B: PacketBuf>(buf: &mut B, p: &Parsed, our_mac: [u8; 6], mtu: u16) 
         let _ = buf.set_len(l2 + total);
     } else {
         let hl = ((data[l2] & 0x0f) as usize) * 4;
-        let quoted = (hl + 8).min(p.ip_len);
+        let quoted = (hl + 8).min(ip_len);
         data.copy_within(l2..l2 + quoted, l2 + 28);
         let total = 28 + quoted;
         let orig_src = [

@@ -87,9 +87,9 @@ pub fn classify_fast<B: PacketBuf>(
         v6: false,
     };
     let p = Parsed {
-        l2: ETH,
-        l4: ETH + IP,
-        ip_len: total,
+        l2: ETH as u16,
+        l4: (ETH + IP) as u16,
+        ip_len: total as u32,
         v6: false,
         key,
         tcp_flags,

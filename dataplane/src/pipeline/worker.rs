@@ -344,7 +344,7 @@ fn stage(ctx: &mut Ctx<'_>, m: &mut Mbuf, in_port: usize, handed: bool) -> Stage
     match classify(m, &ctx.ports[in_port].local, ctx.snap) {
         Verdict::Balance { p, local, service } => {
             let at = Arrival {
-                l2: p.l2 as u16,
+                l2: p.l2,
                 v6: p.v6,
                 in_port: in_port as u16,
                 handed,
