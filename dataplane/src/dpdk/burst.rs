@@ -40,6 +40,11 @@ impl MbufArray {
         self.len == BURST
     }
 
+    /// Bytes of the packets held (summed as they were received or pushed).
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
     /// Adds `m`, or gives it back when the array is full.
     #[inline]
     pub fn push(&mut self, m: Mbuf) -> Result<(), Mbuf> {

@@ -279,6 +279,7 @@ fn poll_port(ctx: &mut Ctx<'_>, p: usize, rx: &mut MbufArray) {
     let n = q.burst(rx);
     if n > 0 {
         ctx.tally.add(Counter::RxPackets, n as u64);
+        ctx.tally.add(Counter::RxBytes, rx.bytes());
         for i in 0..PREFETCH_AHEAD {
             rx.prefetch(i);
         }
@@ -292,7 +293,6 @@ fn poll_port(ctx: &mut Ctx<'_>, p: usize, rx: &mut MbufArray) {
         let mut i = 0;
         while let Some(mut m) = packets.next() {
             packets.prefetch_ahead(PREFETCH_AHEAD);
-            ctx.tally.add(Counter::RxBytes, m.len() as u64);
             stages[i] = stage(ctx, &mut m, p, false);
             mbufs[i] = Some(m);
             i += 1;
