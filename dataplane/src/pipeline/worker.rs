@@ -29,6 +29,10 @@ const IDLE_POLLS_BEFORE_SLEEP: u32 = 256;
 /// How many packets ahead of the one being handled are prefetched.
 const PREFETCH_AHEAD: usize = 3;
 
+/// How many packets ahead of the one being finished its connection entry is
+/// looked up in the index and prefetched.
+const ENTRY_AHEAD: usize = 8;
+
 /// One port as seen by one worker: the RX queue it polls (if any), its own TX queue,
 /// and the host interface's queues paired with the RX queue.
 pub struct WorkerPort {
@@ -283,9 +287,9 @@ fn poll_port(ctx: &mut Ctx<'_>, p: usize, rx: &mut MbufArray) {
         for i in 0..PREFETCH_AHEAD {
             rx.prefetch(i);
         }
-        // Three passes over the burst so that the table look-ups of its packets
-        // overlap: classify and hash (prefetching index slots), load the entries
-        // (prefetching them), then act. Each packet's stage is written once into
+        // Two passes over the burst so that the table look-ups of its packets
+        // overlap: classify and hash (prefetching index slots); then, a few
+        // packets apart, find each entry in the index (prefetching it) and act. Each packet's stage is written once into
         // its slot and read in place after.
         let mut mbufs: [Option<Mbuf>; BURST] = [const { None }; BURST];
         let mut stages: [Stage; BURST] = [const { Stage::Done(Verdict::ToHost) }; BURST];
@@ -298,14 +302,20 @@ fn poll_port(ctx: &mut Ctx<'_>, p: usize, rx: &mut MbufArray) {
             i += 1;
         }
         drop(packets);
-        for s in stages[..i].iter_mut() {
+        // The entry of packet k + ENTRY_AHEAD starts loading as packet k is
+        // finished, so each has several packets' work to arrive in (staging all
+        // first left the first packets of a burst waiting on memory).
+        for s in stages[..i.min(ENTRY_AHEAD)].iter_mut() {
             if let Stage::Balance(prep) = s {
                 ctx.lb.prefetch_entry(prep);
             }
         }
-        for (m, s) in mbufs[..i].iter_mut().zip(&stages[..i]) {
-            if let Some(m) = m.take() {
-                act(ctx, m, s, p);
+        for k in 0..i {
+            if let Some(Stage::Balance(prep)) = stages[..i].get_mut(k + ENTRY_AHEAD) {
+                ctx.lb.prefetch_entry(prep);
+            }
+            if let Some(m) = mbufs[k].take() {
+                act(ctx, m, &stages[k], p);
             }
         }
     }
