@@ -82,18 +82,7 @@ impl FlowIndex {
     /// empty slot first: the key is certainly absent.
     #[inline]
     pub fn candidate(&self, hash: u64) -> Option<u32> {
-        let tag = hash >> 32;
-        let mut i = self.home(hash);
-        loop {
-            let s = self.slots[i];
-            if s == EMPTY {
-                return None;
-            }
-            if s >> 32 == tag {
-                return Some(reference_of(s));
-            }
-            i = (i + 1) & self.mask;
-        }
+        self.get(hash, |_| true)
     }
 
     /// Inserts; `false` when full. The caller guarantees the key is not present.

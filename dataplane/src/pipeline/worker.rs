@@ -93,6 +93,8 @@ struct Ctx<'a> {
     lb: &'a mut LbCore,
     snap: &'a LbSnapshot,
     macs: &'a [[u8; 6]],
+    /// DPDK port id -> port index, for packets from hand-off rings.
+    port_index: &'a [u8],
     tally: &'a mut Tally,
 }
 
@@ -121,21 +123,18 @@ impl Worker {
     /// whether anything arrived. (`run` calls it; benchmarks drive it directly.)
     #[inline]
     pub fn poll(&mut self, snap: &LbSnapshot, st: &mut LoopState) -> bool {
-        let mut ctx = Ctx {
-            ports: &mut self.ports,
-            bufs: &mut st.bufs,
-            to_peer: &mut st.to_peer,
-            handoff: &mut self.handoff,
-            lb: &mut self.lb,
-            snap,
-            macs: &self.macs,
-            tally: &mut st.tally,
-        };
+        let LoopState {
+            tally,
+            bufs,
+            to_peer,
+            rx,
+        } = st;
+        let mut ctx = self.ctx(snap, bufs, to_peer, tally);
         let before = ctx.tally.get(Counter::RxPackets) + ctx.tally.get(Counter::HandoffIn);
         for p in 0..ctx.ports.len() {
-            poll_port(&mut ctx, p, &mut st.rx);
+            poll_port(&mut ctx, p, rx);
         }
-        receive_handoffs(&mut ctx, &mut st.rx, &self.port_index);
+        receive_handoffs(&mut ctx, rx);
         ctx.tally.add(Counter::LoopsTotal, 1);
         let busy = ctx.tally.get(Counter::RxPackets) + ctx.tally.get(Counter::HandoffIn) != before;
         if busy {
@@ -146,19 +145,32 @@ impl Worker {
 
     /// Sends every partial TX batch (ports, host interfaces, hand-off rings).
     pub fn flush(&mut self, snap: &LbSnapshot, st: &mut LoopState) {
-        flush_all(&mut self.ctx(snap, st));
+        let LoopState {
+            tally,
+            bufs,
+            to_peer,
+            ..
+        } = st;
+        flush_all(&mut self.ctx(snap, bufs, to_peer, tally));
     }
 
-    fn ctx<'a>(&'a mut self, snap: &'a LbSnapshot, st: &'a mut LoopState) -> Ctx<'a> {
+    fn ctx<'a>(
+        &'a mut self,
+        snap: &'a LbSnapshot,
+        bufs: &'a mut [PortBuffers],
+        to_peer: &'a mut [MbufArray],
+        tally: &'a mut Tally,
+    ) -> Ctx<'a> {
         Ctx {
             ports: &mut self.ports,
-            bufs: &mut st.bufs,
-            to_peer: &mut st.to_peer,
+            bufs,
+            to_peer,
             handoff: &mut self.handoff,
             lb: &mut self.lb,
             snap,
             macs: &self.macs,
-            tally: &mut st.tally,
+            port_index: &self.port_index,
+            tally,
         }
     }
 
@@ -191,18 +203,21 @@ impl Worker {
                 // worker has sent its last: nothing is left in a ring at exit.
                 // Bounded: a worker that died must not hold the others (100 ms).
                 let give_up = now.wrapping_add(self.tsc_hz / 10);
-                let port_index = std::mem::take(&mut self.port_index);
-                let mut ctx = self.ctx(&snap, &mut st);
+                let LoopState {
+                    tally,
+                    bufs,
+                    to_peer,
+                    rx,
+                } = &mut st;
+                let mut ctx = self.ctx(&snap, bufs, to_peer, tally);
                 flush_all(&mut ctx);
                 let workers = ctx.handoff.to.len();
                 ctx.handoff.stopped.fetch_add(1, Ordering::SeqCst);
-                let mut rx = MbufArray::default();
                 while ctx.handoff.stopped.load(Ordering::SeqCst) < workers && tsc() < give_up {
-                    receive_handoffs(&mut ctx, &mut rx, &port_index);
+                    receive_handoffs(&mut ctx, rx);
                     flush_all(&mut ctx);
                 }
-                receive_handoffs(&mut ctx, &mut rx, &port_index);
-                self.port_index = port_index;
+                receive_handoffs(&mut ctx, rx);
             }
             if now.wrapping_sub(last_drain) >= drain_ticks || quitting {
                 self.flush(&snap, &mut st);
@@ -261,13 +276,13 @@ fn answer(worker: usize, lb: &LbCore, q: Query) {
     }
 }
 
-fn receive_handoffs(ctx: &mut Ctx<'_>, rx: &mut MbufArray, port_index: &[u8]) {
+fn receive_handoffs(ctx: &mut Ctx<'_>, rx: &mut MbufArray) {
     for r in 0..ctx.handoff.from.len() {
         let n = ctx.handoff.from[r].receive(rx);
         if n > 0 {
             ctx.tally.add(Counter::HandoffIn, n as u64);
             for m in rx.drain() {
-                match port_index.get(m.port() as usize).copied() {
+                match ctx.port_index.get(m.port() as usize).copied() {
                     Some(p) if (p as usize) < ctx.ports.len() => handle(ctx, m, p as usize, true),
                     _ => ctx.tally.add(Counter::DropNotForUs, 1),
                 }
