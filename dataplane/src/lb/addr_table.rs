@@ -3,6 +3,8 @@
 //! The classifier asks "is this address ours, and what is it" and the balancer "which
 //! service has this address, port and protocol": both are one probe into the same
 //! slot, where a general-purpose hash map costs a keyed hash and a group probe each.
+//! IPv4 services also sit in a table of single words keyed by address, port and
+//! protocol, so that the common case (a packet to an IPv4 service) is one compare.
 
 use super::snapshot::AddrKind;
 
@@ -58,6 +60,25 @@ pub struct AddrTable {
     slots: Box<[Option<Slot>]>,
     mask: usize,
     services: Box<[Listener]>,
+    /// IPv4 services on VIPs: open addressing over [`v4_word`]s with the service id
+    /// in the top byte; [`V4_EMPTY`] marks a free slot.
+    v4: Box<[u64]>,
+    v4_mask: usize,
+}
+
+/// A free slot of the IPv4 service table (no key has protocol 255 and id 255).
+const V4_EMPTY: u64 = u64::MAX;
+
+/// The IPv4 service table's key: the address as the packet holds it (read in
+/// native order), the port and the protocol, in the low 56 bits.
+#[inline(always)]
+fn v4_word(addr: u32, port: u16, proto: u8) -> u64 {
+    addr as u64 | (port as u64) << 32 | (proto as u64) << 48
+}
+
+#[inline(always)]
+fn v4_home(word: u64, mask: usize) -> usize {
+    (word.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 40) as usize & mask
 }
 
 #[inline]
@@ -115,10 +136,32 @@ impl AddrTable {
                 count: count as u32,
             });
         }
+        let (v4, v4_mask) = v4_services(&slots, &listeners);
         AddrTable {
             slots,
             mask,
             services: listeners.into_iter().map(|(_, l)| l).collect(),
+            v4,
+            v4_mask,
+        }
+    }
+
+    /// The service on an IPv4 VIP with `port` and `proto`: the answer `entry` and
+    /// `AddrEntry::service` give together, in one probe. `addr` is the address's
+    /// four bytes read in native order (as from the packet).
+    #[inline(always)]
+    pub fn service_v4(&self, addr: u32, port: u16, proto: u8) -> Option<u32> {
+        let word = v4_word(addr, port, proto);
+        let mut i = v4_home(word, self.v4_mask);
+        loop {
+            let s = *self.v4.get(i)?;
+            if s == V4_EMPTY {
+                return None;
+            }
+            if s & ((1 << 56) - 1) == word {
+                return Some((s >> 56) as u32);
+            }
+            i = (i + 1) & self.v4_mask;
         }
     }
 
@@ -168,6 +211,36 @@ impl AddrTable {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+}
+
+/// The IPv4 service table: every listener whose address is an IPv4 VIP (a local
+/// address's packets are replies, whatever port they reach), at most a quarter full.
+fn v4_services(slots: &[Option<Slot>], listeners: &[(AddrKey, Listener)]) -> (Box<[u64]>, usize) {
+    let is_vip = |a: &AddrKey| {
+        slots
+            .iter()
+            .flatten()
+            .any(|s| (s.addr, s.v6) == *a && s.kind == AddrKind::Vip)
+    };
+    let words: Vec<u64> = listeners
+        .iter()
+        .filter(|((_, v6), l)| !v6 && (l.id as usize) < 256)
+        .filter(|(a, _)| is_vip(a))
+        .map(|((addr, _), l)| {
+            let a = u32::from_ne_bytes([addr[12], addr[13], addr[14], addr[15]]);
+            v4_word(a, l.port, l.proto) | (l.id as u64) << 56
+        })
+        .collect();
+    let size = (words.len() * 4).max(16).next_power_of_two();
+    let mut table = vec![V4_EMPTY; size].into_boxed_slice();
+    for w in words {
+        let mut i = v4_home(w & ((1 << 56) - 1), size - 1);
+        while table[i] != V4_EMPTY {
+            i = (i + 1) & (size - 1);
+        }
+        table[i] = w;
+    }
+    (table, size - 1)
 }
 
 #[cfg(test)]
@@ -225,5 +298,48 @@ mod tests {
         assert!((0..=255u8).all(|d| t.kind(&v4(d).0, false).is_some()));
         assert_eq!(t.service(&v4(7).0, false, 80, 6), Some(9));
         assert!(AddrTable::default().kind(&v4(1).0, false).is_none());
+    }
+
+    #[test]
+    fn the_ipv4_service_probe_agrees_with_the_address_probe() {
+        // Many VIPs with several services each, a local address with a listener on
+        // it (a reply, whatever its port), and an IPv6 address with the same bytes.
+        let vips: Vec<AddrKey> = (0..40u8).map(v4).collect();
+        let mut services = vec![(v4(200), 80, 6, 250)];
+        let mut v6 = v4(1);
+        v6.1 = true;
+        services.push((v6, 80, 6, 251));
+        let mut id = 0;
+        for a in &vips {
+            for (port, proto) in [(80, 6), (443, 6), (53, 17)] {
+                services.push((*a, port, proto, id));
+                id += 1;
+            }
+        }
+        let t = AddrTable::build(
+            vips.iter()
+                .map(|a| (*a, AddrKind::Vip))
+                .chain([(v4(200), AddrKind::Local)]),
+            services,
+        );
+        let mut checked = 0;
+        for d in 0..=255u8 {
+            let (addr, _) = v4(d);
+            let word = u32::from_ne_bytes([addr[12], addr[13], addr[14], addr[15]]);
+            for (port, proto) in [(80, 6), (443, 6), (53, 17), (53, 6), (8080, 17)] {
+                let by_address = t
+                    .entry(&addr, false)
+                    .filter(|e| e.kind() == AddrKind::Vip)
+                    .and_then(|e| e.service(port, proto));
+                assert_eq!(
+                    t.service_v4(word, port, proto),
+                    by_address,
+                    "{d} {port}/{proto}"
+                );
+                checked += by_address.is_some() as usize;
+            }
+        }
+        assert_eq!(checked, 120);
+        assert_eq!(AddrTable::default().service_v4(0, 80, 6), None);
     }
 }

@@ -18,7 +18,7 @@ const ETH: usize = 14;
 const IP: usize = 20;
 
 /// The verdict for the common case, or `None` for the general path.
-#[inline]
+#[inline(always)]
 pub fn classify_fast<B: PacketBuf>(
     buf: &B,
     local: &LocalAddrs,
@@ -56,7 +56,6 @@ pub fn classify_fast<B: PacketBuf>(
     if !checksum_ok || local.owns_v4(dst) {
         return None;
     }
-    let entry = snap.entry_v4(dst)?;
     let l4 = &d[ETH + IP..ETH + total];
     let mut tcp_flags = 0;
     if proto == ip_proto::TCP {
@@ -95,7 +94,17 @@ pub fn classify_fast<B: PacketBuf>(
         tcp_flags,
         fragment: false,
     };
-    Some(balance(p, entry))
+    // A service on a VIP in one probe; local addresses and unknown ports by the
+    // address (the same answer, two steps).
+    let dst_word = u32::from_ne_bytes([ip[16], ip[17], ip[18], ip[19]]);
+    Some(match snap.addrs.service_v4(dst_word, p.key.dport, proto) {
+        Some(id) => Verdict::Balance {
+            p,
+            local: false,
+            service: Some(id),
+        },
+        None => balance(p, snap.entry_v4(dst)?),
+    })
 }
 
 #[cfg(test)]
