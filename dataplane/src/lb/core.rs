@@ -169,8 +169,26 @@ impl LbCore {
         self.table.confirm(&prep.p.key, prep.hash, staged)
     }
 
-    /// Last half of `process`.
+    /// Last half of `process`. Inlined into the worker's loop: a packet to a VIP
+    /// goes straight to `forward`; replies and fragments take an out-of-line call.
+    #[inline(always)]
     pub fn finish<B: PacketBuf>(
+        &mut self,
+        buf: &mut B,
+        prep: &Prepared,
+        snap: &LbSnapshot,
+        macs: PortMacs<'_>,
+        tally: &mut Tally,
+    ) -> LbVerdict {
+        if prep.p.fragment || prep.at.local {
+            return self.finish_other(buf, prep, snap, macs, tally);
+        }
+        self.finish_to_vip(buf, prep, snap, macs, tally)
+    }
+
+    /// `finish` for a reply from a backend or a fragment.
+    #[inline(never)]
+    fn finish_other<B: PacketBuf>(
         &mut self,
         buf: &mut B,
         prep: &Prepared,
@@ -188,9 +206,20 @@ impl LbCore {
             }
             return self.fragment(buf, p, snap, macs, tally);
         }
-        if local {
-            return self.reverse(buf, prep, snap, macs, handed, tally);
-        }
+        self.reverse(buf, prep, snap, macs, handed, tally)
+    }
+
+    /// `finish` for a packet to a VIP.
+    #[inline(always)]
+    fn finish_to_vip<B: PacketBuf>(
+        &mut self,
+        buf: &mut B,
+        prep: &Prepared,
+        snap: &LbSnapshot,
+        macs: PortMacs<'_>,
+        tally: &mut Tally,
+    ) -> LbVerdict {
+        let (p, handed) = (&prep.p, prep.at.handed);
         let Some(sid) = prep.service.or_else(|| snap.service_for(&p.key)) else {
             return LbVerdict::Drop(Counter::DropNoService);
         };
@@ -209,6 +238,7 @@ impl LbCore {
     }
 
     #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
     fn forward<B: PacketBuf>(
         &mut self,
         buf: &mut B,

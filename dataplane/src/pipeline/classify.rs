@@ -45,7 +45,8 @@ struct L2 {
 
 /// Classifies one frame. `snap` supplies the VIPs and FullNAT local addresses, which
 /// are answered for (ARP, ND, ping) like the port's own, and whose other traffic goes
-/// to the balancer.
+/// to the balancer. (The worker makes the same two calls itself, so that a packet
+/// for the balancer is staged straight from the fast path.)
 #[inline]
 pub fn classify<B: PacketBuf>(buf: &mut B, local: &LocalAddrs, snap: &LbSnapshot) -> Verdict {
     match fast_v4::classify_fast(buf, local, snap) {
@@ -55,6 +56,7 @@ pub fn classify<B: PacketBuf>(buf: &mut B, local: &LocalAddrs, snap: &LbSnapshot
 }
 
 /// Every packet, by the book: what `classify` does when the fast path declines.
+#[inline(never)]
 pub fn classify_general<B: PacketBuf>(
     buf: &mut B,
     local: &LocalAddrs,

@@ -4,9 +4,10 @@
 //! the host interface's RX back to the wire. Slow work (TX drain, connection expiry,
 //! counter publication) runs on a TSC timer, as in DPDK's l3fwd.
 
-use super::classify::{classify, Verdict};
+use super::classify::{classify_general, Verdict};
 use super::control::{ConnReport, Control, Query};
 use super::counters::{CoreCounters, Counter, Tally};
+use super::fast_v4::classify_fast;
 use super::fragment_v4;
 use super::local::LocalAddrs;
 use super::vlan_tag;
@@ -14,6 +15,7 @@ use crate::buf::PacketBuf;
 use crate::dpdk::ring::{Consumer, Producer};
 use crate::dpdk::{Mbuf, MbufArray, RxQueue, TxQueue, BURST};
 use crate::lb::core::{Arrival, LbCore, LbVerdict, Prepared, TICKS_PER_SEC};
+use crate::lb::nat::Parsed;
 use crate::lb::snapshot::LbSnapshot;
 use crate::lb::stats::LbCounters;
 use arc_swap::ArcSwap;
@@ -361,28 +363,50 @@ enum Stage {
 }
 
 /// First pass: classify, and for balanced packets parse, hash and prefetch.
-#[inline]
+#[inline(always)]
 fn stage(ctx: &mut Ctx<'_>, m: &mut Mbuf, in_port: usize, handed: bool) -> Stage {
     if m.nb_segs() != 1 {
         return Stage::Done(Verdict::Drop(Counter::DropMultiSegment));
     }
-    match classify(m, &ctx.ports[in_port].local, ctx.snap) {
+    let addrs = &ctx.ports[in_port].local;
+    // The common case builds its stage in its own arm, straight into the slot the
+    // caller keeps it in (merged with the general path, it was built twice).
+    let v = match classify_fast(m, addrs, ctx.snap) {
+        Some(Verdict::Balance { p, local, service }) => {
+            return balance_stage(ctx.lb, p, in_port, handed, local, service)
+        }
+        Some(v) => v,
+        None => classify_general(m, addrs, ctx.snap),
+    };
+    match v {
         Verdict::Balance { p, local, service } => {
-            let at = Arrival {
-                l2: p.l2,
-                v6: p.v6,
-                in_port: in_port as u16,
-                handed,
-                local,
-            };
-            Stage::Balance(ctx.lb.prepare(p, at, service))
+            balance_stage(ctx.lb, p, in_port, handed, local, service)
         }
         v => Stage::Done(v),
     }
 }
 
+#[inline(always)]
+fn balance_stage(
+    lb: &LbCore,
+    p: Parsed,
+    in_port: usize,
+    handed: bool,
+    local: bool,
+    service: Option<u32>,
+) -> Stage {
+    let at = Arrival {
+        l2: p.l2,
+        v6: p.v6,
+        in_port: in_port as u16,
+        handed,
+        local,
+    };
+    Stage::Balance(lb.prepare(p, at, service))
+}
+
 /// Last pass: act on the decision.
-#[inline]
+#[inline(always)]
 fn act(ctx: &mut Ctx<'_>, mut m: Mbuf, stage: &Stage, in_port: usize) {
     let verdict = match stage {
         Stage::Done(v) => *v,
@@ -416,28 +440,34 @@ fn act(ctx: &mut Ctx<'_>, mut m: Mbuf, stage: &Stage, in_port: usize) {
     }
 }
 
-#[inline]
+#[inline(always)]
 fn balanced(ctx: &mut Ctx<'_>, m: Mbuf, v: LbVerdict) {
     match v {
         LbVerdict::Tx(out) if out < ctx.ports.len() => {
             let port = &mut ctx.ports[out];
-            let mtu = port.local.mtu;
-            if fragment_v4::exceeds(m.data(), mtu) {
-                // Bigger than the way out and DF clear (DF got ICMP from the
-                // balancer): fragments, or a counted drop.
-                let (wire, tx, tally) = (&mut ctx.bufs[out].wire, &mut port.tx, &mut *ctx.tally);
-                let emit = |f| push_wire(wire, tx, f, tally);
-                match fragment_v4::fragment(m.data(), mtu, || m.alloc_sibling(), emit) {
-                    Ok(n) => ctx.tally.add(Counter::FragmentsOut, n as u64),
-                    Err(c) => ctx.tally.add(c, 1),
-                }
-                return;
+            if fragment_v4::exceeds(m.data(), port.local.mtu) {
+                return fragment_out(ctx, m, out);
             }
             push_wire(&mut ctx.bufs[out].wire, &mut port.tx, m, ctx.tally);
         }
         LbVerdict::Tx(_) => ctx.tally.add(Counter::DropNoBackend, 1),
         LbVerdict::Handoff(w) => push_peer(ctx, w as usize, m),
         LbVerdict::Drop(c) => ctx.tally.add(c, 1),
+    }
+}
+
+/// Bigger than the way out and DF clear (DF got ICMP from the balancer): sends
+/// fragments, or counts the drop.
+#[cold]
+#[inline(never)]
+fn fragment_out(ctx: &mut Ctx<'_>, m: Mbuf, out: usize) {
+    let port = &mut ctx.ports[out];
+    let mtu = port.local.mtu;
+    let (wire, tx, tally) = (&mut ctx.bufs[out].wire, &mut port.tx, &mut *ctx.tally);
+    let emit = |f| push_wire(wire, tx, f, tally);
+    match fragment_v4::fragment(m.data(), mtu, || m.alloc_sibling(), emit) {
+        Ok(n) => ctx.tally.add(Counter::FragmentsOut, n as u64),
+        Err(c) => ctx.tally.add(c, 1),
     }
 }
 
