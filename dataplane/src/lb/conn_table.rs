@@ -53,6 +53,18 @@ pub struct ConnTable {
     index: FlowIndex,
     wheel: TimerWheel,
     live: usize,
+    /// Keys indexed so far, counted by a few bits of their hash (wrapping): a key
+    /// staged as absent is still absent while its count is unchanged.
+    added: [u32; ADDED_BUCKETS],
+}
+
+/// How many counts of added keys the table keeps (see [`Staged::Absent`]).
+const ADDED_BUCKETS: usize = 64;
+
+#[inline(always)]
+fn added_bucket(hash: u64) -> usize {
+    // The low bits: the index slot and tag come from the high half.
+    hash as usize % ADDED_BUCKETS
 }
 
 /// What the first stage of a burst look-up found ([`ConnTable::stage`]).
@@ -60,8 +72,10 @@ pub struct ConnTable {
 pub enum Staged {
     /// Not staged: look up in full.
     Unknown,
-    /// No index slot carries the key's tag: the key is absent.
-    Absent,
+    /// No index slot carried the key's tag: the key was absent. The count of
+    /// keys added in its hash bucket then: if it is unchanged at `confirm`, the
+    /// key is still absent (an earlier packet of the burst may have added it).
+    Absent(u32),
     /// The first index reference with the key's tag; its entry is being loaded.
     Candidate(u32),
 }
@@ -122,6 +136,7 @@ impl ConnTable {
             index: FlowIndex::with_capacity(capacity * 2),
             wheel: TimerWheel::new(capacity, now),
             live: 0,
+            added: [0; ADDED_BUCKETS],
         }
     }
 
@@ -170,18 +185,18 @@ impl ConnTable {
                 self.prefetch_entry(r >> 1);
                 Staged::Candidate(r)
             }
-            None => Staged::Absent,
+            None => Staged::Absent(self.added[added_bucket(hash)]),
         }
     }
 
-    /// Finishes a staged look-up: the candidate when it holds `k`, else a full
-    /// look-up (a tag collision). An `Absent` stage is trusted: the caller re-stages
-    /// when entries may have been added since.
+    /// Finishes a staged look-up: the candidate when it holds `k`; none when the
+    /// key was absent and nothing was added in its bucket since; else a full
+    /// look-up (a tag collision, or keys added since it was staged).
     #[inline(always)]
     pub fn confirm(&self, k: &FlowKey, hash: u64, staged: Staged) -> Option<Hit> {
         match staged {
             Staged::Candidate(r) if self.holds(r, k) => Some(hit_of(r)),
-            Staged::Absent => None,
+            Staged::Absent(n) if n == self.added[added_bucket(hash)] => None,
             _ => self.lookup_hashed(k, hash),
         }
     }
@@ -206,29 +221,39 @@ impl ConnTable {
         let Some(id) = self.free.pop() else {
             return Err(TableFull);
         };
+        let fwd_hash = key_hash(&conn.fwd);
         if !self
             .index
-            .insert(key_hash(&conn.fwd), reference(id, Direction::Forward))
+            .insert(fwd_hash, reference(id, Direction::Forward))
         {
             self.free.push(id);
             return Err(TableFull);
         }
+        self.count_added(fwd_hash);
         if let Some(rev) = conn.rev {
+            let rev_hash = key_hash(&rev);
             if !self
                 .index
-                .insert(key_hash(&rev), reference(id, Direction::Reverse))
+                .insert(rev_hash, reference(id, Direction::Reverse))
             {
                 self.index
-                    .remove(key_hash(&conn.fwd), reference(id, Direction::Forward));
+                    .remove(fwd_hash, reference(id, Direction::Forward));
                 self.free.push(id);
                 return Err(TableFull);
             }
+            self.count_added(rev_hash);
         }
         self.conns[id as usize] = conn;
         self.in_use[id as usize] = true;
         self.wheel.link(id, conn.expires);
         self.live += 1;
         Ok(id)
+    }
+
+    #[inline]
+    fn count_added(&mut self, hash: u64) {
+        let n = &mut self.added[added_bucket(hash)];
+        *n = n.wrapping_add(1);
     }
 
     #[inline]
@@ -359,6 +384,37 @@ mod tests {
         let staged = t.stage(h);
         assert_eq!(t.confirm(&absent, h, staged), None);
         assert_eq!(t.confirm(&absent, h, Staged::Unknown), None);
+    }
+
+    #[test]
+    fn a_key_staged_as_absent_is_found_once_added_before_it_is_confirmed() {
+        // As in a burst: both directions of new flows are staged first, then the
+        // flows are added (by earlier packets), then the staged look-ups finish.
+        let mut t = ConnTable::new(512, 0);
+        for i in 0..200 {
+            let c = conn(3000 + i, 4000 + i, 50);
+            let keys = [
+                (c.fwd, Direction::Forward),
+                (c.rev.unwrap(), Direction::Reverse),
+            ];
+            let staged: Vec<Staged> = keys.iter().map(|(k, _)| t.stage(k.table_hash())).collect();
+            assert!(staged.iter().all(|s| matches!(s, Staged::Absent(_))));
+            // Unrelated flows added meanwhile change nothing for the staged keys.
+            let unrelated = conn(60000 - i, 50000 - i, 50);
+            for ((k, _), s) in keys.iter().zip(&staged) {
+                assert_eq!(t.confirm(k, k.table_hash(), *s), None);
+            }
+            let id = t.insert(c).unwrap();
+            if i % 2 == 0 {
+                t.insert(unrelated).unwrap();
+            }
+            for ((k, dir), s) in keys.iter().zip(&staged) {
+                assert_eq!(
+                    t.confirm(k, k.table_hash(), *s),
+                    Some(Hit { id, dir: *dir })
+                );
+            }
+        }
     }
 
     #[test]

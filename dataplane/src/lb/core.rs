@@ -38,9 +38,6 @@ pub struct LbCore {
     pub stats: LbTally,
     /// Connection-table clock, in ticks.
     pub now: u64,
-    /// Connections created so far (wrapping): a staged miss stays a miss while it
-    /// is unchanged.
-    inserts: u32,
 }
 
 /// Where a packet came from and where its L3 header starts.
@@ -65,12 +62,9 @@ pub struct Prepared {
     at: Arrival,
     /// What `prefetch_entry` found in the index. Entries leave the table only on
     /// the worker's tick, between bursts, so a candidate stays valid for the burst;
-    /// an absent key is looked up again only if a flow was created since (an
-    /// earlier packet of the burst may have created this one).
+    /// an absent key is looked up again only if keys were added in its hash
+    /// bucket since (an earlier packet of the burst may have created this one).
     staged: Staged,
-    /// `LbCore::inserts` when it was staged (the count wraps, but not 4 billion
-    /// times within one burst).
-    inserts_seen: u32,
     service: Option<u32>,
 }
 
@@ -88,7 +82,6 @@ impl LbCore {
             active: vec![0; MAX_BACKENDS].into_boxed_slice(),
             stats: LbTally::default(),
             now: 0,
-            inserts: 0,
         }
     }
 
@@ -144,7 +137,6 @@ impl LbCore {
             hash,
             at,
             staged: Staged::Unknown,
-            inserts_seen: 0,
             service,
         }
     }
@@ -154,19 +146,12 @@ impl LbCore {
     #[inline]
     pub fn prefetch_entry(&self, prep: &mut Prepared) {
         prep.staged = self.table.stage(prep.hash);
-        prep.inserts_seen = self.inserts;
     }
 
-    /// The entry for a prepared packet: the staged candidate if it holds the key;
-    /// none for a key staged as absent while no flow was created since; else a
-    /// full look-up.
+    /// The entry for a prepared packet (see [`ConnTable::confirm`]).
     #[inline(always)]
     fn entry(&self, prep: &Prepared) -> Option<Hit> {
-        let staged = match prep.staged {
-            Staged::Absent if prep.inserts_seen != self.inserts => Staged::Unknown,
-            s => s,
-        };
-        self.table.confirm(&prep.p.key, prep.hash, staged)
+        self.table.confirm(&prep.p.key, prep.hash, prep.staged)
     }
 
     /// Last half of `process`. Inlined into the worker's loop: a packet to a VIP
@@ -381,7 +366,6 @@ impl LbCore {
                 return Ok((backend, None));
             }
         };
-        self.inserts = self.inserts.wrapping_add(1) % u32::MAX;
         if let Some(a) = self.active.get_mut(backend as usize) {
             *a += 1;
         }
