@@ -218,10 +218,15 @@ impl ConnTable {
 
     /// Adds `conn`, expiring at `conn.expires`.
     pub fn insert(&mut self, conn: Conn) -> Result<u32, TableFull> {
+        self.insert_hashed(conn, key_hash(&conn.fwd))
+    }
+
+    /// As `insert`, with `fwd_hash == conn.fwd.table_hash()` already computed.
+    pub fn insert_hashed(&mut self, conn: Conn, fwd_hash: u64) -> Result<u32, TableFull> {
+        debug_assert_eq!(fwd_hash, key_hash(&conn.fwd));
         let Some(id) = self.free.pop() else {
             return Err(TableFull);
         };
-        let fwd_hash = key_hash(&conn.fwd);
         if !self
             .index
             .insert(fwd_hash, reference(id, Direction::Forward))

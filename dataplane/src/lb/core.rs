@@ -250,7 +250,7 @@ impl LbCore {
             }
             None => {
                 let peer_mac = crate::wire::ethernet::Frame::new_unchecked(buf.data()).src();
-                match self.new_flow(p, sid, svc, in_port, peer_mac, snap, tally) {
+                match self.new_flow(prep, sid, svc, peer_mac, snap, tally) {
                     Ok(created) => created,
                     Err(c) => return LbVerdict::Drop(c),
                 }
@@ -295,14 +295,14 @@ impl LbCore {
     #[allow(clippy::too_many_arguments)]
     fn new_flow(
         &mut self,
-        p: &Parsed,
+        prep: &Prepared,
         sid: u32,
         svc: &Service,
-        in_port: usize,
         peer_mac: [u8; 6],
         snap: &LbSnapshot,
         tally: &mut Tally,
     ) -> Result<(u32, Option<u32>), Counter> {
+        let (p, hash, in_port) = (&prep.p, prep.hash, prep.at.in_port);
         let is_tcp = p.key.proto == ip_proto::TCP;
         let syn = p.tcp_flags & (tcp::flags::SYN | tcp::flags::ACK) == tcp::flags::SYN;
         let midstream = is_tcp && !syn;
@@ -354,7 +354,7 @@ impl LbCore {
             let be_port = svc.ports.get(idx as usize).copied().unwrap_or(be.port);
             conn.rev = Some(FlowKey::new(be.addr, local, be_port, lport, p.key.proto));
         }
-        let id = match self.table.insert(conn) {
+        let id = match self.table.insert_hashed(conn, hash) {
             Ok(id) => id,
             Err(_) => {
                 if let Some(rev) = conn.rev {
