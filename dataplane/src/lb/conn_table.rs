@@ -275,7 +275,16 @@ impl ConnTable {
     /// Moves the deadline of `id`.
     #[inline(always)]
     pub fn set_expires(&mut self, id: u32, expires: u64) {
+        self.touch(id, |_| (expires, ()));
+    }
+
+    /// Updates entry `id` with `f`, which returns the entry's new deadline (and
+    /// anything the caller wants from it): the packet path's one access to an
+    /// entry it found.
+    #[inline(always)]
+    pub fn touch<R>(&mut self, id: u32, f: impl FnOnce(&mut Conn) -> (u64, R)) -> R {
         let c = &mut self.conns[id as usize];
+        let (expires, r) = f(c);
         // The wheel holds every entry at or before its deadline, so a later one
         // (traffic refreshing the flow: nearly every packet) needs no wheel work.
         let earlier = expires < c.expires;
@@ -283,6 +292,7 @@ impl ConnTable {
         if earlier {
             self.wheel.reschedule(id, expires);
         }
+        r
     }
 
     /// Runs the wheel up to `now`, calling `on_expire` for each connection removed.

@@ -240,17 +240,18 @@ impl LbCore {
         let timeouts = &snap.timeouts;
         let (backend, id) = match self.entry(prep) {
             Some(Hit { id, .. }) => {
-                let c = self.table.get_mut(id);
-                let expires = update_state(c, p, Direction::Forward, timeouts, self.now);
-                c.packets += 1;
-                c.bytes += len;
-                let backend = c.backend;
-                self.table.set_expires(id, expires);
+                let now = self.now;
+                let backend = self.table.touch(id, |c| {
+                    c.packets += 1;
+                    c.bytes += len;
+                    let expires = update_state(c, p, Direction::Forward, timeouts, now);
+                    (expires, c.backend)
+                });
                 (backend, Some(id))
             }
             None => {
                 let peer_mac = crate::wire::ethernet::Frame::new_unchecked(buf.data()).src();
-                match self.new_flow(prep, sid, svc, peer_mac, snap, tally) {
+                match self.new_flow(prep, sid, svc, (peer_mac, len), snap, tally) {
                     Ok(created) => created,
                     Err(c) => return LbVerdict::Drop(c),
                 }
@@ -290,15 +291,15 @@ impl LbCore {
         LbVerdict::Tx(out_port)
     }
 
-    /// Creates the connection for a packet with no entry; returns its backend and
-    /// its entry (none when a full table sent a `dr` flow on statelessly).
-    #[allow(clippy::too_many_arguments)]
+    /// Creates the connection for a packet (from `peer_mac`, `len` bytes) with no
+    /// entry; returns its backend and its entry (none when a full table sent a
+    /// `dr` flow on statelessly).
     fn new_flow(
         &mut self,
         prep: &Prepared,
         sid: u32,
         svc: &Service,
-        peer_mac: [u8; 6],
+        (peer_mac, len): ([u8; 6], u64),
         snap: &LbSnapshot,
         tally: &mut Tally,
     ) -> Result<(u32, Option<u32>), Counter> {
@@ -341,7 +342,7 @@ impl LbCore {
             expires: self.now + snap.timeouts.for_state(state) as u64 * TICKS_PER_SEC,
             created: self.now as u32,
             packets: 1,
-            bytes: 0,
+            bytes: len,
         };
         if svc.mode == Mode::FullNat {
             let be = &snap.backends[backend as usize];
@@ -460,17 +461,15 @@ impl LbCore {
         let len = buf.len() as u64;
         let timeouts = &snap.timeouts;
         let now = self.now;
-        let c = self.table.get_mut(id);
-        update_state(c, p, Direction::Reverse, timeouts, now);
-        c.packets += 1;
-        c.bytes += len;
-        let (fwd, backend, sid, peer_mac, port) = (
-            c.fwd,
-            c.backend,
-            c.service,
-            c.peer_mac,
-            c.client_port as usize,
-        );
+        // Replies refresh the deadline as the client's packets do (a UDP flow that
+        // only the backend talks on stays up while it talks).
+        let (fwd, backend, sid, peer_mac, port) = self.table.touch(id, |c| {
+            c.packets += 1;
+            c.bytes += len;
+            let expires = update_state(c, p, Direction::Reverse, timeouts, now);
+            let port = c.client_port as usize;
+            (expires, (c.fwd, c.backend, c.service, c.peer_mac, port))
+        });
         let port = port.min(macs.len().saturating_sub(1));
         // A reply bigger than the client's side takes: the backend hears it from
         // the local address it sent to, as from any router on the path.

@@ -169,6 +169,42 @@ fn fullnat_forward_and_reverse() {
 }
 
 #[test]
+fn replies_move_the_state_and_the_deadline() {
+    let s = snap(Mode::FullNat, SchedKind::RingHash, &[1]);
+    let mut core = LbCore::new(0, 1, 64, 1);
+    let syn = tcp_frame(CLIENT, 40000, VIP, 80, tcp::flags::SYN, 0);
+    let (_, out, _) = run(&mut core, &s, &syn, false);
+    let lport = tcp::Packet::new_checked(ip_of(&out).payload())
+        .unwrap()
+        .src_port();
+    let key = super::flow::FlowKey::v4(CLIENT, VIP, 40000, 80, 6);
+    let entry = |core: &LbCore| *core.table.get(core.table.lookup(&key).unwrap().id);
+    let tick = super::core::TICKS_PER_SEC;
+    assert_eq!(entry(&core).expires, 30 * tick, "tcp_syn after the SYN");
+    // The backend answers 100 s later (in ticks, 1000): the flow is established
+    // from its side, and its deadline moves with it.
+    let backend = Ipv4Addr::new(198, 18, 0, 11);
+    let reply = |flags| tcp_frame(backend, 8080, LOCAL, lport, flags, 0);
+    core.now = 100 * tick;
+    run(&mut core, &s, &reply(tcp::flags::ACK), true);
+    let e = entry(&core);
+    assert_eq!(e.state, super::tcp_state::ConnState::Established);
+    assert_eq!(e.expires, (100 + 900) * tick);
+    // Its FIN brings the deadline forward to tcp_fin.
+    core.now = 200 * tick;
+    run(
+        &mut core,
+        &s,
+        &reply(tcp::flags::FIN | tcp::flags::ACK),
+        true,
+    );
+    let e = entry(&core);
+    assert_eq!(e.state, super::tcp_state::ConnState::FinWait);
+    assert_eq!(e.expires, (200 + 120) * tick);
+    assert_eq!((e.packets, e.bytes), (3, 3 * 54));
+}
+
+#[test]
 fn dr_rewrites_only_macs_and_ttl() {
     let s = snap(Mode::Dr, SchedKind::RingHash, &[1, 1, 1]);
     let mut core = LbCore::new(0, 1, 64, 1);
