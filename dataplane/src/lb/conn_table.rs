@@ -56,7 +56,14 @@ pub struct ConnTable {
     /// Keys indexed so far, counted by a few bits of their hash (wrapping): a key
     /// staged as absent is still absent while its count is unchanged.
     added: [u32; ADDED_BUCKETS],
+    /// Reverse keys (hash, index reference) of entries added in this burst, not
+    /// indexed yet (see [`ConnTable::add`]).
+    pending: [(u64, u32); PENDING_MAX],
+    pending_len: usize,
 }
+
+/// Reverse keys `add` holds back at most (a burst's worth and more).
+const PENDING_MAX: usize = 64;
 
 /// How many counts of added keys the table keeps (see [`Staged::Absent`]).
 const ADDED_BUCKETS: usize = 64;
@@ -137,6 +144,8 @@ impl ConnTable {
             wheel: TimerWheel::new(capacity, now),
             live: 0,
             added: [0; ADDED_BUCKETS],
+            pending: [(0, 0); PENDING_MAX],
+            pending_len: 0,
         }
     }
 
@@ -216,13 +225,20 @@ impl ConnTable {
         crate::prefetch::prefetch(&c.rev);
     }
 
-    /// Adds `conn`, expiring at `conn.expires`.
+    /// Adds `conn`, expiring at `conn.expires`, with both keys indexed.
     pub fn insert(&mut self, conn: Conn) -> Result<u32, TableFull> {
-        self.insert_hashed(conn, key_hash(&conn.fwd))
+        let id = self.add(conn, key_hash(&conn.fwd));
+        self.index_pending();
+        id
     }
 
-    /// As `insert`, with `fwd_hash == conn.fwd.table_hash()` already computed.
-    pub fn insert_hashed(&mut self, conn: Conn, fwd_hash: u64) -> Result<u32, TableFull> {
+    /// Adds `conn` (`fwd_hash == conn.fwd.table_hash()`) within a burst: its
+    /// forward key is indexed now, its reverse key (FullNAT) by the next
+    /// [`ConnTable::index_pending`], which the worker calls at the end of each
+    /// burst. No reply can arrive before then (the packet that created the entry
+    /// has not even left), and the reverse key's index slot, a cache miss in a
+    /// large table, loads meanwhile instead of stalling this packet.
+    pub fn add(&mut self, conn: Conn, fwd_hash: u64) -> Result<u32, TableFull> {
         debug_assert_eq!(fwd_hash, key_hash(&conn.fwd));
         let Some(id) = self.free.pop() else {
             return Err(TableFull);
@@ -236,23 +252,32 @@ impl ConnTable {
         }
         self.count_added(fwd_hash);
         if let Some(rev) = conn.rev {
-            let rev_hash = key_hash(&rev);
-            if !self
-                .index
-                .insert(rev_hash, reference(id, Direction::Reverse))
-            {
-                self.index
-                    .remove(fwd_hash, reference(id, Direction::Forward));
-                self.free.push(id);
-                return Err(TableFull);
+            if self.pending_len == PENDING_MAX {
+                self.index_pending();
             }
-            self.count_added(rev_hash);
+            let rev_hash = key_hash(&rev);
+            self.index.prefetch(rev_hash);
+            self.pending[self.pending_len] = (rev_hash, reference(id, Direction::Reverse));
+            self.pending_len += 1;
         }
         self.conns[id as usize] = conn;
         self.in_use[id as usize] = true;
         self.wheel.link(id, conn.expires);
         self.live += 1;
         Ok(id)
+    }
+
+    /// Indexes the reverse keys `add` left pending. They always fit: the index
+    /// holds two keys for every entry.
+    #[inline]
+    pub fn index_pending(&mut self) {
+        for i in 0..self.pending_len {
+            let (hash, r) = self.pending[i];
+            let indexed = self.index.insert(hash, r);
+            debug_assert!(indexed);
+            self.count_added(hash);
+        }
+        self.pending_len = 0;
     }
 
     #[inline]
@@ -298,6 +323,8 @@ impl ConnTable {
     /// Runs the wheel up to `now`, calling `on_expire` for each connection removed.
     /// At most `max_ticks` ticks are processed per call to bound the work.
     pub fn expire(&mut self, now: u64, max_ticks: u64, mut on_expire: impl FnMut(&Conn)) {
+        // Removal expects both keys of an entry in the index.
+        self.index_pending();
         let conns = &mut self.conns;
         let in_use = &mut self.in_use;
         let index = &mut self.index;
@@ -399,6 +426,49 @@ mod tests {
         let staged = t.stage(h);
         assert_eq!(t.confirm(&absent, h, staged), None);
         assert_eq!(t.confirm(&absent, h, Staged::Unknown), None);
+    }
+
+    #[test]
+    fn reverse_keys_added_in_a_burst_are_indexed_at_its_end() {
+        let mut t = ConnTable::new(1024, 0);
+        // More than the pending buffer holds: the oldest are indexed on the way.
+        let conns: Vec<Conn> = (0..PENDING_MAX as u16 + 10)
+            .map(|i| conn(100 + i, 5000 + i, 50))
+            .collect();
+        let ids: Vec<u32> = conns
+            .iter()
+            .map(|c| t.add(*c, c.fwd.table_hash()).unwrap())
+            .collect();
+        let rev_found = |t: &ConnTable| {
+            conns
+                .iter()
+                .zip(&ids)
+                .filter(|(c, &id)| {
+                    t.lookup(&c.rev.unwrap())
+                        == Some(Hit {
+                            id,
+                            dir: Direction::Reverse,
+                        })
+                })
+                .count()
+        };
+        assert!(conns.iter().all(|c| t.lookup(&c.fwd).is_some()));
+        assert_eq!(
+            rev_found(&t),
+            PENDING_MAX,
+            "the first 64 were indexed to make room"
+        );
+        t.index_pending();
+        assert_eq!(rev_found(&t), conns.len());
+        // Expiry removes both keys, pending ones included.
+        let late = conn(9000, 9000, 50);
+        t.add(late, late.fwd.table_hash()).unwrap();
+        t.expire(60, 64, |_| {});
+        assert!(t.is_empty());
+        // Nothing stale is left to be indexed after.
+        t.index_pending();
+        assert_eq!(t.index.len(), 0);
+        assert_eq!(t.lookup(&late.rev.unwrap()), None);
     }
 
     #[test]

@@ -119,10 +119,19 @@ impl LbCore {
         match nat::parse(buf.data(), at.l2 as usize, at.v6) {
             Ok(p) => {
                 let prep = self.prepare(p, at, None);
-                self.finish(buf, &prep, snap, macs, tally)
+                let v = self.finish(buf, &prep, snap, macs, tally);
+                self.end_burst();
+                v
             }
             Err(c) => LbVerdict::Drop(c),
         }
+    }
+
+    /// Finishes what the burst's packets left pending (see [`ConnTable::add`]):
+    /// the worker calls it after each burst, before any other packet is looked up.
+    #[inline]
+    pub fn end_burst(&mut self) {
+        self.table.index_pending();
     }
 
     /// First stage: hash the parsed packet and start loading its index slot, so
@@ -355,7 +364,7 @@ impl LbCore {
             let be_port = svc.ports.get(idx as usize).copied().unwrap_or(be.port);
             conn.rev = Some(FlowKey::new(be.addr, local, be_port, lport, p.key.proto));
         }
-        let id = match self.table.insert_hashed(conn, hash) {
+        let id = match self.table.add(conn, hash) {
             Ok(id) => id,
             Err(_) => {
                 if let Some(rev) = conn.rev {

@@ -289,6 +289,7 @@ fn receive_handoffs(ctx: &mut Ctx<'_>, rx: &mut MbufArray) {
                     _ => ctx.tally.add(Counter::DropNotForUs, 1),
                 }
             }
+            ctx.lb.end_burst();
         }
     }
 }
@@ -335,6 +336,7 @@ fn poll_port(ctx: &mut Ctx<'_>, p: usize, rx: &mut MbufArray) {
                 act(ctx, m, &stages[k], p);
             }
         }
+        ctx.lb.end_burst();
     }
     // Kernel to wire through the host interface: no inspection but the VLAN tag.
     let port = &mut ctx.ports[p];
