@@ -152,7 +152,7 @@ pub fn decrement_ttl(data: &mut [u8], p: &Parsed) -> Result<(), Counter> {
 }
 
 /// Offset of the L4 checksum field, if the packet has one to update.
-#[inline]
+#[inline(always)]
 fn l4_checksum_at(data: &[u8], p: &Parsed) -> Option<usize> {
     let l4 = p.l4 as usize;
     match p.key.proto {
@@ -168,24 +168,65 @@ fn l4_checksum_at(data: &[u8], p: &Parsed) -> Option<usize> {
 /// connection entry gives them: no conversions per packet. The address change is
 /// summed once and applied to both the IPv4 header checksum and the L4 checksum
 /// (whose pseudo-header holds the same addresses).
-#[inline]
+#[inline(always)]
 pub fn rewrite(data: &mut [u8], p: &Parsed, src: (&[u8; 16], u16), dst: (&[u8; 16], u16)) {
+    if p.v6 {
+        return rewrite_v6(data, p, src, dst);
+    }
+    let (l3, l4) = (p.l2 as usize, p.l4 as usize);
+    let csum_at = l4_checksum_at(data, p);
+    // All in native byte order: a one's-complement sum of byte-swapped words is
+    // the byte-swapped sum (RFC 1071 2.B), so the checksum fields, read and
+    // written the same way, come out right without swapping anything.
+    let word = |b: &[u8]| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]) as u64;
+    let Some(h) = data.get_mut(l3..l3 + 20) else {
+        return;
+    };
+    let (new_src, new_dst) = (word(&src.0[12..]), word(&dst.0[12..]));
+    let mut delta = (!word(&h[12..16]) & 0xffff_ffff) + (!word(&h[16..20]) & 0xffff_ffff);
+    delta += new_src + new_dst;
+    h[12..16].copy_from_slice(&src.0[12..]);
+    h[16..20].copy_from_slice(&dst.0[12..]);
+    let hc = u16::from_ne_bytes([h[10], h[11]]);
+    h[10..12].copy_from_slice(&fold_into(hc, delta).to_ne_bytes());
+    let Some(ports) = data.get_mut(l4..l4 + 4) else {
+        return;
+    };
+    let (sp, dp) = (src.1.to_be_bytes(), dst.1.to_be_bytes());
+    let new_ports = [sp[0], sp[1], dp[0], dp[1]];
+    delta += (!word(ports) & 0xffff_ffff) + word(&new_ports);
+    ports.copy_from_slice(&new_ports);
+    if let Some(c) = csum_at.and_then(|at| data.get_mut(at..at + 2)) {
+        let mut sum = fold_into(u16::from_ne_bytes([c[0], c[1]]), delta);
+        if p.key.proto == ip_proto::UDP && sum == 0 {
+            sum = 0xffff;
+        }
+        c.copy_from_slice(&sum.to_ne_bytes());
+    }
+}
+
+/// RFC 1624 eqn. 3 in whatever byte order `hc` and `delta` share:
+/// HC' = ~(~HC + delta), `delta` being the sum of ~old + new words.
+#[inline(always)]
+fn fold_into(hc: u16, delta: u64) -> u16 {
+    let mut s = (!hc) as u64 + delta;
+    s = (s & 0xffff_ffff) + (s >> 32);
+    s = (s & 0xffff) + (s >> 16);
+    s = (s & 0xffff) + (s >> 16);
+    s = (s & 0xffff) + (s >> 16);
+    !(s as u16)
+}
+
+/// `rewrite` for IPv6 (no header checksum; the pseudo-header's addresses are
+/// 16 bytes each).
+#[inline(never)]
+fn rewrite_v6(data: &mut [u8], p: &Parsed, src: (&[u8; 16], u16), dst: (&[u8; 16], u16)) {
     let (l3, l4) = (p.l2 as usize, p.l4 as usize);
     let mut delta = 0u64;
-    if p.v6 {
-        let h = &mut data[l3 + 8..l3 + 40];
-        for i in 0..4 {
-            delta += replace_word(&mut h[4 * i..4 * i + 4], &src.0[4 * i..4 * i + 4]);
-            delta += replace_word(&mut h[16 + 4 * i..20 + 4 * i], &dst.0[4 * i..4 * i + 4]);
-        }
-    } else {
-        // The addresses are the last 4 of the 16 bytes. The header checksum takes
-        // the difference now, the pseudo-header's below with the ports.
-        let h = &mut data[l3..l3 + 20];
-        delta += replace_word(&mut h[12..16], &src.0[12..16]);
-        delta += replace_word(&mut h[16..20], &dst.0[12..16]);
-        let c = apply_delta(u16::from_be_bytes([h[10], h[11]]), delta);
-        h[10..12].copy_from_slice(&c.to_be_bytes());
+    let h = &mut data[l3 + 8..l3 + 40];
+    for i in 0..4 {
+        delta += replace_word(&mut h[4 * i..4 * i + 4], &src.0[4 * i..4 * i + 4]);
+        delta += replace_word(&mut h[16 + 4 * i..20 + 4 * i], &dst.0[4 * i..4 * i + 4]);
     }
     let csum_at = l4_checksum_at(data, p);
     let ports = &mut data[l4..l4 + 4];
@@ -197,7 +238,7 @@ pub fn rewrite(data: &mut [u8], p: &Parsed, src: (&[u8; 16], u16), dst: (&[u8; 1
     ports[2..].copy_from_slice(&dst.1.to_be_bytes());
     if let Some(at) = csum_at {
         delta += (!old_sport) as u64 + src.1 as u64 + (!old_dport) as u64 + dst.1 as u64;
-        let mut c = apply_delta(read_u16(data, at), delta);
+        let mut c = fold_into(read_u16(data, at), delta);
         if p.key.proto == ip_proto::UDP && c == 0 {
             c = 0xffff;
         }
@@ -213,17 +254,6 @@ fn replace_word(old: &mut [u8], new: &[u8]) -> u64 {
     let nv = u32::from_be_bytes([new[0], new[1], new[2], new[3]]);
     old[..4].copy_from_slice(&new[..4]);
     !ov as u64 + nv as u64
-}
-
-/// RFC 1624 eqn. 3 with the difference already summed: HC' = ~(~HC + delta).
-#[inline]
-fn apply_delta(hc: u16, delta: u64) -> u16 {
-    let mut s = (!hc) as u64 + delta;
-    s = (s & 0xffff_ffff) + (s >> 32);
-    s = (s & 0xffff) + (s >> 16);
-    s = (s & 0xffff) + (s >> 16);
-    s = (s & 0xffff) + (s >> 16);
-    !(s as u16)
 }
 
 /// Sets the Ethernet addresses for the next hop.
@@ -356,8 +386,26 @@ mod tests {
             x ^= x << 17;
             x
         };
-        for _ in 0..2000 {
+        for i in 0..4000 {
+            // TCP and UDP, from headers whose checksums start anywhere.
             let mut f = v4_tcp();
+            let (orig_src, orig_dst) =
+                (Ipv4Addr::from(next() as u32), Ipv4Addr::from(next() as u32));
+            let mut ip = ipv4::Packet::new_unchecked(&mut f[14..]);
+            ip.set_src(orig_src);
+            ip.set_dst(orig_dst);
+            f[14 + 4..14 + 6].copy_from_slice(&(next() as u16).to_be_bytes());
+            f[34 + 4..34 + 8].copy_from_slice(&(next() as u32).to_be_bytes());
+            let proto = if i % 2 == 0 { 6 } else { 17 };
+            f[14 + 9] = proto;
+            ipv4::Packet::new_unchecked(&mut f[14..]).fill_checksum();
+            let before = pseudo_v4(orig_src, orig_dst, proto, 25);
+            if proto == 6 {
+                tcp::Packet::new_unchecked(&mut f[34..]).fill_checksum(before);
+            } else {
+                udp::Packet::new_unchecked(&mut f[34..]).set_len(25);
+                udp::Packet::new_unchecked(&mut f[34..]).fill_checksum(before);
+            }
             let p = parse(&f, 14, false).unwrap();
             let (a, b, ports) = (next() as u32, (next() >> 32) as u32, next());
             let (src, dst) = (Ipv4Addr::from(a), Ipv4Addr::from(b));
@@ -366,12 +414,17 @@ mod tests {
             let ip = ipv4::Packet::new_checked(&f[14..]).unwrap();
             assert!(ip.verify_checksum(), "{src} {dst}");
             assert_eq!((ip.src(), ip.dst()), (src, dst));
-            let t = tcp::Packet::new_checked(ip.payload()).unwrap();
-            assert_eq!((t.src_port(), t.dst_port()), (sp, dp));
-            assert!(
-                t.verify_checksum(pseudo_v4(src, dst, 6, 25)),
-                "{src}:{sp} {dst}:{dp}"
-            );
+            let after = pseudo_v4(src, dst, proto, 25);
+            if proto == 6 {
+                let t = tcp::Packet::new_checked(ip.payload()).unwrap();
+                assert_eq!((t.src_port(), t.dst_port()), (sp, dp));
+                assert!(t.verify_checksum(after), "{src}:{sp} {dst}:{dp}");
+            } else {
+                let u = udp::Packet::new_checked(ip.payload()).unwrap();
+                assert_eq!((u.src_port(), u.dst_port()), (sp, dp));
+                assert_ne!(u.checksum(), 0, "a computed zero is sent as 0xffff");
+                assert!(u.verify_checksum(after, false), "{src}:{sp} {dst}:{dp}");
+            }
         }
     }
 
