@@ -307,8 +307,8 @@ fn poll_port(ctx: &mut Ctx<'_>, p: usize, rx: &mut MbufArray) {
         }
         // Two passes over the burst so that the table look-ups of its packets
         // overlap: classify and hash (prefetching index slots); then, a few
-        // packets apart, find each entry in the index (prefetching it) and act. Each packet's stage is written once into
-        // its slot and read in place after.
+        // packets apart, find each entry in the index (prefetching it) and act.
+        // Each packet's stage is written once into its slot and read in place.
         let mut mbufs: [Option<Mbuf>; BURST] = [const { None }; BURST];
         let mut stages: [Stage; BURST] = [const { Stage::Done(Verdict::ToHost) }; BURST];
         let mut packets = rx.drain();
