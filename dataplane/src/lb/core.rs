@@ -177,7 +177,22 @@ impl LbCore {
         if prep.p.fragment || prep.at.local {
             return self.finish_other(buf, prep, snap, macs, tally);
         }
-        self.finish_to_vip(buf, prep, snap, macs, tally)
+        let (p, handed) = (&prep.p, prep.at.handed);
+        let Some(sid) = prep.service.or_else(|| snap.service_for(&p.key)) else {
+            return LbVerdict::Drop(Counter::DropNoService);
+        };
+        let svc = &snap.services[sid as usize];
+        if !handed && self.workers > 1 {
+            let owner = (prep.hash % self.workers as u64) as u16; // == p.key.owner(workers)
+            if owner != self.worker {
+                return LbVerdict::Handoff(owner);
+            }
+        }
+        let v = self.forward(buf, prep, sid, svc, snap, macs, tally);
+        if let LbVerdict::Drop(c) = v {
+            self.stats.service_drop(sid, c);
+        }
+        v
     }
 
     /// `finish` for a reply from a backend or a fragment.
@@ -201,34 +216,6 @@ impl LbCore {
             return self.fragment(buf, p, snap, macs, tally);
         }
         self.reverse(buf, prep, snap, macs, handed, tally)
-    }
-
-    /// `finish` for a packet to a VIP.
-    #[inline(always)]
-    fn finish_to_vip<B: PacketBuf>(
-        &mut self,
-        buf: &mut B,
-        prep: &Prepared,
-        snap: &LbSnapshot,
-        macs: PortMacs<'_>,
-        tally: &mut Tally,
-    ) -> LbVerdict {
-        let (p, handed) = (&prep.p, prep.at.handed);
-        let Some(sid) = prep.service.or_else(|| snap.service_for(&p.key)) else {
-            return LbVerdict::Drop(Counter::DropNoService);
-        };
-        let svc = &snap.services[sid as usize];
-        if !handed && self.workers > 1 {
-            let owner = (prep.hash % self.workers as u64) as u16; // == p.key.owner(workers)
-            if owner != self.worker {
-                return LbVerdict::Handoff(owner);
-            }
-        }
-        let v = self.forward(buf, prep, sid, svc, snap, macs, tally);
-        if let LbVerdict::Drop(c) = v {
-            self.stats.service_drop(sid, c);
-        }
-        v
     }
 
     #[allow(clippy::too_many_arguments)]
