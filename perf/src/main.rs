@@ -40,16 +40,42 @@ fn tsc() -> u64 {
 
 /// A 64-byte Ethernet/IPv4/TCP frame from client `src:sport` to `dst:80`.
 fn frame(src: Ipv4Addr, sport: u16, dst: Ipv4Addr, flags: u8) -> [u8; FRAME_LEN] {
+    frame_between((src, sport), (dst, 80), flags)
+}
+
+/// A 64-byte Ethernet/IPv4/TCP frame to the appliance from `src` to `dst`.
+fn frame_between(
+    (src, sport): (Ipv4Addr, u16),
+    (dst, dport): (Ipv4Addr, u16),
+    flags: u8,
+) -> [u8; FRAME_LEN] {
     let f = TcpV4 {
         src_mac: CLIENT_MAC,
         dst_mac: OUR_MAC,
         src,
         sport,
         dst,
-        dport: 80,
+        dport,
     }
     .frame(flags, FRAME_LEN - 54);
     f.try_into().expect("FRAME_LEN bytes")
+}
+
+/// The backends' replies to the FullNAT connections in `lb`'s table, in a
+/// scattered order (from the backend to the local address and port).
+fn replies(lb: &LbCore) -> Vec<[u8; FRAME_LEN]> {
+    let v4 = |a: IpAddr| match a {
+        IpAddr::V4(a) => a,
+        IpAddr::V6(_) => unreachable!("IPv4 benchmark"),
+    };
+    let revs: Vec<_> = lb.table.iter().filter_map(|(_, c)| c.rev).collect();
+    (0..revs.len().min(1 << 20))
+        .map(|i| {
+            let r = revs[(i * 7919) % revs.len()];
+            let (from, to) = ((v4(r.src_ip()), r.sport), (v4(r.dst_ip()), r.dport));
+            frame_between(from, to, tcp::flags::ACK)
+        })
+        .collect()
 }
 
 /// Client address and port of flow `i` (65 000 ports per address).
@@ -221,7 +247,7 @@ impl UnderTest {
     /// Packets the worker received that it did not forward (for any reason).
     fn not_forwarded(&self) -> u64 {
         let t = &self.st.tally;
-        t.get(Counter::RxPackets) - t.get(Counter::LbForward)
+        t.get(Counter::RxPackets) - t.get(Counter::LbForward) - t.get(Counter::LbReverse)
     }
 
     /// Creates `n` connections to `vip` (SYNs through the balancer, not timed).
@@ -411,11 +437,14 @@ fn main() {
     b.end(bare_loop);
     results.push(json!({"scenario": "bare rx/tx loop", "cycles_per_packet": bare, "packets": n}));
 
-    for (label, vip, flows) in [
-        ("established dr, 1k entries", vip_dr, 1000usize),
-        ("established fullnat, 1k entries", vip_nat, 1000),
-        ("established dr, large table", vip_dr, large),
-        ("established fullnat, large table", vip_nat, large),
+    // Replies: FullNAT packets from the backends back to the clients.
+    for (label, vip, flows, replying) in [
+        ("established dr, 1k entries", vip_dr, 1000usize, false),
+        ("established fullnat, 1k entries", vip_nat, 1000, false),
+        ("established fullnat replies, 1k entries", vip_nat, 1000, true),
+        ("established dr, large table", vip_dr, large, false),
+        ("established fullnat, large table", vip_nat, large, false),
+        ("established fullnat replies, large table", vip_nat, large, true),
     ] {
         if !wanted(label) {
             continue;
@@ -424,12 +453,16 @@ fn main() {
         w.establish(flows, vip);
         // Visit the flows in a scattered order so that large tables miss the cache
         // as real traffic would.
-        let templates: Vec<[u8; FRAME_LEN]> = (0..flows.min(1 << 20))
-            .map(|i| {
-                let (s, p) = flow((i * 7919) % flows);
-                frame(s, p, vip, tcp::flags::ACK)
-            })
-            .collect();
+        let templates: Vec<[u8; FRAME_LEN]> = if replying {
+            replies(&w.worker.lb)
+        } else {
+            (0..flows.min(1 << 20))
+                .map(|i| {
+                    let (s, p) = flow((i * 7919) % flows);
+                    frame(s, p, vip, tcp::flags::ACK)
+                })
+                .collect()
+        };
         let (c, n) = b.run(&templates, w.as_mut(), seconds, cap, &no_vary);
         assert_eq!(w.not_forwarded(), 0, "{label}: packets dropped");
         let entries = w.worker.lb.table.len();
