@@ -441,10 +441,20 @@ fn main() {
     for (label, vip, flows, replying) in [
         ("established dr, 1k entries", vip_dr, 1000usize, false),
         ("established fullnat, 1k entries", vip_nat, 1000, false),
-        ("established fullnat replies, 1k entries", vip_nat, 1000, true),
+        (
+            "established fullnat replies, 1k entries",
+            vip_nat,
+            1000,
+            true,
+        ),
         ("established dr, large table", vip_dr, large, false),
         ("established fullnat, large table", vip_nat, large, false),
-        ("established fullnat replies, large table", vip_nat, large, true),
+        (
+            "established fullnat replies, large table",
+            vip_nat,
+            large,
+            true,
+        ),
     ] {
         if !wanted(label) {
             continue;

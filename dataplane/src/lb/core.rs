@@ -164,7 +164,8 @@ impl LbCore {
     }
 
     /// Last half of `process`. Inlined into the worker's loop: a packet to a VIP
-    /// goes straight to `forward`; replies and fragments take an out-of-line call.
+    /// goes straight to `forward`, a backend's reply to `reverse`; fragments take
+    /// an out-of-line call.
     #[inline(always)]
     pub fn finish<B: PacketBuf>(
         &mut self,
@@ -174,8 +175,16 @@ impl LbCore {
         macs: PortMacs<'_>,
         tally: &mut Tally,
     ) -> LbVerdict {
-        if prep.p.fragment || prep.at.local {
-            return self.finish_other(buf, prep, snap, macs, tally);
+        if prep.p.fragment {
+            // A backend's reply in pieces: only the first would match its entry,
+            // and forwarding that alone helps nobody.
+            if prep.at.local {
+                return LbVerdict::Drop(Counter::DropFragment);
+            }
+            return self.fragment(buf, &prep.p, snap, macs, tally);
+        }
+        if prep.at.local {
+            return self.reverse(buf, prep, snap, macs, prep.at.handed, tally);
         }
         let (p, handed) = (&prep.p, prep.at.handed);
         let Some(sid) = prep.service.or_else(|| snap.service_for(&p.key)) else {
@@ -193,29 +202,6 @@ impl LbCore {
             self.stats.service_drop(sid, c);
         }
         v
-    }
-
-    /// `finish` for a reply from a backend or a fragment.
-    #[inline(never)]
-    fn finish_other<B: PacketBuf>(
-        &mut self,
-        buf: &mut B,
-        prep: &Prepared,
-        snap: &LbSnapshot,
-        macs: PortMacs<'_>,
-        tally: &mut Tally,
-    ) -> LbVerdict {
-        let Arrival { handed, local, .. } = prep.at;
-        let p = &prep.p;
-        if p.fragment {
-            // A backend's reply in pieces: only the first would match its entry,
-            // and forwarding that alone helps nobody.
-            if local {
-                return LbVerdict::Drop(Counter::DropFragment);
-            }
-            return self.fragment(buf, p, snap, macs, tally);
-        }
-        self.reverse(buf, prep, snap, macs, handed, tally)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -431,6 +417,7 @@ impl LbCore {
     }
 
     #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
     fn reverse<B: PacketBuf>(
         &mut self,
         buf: &mut B,
@@ -487,6 +474,8 @@ impl LbCore {
 
     /// Fragments carry no ports: a `dr` service that allows them forwards every
     /// fragment of a datagram by the (source, destination, protocol) hash.
+    #[cold]
+    #[inline(never)]
     fn fragment<B: PacketBuf>(
         &mut self,
         buf: &mut B,
