@@ -388,6 +388,7 @@ fn stage(ctx: &mut Ctx<'_>, m: &mut Mbuf, in_port: usize, handed: bool) -> Stage
     }
 }
 
+/// A packet for the balancer, staged: hashed, its index slot starting to load.
 #[inline(always)]
 fn balance_stage(
     lb: &LbCore,
