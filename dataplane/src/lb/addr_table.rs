@@ -3,8 +3,9 @@
 //! The classifier asks "is this address ours, and what is it" and the balancer "which
 //! service has this address, port and protocol": both are one probe into the same
 //! slot, where a general-purpose hash map costs a keyed hash and a group probe each.
-//! IPv4 services also sit in a table of single words keyed by address, port and
-//! protocol, so that the common case (a packet to an IPv4 service) is one compare.
+//! IPv4 services and local addresses also sit in a table of single words keyed by
+//! address, port and protocol, so that the common cases (a packet to an IPv4
+//! service, a reply to an IPv4 local address) are a compare or two.
 
 use super::snapshot::AddrKind;
 
@@ -60,14 +61,30 @@ pub struct AddrTable {
     slots: Box<[Option<Slot>]>,
     mask: usize,
     services: Box<[Listener]>,
-    /// IPv4 services on VIPs: open addressing over [`v4_word`]s with the service id
-    /// in the top byte; [`V4_EMPTY`] marks a free slot.
+    /// IPv4 services on VIPs and IPv4 local addresses: open addressing over
+    /// [`v4_word`]s with the service id (or [`V4_LOCAL`]) in the top byte;
+    /// [`V4_EMPTY`] marks a free slot.
     v4: Box<[u64]>,
     v4_mask: usize,
 }
 
-/// A free slot of the IPv4 service table (no key has protocol 255 and id 255).
+/// A free slot of the IPv4 word table (no key has protocol 255 and id 255).
 const V4_EMPTY: u64 = u64::MAX;
+
+/// The id byte of a local address's word, keyed with port 0 and protocol 0 (a
+/// service with id 255 is left to the address probe).
+const V4_LOCAL: u64 = 0xff;
+
+/// What the IPv4 word table says a destination is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum V4Dest {
+    /// A service on a VIP.
+    Service(u32),
+    /// A FullNAT local address: a backend's reply.
+    Local,
+    /// Neither: ask the address probe (a VIP's unknown port, or not ours).
+    Unknown,
+}
 
 /// The IPv4 service table's key: the address as the packet holds it (read in
 /// native order), the port and the protocol, in the low 56 bits.
@@ -146,12 +163,23 @@ impl AddrTable {
         }
     }
 
-    /// The service on an IPv4 VIP with `port` and `proto`: the answer `entry` and
-    /// `AddrEntry::service` give together, in one probe. `addr` is the address's
-    /// four bytes read in native order (as from the packet).
+    /// An IPv4 destination with `port` and `proto`: a VIP's service (the answer
+    /// `entry` and `AddrEntry::service` give together) in one probe, a local
+    /// address in two. `addr` is the address's four bytes read in native order
+    /// (as from the packet).
     #[inline(always)]
-    pub fn service_v4(&self, addr: u32, port: u16, proto: u8) -> Option<u32> {
-        let word = v4_word(addr, port, proto);
+    pub fn dest_v4(&self, addr: u32, port: u16, proto: u8) -> V4Dest {
+        match self.probe_v4(v4_word(addr, port, proto)) {
+            Some(V4_LOCAL) => V4Dest::Local,
+            Some(id) => V4Dest::Service(id as u32),
+            None if self.probe_v4(v4_word(addr, 0, 0)) == Some(V4_LOCAL) => V4Dest::Local,
+            None => V4Dest::Unknown,
+        }
+    }
+
+    /// The id byte stored with `word`.
+    #[inline(always)]
+    fn probe_v4(&self, word: u64) -> Option<u64> {
         let mut i = v4_home(word, self.v4_mask);
         loop {
             let s = *self.v4.get(i)?;
@@ -159,7 +187,7 @@ impl AddrTable {
                 return None;
             }
             if s & ((1 << 56) - 1) == word {
-                return Some((s >> 56) as u32);
+                return Some(s >> 56);
             }
             i = (i + 1) & self.v4_mask;
         }
@@ -213,24 +241,35 @@ impl AddrTable {
     }
 }
 
-/// The IPv4 service table: every listener whose address is an IPv4 VIP (a local
-/// address's packets are replies, whatever port they reach), at most a quarter full.
+/// The IPv4 word table: every listener whose address is an IPv4 VIP (a local
+/// address's packets are replies, whatever port they reach) and every IPv4 local
+/// address, at most a quarter full.
 fn v4_services(slots: &[Option<Slot>], listeners: &[(AddrKey, Listener)]) -> (Box<[u64]>, usize) {
-    let is_vip = |a: &AddrKey| {
+    let kind_of = |a: &AddrKey| {
         slots
             .iter()
             .flatten()
-            .any(|s| (s.addr, s.v6) == *a && s.kind == AddrKind::Vip)
+            .find(|s| (s.addr, s.v6) == *a)
+            .map(|s| s.kind)
     };
-    let words: Vec<u64> = listeners
+    let word_of = |addr: &[u8; 16], port, proto| {
+        v4_word(
+            u32::from_ne_bytes([addr[12], addr[13], addr[14], addr[15]]),
+            port,
+            proto,
+        )
+    };
+    let services = listeners
         .iter()
-        .filter(|((_, v6), l)| !v6 && (l.id as usize) < 256)
-        .filter(|(a, _)| is_vip(a))
-        .map(|((addr, _), l)| {
-            let a = u32::from_ne_bytes([addr[12], addr[13], addr[14], addr[15]]);
-            v4_word(a, l.port, l.proto) | (l.id as u64) << 56
-        })
-        .collect();
+        .filter(|((_, v6), l)| !v6 && (l.id as u64) < V4_LOCAL)
+        .filter(|(a, _)| kind_of(a) == Some(AddrKind::Vip))
+        .map(|((addr, _), l)| word_of(addr, l.port, l.proto) | (l.id as u64) << 56);
+    let locals = slots
+        .iter()
+        .flatten()
+        .filter(|s| !s.v6 && s.kind == AddrKind::Local)
+        .map(|s| word_of(&s.addr, 0, 0) | V4_LOCAL << 56);
+    let words: Vec<u64> = services.chain(locals).collect();
     let size = (words.len() * 4).max(16).next_power_of_two();
     let mut table = vec![V4_EMPTY; size].into_boxed_slice();
     for w in words {
@@ -301,11 +340,12 @@ mod tests {
     }
 
     #[test]
-    fn the_ipv4_service_probe_agrees_with_the_address_probe() {
-        // Many VIPs with several services each, a local address with a listener on
-        // it (a reply, whatever its port), and an IPv6 address with the same bytes.
+    fn the_ipv4_word_probe_agrees_with_the_address_probe() {
+        // Many VIPs with several services each, local addresses (one with a
+        // listener on it: a reply, whatever its port), a service with the id the
+        // local marker uses, and an IPv6 address with the same bytes as a VIP.
         let vips: Vec<AddrKey> = (0..40u8).map(v4).collect();
-        let mut services = vec![(v4(200), 80, 6, 250)];
+        let mut services = vec![(v4(200), 80, 6, 250), (v4(39), 8080, 6, 255)];
         let mut v6 = v4(1);
         v6.1 = true;
         services.push((v6, 80, 6, 251));
@@ -319,27 +359,37 @@ mod tests {
         let t = AddrTable::build(
             vips.iter()
                 .map(|a| (*a, AddrKind::Vip))
-                .chain([(v4(200), AddrKind::Local)]),
+                .chain([(v4(200), AddrKind::Local), (v4(201), AddrKind::Local)]),
             services,
         );
-        let mut checked = 0;
+        let mut seen = [0; 3];
         for d in 0..=255u8 {
             let (addr, _) = v4(d);
             let word = u32::from_ne_bytes([addr[12], addr[13], addr[14], addr[15]]);
-            for (port, proto) in [(80, 6), (443, 6), (53, 17), (53, 6), (8080, 17)] {
-                let by_address = t
-                    .entry(&addr, false)
-                    .filter(|e| e.kind() == AddrKind::Vip)
-                    .and_then(|e| e.service(port, proto));
-                assert_eq!(
-                    t.service_v4(word, port, proto),
-                    by_address,
-                    "{d} {port}/{proto}"
-                );
-                checked += by_address.is_some() as usize;
+            for (port, proto) in [(80, 6), (443, 6), (53, 17), (53, 6), (8080, 6), (0, 0)] {
+                let entry = t.entry(&addr, false);
+                let by_address = match entry.map(|e| e.kind()) {
+                    Some(AddrKind::Local) => V4Dest::Local,
+                    Some(AddrKind::Vip) => entry
+                        .and_then(|e| e.service(port, proto))
+                        .map_or(V4Dest::Unknown, V4Dest::Service),
+                    None => V4Dest::Unknown,
+                };
+                let by_word = t.dest_v4(word, port, proto);
+                // Id 255 is the address probe's to answer; all else must agree.
+                if by_address != V4Dest::Service(255) {
+                    assert_eq!(by_word, by_address, "{d} {port}/{proto}");
+                } else {
+                    assert_eq!(by_word, V4Dest::Unknown);
+                }
+                match by_word {
+                    V4Dest::Service(_) => seen[0] += 1,
+                    V4Dest::Local => seen[1] += 1,
+                    V4Dest::Unknown => seen[2] += 1,
+                }
             }
         }
-        assert_eq!(checked, 120);
-        assert_eq!(AddrTable::default().service_v4(0, 80, 6), None);
+        assert_eq!(seen[..2], [120, 12]);
+        assert_eq!(AddrTable::default().dest_v4(0, 80, 6), V4Dest::Unknown);
     }
 }

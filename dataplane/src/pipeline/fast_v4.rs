@@ -8,6 +8,7 @@
 use super::classify::{balance, Verdict};
 use super::local::LocalAddrs;
 use crate::buf::{HwCheck, PacketBuf};
+use crate::lb::addr_table::V4Dest;
 use crate::lb::flow::FlowKey;
 use crate::lb::nat::Parsed;
 use crate::lb::snapshot::LbSnapshot;
@@ -94,17 +95,15 @@ pub fn classify_fast<B: PacketBuf>(
         tcp_flags,
         fragment: false,
     };
-    // A service on a VIP in one probe; local addresses and unknown ports by the
-    // address (the same answer, two steps).
+    // A VIP's service or a local address from the word table; anything else by
+    // the address (the same answers, in more steps).
     let dst_word = u32::from_ne_bytes([ip[16], ip[17], ip[18], ip[19]]);
-    Some(match snap.addrs.service_v4(dst_word, p.key.dport, proto) {
-        Some(id) => Verdict::Balance {
-            p,
-            local: false,
-            service: Some(id),
-        },
-        None => balance(p, snap.entry_v4(dst)?),
-    })
+    let (local, service) = match snap.addrs.dest_v4(dst_word, p.key.dport, proto) {
+        V4Dest::Service(id) => (false, Some(id)),
+        V4Dest::Local => (true, None),
+        V4Dest::Unknown => return Some(balance(p, snap.entry_v4(dst)?)),
+    };
+    Some(Verdict::Balance { p, local, service })
 }
 
 #[cfg(test)]
