@@ -9,7 +9,13 @@
 //! into queue 0 again. Both loops pay the same source; 2048 packets circulate.
 //! Cycles are TSC ticks over the whole measured loop divided by packets.
 //!
-//!     weir-perf [--seconds S] [--large N] [--only TEXT] [--in-flight N] [--packets N] [--no-huge]
+//! Each scenario's ratio is taken against a bare loop run just before it; with
+//! `--rounds R`, an established-flow scenario alternates R bare runs and R runs of
+//! the worker (on the same table) and reports the medians, so that the machine's
+//! drift during a run touches both sides alike.
+//!
+//!     weir-perf [--seconds S] [--rounds R] [--large N] [--only TEXT] [--in-flight N]
+//!               [--packets N] [--no-huge]
 
 use arc_swap::ArcSwap;
 use dataplane::buf::PacketBuf;
@@ -170,26 +176,27 @@ struct Bench {
 /// A loop under test: one iteration of it.
 trait Loop {
     fn step(&mut self);
-    /// Sends anything it holds back and returns the queues.
-    fn finish(self: Box<Self>) -> (RxQueue, TxQueue);
+    /// Sends anything it holds back and hands the queues back.
+    fn release(&mut self) -> (RxQueue, TxQueue);
 }
 
 /// The floor: receive a burst, transmit it.
 struct Bare {
-    rx: RxQueue,
-    tx: TxQueue,
+    queues: Option<(RxQueue, TxQueue)>,
     batch: MbufArray,
 }
 
 impl Loop for Bare {
     #[inline]
     fn step(&mut self) {
-        self.rx.burst(&mut self.batch);
-        self.tx.flush(&mut self.batch);
+        if let Some((rx, tx)) = self.queues.as_mut() {
+            rx.burst(&mut self.batch);
+            tx.flush(&mut self.batch);
+        }
     }
 
-    fn finish(self: Box<Self>) -> (RxQueue, TxQueue) {
-        (self.rx, self.tx)
+    fn release(&mut self) -> (RxQueue, TxQueue) {
+        self.queues.take().expect("queues")
     }
 }
 
@@ -207,7 +214,7 @@ impl Loop for UnderTest {
         self.worker.poll(&self.snap, &mut self.st);
     }
 
-    fn finish(mut self: Box<Self>) -> (RxQueue, TxQueue) {
+    fn release(&mut self) -> (RxQueue, TxQueue) {
         self.worker.flush(&self.snap, &mut self.st);
         let port = self.worker.ports.pop().expect("one port");
         (port.rx.expect("rx queue"), port.tx)
@@ -217,17 +224,11 @@ impl Loop for UnderTest {
 impl UnderTest {
     fn new(bench: &mut Bench, flows_capacity: usize) -> UnderTest {
         let snap = Arc::new(snapshot());
-        let (rx, tx) = bench.fwd.take().expect("queues");
         let locals = snap.local_flat.len();
         let (_, queries) = std::sync::mpsc::channel();
-        let worker = Worker {
+        let mut worker = Worker {
             id: 0,
-            ports: vec![WorkerPort {
-                rx: Some(rx),
-                tx,
-                host: None,
-                local: port_addrs(),
-            }],
+            ports: vec![],
             counters: Default::default(),
             lb_counters: Default::default(),
             quit: Default::default(),
@@ -240,8 +241,26 @@ impl UnderTest {
             macs: vec![OUR_MAC],
             control: Control { queries },
         };
+        worker
+            .ports
+            .push(Self::port(bench.fwd.take().expect("queues")));
         let st = worker.loop_state();
         UnderTest { worker, st, snap }
+    }
+
+    fn port((rx, tx): (RxQueue, TxQueue)) -> WorkerPort {
+        WorkerPort {
+            rx: Some(rx),
+            tx,
+            host: None,
+            local: port_addrs(),
+        }
+    }
+
+    /// Gives the worker the queues again (after a bare run had them).
+    fn attach(&mut self, bench: &mut Bench) {
+        let port = Self::port(bench.fwd.take().expect("queues"));
+        self.worker.ports.push(port);
     }
 
     /// Packets the worker received that it did not forward (for any reason).
@@ -319,9 +338,9 @@ impl Bench {
         (cycles as f64 / packets.max(1) as f64, packets as u64)
     }
 
-    /// Takes the queues back from a finished loop and frees what still circulates.
-    fn end(&mut self, under_test: Box<dyn Loop>) {
-        let (mut rx, tx) = under_test.finish();
+    /// Takes the queues back from a loop and frees what still circulates.
+    fn end(&mut self, under_test: &mut dyn Loop) {
+        let (mut rx, tx) = under_test.release();
         let mut batch = MbufArray::default();
         while rx.burst(&mut batch) + self.src_rx.burst(&mut batch) > 0 {
             batch.drain().for_each(drop);
@@ -329,13 +348,31 @@ impl Bench {
         self.fwd = Some((rx, tx));
     }
 
-    fn bare(&mut self) -> Bare {
-        let (rx, tx) = self.fwd.take().expect("queues");
-        Bare {
-            rx,
-            tx,
+    /// One run of the bare loop: cycles per packet and packets.
+    fn bare(
+        &mut self,
+        templates: &[[u8; FRAME_LEN]],
+        seconds: f64,
+        max_packets: usize,
+    ) -> (f64, u64) {
+        let mut bare = Bare {
+            queues: self.fwd.take(),
             batch: MbufArray::default(),
-        }
+        };
+        let r = self.run(templates, &mut bare, seconds, max_packets, &|_, _| {});
+        self.end(&mut bare);
+        r
+    }
+}
+
+/// The median of `xs` (the mean of the middle two for an even count).
+fn median(xs: &mut [f64]) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    let n = xs.len();
+    if n % 2 == 1 {
+        xs[n / 2]
+    } else {
+        (xs[n / 2 - 1] + xs[n / 2]) / 2.0
     }
 }
 
@@ -432,12 +469,24 @@ fn main() {
     // `--packets N` stops each established-flow run after N packets (for
     // instruction counts under callgrind, where time means nothing).
     let cap = arg("--packets", f64::INFINITY).min(usize::MAX as f64) as usize;
-    let mut bare_loop = Box::new(b.bare());
-    let (bare, n) = b.run(&templates, bare_loop.as_mut(), seconds, cap, &no_vary);
-    b.end(bare_loop);
-    results.push(json!({"scenario": "bare rx/tx loop", "cycles_per_packet": bare, "packets": n}));
+    let rounds = (arg("--rounds", 1.0) as usize).max(1);
+    let (first_bare, n) = b.bare(&templates, seconds, cap);
+    results.push(
+        json!({"scenario": "bare rx/tx loop", "cycles_per_packet": first_bare, "packets": n}),
+    );
+    // The bare loop a scenario is compared with: run just before it, except
+    // under `--packets` (instruction counts, where only the loop under test
+    // should scale with N), where it is the first run's.
+    let paired_bare = |b: &mut Bench, templates: &[[u8; FRAME_LEN]]| {
+        if cap == usize::MAX {
+            b.bare(templates, seconds, cap).0
+        } else {
+            first_bare
+        }
+    };
 
-    // Replies: FullNAT packets from the backends back to the clients.
+    // Established flows: the clients' packets (dr, fullnat) and the backends'
+    // replies (fullnat).
     for (label, vip, flows, replying) in [
         ("established dr, 1k entries", vip_dr, 1000usize, false),
         ("established fullnat, 1k entries", vip_nat, 1000, false),
@@ -473,13 +522,26 @@ fn main() {
                 })
                 .collect()
         };
-        let (c, n) = b.run(&templates, w.as_mut(), seconds, cap, &no_vary);
+        b.end(w.as_mut());
+        // Each round: the bare loop, then the worker, each for `seconds`.
+        let (mut cycles, mut bares, mut ratios, mut packets) = (vec![], vec![], vec![], 0);
+        for _ in 0..rounds {
+            let bare = paired_bare(&mut b, &templates);
+            w.attach(&mut b);
+            let (c, n) = b.run(&templates, w.as_mut(), seconds, cap, &no_vary);
+            b.end(w.as_mut());
+            cycles.push(c);
+            bares.push(bare);
+            ratios.push(c / bare);
+            packets += n;
+        }
         assert_eq!(w.not_forwarded(), 0, "{label}: packets dropped");
-        let entries = w.worker.lb.table.len();
-        b.end(w);
+        let (c, bare) = (median(&mut cycles), median(&mut bares));
         results.push(
-            json!({"scenario": label, "entries": entries, "cycles_per_packet": c,
-                            "ratio_to_bare": c / bare, "added_cycles": c - bare, "packets": n}),
+            json!({"scenario": label, "entries": w.worker.lb.table.len(),
+                            "cycles_per_packet": c, "bare_cycles_per_packet": bare,
+                            "ratio_to_bare": median(&mut ratios), "added_cycles": c - bare,
+                            "rounds": rounds, "packets": packets}),
         );
     }
 
@@ -492,6 +554,7 @@ fn main() {
         if !wanted(label) {
             continue;
         }
+        let bare = paired_bare(&mut b, &templates);
         let capacity = large + b.in_flight;
         let mut w = Box::new(UnderTest::new(&mut b, capacity));
         let template = [frame(
@@ -516,8 +579,9 @@ fn main() {
         let (c, n) = b.run(&template, w.as_mut(), seconds * 4.0, max, &vary);
         assert_eq!(w.not_forwarded(), 0, "{label}: packets dropped");
         let entries = w.worker.lb.table.len();
-        b.end(w);
+        b.end(w.as_mut());
         results.push(json!({"scenario": label, "entries": entries, "cycles_per_packet": c,
+                            "bare_cycles_per_packet": bare,
                             "ratio_to_bare": c / bare, "added_cycles": c - bare, "packets": n,
                             "note": "includes the IPv4 checksum rewrite that makes each SYN a new flow"}));
     }
