@@ -127,7 +127,7 @@ fn finish_parse(
 }
 
 /// Decrements the TTL / hop limit; `Err` when the packet must not be forwarded.
-#[inline]
+#[inline(always)]
 pub fn decrement_ttl(data: &mut [u8], p: &Parsed) -> Result<(), Counter> {
     let l3 = p.l2 as usize;
     if p.v6 {
