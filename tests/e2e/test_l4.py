@@ -250,6 +250,23 @@ def test_full_table_keeps_forwarding_by_hash(testbed, tmp_path):
     assert c["drop_table_full"] >= 1, c
 
 
+def test_full_fullnat_table_makes_room_from_finished_connections(testbed, tmp_path):
+    # Finished connections linger here (as after a burst of short requests): a
+    # full table gives their entries to new connections instead of refusing them.
+    cfg = (
+        base_config(capacity=16, timeouts={"tcp_fin_timeout": 600, "tcp_close_timeout": 600})
+        + pool("web", EQUAL)
+        + service("web", VIP, 80, "web")
+    )
+    w = start(testbed, tmp_path, cfg)
+    r = http_clients(testbed, VIP, 80, 40, threads=1)
+    assert r["errors"] == 0, r
+    w.stop()
+    c = w.counters()
+    assert c["flows_new"] >= 36 and c["flows_reclaimed"] == c["flows_new"] - 16, c
+    assert c["drop_table_full"] == 0 and c["conn_entries"] == 16, c
+
+
 def test_two_workers_own_both_directions(testbed, tmp_path):
     cfg = (
         base_config(workers=2)

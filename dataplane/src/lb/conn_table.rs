@@ -111,18 +111,30 @@ fn key_hash(k: &FlowKey) -> u64 {
     k.table_hash()
 }
 
+/// Entries [`ConnTable::reclaim`] looks at, at most: it runs for a new flow, so its
+/// cost is bounded (each is a cache miss in a large table).
+pub const RECLAIM_VISITS: usize = 32;
+
+/// The key of a free entry: no packet has it (protocol 0 is neither TCP nor UDP).
+fn no_key() -> FlowKey {
+    let any = std::net::Ipv4Addr::UNSPECIFIED;
+    FlowKey::v4(any, any, 0, 0, 0)
+}
+
+/// Takes entry `id`'s keys (`c`'s) out of the index.
+fn unindex(index: &mut FlowIndex, id: u32, c: &Conn) {
+    index.remove(key_hash(&c.fwd), reference(id, Direction::Forward));
+    if let Some(rev) = &c.rev {
+        index.remove(key_hash(rev), reference(id, Direction::Reverse));
+    }
+}
+
 impl ConnTable {
     /// A table for `capacity` connections, everything allocated now.
     pub fn new(capacity: usize, now: u64) -> ConnTable {
         let capacity = capacity.clamp(1, (u32::MAX >> 2) as usize);
         let blank = Conn {
-            fwd: FlowKey::v4(
-                std::net::Ipv4Addr::UNSPECIFIED,
-                std::net::Ipv4Addr::UNSPECIFIED,
-                0,
-                0,
-                0,
-            ),
+            fwd: no_key(),
             rev: None,
             service: 0,
             backend: 0,
@@ -328,16 +340,49 @@ impl ConnTable {
             if c.expires > now {
                 return Some(c.expires);
             }
-            index.remove(key_hash(&c.fwd), reference(id, Direction::Forward));
-            if let Some(rev) = &c.rev {
-                index.remove(key_hash(rev), reference(id, Direction::Reverse));
-            }
+            unindex(index, id, c);
             on_expire(c);
             in_use[id as usize] = false;
             free.push(id);
             *live -= 1;
             None
         });
+    }
+
+    /// Frees one entry for a new connection when the table is full: of the
+    /// entries due soonest (at most [`RECLAIM_VISITS`] looked at), the one `rank`
+    /// ranks lowest; `rank` returns `None` for entries that must stay. Returns the
+    /// connection given up, for the caller's bookkeeping. Safe within a burst: a
+    /// later packet staged with this entry as its candidate finds another key in
+    /// it (the blanked one, or the next connection's) and looks up in full.
+    pub fn reclaim(&mut self, rank: impl Fn(&Conn) -> Option<u8>) -> Option<Conn> {
+        // Removal expects both keys of an entry in the index.
+        self.index_pending();
+        let (conns, in_use) = (&self.conns, &self.in_use);
+        let mut best: Option<(u8, u32)> = None;
+        self.wheel.scan(RECLAIM_VISITS, |id| {
+            let Some(r) = in_use[id as usize]
+                .then(|| rank(&conns[id as usize]))
+                .flatten()
+            else {
+                return false;
+            };
+            if best.is_none_or(|(b, _)| r < b) {
+                best = Some((r, id));
+            }
+            r == 0
+        });
+        let (_, id) = best?;
+        let c = self.conns[id as usize];
+        self.wheel.remove(id);
+        unindex(&mut self.index, id, &c);
+        let e = &mut self.conns[id as usize];
+        e.fwd = no_key();
+        e.rev = None;
+        self.in_use[id as usize] = false;
+        self.free.push(id);
+        self.live -= 1;
+        Some(c)
     }
 
     /// Every live connection (for `show conns`; not for the packet path).
@@ -385,6 +430,54 @@ mod tests {
             packets: 0,
             bytes: 0,
         }
+    }
+
+    #[test]
+    fn reclaim_takes_the_best_ranked_of_the_soonest_entries() {
+        let mut t = ConnTable::new(4, 0);
+        let mut c = |sport, lport, expires, state| {
+            let mut x = conn(sport, lport, expires);
+            x.state = state;
+            t.insert(x).unwrap()
+        };
+        let est = c(1, 2001, 10, ConnState::Established);
+        let syn = c(2, 2002, 20, ConnState::SynSent);
+        let closed = c(3, 2003, 30, ConnState::Closed);
+        let late = c(4, 2004, 40, ConnState::TimeWait);
+        let rank = |c: &Conn| match c.state {
+            ConnState::Closed | ConnState::TimeWait => Some(0),
+            ConnState::SynSent => Some(1),
+            _ => None,
+        };
+        // The first rank-0 entry in deadline order, over an earlier rank-1 one.
+        let gone = t.reclaim(rank).unwrap();
+        assert_eq!(gone.fwd.sport, 3);
+        assert_eq!(t.len(), 3);
+        for k in [gone.fwd, gone.rev.unwrap()] {
+            assert_eq!(t.lookup(&k), None);
+            // Staged before the reclaim: its candidate no longer holds it.
+            let h = k.table_hash();
+            let staged = Staged::Candidate(reference(closed, Direction::Forward));
+            assert_eq!(t.confirm(&k, h, staged), None);
+        }
+        // The freed entry takes the next connection; the others are untouched.
+        assert_eq!(t.insert(conn(5, 2005, 50)).unwrap(), closed);
+        for (id, sport) in [(est, 1), (syn, 2), (late, 4), (closed, 5)] {
+            let k = t.get(id).fwd;
+            assert_eq!(k.sport, sport);
+            assert_eq!(t.lookup(&k).map(|h| h.id), Some(id));
+        }
+        assert_eq!(t.reclaim(rank).unwrap().fwd.sport, 4);
+        assert_eq!(t.reclaim(rank).unwrap().fwd.sport, 2);
+        // sport 5 (syn_sent) is next; then only the established one is left.
+        assert_eq!(t.reclaim(rank).unwrap().fwd.sport, 5);
+        assert!(t.reclaim(rank).is_none());
+        assert_eq!(t.len(), 1);
+        // A reclaimed entry never fires from the wheel.
+        let mut expired = Vec::new();
+        t.expire(1000, 1024, |c| expired.push(c.fwd.sport));
+        assert_eq!(expired, vec![1]);
+        assert!(t.is_empty());
     }
 
     #[test]

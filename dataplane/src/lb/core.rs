@@ -38,6 +38,10 @@ pub struct LbCore {
     pub stats: LbTally,
     /// Connection-table clock, in ticks.
     pub now: u64,
+    /// The tick in which a full table last found nothing to reclaim: it is not
+    /// searched again before the next tick (a flood must not pay for a search
+    /// per packet).
+    reclaim_missed: u64,
 }
 
 /// Where a packet came from and where its L3 header starts.
@@ -82,6 +86,7 @@ impl LbCore {
             active: vec![0; MAX_BACKENDS].into_boxed_slice(),
             stats: LbTally::default(),
             now: 0,
+            reclaim_missed: u64::MAX,
         }
     }
 
@@ -89,21 +94,33 @@ impl LbCore {
     /// backend counts.
     pub fn expire(&mut self, now: u64, tally: &mut Tally) {
         self.now = now;
-        let ports = &mut self.ports;
-        let active = &mut self.active;
-        let stats = &mut self.stats;
+        let (ports, active, stats) = (&mut self.ports, &mut self.active, &mut self.stats);
         // At most 64 ticks (6.4 s) per call keeps one call short after a stall.
         self.table.expire(now, 64, |c| {
-            if let Some(rev) = &c.rev {
-                ports.give_back(c.local_idx as usize, rev.dport);
-            }
-            if let Some(a) = active.get_mut(c.backend as usize) {
-                *a = a.saturating_sub(1);
-            }
-            stats.backend_dec(c.backend, BackendStat::Active);
-            stats.service_dec(c.service, ServiceStat::Active);
+            retire(c, ports, active, stats);
             tally.add(Counter::FlowsExpired, 1);
         });
+    }
+
+    /// The table is full: gives up one finished or half-open connection for a new
+    /// one (see [`reclaimable`]), and says whether it did.
+    #[cold]
+    #[inline(never)]
+    fn reclaim(&mut self, tally: &mut Tally) -> bool {
+        if self.reclaim_missed == self.now {
+            return false;
+        }
+        match self.table.reclaim(reclaimable) {
+            Some(c) => {
+                retire(&c, &mut self.ports, &mut self.active, &mut self.stats);
+                tally.add(Counter::FlowsReclaimed, 1);
+                true
+            }
+            None => {
+                self.reclaim_missed = self.now;
+                false
+            }
+        }
     }
 
     /// Handles a packet whose destination is a VIP or a local address (parsing it
@@ -337,17 +354,23 @@ impl LbCore {
             let be_port = svc.ports.get(idx as usize).copied().unwrap_or(be.port);
             conn.rev = Some(FlowKey::new(be.addr, local, be_port, lport, p.key.proto));
         }
-        let id = match self.table.add(conn, hash) {
-            Ok(id) => id,
-            Err(_) => {
-                if let Some(rev) = conn.rev {
-                    self.ports.give_back(conn.local_idx as usize, rev.dport);
-                    return Err(Counter::DropTableFull);
-                }
-                // DR needs no state to forward: go on by the hash, and count it.
-                tally.add(Counter::FlowsStateless, 1);
-                return Ok((backend, None));
+        let mut added = self.table.add(conn, hash);
+        if added.is_err() && self.reclaim(tally) {
+            added = self.table.add(conn, hash);
+        }
+        let Ok(id) = added else {
+            if let Some(rev) = conn.rev {
+                self.ports.give_back(conn.local_idx as usize, rev.dport);
+                return Err(Counter::DropTableFull);
             }
+            // DR needs no state to forward: go on by the consistent hash, as the
+            // flow's next packets will (whatever the scheduler), and count it.
+            let idx = svc.ring.choose(key_hash(svc, &p.key));
+            let Some(&backend) = svc.backends.get(idx as usize) else {
+                return Err(Counter::DropNoBackend);
+            };
+            tally.add(Counter::FlowsStateless, 1);
+            return Ok((backend, None));
         };
         if let Some(a) = self.active.get_mut(backend as usize) {
             *a += 1;
@@ -561,6 +584,31 @@ fn key_hash(svc: &Service, key: &FlowKey) -> u64 {
 
 /// Advances the TCP state and returns the new deadline.
 #[inline]
+/// What a full table may give up for a new flow, best first: finished
+/// connections (closed, time_wait), then half-open ones (syn_sent: what a SYN
+/// flood fills a table with). Established and half-closed connections and UDP
+/// flows are kept: they may be carrying traffic.
+fn reclaimable(c: &Conn) -> Option<u8> {
+    match c.state {
+        ConnState::Closed | ConnState::TimeWait => Some(0),
+        ConnState::SynSent => Some(1),
+        ConnState::Established | ConnState::FinWait | ConnState::Udp => None,
+    }
+}
+
+/// The bookkeeping of a connection leaving the table: its local port goes back to
+/// the pool, and its backend and service count one active connection fewer.
+fn retire(c: &Conn, ports: &mut LocalPorts, active: &mut [u32], stats: &mut LbTally) {
+    if let Some(rev) = &c.rev {
+        ports.give_back(c.local_idx as usize, rev.dport);
+    }
+    if let Some(a) = active.get_mut(c.backend as usize) {
+        *a = a.saturating_sub(1);
+    }
+    stats.backend_dec(c.backend, BackendStat::Active);
+    stats.service_dec(c.service, ServiceStat::Active);
+}
+
 fn update_state(c: &mut Conn, p: &Parsed, dir: Direction, t: &Timeouts, now: u64) -> u64 {
     if p.key.proto == ip_proto::TCP {
         c.state = next_state(c.state, p.tcp_flags, dir, &mut c.fin_from);

@@ -459,3 +459,95 @@ fn a_flow_created_earlier_in_the_burst_is_found_by_its_later_packets() {
     // The ACK left with the same local port as the SYN.
     assert_eq!(&bufs[0].data()[34..36], &bufs[1].data()[34..36]);
 }
+
+/// The local port a FullNAT packet left with.
+fn local_port_of(out: &VecBuf) -> u16 {
+    u16::from_be_bytes([out.data()[34], out.data()[35]])
+}
+
+#[test]
+fn a_full_table_gives_up_finished_then_half_open_connections_never_established_ones() {
+    use super::stats::BackendStat;
+    use tcp::flags::{ACK, RST, SYN};
+    let mut s = snap(Mode::FullNat, SchedKind::RingHash, &[1]);
+    // Half-open connections fall due before finished ones here: the rank, not
+    // the deadline, decides which goes first.
+    (s.timeouts.tcp_syn, s.timeouts.tcp_close) = (5, 60);
+    let mut core = LbCore::new(0, 1, 3, 1);
+    let send = |core: &mut LbCore, sport: u16, flags: u8| {
+        let f = tcp_frame(CLIENT, sport, VIP, 80, flags, 0);
+        run(core, &s, &f, false)
+    };
+    let closed_port = local_port_of(&send(&mut core, 1, SYN).1);
+    send(&mut core, 1, RST);
+    send(&mut core, 2, SYN);
+    let (v, kept, _) = send(&mut core, 2, ACK);
+    assert_eq!(v, LbVerdict::Tx(0));
+    send(&mut core, 3, SYN);
+    core.expire(1, &mut Tally::default());
+    // Full: the reset connection makes room, its local port goes back to the pool.
+    let free = core.ports.free(0);
+    let (v, _, t) = send(&mut core, 4, SYN);
+    assert_eq!(v, LbVerdict::Tx(0));
+    assert_eq!(t.get(Counter::FlowsReclaimed), 1);
+    assert_eq!(core.ports.free(0), free);
+    let live = |core: &LbCore| {
+        let mut v: Vec<u16> = core.table.iter().map(|(_, c)| c.fwd.sport).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(live(&core), vec![2, 3, 4]);
+    // The reclaimed flow's next packet finds no entry.
+    assert_eq!(
+        send(&mut core, 1, ACK).0,
+        LbVerdict::Drop(Counter::DropNoFlow)
+    );
+    // Then the half-open one goes; the established one keeps its entry and port.
+    let (v, _, t) = send(&mut core, 5, SYN);
+    assert_eq!((v, t.get(Counter::FlowsReclaimed)), (LbVerdict::Tx(0), 1));
+    assert_eq!(live(&core), vec![2, 4, 5]);
+    let (v, out, t) = send(&mut core, 2, ACK);
+    assert_eq!((v, t.get(Counter::FlowsNew)), (LbVerdict::Tx(0), 0));
+    assert_eq!(local_port_of(&out), local_port_of(&kept));
+    assert_ne!(local_port_of(&out), closed_port);
+    // All established: a new flow is refused and counted.
+    send(&mut core, 4, ACK);
+    send(&mut core, 5, ACK);
+    let (v, _, t) = send(&mut core, 6, SYN);
+    assert_eq!(v, LbVerdict::Drop(Counter::DropTableFull));
+    assert_eq!(t.get(Counter::FlowsReclaimed), 0);
+    // A search that found nothing is not repeated within the tick, even though
+    // a connection has since been reset; the next tick finds it.
+    send(&mut core, 2, RST);
+    assert_eq!(
+        send(&mut core, 6, SYN).0,
+        LbVerdict::Drop(Counter::DropTableFull)
+    );
+    core.expire(core.now + 1, &mut Tally::default());
+    let (v, _, t) = send(&mut core, 6, SYN);
+    assert_eq!((v, t.get(Counter::FlowsReclaimed)), (LbVerdict::Tx(0), 1));
+    assert_eq!(live(&core), vec![4, 5, 6]);
+    // Each reclaimed connection left the backend's active count.
+    assert_eq!(core.stats.get_backend(0, BackendStat::Active), 3);
+}
+
+#[test]
+fn a_dr_flow_past_a_full_table_stays_on_one_backend_whatever_the_scheduler() {
+    use tcp::flags::{ACK, SYN};
+    let s = snap(Mode::Dr, SchedKind::RoundRobin, &[1, 1, 1]);
+    let mut core = LbCore::new(0, 1, 1, 1);
+    let send = |core: &mut LbCore, sport: u16, flags: u8| {
+        let f = tcp_frame(CLIENT, sport, VIP, 80, flags, 0);
+        let (v, out, t) = run(core, &s, &f, false);
+        assert_eq!(v, LbVerdict::Tx(0));
+        (backend_of(&out), t)
+    };
+    send(&mut core, 1, SYN);
+    send(&mut core, 1, ACK);
+    for sport in 100..130 {
+        let (syn_to, t) = send(&mut core, sport, SYN);
+        assert_eq!(t.get(Counter::FlowsStateless), 1);
+        let (ack_to, _) = send(&mut core, sport, ACK);
+        assert_eq!(syn_to, ack_to, "flow from port {sport}");
+    }
+}

@@ -102,6 +102,31 @@ impl TimerWheel {
     pub fn cursor(&self) -> u64 {
         self.cursor
     }
+
+    /// Takes linked entry `e` off the wheel (it is leaving the table early).
+    pub fn remove(&mut self, e: u32) {
+        self.unlink(e);
+        self.next[e as usize] = NIL;
+        self.prev[e as usize] = NIL;
+    }
+
+    /// Visits the linked entries soonest first: slot by slot from the cursor, one
+    /// rotation at most, and at most `max_entries` of them; stops early when
+    /// `visit` returns true. (A slot also holds entries linked for later
+    /// rotations, and entries whose deadline moved on since they were linked.)
+    pub fn scan(&self, max_entries: usize, mut visit: impl FnMut(u32) -> bool) {
+        let mut left = max_entries;
+        for tick in self.cursor..self.cursor + WHEEL_SLOTS as u64 {
+            let mut e = self.heads[slot_of(tick)];
+            while e != NIL {
+                if left == 0 || visit(e) {
+                    return;
+                }
+                left -= 1;
+                e = self.next[e as usize];
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -156,6 +181,49 @@ mod tests {
         assert_eq!(fired, vec![(1, 31)]);
         step(&mut w, 300, &deadline, &mut fired);
         assert_eq!(fired.len(), 3);
+    }
+
+    #[test]
+    fn a_scan_visits_the_soonest_slots_first_and_stops_when_told() {
+        let mut w = TimerWheel::new(5, 10);
+        for (e, d) in [(0, 500), (1, 12), (2, 40), (3, 12), (4, 2000)] {
+            w.link(e, d);
+        }
+        let mut seen = Vec::new();
+        w.scan(usize::MAX, |e| {
+            seen.push(e);
+            false
+        });
+        // Tick 12's slot (last linked first), 40, 500, then 2000's slot (976).
+        assert_eq!(seen, vec![3, 1, 2, 0, 4]);
+        seen.clear();
+        w.scan(2, |e| {
+            seen.push(e);
+            false
+        });
+        assert_eq!(seen, vec![3, 1]);
+        seen.clear();
+        w.scan(usize::MAX, |e| {
+            seen.push(e);
+            e == 2
+        });
+        assert_eq!(seen, vec![3, 1, 2]);
+        // A removed entry is neither visited nor fired.
+        w.remove(1);
+        w.remove(3);
+        seen.clear();
+        w.scan(usize::MAX, |e| {
+            seen.push(e);
+            false
+        });
+        assert_eq!(seen, vec![2, 0, 4]);
+        let mut fired = Vec::new();
+        w.advance(3000, u64::MAX, |e| {
+            fired.push(e);
+            None
+        });
+        fired.sort();
+        assert_eq!(fired, vec![0, 2, 4]);
     }
 
     #[test]

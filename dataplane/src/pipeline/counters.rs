@@ -41,6 +41,7 @@ counters! {
     FlowsStateless = "flows_stateless",
     FlowsMidstream = "flows_midstream",
     FlowsExpired = "flows_expired",
+    FlowsReclaimed = "flows_reclaimed",
     HandoffOut = "handoff_out",
     HandoffIn = "handoff_in",
     TooBigSent = "icmp_too_big_sent",
