@@ -84,6 +84,9 @@ fn replies(lb: &LbCore) -> Vec<[u8; FRAME_LEN]> {
         .collect()
 }
 
+/// Entries of the table a SYN flood has filled (`... table full of half-open ones`).
+const FULL_TABLE: usize = 65_536;
+
 /// Client address and port of flow `i` (65 000 ports per address).
 fn flow(i: usize) -> (Ipv4Addr, u16) {
     let a = (i / 65_000) as u32;
@@ -546,17 +549,26 @@ fn main() {
     }
 
     // New flows: every packet is a SYN of a flow never seen, until the table holds
-    // `large` connections.
-    for (label, vip) in [
-        ("new flow (SYN) dr", vip_dr),
-        ("new flow (SYN) fullnat", vip_nat),
+    // `large` connections; or, on a table already full of half-open connections
+    // (a SYN flood's), each new flow taking the entry of one of them.
+    for (label, vip, full) in [
+        ("new flow (SYN) dr", vip_dr, 0),
+        ("new flow (SYN) fullnat", vip_nat, 0),
+        (
+            "new flow, fullnat, table full of half-open ones (SYN flood)",
+            vip_nat,
+            FULL_TABLE,
+        ),
     ] {
         if !wanted(label) {
             continue;
         }
         let bare = paired_bare(&mut b, &templates);
-        let capacity = large + b.in_flight;
+        let capacity = if full > 0 { full } else { large + b.in_flight };
         let mut w = Box::new(UnderTest::new(&mut b, capacity));
+        w.establish(full, vip);
+        b.end(w.as_mut());
+        w.attach(&mut b);
         let template = [frame(
             Ipv4Addr::new(198, 19, 0, 0),
             1024,
@@ -564,7 +576,7 @@ fn main() {
             tcp::flags::SYN,
         )];
         let vary = |i: usize, f: &mut [u8]| {
-            let (src, sport) = flow(i);
+            let (src, sport) = flow(full + i);
             let mut ip = ipv4::Packet::new_unchecked(&mut f[14..34]);
             ip.set_src(src);
             ip.fill_checksum();
@@ -579,10 +591,13 @@ fn main() {
         let (c, n) = b.run(&template, w.as_mut(), seconds * 4.0, max, &vary);
         assert_eq!(w.not_forwarded(), 0, "{label}: packets dropped");
         let entries = w.worker.lb.table.len();
+        let reclaimed = w.st.tally.get(Counter::FlowsReclaimed);
+        assert!(full == 0 || reclaimed > 0, "{label}: nothing reclaimed");
         b.end(w.as_mut());
         results.push(json!({"scenario": label, "entries": entries, "cycles_per_packet": c,
                             "bare_cycles_per_packet": bare,
                             "ratio_to_bare": c / bare, "added_cycles": c - bare, "packets": n,
+                            "reclaimed": reclaimed,
                             "note": "includes the IPv4 checksum rewrite that makes each SYN a new flow"}));
     }
     println!(

@@ -4,6 +4,7 @@ stickiness, restart, expiry, full-table and two-worker behaviour measured from
 what the backends answered and from weir's own counters."""
 
 import hashlib
+from pathlib import Path
 import re
 import subprocess
 import time
@@ -265,6 +266,24 @@ def test_full_fullnat_table_makes_room_from_finished_connections(testbed, tmp_pa
     c = w.counters()
     assert c["flows_new"] >= 36 and c["flows_reclaimed"] == c["flows_new"] - 16, c
     assert c["drop_table_full"] == 0 and c["conn_entries"] == 16, c
+
+
+def test_a_syn_flood_on_a_full_fullnat_table_leaves_room_for_real_clients(testbed, tmp_path):
+    cfg = base_config(capacity=64) + pool("web", EQUAL) + service("web", VIP, 80, "web")
+    w = start(testbed, tmp_path, cfg)
+    flood = testbed.popen("cl", "/usr/bin/python3", str(Path(__file__).parent / "syn_flood.py"),
+                          "eth0", testbed.port_mac(), VIP, "5", stdout=subprocess.PIPE, text=True)
+    time.sleep(1.5)
+    # Real clients while the flood goes on: each SYN takes the oldest half-open
+    # entry, and its connection is established long before its turn would come.
+    r = http_clients(testbed, VIP, 80, 20, threads=1)
+    sent = int(flood.communicate(timeout=30)[0])
+    w.stop()
+    c = w.counters()
+    assert r["errors"] == 0, (r, c)
+    assert sent >= 500, sent
+    assert c["drop_table_full"] == 0, c
+    assert c["flows_reclaimed"] >= sent - 64, (sent, c)
 
 
 def test_two_workers_own_both_directions(testbed, tmp_path):

@@ -173,6 +173,12 @@ impl ConnTable {
         self.live == 0
     }
 
+    /// No entry free: the next `add` fails.
+    #[inline]
+    pub fn is_full(&self) -> bool {
+        self.free.is_empty()
+    }
+
     /// Finds the connection a packet with key `k` belongs to.
     #[inline]
     pub fn lookup(&self, k: &FlowKey) -> Option<Hit> {
@@ -350,12 +356,18 @@ impl ConnTable {
     }
 
     /// Frees one entry for a new connection when the table is full: of the
-    /// entries due soonest (at most [`RECLAIM_VISITS`] looked at), the one `rank`
-    /// ranks lowest; `rank` returns `None` for entries that must stay. Returns the
-    /// connection given up, for the caller's bookkeeping. Safe within a burst: a
-    /// later packet staged with this entry as its candidate finds another key in
-    /// it (the blanked one, or the next connection's) and looks up in full.
-    pub fn reclaim(&mut self, rank: impl Fn(&Conn) -> Option<u8>) -> Option<Conn> {
+    /// entries due soonest (at most [`RECLAIM_VISITS`] looked at, longest-linked
+    /// first within a tick), the first that `rank` ranks lowest, or the first
+    /// ranked `good_enough` or lower; `rank` returns `None` for entries that must
+    /// stay. Returns the connection given up, for the caller's bookkeeping. Safe
+    /// within a burst: a later packet staged with this entry as its candidate
+    /// finds another key in it (the blanked one, or the next connection's) and
+    /// looks up in full.
+    pub fn reclaim(
+        &mut self,
+        rank: impl Fn(&Conn) -> Option<u8>,
+        good_enough: u8,
+    ) -> Option<Conn> {
         // Removal expects both keys of an entry in the index.
         self.index_pending();
         let (conns, in_use) = (&self.conns, &self.in_use);
@@ -370,7 +382,7 @@ impl ConnTable {
             if best.is_none_or(|(b, _)| r < b) {
                 best = Some((r, id));
             }
-            r == 0
+            r <= good_enough
         });
         let (_, id) = best?;
         let c = self.conns[id as usize];
@@ -450,7 +462,7 @@ mod tests {
             _ => None,
         };
         // The first rank-0 entry in deadline order, over an earlier rank-1 one.
-        let gone = t.reclaim(rank).unwrap();
+        let gone = t.reclaim(rank, 0).unwrap();
         assert_eq!(gone.fwd.sport, 3);
         assert_eq!(t.len(), 3);
         for k in [gone.fwd, gone.rev.unwrap()] {
@@ -467,11 +479,11 @@ mod tests {
             assert_eq!(k.sport, sport);
             assert_eq!(t.lookup(&k).map(|h| h.id), Some(id));
         }
-        assert_eq!(t.reclaim(rank).unwrap().fwd.sport, 4);
-        assert_eq!(t.reclaim(rank).unwrap().fwd.sport, 2);
+        assert_eq!(t.reclaim(rank, 0).unwrap().fwd.sport, 4);
+        assert_eq!(t.reclaim(rank, 0).unwrap().fwd.sport, 2);
         // sport 5 (syn_sent) is next; then only the established one is left.
-        assert_eq!(t.reclaim(rank).unwrap().fwd.sport, 5);
-        assert!(t.reclaim(rank).is_none());
+        assert_eq!(t.reclaim(rank, 0).unwrap().fwd.sport, 5);
+        assert!(t.reclaim(rank, 0).is_none());
         assert_eq!(t.len(), 1);
         // A reclaimed entry never fires from the wheel.
         let mut expired = Vec::new();

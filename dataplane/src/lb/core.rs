@@ -42,6 +42,11 @@ pub struct LbCore {
     /// searched again before the next tick (a flood must not pay for a search
     /// per packet).
     reclaim_missed: u64,
+    /// The tick in which a full table last found no finished connection among
+    /// the entries it looked at: until the next tick, the first half-open one
+    /// will do (a SYN flood: one look instead of
+    /// [`RECLAIM_VISITS`](super::conn_table::RECLAIM_VISITS)).
+    only_half_open: u64,
 }
 
 /// Where a packet came from and where its L3 header starts.
@@ -87,6 +92,7 @@ impl LbCore {
             stats: LbTally::default(),
             now: 0,
             reclaim_missed: u64::MAX,
+            only_half_open: u64::MAX,
         }
     }
 
@@ -103,23 +109,23 @@ impl LbCore {
     }
 
     /// The table is full: gives up one finished or half-open connection for a new
-    /// one (see [`reclaimable`]), and says whether it did.
+    /// one (see [`reclaimable`]), if it finds one.
     #[cold]
     #[inline(never)]
-    fn reclaim(&mut self, tally: &mut Tally) -> bool {
+    fn reclaim(&mut self, tally: &mut Tally) {
         if self.reclaim_missed == self.now {
-            return false;
+            return;
         }
-        match self.table.reclaim(reclaimable) {
+        let good_enough = (self.only_half_open == self.now) as u8;
+        match self.table.reclaim(reclaimable, good_enough) {
             Some(c) => {
+                if reclaimable(&c) > Some(0) {
+                    self.only_half_open = self.now;
+                }
                 retire(&c, &mut self.ports, &mut self.active, &mut self.stats);
                 tally.add(Counter::FlowsReclaimed, 1);
-                true
             }
-            None => {
-                self.reclaim_missed = self.now;
-                false
-            }
+            None => self.reclaim_missed = self.now,
         }
     }
 
@@ -354,11 +360,10 @@ impl LbCore {
             let be_port = svc.ports.get(idx as usize).copied().unwrap_or(be.port);
             conn.rev = Some(FlowKey::new(be.addr, local, be_port, lport, p.key.proto));
         }
-        let mut added = self.table.add(conn, hash);
-        if added.is_err() && self.reclaim(tally) {
-            added = self.table.add(conn, hash);
+        if self.table.is_full() {
+            self.reclaim(tally);
         }
-        let Ok(id) = added else {
+        let Ok(id) = self.table.add(conn, hash) else {
             if let Some(rev) = conn.rev {
                 self.ports.give_back(conn.local_idx as usize, rev.dport);
                 return Err(Counter::DropTableFull);

@@ -551,3 +551,36 @@ fn a_dr_flow_past_a_full_table_stays_on_one_backend_whatever_the_scheduler() {
         assert_eq!(syn_to, ack_to, "flow from port {sport}");
     }
 }
+
+#[test]
+fn in_a_syn_flood_the_oldest_half_open_connection_goes_at_the_first_look() {
+    use tcp::flags::{ACK, RST, SYN};
+    let mut s = snap(Mode::FullNat, SchedKind::RingHash, &[1]);
+    (s.timeouts.tcp_syn, s.timeouts.tcp_close) = (5, 60);
+    let mut core = LbCore::new(0, 1, 3, 1);
+    let send = |core: &mut LbCore, sport: u16, flags: u8| {
+        let f = tcp_frame(CLIENT, sport, VIP, 80, flags, 0);
+        run(core, &s, &f, false).0
+    };
+    let live = |core: &LbCore| {
+        let mut v: Vec<u16> = core.table.iter().map(|(_, c)| c.fwd.sport).collect();
+        v.sort();
+        v
+    };
+    for sport in [1, 2, 3] {
+        send(&mut core, sport, SYN);
+    }
+    send(&mut core, 3, ACK);
+    // Only half-open ones: the oldest goes.
+    assert_eq!(send(&mut core, 4, SYN), LbVerdict::Tx(0));
+    assert_eq!(live(&core), vec![2, 3, 4]);
+    // A connection reset since: in the same tick the first half-open one still
+    // goes, without a search for finished ones.
+    send(&mut core, 3, RST);
+    assert_eq!(send(&mut core, 5, SYN), LbVerdict::Tx(0));
+    assert_eq!(live(&core), vec![3, 4, 5]);
+    // The next tick looks further again and finds the reset one.
+    core.expire(core.now + 1, &mut Tally::default());
+    assert_eq!(send(&mut core, 6, SYN), LbVerdict::Tx(0));
+    assert_eq!(live(&core), vec![4, 5, 6]);
+}

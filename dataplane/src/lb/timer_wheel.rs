@@ -1,6 +1,6 @@
 //! A hashed timer wheel over connection-table slots. Each entry sits in exactly one
-//! slot list (intrusive and doubly linked), the one of the deadline it was linked
-//! for. Postponing a deadline (the common case: traffic refreshes it) only changes
+//! slot list (intrusive and doubly linked, oldest link first), the one of the
+//! deadline it was linked for. Postponing a deadline (the common case: traffic refreshes it) only changes
 //! the entry's own deadline; when the wheel reaches the slot, entries whose deadline
 //! moved on are linked again further ahead. Bringing a deadline forward (a state
 //! with a shorter timeout) unlinks and relinks at once. Entries leave the table only
@@ -14,6 +14,13 @@ pub const NIL: u32 = u32::MAX;
 
 pub struct TimerWheel {
     heads: Box<[u32]>,
+    /// The last entry of each slot: entries are appended, so that a scan meets
+    /// the longest-linked first.
+    tails: Box<[u32]>,
+    /// One bit per slot, set while the slot holds an entry: a scan skips empty
+    /// slots a word at a time (they are most of them when every entry is due
+    /// seconds ahead).
+    occupied: [u64; WHEEL_SLOTS / 64],
     next: HugeArray<u32>,
     prev: HugeArray<u32>,
     /// The tick each entry is linked under.
@@ -32,6 +39,8 @@ impl TimerWheel {
     pub fn new(capacity: usize, now: u64) -> TimerWheel {
         TimerWheel {
             heads: vec![NIL; WHEEL_SLOTS].into_boxed_slice(),
+            tails: vec![NIL; WHEEL_SLOTS].into_boxed_slice(),
+            occupied: [0; WHEEL_SLOTS / 64],
             next: HugeArray::new(capacity, NIL),
             prev: HugeArray::new(capacity, NIL),
             linked_at: HugeArray::new(capacity, 0),
@@ -45,28 +54,34 @@ impl TimerWheel {
         // Never behind the cursor: a deadline in the past fires on the next advance.
         let at = deadline.max(self.cursor);
         let slot = slot_of(at);
-        let head = self.heads[slot];
-        self.next[e as usize] = head;
-        self.prev[e as usize] = NIL;
-        if head != NIL {
-            self.prev[head as usize] = e;
+        let tail = self.tails[slot];
+        self.prev[e as usize] = tail;
+        self.next[e as usize] = NIL;
+        if tail != NIL {
+            self.next[tail as usize] = e;
+        } else {
+            self.heads[slot] = e;
+            self.occupied[slot / 64] |= 1 << (slot % 64);
         }
-        self.heads[slot] = e;
+        self.tails[slot] = e;
         self.linked_at[e as usize] = at;
     }
 
     fn unlink(&mut self, e: u32) {
         let (p, n) = (self.prev[e as usize], self.next[e as usize]);
+        let slot = slot_of(self.linked_at[e as usize]);
         if p != NIL {
             self.next[p as usize] = n;
-        } else {
-            let slot = slot_of(self.linked_at[e as usize]);
-            if self.heads[slot] == e {
-                self.heads[slot] = n;
+        } else if self.heads[slot] == e {
+            self.heads[slot] = n;
+            if n == NIL {
+                self.occupied[slot / 64] &= !(1 << (slot % 64));
             }
         }
         if n != NIL {
             self.prev[n as usize] = p;
+        } else if self.tails[slot] == e {
+            self.tails[slot] = p;
         }
     }
 
@@ -88,6 +103,8 @@ impl TimerWheel {
         while self.cursor <= end {
             let slot = slot_of(self.cursor);
             let mut e = std::mem::replace(&mut self.heads[slot], NIL);
+            self.tails[slot] = NIL;
+            self.occupied[slot / 64] &= !(1 << (slot % 64));
             self.cursor += 1;
             while e != NIL {
                 let next = self.next[e as usize];
@@ -116,7 +133,9 @@ impl TimerWheel {
     /// rotations, and entries whose deadline moved on since they were linked.)
     pub fn scan(&self, max_entries: usize, mut visit: impl FnMut(u32) -> bool) {
         let mut left = max_entries;
-        for tick in self.cursor..self.cursor + WHEEL_SLOTS as u64 {
+        let end = self.cursor + WHEEL_SLOTS as u64;
+        let mut from = self.cursor;
+        while let Some(tick) = self.next_occupied(from, end) {
             let mut e = self.heads[slot_of(tick)];
             while e != NIL {
                 if left == 0 || visit(e) {
@@ -125,7 +144,22 @@ impl TimerWheel {
                 left -= 1;
                 e = self.next[e as usize];
             }
+            from = tick + 1;
         }
+    }
+
+    /// The first tick in `from..end` whose slot holds an entry.
+    fn next_occupied(&self, mut from: u64, end: u64) -> Option<u64> {
+        while from < end {
+            let slot = slot_of(from);
+            let bits = self.occupied[slot / 64] >> (slot % 64);
+            if bits != 0 {
+                let tick = from + bits.trailing_zeros() as u64;
+                return (tick < end).then_some(tick);
+            }
+            from += 64 - (slot % 64) as u64;
+        }
+        None
     }
 }
 
@@ -194,36 +228,103 @@ mod tests {
             seen.push(e);
             false
         });
-        // Tick 12's slot (last linked first), 40, 500, then 2000's slot (976).
-        assert_eq!(seen, vec![3, 1, 2, 0, 4]);
+        // Tick 12's slot (in link order), 40, 500, then 2000's slot (976).
+        assert_eq!(seen, vec![1, 3, 2, 0, 4]);
         seen.clear();
         w.scan(2, |e| {
             seen.push(e);
             false
         });
-        assert_eq!(seen, vec![3, 1]);
+        assert_eq!(seen, vec![1, 3]);
         seen.clear();
         w.scan(usize::MAX, |e| {
             seen.push(e);
             e == 2
         });
-        assert_eq!(seen, vec![3, 1, 2]);
-        // A removed entry is neither visited nor fired.
-        w.remove(1);
+        assert_eq!(seen, vec![1, 3, 2]);
+        // Removed entries are neither visited nor fired, and the slots' ends
+        // follow: tick 12's slot emptied and used again, 4 moved after 2.
         w.remove(3);
+        w.remove(1);
+        w.remove(4);
+        w.link(4, 40);
+        w.link(1, 12);
         seen.clear();
         w.scan(usize::MAX, |e| {
             seen.push(e);
             false
         });
-        assert_eq!(seen, vec![2, 0, 4]);
+        assert_eq!(seen, vec![1, 2, 4, 0]);
         let mut fired = Vec::new();
         w.advance(3000, u64::MAX, |e| {
             fired.push(e);
             None
         });
-        fired.sort();
-        assert_eq!(fired, vec![0, 2, 4]);
+        assert_eq!(fired, vec![1, 2, 4, 0]);
+    }
+
+    /// The wheel against a model of its slot lists (plain vectors in link
+    /// order) under random links, removals and advances, across the ring's wrap.
+    #[test]
+    fn a_scan_matches_a_model_of_the_slot_lists() {
+        const N: u32 = 300;
+        let mut rng = 0x2545_f491_4f6c_dd1du64;
+        let mut rand = |n: u64| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng % n
+        };
+        let mut w = TimerWheel::new(N as usize, 900);
+        let mut model: Vec<Vec<u32>> = vec![Vec::new(); WHEEL_SLOTS];
+        let mut deadline = vec![None::<u64>; N as usize];
+        for _ in 0..5000 {
+            let e = rand(N as u64) as u32;
+            match (rand(10), deadline[e as usize]) {
+                (0, _) => {
+                    let now = w.cursor() + rand(40);
+                    let cursor = w.cursor();
+                    w.advance(now, u64::MAX, |x| {
+                        deadline[x as usize].filter(|&d| d > now)
+                    });
+                    for tick in cursor..=now {
+                        for x in std::mem::take(&mut model[slot_of(tick)]) {
+                            match deadline[x as usize] {
+                                Some(d) if d > now => model[slot_of(d.max(tick + 1))].push(x),
+                                _ => deadline[x as usize] = None,
+                            }
+                        }
+                    }
+                }
+                (1..=3, Some(_)) => {
+                    w.remove(e);
+                    model.iter_mut().for_each(|l| l.retain(|&x| x != e));
+                    deadline[e as usize] = None;
+                }
+                (_, None) => {
+                    let d = w.cursor() + rand(3000);
+                    w.link(e, d);
+                    model[slot_of(d)].push(e);
+                    deadline[e as usize] = Some(d);
+                }
+                _ => {}
+            }
+            let mut seen = Vec::new();
+            w.scan(usize::MAX, |x| {
+                seen.push(x);
+                false
+            });
+            let c = w.cursor();
+            let want: Vec<u32> = (c..c + WHEEL_SLOTS as u64)
+                .flat_map(|t| model[slot_of(t)].iter().copied())
+                .collect();
+            assert_eq!(seen, want, "cursor {c}");
+            for (slot, l) in model.iter().enumerate() {
+                let bit = w.occupied[slot / 64] >> (slot % 64) & 1 == 1;
+                assert_eq!(bit, !l.is_empty(), "slot {slot}");
+                assert_eq!(w.tails[slot], l.last().copied().unwrap_or(NIL), "slot {slot}");
+            }
+        }
     }
 
     #[test]
