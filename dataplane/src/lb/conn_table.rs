@@ -363,11 +363,7 @@ impl ConnTable {
     /// within a burst: a later packet staged with this entry as its candidate
     /// finds another key in it (the blanked one, or the next connection's) and
     /// looks up in full.
-    pub fn reclaim(
-        &mut self,
-        rank: impl Fn(&Conn) -> Option<u8>,
-        good_enough: u8,
-    ) -> Option<Conn> {
+    pub fn reclaim(&mut self, rank: impl Fn(&Conn) -> Option<u8>, good_enough: u8) -> Option<Conn> {
         // Removal expects both keys of an entry in the index.
         self.index_pending();
         let (conns, in_use) = (&self.conns, &self.in_use);

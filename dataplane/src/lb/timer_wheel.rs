@@ -284,9 +284,7 @@ mod tests {
                 (0, _) => {
                     let now = w.cursor() + rand(40);
                     let cursor = w.cursor();
-                    w.advance(now, u64::MAX, |x| {
-                        deadline[x as usize].filter(|&d| d > now)
-                    });
+                    w.advance(now, u64::MAX, |x| deadline[x as usize].filter(|&d| d > now));
                     for tick in cursor..=now {
                         for x in std::mem::take(&mut model[slot_of(tick)]) {
                             match deadline[x as usize] {
@@ -322,7 +320,11 @@ mod tests {
             for (slot, l) in model.iter().enumerate() {
                 let bit = w.occupied[slot / 64] >> (slot % 64) & 1 == 1;
                 assert_eq!(bit, !l.is_empty(), "slot {slot}");
-                assert_eq!(w.tails[slot], l.last().copied().unwrap_or(NIL), "slot {slot}");
+                assert_eq!(
+                    w.tails[slot],
+                    l.last().copied().unwrap_or(NIL),
+                    "slot {slot}"
+                );
             }
         }
     }
