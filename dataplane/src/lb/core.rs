@@ -108,8 +108,8 @@ impl LbCore {
         });
     }
 
-    /// The table is full: gives up one finished or half-open connection for a new
-    /// one (see [`reclaimable`]), if it finds one.
+    /// The table (or the pool of local ports) is full: gives up one finished or
+    /// half-open connection for a new one (see [`reclaimable`]), if it finds one.
     #[cold]
     #[inline(never)]
     fn reclaim(&mut self, tally: &mut Tally) {
@@ -352,7 +352,14 @@ impl LbCore {
         if svc.mode == Mode::FullNat {
             let be = &snap.backends[backend as usize];
             let range = snap.local_range(be.port_index, p.v6);
-            let Some((local_idx, lport)) = self.ports.take(range) else {
+            let mut taken = self.ports.take(range.clone());
+            if taken.is_none() {
+                // Every local port in use (fewer ports than entries): a
+                // reclaimed connection gives one back, on its own address.
+                self.reclaim(tally);
+                taken = self.ports.take(range);
+            }
+            let Some((local_idx, lport)) = taken else {
                 return Err(Counter::DropNoLocalPort);
             };
             let local = snap.local_flat[local_idx];

@@ -584,3 +584,32 @@ fn in_a_syn_flood_the_oldest_half_open_connection_goes_at_the_first_look() {
     assert_eq!(send(&mut core, 6, SYN), LbVerdict::Tx(0));
     assert_eq!(live(&core), vec![4, 5, 6]);
 }
+
+#[test]
+fn out_of_local_ports_a_new_fullnat_flow_takes_a_half_open_ones() {
+    // Worker 0 of 1000 owns 64 local ports (2000, 3000, ... 65000) and has room
+    // for 128 entries: the ports run out first.
+    let s = snap(Mode::FullNat, SchedKind::RingHash, &[1]);
+    let mut core = LbCore::new(0, 1000, 128, 1);
+    let syn = |core: &mut LbCore, sport: u16| {
+        let mut b = VecBuf::from_slice(&tcp_frame(CLIENT, sport, VIP, 80, tcp::flags::SYN, 0));
+        let mut t = Tally::default();
+        let at = Arrival {
+            handed: true,
+            ..arrival(false)
+        };
+        let v = core.process(&mut b, at, &s, &[OUR], &mut t);
+        (v, local_port_of(&b), t)
+    };
+    let first = syn(&mut core, 1).1;
+    for sport in 2..=64 {
+        assert_eq!(syn(&mut core, sport).0, LbVerdict::Tx(0));
+    }
+    assert_eq!(core.ports.free(0), 0);
+    // The oldest half-open connection gives its port to the new flow.
+    let (v, port, t) = syn(&mut core, 65);
+    assert_eq!((v, t.get(Counter::FlowsReclaimed)), (LbVerdict::Tx(0), 1));
+    assert_eq!(port, first);
+    assert_eq!(core.table.len(), 64);
+    assert!(core.table.iter().all(|(_, c)| c.fwd.sport != 1));
+}
