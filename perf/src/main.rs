@@ -27,10 +27,10 @@ use dataplane::pipeline::control::Control;
 use dataplane::pipeline::counters::{Counter, Tally};
 use dataplane::pipeline::local::LocalAddrs as PortAddrs;
 use dataplane::pipeline::worker::{LoopState, Worker, WorkerPort};
-use dataplane::wire::build::TcpV4;
+use dataplane::wire::build::{TcpV4, TcpV6};
 use dataplane::wire::{ipv4, tcp};
 use serde_json::json;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
 const OUR_MAC: [u8; 6] = [0x02, 0x57, 0x45, 0x49, 0x52, 0x01];
@@ -67,6 +67,23 @@ fn frame_between(
     f.try_into().expect("FRAME_LEN bytes")
 }
 
+/// The shortest Ethernet/IPv6/TCP frame: no payload.
+const FRAME6_LEN: usize = 14 + 40 + 20;
+
+/// A 74-byte Ethernet/IPv6/TCP frame from client `src:sport` to `dst:80`.
+fn frame6(src: Ipv6Addr, sport: u16, dst: Ipv6Addr, flags: u8) -> [u8; FRAME6_LEN] {
+    let f = TcpV6 {
+        src_mac: CLIENT_MAC,
+        dst_mac: OUR_MAC,
+        src,
+        sport,
+        dst,
+        dport: 80,
+    }
+    .frame(flags, 0);
+    f.try_into().expect("FRAME6_LEN bytes")
+}
+
 /// The backends' replies to the FullNAT connections in `lb`'s table, in a
 /// scattered order (from the backend to the local address and port).
 fn replies(lb: &LbCore) -> Vec<[u8; FRAME_LEN]> {
@@ -96,17 +113,49 @@ fn flow(i: usize) -> (Ipv4Addr, u16) {
     )
 }
 
+/// Client address and port of IPv6 flow `i`.
+fn flow6(i: usize) -> (Ipv6Addr, u16) {
+    let (a, port) = flow(i);
+    let mut o = [
+        0x20, 0x01, 0x0d, 0xb8, 0, 0x13, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    ];
+    o[12..].copy_from_slice(&a.octets());
+    (Ipv6Addr::from(o), port)
+}
+
+const VIP6_NAT: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x100);
+const VIP6_DR: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x200);
+
 fn snapshot() -> LbSnapshot {
-    let names = ["web/b1", "web/b2", "web/b3"];
-    let members: Vec<RingMember<'_>> = names
-        .iter()
-        .map(|k| RingMember { key: k, weight: 1 })
-        .collect();
-    let ring = Arc::new(RingTable::build(&members));
-    let backends = (0..3)
+    // Backends 0-2 over IPv4, 3-5 over IPv6, each three on its own ring.
+    let names = [
+        "web/b1", "web/b2", "web/b3", "web6/b1", "web6/b2", "web6/b3",
+    ];
+    let ring = |names: &[&str]| {
+        let members: Vec<RingMember<'_>> = names
+            .iter()
+            .map(|k| RingMember { key: k, weight: 1 })
+            .collect();
+        Arc::new(RingTable::build(&members))
+    };
+    let rings = [ring(&names[..3]), ring(&names[3..])];
+    let backends = (0..6)
         .map(|i| Backend {
             name: names[i].into(),
-            addr: IpAddr::V4(Ipv4Addr::new(198, 18, 0, 11 + i as u8)),
+            addr: if i < 3 {
+                IpAddr::V4(Ipv4Addr::new(198, 18, 0, 11 + i as u8))
+            } else {
+                IpAddr::V6(Ipv6Addr::new(
+                    0x2001,
+                    0xdb8,
+                    0,
+                    0,
+                    0,
+                    0,
+                    0,
+                    0x11 + i as u16 - 3,
+                ))
+            },
             port: 80,
             weight: 1,
             mac: Some([2, 0, 0, 0, 1, i as u8]),
@@ -119,34 +168,39 @@ fn snapshot() -> LbSnapshot {
         ..Default::default()
     };
     for (i, (vip, mode)) in [
-        (Ipv4Addr::new(198, 18, 0, 100), Mode::FullNat),
-        (Ipv4Addr::new(198, 18, 0, 200), Mode::Dr),
+        (IpAddr::V4(Ipv4Addr::new(198, 18, 0, 100)), Mode::FullNat),
+        (IpAddr::V4(Ipv4Addr::new(198, 18, 0, 200)), Mode::Dr),
+        (IpAddr::V6(VIP6_NAT), Mode::FullNat),
+        (IpAddr::V6(VIP6_DR), Mode::Dr),
     ]
     .into_iter()
     .enumerate()
     {
+        let first = if vip.is_ipv4() { 0 } else { 3 };
         snap.services.push(Service {
             name: format!("svc{i}"),
-            vip: vip.into(),
+            vip,
             port: 80,
             proto: 6,
             mode,
             sched: SchedKind::RingHash,
             hash_key: HashKey::FiveTuple,
-            backends: vec![0, 1, 2],
+            backends: vec![first, first + 1, first + 2],
             weights: vec![1, 1, 1],
             ports: vec![80, 80, 80],
-            ring: ring.clone(),
+            ring: rings[first as usize / 3].clone(),
             wrr: vec![0, 1, 2],
             fragments: false,
         });
-        let key = dataplane::lb::flow::FlowKey::new(vip.into(), vip.into(), 0, 80, 6);
+        let key = dataplane::lb::flow::FlowKey::new(vip, vip, 0, 80, 6);
         snap.by_vip.insert((key.dst, 80, 6), i as u32);
-        snap.vips.push(vip.into());
+        snap.vips.push(vip);
     }
     snap.locals = vec![LocalAddrs {
         v4: (2..30).map(|i| Ipv4Addr::new(198, 18, 0, i)).collect(),
-        v6: vec![],
+        v6: (2..30)
+            .map(|i| Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, i))
+            .collect(),
     }];
     snap.index_locals();
     snap
@@ -158,7 +212,7 @@ fn port_addrs() -> PortAddrs {
         vlan: None,
         mtu: 1500,
         ipv4: vec![Ipv4Addr::new(198, 18, 0, 1)],
-        ipv6: vec![],
+        ipv6: vec![Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1)],
         host_interface: false,
     }
 }
@@ -274,14 +328,28 @@ impl UnderTest {
 
     /// Creates `n` connections to `vip` (SYNs through the balancer, not timed).
     fn establish(&mut self, n: usize, vip: Ipv4Addr) {
+        self.establish_with(n, false, |i| {
+            let (src, sport) = flow(i);
+            frame(src, sport, vip, tcp::flags::SYN).to_vec()
+        });
+    }
+
+    /// Creates `n` IPv6 connections to `vip`.
+    fn establish6(&mut self, n: usize, vip: Ipv6Addr) {
+        self.establish_with(n, true, |i| {
+            let (src, sport) = flow6(i);
+            frame6(src, sport, vip, tcp::flags::SYN).to_vec()
+        });
+    }
+
+    /// Creates `n` connections from the SYNs `syn(i)` makes.
+    fn establish_with(&mut self, n: usize, v6: bool, syn: impl Fn(usize) -> Vec<u8>) {
         let mut tally = Tally::default();
         for i in 0..n {
-            let (src, sport) = flow(i);
-            let mut buf =
-                dataplane::buf::VecBuf::from_slice(&frame(src, sport, vip, tcp::flags::SYN));
+            let mut buf = dataplane::buf::VecBuf::from_slice(&syn(i));
             let at = Arrival {
                 l2: 14,
-                v6: false,
+                v6,
                 in_port: 0,
                 handed: false,
                 local: false,
@@ -299,9 +367,9 @@ impl Bench {
     /// Runs `under_test` with packets built from `templates` (cycled) for `seconds`
     /// or `max_packets`; returns cycles per packet and packets. `vary(i, frame)` may
     /// alter a restored copy (new flows).
-    fn run(
+    fn run<const N: usize>(
         &mut self,
-        templates: &[[u8; FRAME_LEN]],
+        templates: &[[u8; N]],
         under_test: &mut dyn Loop,
         seconds: f64,
         max_packets: usize,
@@ -310,7 +378,7 @@ impl Bench {
         let mut batch = MbufArray::default();
         for i in 0..self.in_flight {
             let mut m = Mbuf::alloc(&self.pool).expect("mempool");
-            m.set_len(FRAME_LEN).expect("room");
+            m.set_len(N).expect("room");
             m.data_mut()
                 .copy_from_slice(&templates[i % templates.len()]);
             let _ = batch.push(m);
@@ -352,9 +420,9 @@ impl Bench {
     }
 
     /// One run of the bare loop: cycles per packet and packets.
-    fn bare(
+    fn bare<const N: usize>(
         &mut self,
-        templates: &[[u8; FRAME_LEN]],
+        templates: &[[u8; N]],
         seconds: f64,
         max_packets: usize,
     ) -> (f64, u64) {
@@ -366,6 +434,56 @@ impl Bench {
         self.end(&mut bare);
         r
     }
+}
+
+/// What every established-flow scenario runs with.
+struct Opts {
+    seconds: f64,
+    rounds: usize,
+    /// `--packets`, or `usize::MAX`.
+    cap: usize,
+    /// The first bare run's cycles per packet.
+    first_bare: f64,
+}
+
+/// The bare loop a scenario is compared with: run just before it, except under
+/// `--packets` (instruction counts, where only the loop under test should scale
+/// with N), where it is the first run's.
+fn paired_bare<const N: usize>(b: &mut Bench, templates: &[[u8; N]], o: &Opts) -> f64 {
+    if o.cap == usize::MAX {
+        b.bare(templates, o.seconds, o.cap).0
+    } else {
+        o.first_bare
+    }
+}
+
+/// Runs `w` (its table set up) on `templates` in `o.rounds` rounds, each a bare
+/// run and a run of the worker; returns the scenario's medians.
+fn established<const N: usize>(
+    b: &mut Bench,
+    w: &mut UnderTest,
+    label: &str,
+    templates: &[[u8; N]],
+    o: &Opts,
+) -> serde_json::Value {
+    b.end(w);
+    let (mut cycles, mut bares, mut ratios, mut packets) = (vec![], vec![], vec![], 0);
+    for _ in 0..o.rounds {
+        let bare = paired_bare(b, templates, o);
+        w.attach(b);
+        let (c, n) = b.run(templates, w, o.seconds, o.cap, &|_, _| {});
+        b.end(w);
+        cycles.push(c);
+        bares.push(bare);
+        ratios.push(c / bare);
+        packets += n;
+    }
+    assert_eq!(w.not_forwarded(), 0, "{label}: packets dropped");
+    let (c, bare) = (median(&mut cycles), median(&mut bares));
+    json!({"scenario": label, "entries": w.worker.lb.table.len(),
+           "cycles_per_packet": c, "bare_cycles_per_packet": bare,
+           "ratio_to_bare": median(&mut ratios), "added_cycles": c - bare,
+           "rounds": o.rounds, "packets": packets})
 }
 
 /// The median of `xs` (the mean of the middle two for an even count).
@@ -460,7 +578,6 @@ fn main() {
     };
     let vip_nat = Ipv4Addr::new(198, 18, 0, 100);
     let vip_dr = Ipv4Addr::new(198, 18, 0, 200);
-    let no_vary = |_: usize, _: &mut [u8]| {};
     let mut results = Vec::new();
 
     let templates: Vec<[u8; FRAME_LEN]> = (0..1000)
@@ -477,15 +594,11 @@ fn main() {
     results.push(
         json!({"scenario": "bare rx/tx loop", "cycles_per_packet": first_bare, "packets": n}),
     );
-    // The bare loop a scenario is compared with: run just before it, except
-    // under `--packets` (instruction counts, where only the loop under test
-    // should scale with N), where it is the first run's.
-    let paired_bare = |b: &mut Bench, templates: &[[u8; FRAME_LEN]]| {
-        if cap == usize::MAX {
-            b.bare(templates, seconds, cap).0
-        } else {
-            first_bare
-        }
+    let opts = Opts {
+        seconds,
+        rounds,
+        cap,
+        first_bare,
     };
 
     // Established flows: the clients' packets (dr, fullnat) and the backends'
@@ -525,27 +638,26 @@ fn main() {
                 })
                 .collect()
         };
-        b.end(w.as_mut());
-        // Each round: the bare loop, then the worker, each for `seconds`.
-        let (mut cycles, mut bares, mut ratios, mut packets) = (vec![], vec![], vec![], 0);
-        for _ in 0..rounds {
-            let bare = paired_bare(&mut b, &templates);
-            w.attach(&mut b);
-            let (c, n) = b.run(&templates, w.as_mut(), seconds, cap, &no_vary);
-            b.end(w.as_mut());
-            cycles.push(c);
-            bares.push(bare);
-            ratios.push(c / bare);
-            packets += n;
+        results.push(established(&mut b, &mut w, label, &templates, &opts));
+    }
+    // The same over IPv6 (1k entries).
+    for (label, vip) in [
+        ("established dr ipv6, 1k entries", VIP6_DR),
+        ("established fullnat ipv6, 1k entries", VIP6_NAT),
+    ] {
+        if !wanted(label) {
+            continue;
         }
-        assert_eq!(w.not_forwarded(), 0, "{label}: packets dropped");
-        let (c, bare) = (median(&mut cycles), median(&mut bares));
-        results.push(
-            json!({"scenario": label, "entries": w.worker.lb.table.len(),
-                            "cycles_per_packet": c, "bare_cycles_per_packet": bare,
-                            "ratio_to_bare": median(&mut ratios), "added_cycles": c - bare,
-                            "rounds": rounds, "packets": packets}),
-        );
+        let flows = 1000;
+        let mut w = Box::new(UnderTest::new(&mut b, flows * 2));
+        w.establish6(flows, vip);
+        let templates: Vec<[u8; FRAME6_LEN]> = (0..flows)
+            .map(|i| {
+                let (s, p) = flow6((i * 7919) % flows);
+                frame6(s, p, vip, tcp::flags::ACK)
+            })
+            .collect();
+        results.push(established(&mut b, &mut w, label, &templates, &opts));
     }
 
     // New flows: every packet is a SYN of a flow never seen, until the table holds
@@ -563,7 +675,7 @@ fn main() {
         if !wanted(label) {
             continue;
         }
-        let bare = paired_bare(&mut b, &templates);
+        let bare = paired_bare(&mut b, &templates, &opts);
         let capacity = if full > 0 { full } else { large + b.in_flight };
         let mut w = Box::new(UnderTest::new(&mut b, capacity));
         w.establish(full, vip);
