@@ -5,6 +5,7 @@ pub mod classify;
 pub mod control;
 pub mod counters;
 pub mod fast_v4;
+pub mod fast_v6;
 pub mod fragment_v4;
 pub mod local;
 pub mod reply;

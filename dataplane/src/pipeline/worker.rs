@@ -8,6 +8,7 @@ use super::classify::{classify_general, Verdict};
 use super::control::{ConnReport, Control, Query};
 use super::counters::{CoreCounters, Counter, Tally};
 use super::fast_v4::classify_fast;
+use super::fast_v6::classify_fast_v6;
 use super::fragment_v4;
 use super::local::LocalAddrs;
 use super::vlan_tag;
@@ -378,13 +379,23 @@ fn stage(ctx: &mut Ctx<'_>, m: &mut Mbuf, in_port: usize, handed: bool) -> Stage
             return balance_stage(ctx.lb, p, in_port, handed, local, service)
         }
         Some(v) => v,
-        None => classify_general(m, addrs, ctx.snap),
+        None => classify_other(m, addrs, ctx.snap),
     };
     match v {
         Verdict::Balance { p, local, service } => {
             balance_stage(ctx.lb, p, in_port, handed, local, service)
         }
         v => Stage::Done(v),
+    }
+}
+
+/// Everything but the IPv4 common case: the IPv6 common case, else the general
+/// path. Out of line, so that the IPv4 case keeps the loop to itself.
+#[inline(never)]
+fn classify_other(m: &mut Mbuf, addrs: &LocalAddrs, snap: &LbSnapshot) -> Verdict {
+    match classify_fast_v6(m, addrs, snap) {
+        Some(v) => v,
+        None => classify_general(m, addrs, snap),
     }
 }
 
