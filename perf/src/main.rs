@@ -27,7 +27,7 @@ use dataplane::pipeline::control::Control;
 use dataplane::pipeline::counters::{Counter, Tally};
 use dataplane::pipeline::local::LocalAddrs as PortAddrs;
 use dataplane::pipeline::worker::{LoopState, Worker, WorkerPort};
-use dataplane::wire::build::{TcpV4, TcpV6};
+use dataplane::wire::build::Tcp;
 use dataplane::wire::{ipv4, tcp};
 use serde_json::json;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -55,7 +55,13 @@ fn frame_between(
     (dst, dport): (Ipv4Addr, u16),
     flags: u8,
 ) -> [u8; FRAME_LEN] {
-    let f = TcpV4 {
+    let f = to_us((src, sport), (dst, dport)).frame(flags, FRAME_LEN - 54);
+    f.try_into().expect("FRAME_LEN bytes")
+}
+
+/// The ends of a segment to the appliance (from a client, or a backend's reply).
+fn to_us<A>((src, sport): (A, u16), (dst, dport): (A, u16)) -> Tcp<A> {
+    Tcp {
         src_mac: CLIENT_MAC,
         dst_mac: OUR_MAC,
         src,
@@ -63,8 +69,6 @@ fn frame_between(
         dst,
         dport,
     }
-    .frame(flags, FRAME_LEN - 54);
-    f.try_into().expect("FRAME_LEN bytes")
 }
 
 /// The shortest Ethernet/IPv6/TCP frame: no payload.
@@ -72,15 +76,7 @@ const FRAME6_LEN: usize = 14 + 40 + 20;
 
 /// A 74-byte Ethernet/IPv6/TCP frame from client `src:sport` to `dst:80`.
 fn frame6(src: Ipv6Addr, sport: u16, dst: Ipv6Addr, flags: u8) -> [u8; FRAME6_LEN] {
-    let f = TcpV6 {
-        src_mac: CLIENT_MAC,
-        dst_mac: OUR_MAC,
-        src,
-        sport,
-        dst,
-        dport: 80,
-    }
-    .frame(flags, 0);
+    let f = to_us((src, sport), (dst, 80)).frame(flags, 0);
     f.try_into().expect("FRAME6_LEN bytes")
 }
 

@@ -460,6 +460,31 @@ fn a_flow_created_earlier_in_the_burst_is_found_by_its_later_packets() {
     assert_eq!(&bufs[0].data()[34..36], &bufs[1].data()[34..36]);
 }
 
+/// The client ports of the connections in `core`'s table, sorted.
+fn live(core: &LbCore) -> Vec<u16> {
+    let mut v: Vec<u16> = core.table.iter().map(|(_, c)| c.fwd.sport).collect();
+    v.sort();
+    v
+}
+
+/// A fullnat service over one backend, on a table of three entries where
+/// half-open connections (5 s) fall due before finished ones (60 s).
+fn full_table_of_three() -> (LbSnapshot, LbCore) {
+    let mut s = snap(Mode::FullNat, SchedKind::RingHash, &[1]);
+    (s.timeouts.tcp_syn, s.timeouts.tcp_close) = (5, 60);
+    (s, LbCore::new(0, 1, 3, 1))
+}
+
+/// A segment with `flags` from `CLIENT:sport` to the VIP, through `core`.
+fn from_client(
+    core: &mut LbCore,
+    s: &LbSnapshot,
+    sport: u16,
+    flags: u8,
+) -> (LbVerdict, VecBuf, Tally) {
+    run(core, s, &tcp_frame(CLIENT, sport, VIP, 80, flags, 0), false)
+}
+
 /// The local port a FullNAT packet left with.
 fn local_port_of(out: &VecBuf) -> u16 {
     u16::from_be_bytes([out.data()[34], out.data()[35]])
@@ -469,15 +494,10 @@ fn local_port_of(out: &VecBuf) -> u16 {
 fn a_full_table_gives_up_finished_then_half_open_connections_never_established_ones() {
     use super::stats::BackendStat;
     use tcp::flags::{ACK, RST, SYN};
-    let mut s = snap(Mode::FullNat, SchedKind::RingHash, &[1]);
     // Half-open connections fall due before finished ones here: the rank, not
     // the deadline, decides which goes first.
-    (s.timeouts.tcp_syn, s.timeouts.tcp_close) = (5, 60);
-    let mut core = LbCore::new(0, 1, 3, 1);
-    let send = |core: &mut LbCore, sport: u16, flags: u8| {
-        let f = tcp_frame(CLIENT, sport, VIP, 80, flags, 0);
-        run(core, &s, &f, false)
-    };
+    let (s, mut core) = full_table_of_three();
+    let send = |core: &mut LbCore, sport: u16, flags: u8| from_client(core, &s, sport, flags);
     let closed_port = local_port_of(&send(&mut core, 1, SYN).1);
     send(&mut core, 1, RST);
     send(&mut core, 2, SYN);
@@ -491,11 +511,6 @@ fn a_full_table_gives_up_finished_then_half_open_connections_never_established_o
     assert_eq!(v, LbVerdict::Tx(0));
     assert_eq!(t.get(Counter::FlowsReclaimed), 1);
     assert_eq!(core.ports.free(0), free);
-    let live = |core: &LbCore| {
-        let mut v: Vec<u16> = core.table.iter().map(|(_, c)| c.fwd.sport).collect();
-        v.sort();
-        v
-    };
     assert_eq!(live(&core), vec![2, 3, 4]);
     // The reclaimed flow's next packet finds no entry.
     assert_eq!(
@@ -555,18 +570,8 @@ fn a_dr_flow_past_a_full_table_stays_on_one_backend_whatever_the_scheduler() {
 #[test]
 fn in_a_syn_flood_the_oldest_half_open_connection_goes_at_the_first_look() {
     use tcp::flags::{ACK, RST, SYN};
-    let mut s = snap(Mode::FullNat, SchedKind::RingHash, &[1]);
-    (s.timeouts.tcp_syn, s.timeouts.tcp_close) = (5, 60);
-    let mut core = LbCore::new(0, 1, 3, 1);
-    let send = |core: &mut LbCore, sport: u16, flags: u8| {
-        let f = tcp_frame(CLIENT, sport, VIP, 80, flags, 0);
-        run(core, &s, &f, false).0
-    };
-    let live = |core: &LbCore| {
-        let mut v: Vec<u16> = core.table.iter().map(|(_, c)| c.fwd.sport).collect();
-        v.sort();
-        v
-    };
+    let (s, mut core) = full_table_of_three();
+    let send = |core: &mut LbCore, sport: u16, flags: u8| from_client(core, &s, sport, flags).0;
     for sport in [1, 2, 3] {
         send(&mut core, sport, SYN);
     }

@@ -6,12 +6,12 @@
 //! the only checks are on lengths.
 
 use super::classify::{balance, Verdict};
+use super::fast_l4;
 use super::local::LocalAddrs;
 use crate::buf::PacketBuf;
 use crate::lb::flow::FlowKey;
 use crate::lb::nat::Parsed;
 use crate::lb::snapshot::LbSnapshot;
-use crate::wire::ip_proto;
 use std::net::Ipv6Addr;
 
 const ETH: usize = 14;
@@ -38,12 +38,7 @@ pub fn classify_fast_v6<B: PacketBuf>(
         return None;
     }
     let proto = ip[6];
-    let l4_min = match proto {
-        ip_proto::TCP => 20,
-        ip_proto::UDP => 8,
-        _ => return None,
-    };
-    if payload < l4_min {
+    if payload < fast_l4::min_header(proto)? {
         return None;
     }
     let src: [u8; 16] = ip[8..24].try_into().ok()?;
@@ -53,25 +48,12 @@ pub fn classify_fast_v6<B: PacketBuf>(
         return None;
     }
     let entry = snap.entry_v6(&dst_addr)?;
-    let l4 = &d[ETH + IP..ETH + IP + payload];
-    let mut tcp_flags = 0;
-    if proto == ip_proto::TCP {
-        let header = (l4[12] >> 4) as usize * 4;
-        if header < 20 || header > l4.len() {
-            return None;
-        }
-        tcp_flags = l4[13];
-    } else {
-        let len = u16::from_be_bytes([l4[4], l4[5]]) as usize;
-        if len < 8 || len > l4.len() {
-            return None;
-        }
-    }
+    let l4 = fast_l4::fields(proto, &d[ETH + IP..ETH + IP + payload])?;
     let key = FlowKey {
         src,
         dst,
-        sport: u16::from_be_bytes([l4[0], l4[1]]),
-        dport: u16::from_be_bytes([l4[2], l4[3]]),
+        sport: l4.sport,
+        dport: l4.dport,
         proto,
         v6: true,
     };
@@ -81,7 +63,7 @@ pub fn classify_fast_v6<B: PacketBuf>(
         ip_len: (IP + payload) as u32,
         v6: true,
         key,
-        tcp_flags,
+        tcp_flags: l4.tcp_flags,
         fragment: false,
     };
     Some(balance(p, entry))
@@ -91,49 +73,15 @@ pub fn classify_fast_v6<B: PacketBuf>(
 mod tests {
     use super::*;
     use crate::buf::VecBuf;
-    use crate::pipeline::classify::classify_general;
+    use crate::pipeline::fast_path_check::{agrees_with_general, port_with, snap_with, OUR_MAC};
     use crate::wire::build::TcpV6;
     use crate::wire::checksum::pseudo_v6;
-    use crate::wire::{ipv6, udp};
+    use crate::wire::{ip_proto, ipv6, udp};
 
-    const OUR_MAC: [u8; 6] = [0x02, 0x57, 0x45, 0x49, 0x52, 0x01];
     const VIP: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x100);
     const LOCAL: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 2);
     const OURS: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1);
     const CLIENT: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x10);
-
-    fn local() -> LocalAddrs {
-        LocalAddrs {
-            mac: OUR_MAC,
-            vlan: None,
-            mtu: 1500,
-            ipv4: vec![],
-            ipv6: vec![OURS],
-            host_interface: true,
-        }
-    }
-
-    fn snap() -> LbSnapshot {
-        let mut s = LbSnapshot {
-            vips: vec![VIP.into()],
-            locals: vec![crate::lb::snapshot::LocalAddrs {
-                v4: vec![],
-                v6: vec![LOCAL],
-            }],
-            ..Default::default()
-        };
-        let k = |port, proto| {
-            (
-                FlowKey::new(VIP.into(), VIP.into(), 0, port, proto).dst,
-                port,
-                proto,
-            )
-        };
-        s.by_vip.insert(k(80, ip_proto::TCP), 0);
-        s.by_vip.insert(k(53, ip_proto::UDP), 1);
-        s.index_locals();
-        s
-    }
 
     fn tcp(dst: Ipv6Addr, dport: u16, payload: usize) -> Vec<u8> {
         TcpV6 {
@@ -167,7 +115,7 @@ mod tests {
 
     #[test]
     fn the_fast_path_takes_the_common_case_and_decides_as_the_general_path() {
-        let (local, snap) = (local(), snap());
+        let (local, snap) = (port_with(OURS.into()), snap_with(VIP.into(), LOCAL.into()));
         let templates = [
             tcp(VIP, 80, 10),
             tcp(VIP, 443, 0),
@@ -181,33 +129,8 @@ mod tests {
             assert!(matches!(v, Some(Verdict::Balance { .. })), "{v:?}");
         }
         assert!(classify_fast_v6(&VecBuf::from_slice(&templates[5]), &local, &snap).is_none());
-        let mut x = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
-        let (mut taken, rounds) = (0, 200_000);
-        for _ in 0..rounds {
-            let r = next();
-            let mut f = templates[(r % templates.len() as u64) as usize].clone();
-            // Up to three bytes of the headers changed, sometimes the length too.
-            for i in 0..(r >> 8) % 4 {
-                let at = ((r >> (16 + 8 * i)) % 90) as usize % f.len();
-                f[at] = next() as u8;
-            }
-            if (r >> 60) % 4 == 0 {
-                f.truncate((next() % f.len() as u64) as usize);
-            }
-            let b = VecBuf::from_slice(&f);
-            if let Some(v) = classify_fast_v6(&b, &local, &snap) {
-                taken += 1;
-                let mut general = b.clone();
-                assert_eq!(v, classify_general(&mut general, &local, &snap), "{f:?}");
-            }
-        }
-        // The unchanged and harmlessly changed frames exercise the fast path a lot.
-        assert!(taken > rounds / 10, "fast path taken {taken} times");
+        agrees_with_general(&templates, (&local, &snap), 90, false, |b| {
+            classify_fast_v6(b, &local, &snap)
+        });
     }
 }

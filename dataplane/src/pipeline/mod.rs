@@ -4,6 +4,7 @@
 pub mod classify;
 pub mod control;
 pub mod counters;
+pub mod fast_l4;
 pub mod fast_v4;
 pub mod fast_v6;
 pub mod fragment_v4;
@@ -14,3 +15,5 @@ pub mod worker;
 
 #[cfg(test)]
 mod classify_tests;
+#[cfg(test)]
+mod fast_path_check;

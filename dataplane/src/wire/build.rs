@@ -6,26 +6,37 @@ use super::ethernet::{ethertype, Frame};
 use super::{ip_proto, ipv4, ipv6, tcp};
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-/// The two ends of a TCP/IPv4 segment.
+/// The two ends of a TCP segment over IPv4 (`A` = `Ipv4Addr`) or IPv6.
 #[derive(Debug, Clone, Copy)]
-pub struct TcpV4 {
+pub struct Tcp<A> {
     pub src_mac: [u8; 6],
     pub dst_mac: [u8; 6],
-    pub src: Ipv4Addr,
+    pub src: A,
     pub sport: u16,
-    pub dst: Ipv4Addr,
+    pub dst: A,
     pub dport: u16,
+}
+
+pub type TcpV4 = Tcp<Ipv4Addr>;
+pub type TcpV6 = Tcp<Ipv6Addr>;
+
+impl<A> Tcp<A> {
+    /// A zeroed frame with its Ethernet header written and `len` bytes after it.
+    fn ethernet(&self, ethertype: u16, len: usize) -> Vec<u8> {
+        let mut f = vec![0u8; 14 + len];
+        let mut e = Frame::new_unchecked(&mut f[..]);
+        e.set_dst(self.dst_mac);
+        e.set_src(self.src_mac);
+        e.set_ethertype(ethertype);
+        f
+    }
 }
 
 impl TcpV4 {
     /// An Ethernet/IPv4 (DF, TTL 64)/TCP frame with `flags` and `payload` zero bytes,
     /// all checksums valid.
     pub fn frame(&self, flags: u8, payload: usize) -> Vec<u8> {
-        let mut f = vec![0u8; 14 + 20 + 20 + payload];
-        let mut e = Frame::new_unchecked(&mut f[..]);
-        e.set_dst(self.dst_mac);
-        e.set_src(self.src_mac);
-        e.set_ethertype(ethertype::IPV4);
+        let mut f = self.ethernet(ethertype::IPV4, 20 + 20 + payload);
         let mut ip = ipv4::Packet::new_unchecked(&mut f[14..]);
         ip.set_version_header_len(20);
         ip.set_total_len((40 + payload) as u16);
@@ -41,26 +52,11 @@ impl TcpV4 {
     }
 }
 
-/// The two ends of a TCP/IPv6 segment.
-#[derive(Debug, Clone, Copy)]
-pub struct TcpV6 {
-    pub src_mac: [u8; 6],
-    pub dst_mac: [u8; 6],
-    pub src: Ipv6Addr,
-    pub sport: u16,
-    pub dst: Ipv6Addr,
-    pub dport: u16,
-}
-
 impl TcpV6 {
     /// An Ethernet/IPv6 (hop limit 64, no extension headers)/TCP frame with
     /// `flags` and `payload` zero bytes, the TCP checksum valid.
     pub fn frame(&self, flags: u8, payload: usize) -> Vec<u8> {
-        let mut f = vec![0u8; 14 + 40 + 20 + payload];
-        let mut e = Frame::new_unchecked(&mut f[..]);
-        e.set_dst(self.dst_mac);
-        e.set_src(self.src_mac);
-        e.set_ethertype(ethertype::IPV6);
+        let mut f = self.ethernet(ethertype::IPV6, 40 + 20 + payload);
         let mut ip = ipv6::Packet::new_unchecked(&mut f[14..]);
         ip.set_version_class_flow(0, 0);
         ip.set_payload_len((20 + payload) as u16);
@@ -91,21 +87,24 @@ fn fill_tcp(seg: &mut [u8], (sport, dport): (u16, u16), flags: u8, pseudo: u32) 
 mod tests {
     use super::*;
 
+    fn ends<A>(src: A, dst: A) -> Tcp<A> {
+        Tcp {
+            src_mac: [2; 6],
+            dst_mac: [4; 6],
+            src,
+            sport: 1000,
+            dst,
+            dport: 80,
+        }
+    }
+
     #[test]
     fn built_frames_parse_with_valid_checksums() {
         let (a, b) = (
             Ipv4Addr::new(198, 18, 0, 10),
             Ipv4Addr::new(198, 18, 0, 100),
         );
-        let f = TcpV4 {
-            src_mac: [2; 6],
-            dst_mac: [4; 6],
-            src: a,
-            sport: 1000,
-            dst: b,
-            dport: 80,
-        }
-        .frame(tcp::flags::SYN, 3);
+        let f = ends(a, b).frame(tcp::flags::SYN, 3);
         let ip = ipv4::Packet::new_checked(&f[14..]).unwrap();
         assert!(ip.verify_checksum());
         let t = tcp::Packet::new_checked(ip.payload()).unwrap();
@@ -118,15 +117,7 @@ mod tests {
             "2001:db8::10".parse().unwrap(),
             "2001:db8::100".parse().unwrap(),
         );
-        let f = TcpV6 {
-            src_mac: [2; 6],
-            dst_mac: [4; 6],
-            src: a,
-            sport: 1000,
-            dst: b,
-            dport: 80,
-        }
-        .frame(tcp::flags::ACK, 3);
+        let f = ends(a, b).frame(tcp::flags::ACK, 3);
         assert_eq!(
             Frame::new_checked(&f[..]).unwrap().ethertype(),
             ethertype::IPV6

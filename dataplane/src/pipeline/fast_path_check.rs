@@ -1,0 +1,94 @@
+//! Test support for the classifier's fast paths: a fast path must decide every
+//! packet it takes as the general path does.
+
+use super::classify::{classify_general, Verdict};
+use super::local::LocalAddrs;
+use crate::buf::{HwCheck, VecBuf};
+use crate::lb::flow::FlowKey;
+use crate::lb::snapshot::LbSnapshot;
+use crate::wire::ip_proto;
+use std::net::IpAddr;
+
+pub const OUR_MAC: [u8; 6] = [0x02, 0x57, 0x45, 0x49, 0x52, 0x01];
+
+/// A port with MAC `OUR_MAC` and address `ours`.
+pub fn port_with(ours: IpAddr) -> LocalAddrs {
+    let (ipv4, ipv6) = match ours {
+        IpAddr::V4(a) => (vec![a], vec![]),
+        IpAddr::V6(a) => (vec![], vec![a]),
+    };
+    LocalAddrs {
+        mac: OUR_MAC,
+        vlan: None,
+        mtu: 1500,
+        ipv4,
+        ipv6,
+        host_interface: true,
+    }
+}
+
+/// A snapshot with TCP port 80 and UDP port 53 on `vip`, and `local` as the
+/// FullNAT local address.
+pub fn snap_with(vip: IpAddr, local: IpAddr) -> LbSnapshot {
+    let (v4, v6) = match local {
+        IpAddr::V4(a) => (vec![a], vec![]),
+        IpAddr::V6(a) => (vec![], vec![a]),
+    };
+    let mut s = LbSnapshot {
+        vips: vec![vip],
+        locals: vec![crate::lb::snapshot::LocalAddrs { v4, v6 }],
+        ..Default::default()
+    };
+    let k = |port, proto| (FlowKey::new(vip, vip, 0, port, proto).dst, port, proto);
+    s.by_vip.insert(k(80, ip_proto::TCP), 0);
+    s.by_vip.insert(k(53, ip_proto::UDP), 1);
+    s.index_locals();
+    s
+}
+
+/// Feeds `fast` 200k frames mutated from `templates` (up to three bytes among the
+/// first `span` changed, sometimes cut short, and, with `hw`, the NIC's IPv4
+/// checksum verdict varied): wherever it answers, the general path must give the
+/// same verdict, and it must answer often enough to have been tested.
+pub fn agrees_with_general(
+    templates: &[Vec<u8>],
+    (local, snap): (&LocalAddrs, &LbSnapshot),
+    span: u64,
+    hw: bool,
+    fast: impl Fn(&VecBuf) -> Option<Verdict>,
+) {
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let (mut taken, rounds) = (0, 200_000);
+    for _ in 0..rounds {
+        let r = next();
+        let mut f = templates[(r % templates.len() as u64) as usize].clone();
+        for i in 0..(r >> 8) % 4 {
+            let at = ((r >> (16 + 8 * i)) % span) as usize % f.len();
+            f[at] = next() as u8;
+        }
+        if (r >> 60) % 4 == 0 {
+            f.truncate((next() % f.len() as u64) as usize);
+        }
+        let mut b = VecBuf::from_slice(&f);
+        if hw {
+            b.hw_ipv4 = match (r >> 56) % 8 {
+                0 => HwCheck::Good,
+                1 => HwCheck::Bad,
+                _ => HwCheck::Unknown,
+            };
+        }
+        if let Some(v) = fast(&b) {
+            taken += 1;
+            let mut general = b.clone();
+            assert_eq!(v, classify_general(&mut general, local, snap), "{f:?}");
+        }
+    }
+    // The unchanged and harmlessly changed frames exercise the fast path a lot.
+    assert!(taken > rounds / 10, "fast path taken {taken} times");
+}
