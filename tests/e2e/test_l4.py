@@ -294,6 +294,35 @@ def test_a_syn_flood_on_a_full_fullnat_table_leaves_room_for_real_clients(testbe
     assert c["flows_reclaimed"] >= sent - 512, (sent, c)
 
 
+def test_full_table_gives_quiet_udp_flows_to_new_ones(testbed, tmp_path):
+    # Request/answer UDP (DNS-like): each query a flow of its own, over after the
+    # answer but held for the UDP timeout (300 s). A full table gives the entries
+    # of flows quiet for 10 s to new ones, and refuses new flows before that.
+    cfg = (
+        base_config(capacity=16)
+        + pool("dns", EQUAL, port=5353)
+        + service("dns", VIP, 53, "dns", protocol="udp")
+    )
+    w = start(testbed, tmp_path, cfg)
+    script = (
+        "import socket,time\n"
+        "def ask(n):\n"
+        "  ok=0\n"
+        "  for i in range(n):\n"
+        "    s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.settimeout(0.5)\n"
+        "    s.sendto(b'q',('198.18.0.100',53))\n"
+        "    try: s.recvfrom(2048); ok+=1\n"
+        "    except OSError: pass\n"
+        "  return ok\n"
+        "first=ask(16); refused=4-ask(4); time.sleep(10.5); print(first, refused, ask(16))\n"
+    )
+    out = testbed.exec("cl", "/usr/bin/python3", "-c", script, timeout=60).stdout.split()
+    w.stop()
+    c = w.counters()
+    assert out == ["16", "4", "16"], (out, c)
+    assert c["flows_reclaimed"] == 16 and c["drop_table_full"] == 4, c
+
+
 def test_two_workers_own_both_directions(testbed, tmp_path):
     cfg = (
         base_config(workers=2)

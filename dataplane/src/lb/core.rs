@@ -42,11 +42,11 @@ pub struct LbCore {
     /// searched again before the next tick (a flood must not pay for a search
     /// per packet).
     reclaim_missed: u64,
-    /// The tick in which a full table last found no finished connection among
-    /// the entries it looked at: until the next tick, the first half-open one
-    /// will do (a SYN flood: one look instead of
+    /// The tick in which a full table's search last found nothing better than
+    /// rank `.1` (see [`reclaimable`]), none of rank 0: until the next tick, the
+    /// first entry of that rank will do (a SYN flood: one look instead of
     /// [`RECLAIM_VISITS`](super::conn_table::RECLAIM_VISITS)).
-    only_half_open: u64,
+    settle_for: (u64, u8),
 }
 
 /// Where a packet came from and where its L3 header starts.
@@ -92,7 +92,7 @@ impl LbCore {
             stats: LbTally::default(),
             now: 0,
             reclaim_missed: u64::MAX,
-            only_half_open: u64::MAX,
+            settle_for: (u64::MAX, 0),
         }
     }
 
@@ -112,15 +112,22 @@ impl LbCore {
     /// half-open connection for a new one (see [`reclaimable`]), if it finds one.
     #[cold]
     #[inline(never)]
-    fn reclaim(&mut self, tally: &mut Tally) {
-        if self.reclaim_missed == self.now {
+    fn reclaim(&mut self, udp_timeout_s: u32, tally: &mut Tally) {
+        let now = self.now;
+        if self.reclaim_missed == now {
             return;
         }
-        let good_enough = (self.only_half_open == self.now) as u8;
-        match self.table.reclaim(reclaimable, good_enough) {
+        let udp_ticks = udp_timeout_s as u64 * TICKS_PER_SEC;
+        let rank = |c: &Conn| reclaimable(c, now, udp_ticks);
+        let good_enough = match self.settle_for {
+            (tick, r) if tick == now => r,
+            _ => 0,
+        };
+        match self.table.reclaim(rank, good_enough) {
             Some(c) => {
-                if reclaimable(&c) > Some(0) {
-                    self.only_half_open = self.now;
+                match rank(&c) {
+                    Some(r) if r > good_enough => self.settle_for = (now, r),
+                    _ => {}
                 }
                 retire(&c, &mut self.ports, &mut self.active, &mut self.stats);
                 tally.add(Counter::FlowsReclaimed, 1);
@@ -356,7 +363,7 @@ impl LbCore {
             if taken.is_none() {
                 // Every local port in use (fewer ports than entries): a
                 // reclaimed connection gives one back, on its own address.
-                self.reclaim(tally);
+                self.reclaim(snap.timeouts.udp, tally);
                 taken = self.ports.take(range);
             }
             let Some((local_idx, lport)) = taken else {
@@ -368,7 +375,7 @@ impl LbCore {
             conn.rev = Some(FlowKey::new(be.addr, local, be_port, lport, p.key.proto));
         }
         if self.table.is_full() {
-            self.reclaim(tally);
+            self.reclaim(snap.timeouts.udp, tally);
         }
         let Ok(id) = self.table.add(conn, hash) else {
             if let Some(rev) = conn.rev {
@@ -594,17 +601,26 @@ fn key_hash(svc: &Service, key: &FlowKey) -> u64 {
     }
 }
 
-/// Advances the TCP state and returns the new deadline.
-#[inline]
+/// UDP flows quiet for at least this long (ticks) may be given up for a new flow.
+const UDP_RECLAIM_IDLE: u64 = 10 * TICKS_PER_SEC;
+
 /// What a full table may give up for a new flow, best first: finished
-/// connections (closed, time_wait), then half-open ones (syn_sent: what a SYN
-/// flood fills a table with). Established and half-closed connections and UDP
-/// flows are kept: they may be carrying traffic.
-fn reclaimable(c: &Conn) -> Option<u8> {
+/// connections (closed, time_wait, rank 0), then half-open ones (syn_sent, rank
+/// 1: what a SYN flood fills a table with), then UDP flows quiet for 10 s or more
+/// (rank 2: UDP has no end, and request/answer traffic such as DNS would otherwise
+/// hold the table for the whole UDP timeout). Established and half-closed
+/// connections and active UDP flows are kept. `now` and `udp_ticks` (the UDP
+/// timeout) are in ticks.
+fn reclaimable(c: &Conn, now: u64, udp_ticks: u64) -> Option<u8> {
     match c.state {
         ConnState::Closed | ConnState::TimeWait => Some(0),
         ConnState::SynSent => Some(1),
-        ConnState::Established | ConnState::FinWait | ConnState::Udp => None,
+        ConnState::Udp => {
+            // Its deadline is its last packet plus the UDP timeout.
+            let last = c.expires.saturating_sub(udp_ticks);
+            (now.saturating_sub(last) >= UDP_RECLAIM_IDLE).then_some(2)
+        }
+        ConnState::Established | ConnState::FinWait => None,
     }
 }
 
@@ -621,6 +637,8 @@ fn retire(c: &Conn, ports: &mut LocalPorts, active: &mut [u32], stats: &mut LbTa
     stats.service_dec(c.service, ServiceStat::Active);
 }
 
+/// Advances the TCP state and returns the new deadline.
+#[inline]
 fn update_state(c: &mut Conn, p: &Parsed, dir: Direction, t: &Timeouts, now: u64) -> u64 {
     if p.key.proto == ip_proto::TCP {
         c.state = next_state(c.state, p.tcp_flags, dir, &mut c.fin_from);

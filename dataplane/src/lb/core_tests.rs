@@ -9,7 +9,7 @@ use crate::pipeline::counters::{Counter, Tally};
 use crate::wire::build::TcpV4;
 use crate::wire::checksum::pseudo_v4;
 use crate::wire::ethernet::Frame;
-use crate::wire::{icmpv4, ipv4, tcp};
+use crate::wire::{icmpv4, ip_proto, ipv4, tcp, udp};
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
@@ -617,4 +617,62 @@ fn out_of_local_ports_a_new_fullnat_flow_takes_a_half_open_ones() {
     assert_eq!(port, first);
     assert_eq!(core.table.len(), 64);
     assert!(core.table.iter().all(|(_, c)| c.fwd.sport != 1));
+}
+
+/// `s`'s service on UDP instead of TCP.
+fn on_udp(s: &mut LbSnapshot) {
+    let (key, _) = s.by_vip.drain().next().expect("one service");
+    s.by_vip.insert((key.0, key.1, ip_proto::UDP), 0);
+    s.services[0].proto = ip_proto::UDP;
+    s.index_locals();
+}
+
+/// A UDP datagram with 4 payload bytes from `CLIENT:sport` to the VIP's port 80.
+fn udp_frame(sport: u16) -> Vec<u8> {
+    let mut f = tcp_frame(CLIENT, sport, VIP, 80, 0, 0);
+    f.truncate(14 + 20 + 8 + 4);
+    let mut ip = ipv4::Packet::new_unchecked(&mut f[14..]);
+    ip.set_protocol(ip_proto::UDP);
+    ip.set_total_len(20 + 8 + 4);
+    ip.fill_checksum();
+    let mut u = udp::Packet::new_unchecked(&mut f[34..]);
+    u.set_len(8 + 4);
+    u.fill_checksum(pseudo_v4(CLIENT, VIP, ip_proto::UDP, 8 + 4));
+    f
+}
+
+#[test]
+fn a_full_table_gives_up_udp_flows_quiet_for_ten_seconds_never_active_ones() {
+    let mut s = snap(Mode::FullNat, SchedKind::RingHash, &[1]);
+    on_udp(&mut s);
+    let mut core = LbCore::new(0, 1, 2, 1);
+    let send = |core: &mut LbCore, sport: u16| run(core, &s, &udp_frame(sport), false);
+    let tick = |core: &mut LbCore, t: u64| core.expire(t, &mut Tally::default());
+    assert_eq!(send(&mut core, 1).0, LbVerdict::Tx(0));
+    tick(&mut core, 50);
+    assert_eq!(send(&mut core, 2).0, LbVerdict::Tx(0));
+    // At 9.9 s flow 1 has been quiet 9.9 s, flow 2 4.9 s: both kept.
+    tick(&mut core, 99);
+    let (v, _, t) = send(&mut core, 3);
+    assert_eq!(
+        (v, t.get(Counter::FlowsReclaimed)),
+        (LbVerdict::Drop(Counter::DropTableFull), 0)
+    );
+    // At 10 s flow 1 goes.
+    tick(&mut core, 100);
+    let (v, _, t) = send(&mut core, 3);
+    assert_eq!((v, t.get(Counter::FlowsReclaimed)), (LbVerdict::Tx(0), 1));
+    assert_eq!(live(&core), vec![2, 3]);
+    // Flow 2 speaks again at 15 s: at 20 s only flow 3 has been quiet 10 s, and
+    // it goes, though the wheel meets flow 2 first.
+    tick(&mut core, 150);
+    assert_eq!(send(&mut core, 2).0, LbVerdict::Tx(0));
+    tick(&mut core, 199);
+    assert_eq!(
+        send(&mut core, 4).0,
+        LbVerdict::Drop(Counter::DropTableFull)
+    );
+    tick(&mut core, 200);
+    assert_eq!(send(&mut core, 4).0, LbVerdict::Tx(0));
+    assert_eq!(live(&core), vec![2, 4]);
 }
