@@ -108,8 +108,9 @@ impl LbCore {
         });
     }
 
-    /// The table (or the pool of local ports) is full: gives up one finished or
-    /// half-open connection for a new one (see [`reclaimable`]), if it finds one.
+    /// The table (or the pool of local ports) is full: gives up a finished or
+    /// half-open connection, or a quiet UDP flow, for a new one (see
+    /// [`reclaimable`]), if it finds one.
     #[cold]
     #[inline(never)]
     fn reclaim(&mut self, udp_timeout_s: u32, tally: &mut Tally) {
@@ -132,7 +133,7 @@ impl LbCore {
                 retire(&c, &mut self.ports, &mut self.active, &mut self.stats);
                 tally.add(Counter::FlowsReclaimed, 1);
             }
-            None => self.reclaim_missed = self.now,
+            None => self.reclaim_missed = now,
         }
     }
 
