@@ -6,6 +6,7 @@ use super::conn_table::{Conn, ConnTable, Hit, Staged};
 use super::flow::FlowKey;
 use super::local_ports::LocalPorts;
 use super::nat::{self, Parsed};
+use super::reclaim::reclaimable;
 use super::ring::NO_BACKEND;
 use super::snapshot::{HashKey, LbSnapshot, Mode, SchedKind, Service, MAX_BACKENDS, MAX_SERVICES};
 use super::stats::{BackendStat, LbTally, ServiceStat};
@@ -43,7 +44,7 @@ pub struct LbCore {
     /// per packet).
     reclaim_missed: u64,
     /// The tick in which a full table's search last found nothing better than
-    /// rank `.1` (see [`reclaimable`]), none of rank 0: until the next tick, the
+    /// rank `.1` (see [`reclaimable`](super::reclaim::reclaimable)), none of rank 0: until the next tick, the
     /// first entry of that rank will do (a SYN flood: one look instead of
     /// [`RECLAIM_VISITS`](super::conn_table::RECLAIM_VISITS)).
     settle_for: (u64, u8),
@@ -110,7 +111,7 @@ impl LbCore {
 
     /// The table (or the pool of local ports) is full: gives up a finished or
     /// half-open connection, or a quiet UDP flow, for a new one (see
-    /// [`reclaimable`]), if it finds one.
+    /// [`reclaimable`](super::reclaim::reclaimable)), if it finds one.
     #[cold]
     #[inline(never)]
     fn reclaim(&mut self, udp_timeout_s: u32, tally: &mut Tally) {
@@ -599,29 +600,6 @@ fn key_hash(svc: &Service, key: &FlowKey) -> u64 {
     match svc.hash_key {
         HashKey::FiveTuple => key.hash_5tuple(),
         HashKey::Source => key.hash_source(),
-    }
-}
-
-/// UDP flows quiet for at least this long (ticks) may be given up for a new flow.
-const UDP_RECLAIM_IDLE: u64 = 10 * TICKS_PER_SEC;
-
-/// What a full table may give up for a new flow, best first: finished
-/// connections (closed, time_wait, rank 0), then half-open ones (syn_sent, rank
-/// 1: what a SYN flood fills a table with), then UDP flows quiet for 10 s or more
-/// (rank 2: UDP has no end, and request/answer traffic such as DNS would otherwise
-/// hold the table for the whole UDP timeout). Established and half-closed
-/// connections and active UDP flows are kept. `now` and `udp_ticks` (the UDP
-/// timeout) are in ticks.
-fn reclaimable(c: &Conn, now: u64, udp_ticks: u64) -> Option<u8> {
-    match c.state {
-        ConnState::Closed | ConnState::TimeWait => Some(0),
-        ConnState::SynSent => Some(1),
-        ConnState::Udp => {
-            // Its deadline is its last packet plus the UDP timeout.
-            let last = c.expires.saturating_sub(udp_ticks);
-            (now.saturating_sub(last) >= UDP_RECLAIM_IDLE).then_some(2)
-        }
-        ConnState::Established | ConnState::FinWait => None,
     }
 }
 

@@ -7,6 +7,7 @@ pub mod flow;
 pub mod flow_index;
 pub mod local_ports;
 pub mod nat;
+pub mod reclaim;
 pub mod ring;
 pub mod snapshot;
 pub mod stats;
