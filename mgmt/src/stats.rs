@@ -125,11 +125,12 @@ impl Summary {
             t.get(Counter::EchoRepliesV6),
         ));
         out.push(format!(
-            "balanced: {} forward, {} reverse, {} new flows, {} expired, hand-off {} out / {} in",
+            "balanced: {} forward, {} reverse, {} new flows, {} expired, {} reclaimed, hand-off {} out / {} in",
             t.get(Counter::LbForward),
             t.get(Counter::LbReverse),
             t.get(Counter::FlowsNew),
             t.get(Counter::FlowsExpired),
+            t.get(Counter::FlowsReclaimed),
             t.get(Counter::HandoffOut),
             t.get(Counter::HandoffIn),
         ));
