@@ -35,6 +35,27 @@ pub struct Conn {
     pub bytes: u64,
 }
 
+impl Default for Conn {
+    /// A free entry: a key no packet has, no reverse key, nothing counted.
+    fn default() -> Conn {
+        Conn {
+            fwd: no_key(),
+            rev: None,
+            service: 0,
+            backend: 0,
+            state: ConnState::Closed,
+            fin_from: 0,
+            peer_mac: [0; 6],
+            client_port: 0,
+            local_idx: 0,
+            expires: 0,
+            created: 0,
+            packets: 0,
+            bytes: 0,
+        }
+    }
+}
+
 /// Why an insert failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TableFull;
@@ -133,23 +154,9 @@ impl ConnTable {
     /// A table for `capacity` connections, everything allocated now.
     pub fn new(capacity: usize, now: u64) -> ConnTable {
         let capacity = capacity.clamp(1, (u32::MAX >> 2) as usize);
-        let blank = Conn {
-            fwd: no_key(),
-            rev: None,
-            service: 0,
-            backend: 0,
-            state: ConnState::Closed,
-            fin_from: 0,
-            peer_mac: [0; 6],
-            client_port: 0,
-            local_idx: 0,
-            expires: 0,
-            created: 0,
-            packets: 0,
-            bytes: 0,
-        };
+
         ConnTable {
-            conns: HugeArray::new(capacity, blank),
+            conns: HugeArray::new(capacity, Conn::default()),
             in_use: HugeArray::new(capacity, false),
             free: (0..capacity as u32).rev().collect(),
             index: FlowIndex::with_capacity(capacity * 2),

@@ -42,18 +42,7 @@ mod tests {
         let a = Ipv4Addr::new(198, 18, 0, 10);
         let mut c = Conn {
             fwd: FlowKey::v4(a, a, 1, 2, 6),
-            rev: None,
-            service: 0,
-            backend: 0,
-            state: ConnState::Closed,
-            fin_from: 0,
-            peer_mac: [0; 6],
-            client_port: 0,
-            local_idx: 0,
-            expires: 0,
-            created: 0,
-            packets: 0,
-            bytes: 0,
+            ..Conn::default()
         };
         let (now, udp) = (10_000, 3000);
         let mut rank = |state, expires| {

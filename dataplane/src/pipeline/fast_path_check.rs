@@ -6,10 +6,23 @@ use super::local::LocalAddrs;
 use crate::buf::{HwCheck, VecBuf};
 use crate::lb::flow::FlowKey;
 use crate::lb::snapshot::LbSnapshot;
+use crate::wire::build::Tcp;
 use crate::wire::ip_proto;
 use std::net::IpAddr;
 
 pub const OUR_MAC: [u8; 6] = [0x02, 0x57, 0x45, 0x49, 0x52, 0x01];
+
+/// A TCP segment's ends from `client:40000` to our MAC and `dst:dport`.
+pub fn from_client<A>(client: A, dst: A, dport: u16) -> Tcp<A> {
+    Tcp {
+        src_mac: [2, 0, 0, 0, 0, 0x10],
+        dst_mac: OUR_MAC,
+        src: client,
+        sport: 40000,
+        dst,
+        dport,
+    }
+}
 
 /// A port with MAC `OUR_MAC` and address `ours`.
 pub fn port_with(ours: IpAddr) -> LocalAddrs {

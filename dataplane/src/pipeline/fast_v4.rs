@@ -93,8 +93,9 @@ pub fn classify_fast<B: PacketBuf>(
 mod tests {
     use super::*;
     use crate::buf::{HwCheck, VecBuf};
-    use crate::pipeline::fast_path_check::{agrees_with_general, port_with, snap_with, OUR_MAC};
-    use crate::wire::build::TcpV4;
+    use crate::pipeline::fast_path_check::{
+        agrees_with_general, from_client, port_with, snap_with,
+    };
     use crate::wire::checksum::pseudo_v4;
     use crate::wire::{ip_proto, udp};
 
@@ -104,15 +105,7 @@ mod tests {
     const CLIENT: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 10);
 
     fn tcp(dst: Ipv4Addr, dport: u16, payload: usize) -> Vec<u8> {
-        TcpV4 {
-            src_mac: [2, 0, 0, 0, 0, 0x10],
-            dst_mac: OUR_MAC,
-            src: CLIENT,
-            sport: 40000,
-            dst,
-            dport,
-        }
-        .frame(0x18, payload)
+        from_client(CLIENT, dst, dport).frame(0x18, payload)
     }
 
     fn udp_to(dst: Ipv4Addr, dport: u16, payload: usize) -> Vec<u8> {

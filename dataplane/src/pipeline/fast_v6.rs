@@ -73,8 +73,9 @@ pub fn classify_fast_v6<B: PacketBuf>(
 mod tests {
     use super::*;
     use crate::buf::VecBuf;
-    use crate::pipeline::fast_path_check::{agrees_with_general, port_with, snap_with, OUR_MAC};
-    use crate::wire::build::TcpV6;
+    use crate::pipeline::fast_path_check::{
+        agrees_with_general, from_client, port_with, snap_with,
+    };
     use crate::wire::checksum::pseudo_v6;
     use crate::wire::{ip_proto, ipv6, udp};
 
@@ -84,15 +85,7 @@ mod tests {
     const CLIENT: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x10);
 
     fn tcp(dst: Ipv6Addr, dport: u16, payload: usize) -> Vec<u8> {
-        TcpV6 {
-            src_mac: [2, 0, 0, 0, 0, 0x10],
-            dst_mac: OUR_MAC,
-            src: CLIENT,
-            sport: 40000,
-            dst,
-            dport,
-        }
-        .frame(0x18, payload)
+        from_client(CLIENT, dst, dport).frame(0x18, payload)
     }
 
     fn udp_to(dst: Ipv6Addr, dport: u16, payload: usize) -> Vec<u8> {
