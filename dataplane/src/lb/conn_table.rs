@@ -154,7 +154,6 @@ impl ConnTable {
     /// A table for `capacity` connections, everything allocated now.
     pub fn new(capacity: usize, now: u64) -> ConnTable {
         let capacity = capacity.clamp(1, (u32::MAX >> 2) as usize);
-
         ConnTable {
             conns: HugeArray::new(capacity, Conn::default()),
             in_use: HugeArray::new(capacity, false),
