@@ -1,8 +1,8 @@
 //! A hashed timer wheel over connection-table slots. Each entry sits in exactly one
 //! slot list (intrusive and doubly linked, oldest link first), the one of the
-//! deadline it was linked for. Postponing a deadline (the common case: traffic refreshes it) only changes
-//! the entry's own deadline; when the wheel reaches the slot, entries whose deadline
-//! moved on are linked again further ahead. Bringing a deadline forward (a state
+//! deadline it was linked for. Postponing a deadline (the common case: traffic
+//! refreshes it) only changes the entry's own deadline; when the wheel reaches the
+//! slot, entries whose deadline moved on are linked again further ahead. Bringing a deadline forward (a state
 //! with a shorter timeout) unlinks and relinks at once. Entries leave the table only
 //! through the wheel, so a freed slot is never still linked.
 

@@ -60,16 +60,25 @@ pub fn snap_with(vip: IpAddr, local: IpAddr) -> LbSnapshot {
 }
 
 /// Feeds `fast` 200k frames mutated from `templates` (up to three bytes among the
-/// first `span` changed, sometimes cut short, and, with `hw`, the NIC's IPv4
-/// checksum verdict varied): wherever it answers, the general path must give the
-/// same verdict, and it must answer often enough to have been tested.
+/// first `span` changed, sometimes cut short or padded past the port's largest
+/// frame, and, with `hw`, the NIC's IPv4 checksum verdict varied): wherever it
+/// answers, the general path must give the same verdict, and it must answer often
+/// enough to have been tested. On a port with a VLAN it must take none of them.
 pub fn agrees_with_general(
     templates: &[Vec<u8>],
     (local, snap): (&LocalAddrs, &LbSnapshot),
     span: u64,
     hw: bool,
-    fast: impl Fn(&VecBuf) -> Option<Verdict>,
+    fast: impl Fn(&VecBuf, &LocalAddrs) -> Option<Verdict>,
 ) {
+    // A port on a VLAN takes tagged frames only: none of these is for the fast path.
+    let tagged = LocalAddrs {
+        vlan: Some(7),
+        ..local.clone()
+    };
+    for t in templates {
+        assert!(fast(&VecBuf::from_slice(t), &tagged).is_none());
+    }
     let mut x = 0x9e37_79b9_7f4a_7c15u64;
     let mut next = || {
         x ^= x << 13;
@@ -85,8 +94,11 @@ pub fn agrees_with_general(
             let at = ((r >> (16 + 8 * i)) % span) as usize % f.len();
             f[at] = next() as u8;
         }
-        if (r >> 60) % 4 == 0 {
-            f.truncate((next() % f.len() as u64) as usize);
+        match (r >> 60) % 8 {
+            0 | 1 => f.truncate((next() % f.len() as u64) as usize),
+            // Padded past what the port takes (its MTU is 1500).
+            2 => f.resize(1500 + 14 + 4 + 1 + (next() % 64) as usize, 0),
+            _ => {}
         }
         let mut b = VecBuf::from_slice(&f);
         if hw {
@@ -96,7 +108,7 @@ pub fn agrees_with_general(
                 _ => HwCheck::Unknown,
             };
         }
-        if let Some(v) = fast(&b) {
+        if let Some(v) = fast(&b, local) {
             taken += 1;
             let mut general = b.clone();
             assert_eq!(v, classify_general(&mut general, local, snap), "{f:?}");

@@ -6,7 +6,7 @@
 //! test compares the two on mutated frames).
 
 use super::classify::{balance, Verdict};
-use super::fast_l4;
+use super::fast_parts::{self, ETH};
 use super::local::LocalAddrs;
 use crate::buf::{HwCheck, PacketBuf};
 use crate::lb::addr_table::V4Dest;
@@ -16,7 +16,6 @@ use crate::lb::snapshot::LbSnapshot;
 use crate::wire::ipv4;
 use std::net::Ipv4Addr;
 
-const ETH: usize = 14;
 const IP: usize = 20;
 
 /// The verdict for the common case, or `None` for the general path.
@@ -27,21 +26,18 @@ pub fn classify_fast<B: PacketBuf>(
     snap: &LbSnapshot,
 ) -> Option<Verdict> {
     let d = buf.data();
-    if d.len() < ETH + IP + 8 || d.len() > local.max_frame_len() || local.vlan.is_some() {
+    let ip = fast_parts::ip_header(d, local, [0x08, 0x00], IP)?;
+    // Version 4 with no options.
+    if ip[0] != 0x45 {
         return None;
     }
-    // Our MAC, IPv4, version 4 with no options.
-    if d[..6] != local.mac || d[12..14] != [0x08, 0x00] || d[ETH] != 0x45 {
-        return None;
-    }
-    let ip = &d[ETH..ETH + IP];
     let total = u16::from_be_bytes([ip[2], ip[3]]) as usize;
     // Not a fragment (MF and offset clear).
     if ETH + total > d.len() || u16::from_be_bytes([ip[6], ip[7]]) & 0x3fff != 0 {
         return None;
     }
     let proto = ip[9];
-    if total < IP + fast_l4::min_header(proto)? {
+    if total < IP + fast_parts::min_header(proto)? {
         return None;
     }
     let checksum_ok = match buf.ipv4_checksum() {
@@ -53,7 +49,7 @@ pub fn classify_fast<B: PacketBuf>(
     if !checksum_ok || local.owns_v4(dst) {
         return None;
     }
-    let l4 = fast_l4::fields(proto, &d[ETH + IP..ETH + total])?;
+    let l4 = fast_parts::fields(proto, &d[ETH + IP..ETH + total])?;
     let mapped = |a: &[u8]| {
         let mut m = [0u8; 16];
         m[10] = 0xff;
@@ -141,8 +137,8 @@ mod tests {
         let mut bad = VecBuf::from_slice(&templates[0]);
         bad.hw_ipv4 = HwCheck::Bad;
         assert!(classify_fast(&bad, &local, &snap).is_none());
-        agrees_with_general(&templates, (&local, &snap), 70, true, |b| {
-            classify_fast(b, &local, &snap)
+        agrees_with_general(&templates, (&local, &snap), 70, true, |b, port| {
+            classify_fast(b, port, &snap)
         });
     }
 }

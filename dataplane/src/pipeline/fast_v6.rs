@@ -6,7 +6,7 @@
 //! the only checks are on lengths.
 
 use super::classify::{balance, Verdict};
-use super::fast_l4;
+use super::fast_parts::{self, ETH};
 use super::local::LocalAddrs;
 use crate::buf::PacketBuf;
 use crate::lb::flow::FlowKey;
@@ -14,7 +14,6 @@ use crate::lb::nat::Parsed;
 use crate::lb::snapshot::LbSnapshot;
 use std::net::Ipv6Addr;
 
-const ETH: usize = 14;
 const IP: usize = 40;
 
 /// The verdict for the common IPv6 case, or `None` for the general path.
@@ -25,20 +24,16 @@ pub fn classify_fast_v6<B: PacketBuf>(
     snap: &LbSnapshot,
 ) -> Option<Verdict> {
     let d = buf.data();
-    if d.len() < ETH + IP + 8 || d.len() > local.max_frame_len() || local.vlan.is_some() {
+    let ip = fast_parts::ip_header(d, local, [0x86, 0xdd], IP)?;
+    if ip[0] >> 4 != 6 {
         return None;
     }
-    // Our MAC, IPv6, version 6.
-    if d[..6] != local.mac || d[12..14] != [0x86, 0xdd] || d[ETH] >> 4 != 6 {
-        return None;
-    }
-    let ip = &d[ETH..ETH + IP];
     let payload = u16::from_be_bytes([ip[4], ip[5]]) as usize;
     if ETH + IP + payload > d.len() {
         return None;
     }
     let proto = ip[6];
-    if payload < fast_l4::min_header(proto)? {
+    if payload < fast_parts::min_header(proto)? {
         return None;
     }
     let src: [u8; 16] = ip[8..24].try_into().ok()?;
@@ -48,7 +43,7 @@ pub fn classify_fast_v6<B: PacketBuf>(
         return None;
     }
     let entry = snap.entry_v6(&dst_addr)?;
-    let l4 = fast_l4::fields(proto, &d[ETH + IP..ETH + IP + payload])?;
+    let l4 = fast_parts::fields(proto, &d[ETH + IP..ETH + IP + payload])?;
     let key = FlowKey {
         src,
         dst,
@@ -122,8 +117,8 @@ mod tests {
             assert!(matches!(v, Some(Verdict::Balance { .. })), "{v:?}");
         }
         assert!(classify_fast_v6(&VecBuf::from_slice(&templates[5]), &local, &snap).is_none());
-        agrees_with_general(&templates, (&local, &snap), 90, false, |b| {
-            classify_fast_v6(b, &local, &snap)
+        agrees_with_general(&templates, (&local, &snap), 90, false, |b, port| {
+            classify_fast_v6(b, port, &snap)
         });
     }
 }

@@ -4,7 +4,7 @@
 pub mod classify;
 pub mod control;
 pub mod counters;
-pub mod fast_l4;
+pub mod fast_parts;
 pub mod fast_v4;
 pub mod fast_v6;
 pub mod fragment_v4;

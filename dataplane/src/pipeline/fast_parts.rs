@@ -1,7 +1,31 @@
-//! The L4 part of the classifier's fast paths (IPv4 and IPv6 alike): the ports and
-//! TCP flags of a TCP or UDP header, checked as the general path checks them.
+//! What the classifier's fast paths (IPv4 and IPv6) read the same way: the frame
+//! around the IP header, and the ports and TCP flags of a TCP or UDP header, each
+//! checked as the general path checks them.
 
+use super::local::LocalAddrs;
 use crate::wire::ip_proto;
+
+/// Length of the (untagged) Ethernet header the fast paths take.
+pub const ETH: usize = 14;
+
+/// The `ip_len`-byte IP header of frame `d`, when `d` is untagged, addressed to
+/// our MAC, of `ethertype`, no longer than the port takes, and long enough for the
+/// header and 8 bytes after it; `None` sends the frame to the general path.
+#[inline(always)]
+pub fn ip_header<'a>(
+    d: &'a [u8],
+    local: &LocalAddrs,
+    ethertype: [u8; 2],
+    ip_len: usize,
+) -> Option<&'a [u8]> {
+    if d.len() < ETH + ip_len + 8 || d.len() > local.max_frame_len() || local.vlan.is_some() {
+        return None;
+    }
+    if d[..6] != local.mac || d[12..14] != ethertype {
+        return None;
+    }
+    Some(&d[ETH..ETH + ip_len])
+}
 
 /// Ports and TCP flags (0 for UDP).
 pub struct L4Fields {
