@@ -5,7 +5,7 @@
 use super::conn_table::{Conn, ConnTable, Hit, Staged};
 use super::flow::FlowKey;
 use super::local_ports::LocalPorts;
-use super::nat::{self, Parsed};
+use super::nat::{self, Parsed, Shape};
 use super::reclaim::reclaimable;
 use super::ring::NO_BACKEND;
 use super::snapshot::{HashKey, LbSnapshot, Mode, SchedKind, Service, MAX_BACKENDS, MAX_SERVICES};
@@ -15,6 +15,8 @@ use super::too_big;
 use crate::buf::PacketBuf;
 use crate::pipeline::counters::{Counter, Tally};
 use crate::wire::{ip_proto, tcp};
+
+mod icmp_relay;
 
 /// Ticks per second of the connection-table clock.
 pub const TICKS_PER_SEC: u64 = 10;
@@ -207,7 +209,10 @@ impl LbCore {
         macs: PortMacs<'_>,
         tally: &mut Tally,
     ) -> LbVerdict {
-        if prep.p.fragment {
+        if prep.p.shape != Shape::Whole {
+            if prep.p.shape == Shape::IcmpError {
+                return self.relay_icmp_error(buf, prep, snap, macs, tally);
+            }
             // A backend's reply in pieces: only the first would match its entry,
             // and forwarding that alone helps nobody.
             if prep.at.local {

@@ -10,31 +10,67 @@ use crate::wire::build::TcpV4;
 use crate::wire::checksum::pseudo_v4;
 use crate::wire::ethernet::Frame;
 use crate::wire::{icmpv4, ip_proto, ipv4, tcp, udp};
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
-const OUR: [u8; 6] = [2, 0, 0, 0, 0, 1];
-const CLIENT_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x10];
-const CLIENT: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 10);
-const VIP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 100);
-const LOCAL: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
+pub(super) const OUR: [u8; 6] = [2, 0, 0, 0, 0, 1];
+pub(super) const CLIENT_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x10];
+pub(super) const CLIENT: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 10);
+pub(super) const VIP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 100);
+pub(super) const LOCAL: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
 
-fn be_mac(i: usize) -> [u8; 6] {
+pub(super) fn be_mac(i: usize) -> [u8; 6] {
     [2, 0, 0, 0, 1, i as u8]
 }
 
-fn snap(mode: Mode, sched: SchedKind, weights: &[u32]) -> LbSnapshot {
+pub(super) fn snap(mode: Mode, sched: SchedKind, weights: &[u32]) -> LbSnapshot {
+    snap_of(&V4, mode, sched, weights)
+}
+
+/// The addresses of a test snapshot, of one family.
+pub(super) struct Family {
+    pub vip: IpAddr,
+    pub local: IpAddr,
+    /// Backend `i`'s address.
+    pub backend: fn(usize) -> IpAddr,
+}
+
+pub(super) const V4: Family = Family {
+    vip: IpAddr::V4(VIP),
+    local: IpAddr::V4(LOCAL),
+    backend: |i| Ipv4Addr::new(198, 18, 0, 11 + i as u8).into(),
+};
+
+pub(super) const V6: Family = Family {
+    vip: IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x100)),
+    local: IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 2)),
+    backend: |i| Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x11 + i as u16).into(),
+};
+
+/// One service (port 80/tcp on the VIP, backends on 8080 with `weights`), its
+/// backends resolved on port 0, one local address.
+pub(super) fn snap_of(f: &Family, mode: Mode, sched: SchedKind, weights: &[u32]) -> LbSnapshot {
     let names: Vec<String> = (0..weights.len()).map(|i| format!("p/b{i}")).collect();
     let members: Vec<RingMember<'_>> = names
         .iter()
         .zip(weights)
         .map(|(k, &weight)| RingMember { key: k, weight })
         .collect();
+    let locals = match f.local {
+        IpAddr::V4(a) => LocalAddrs {
+            v4: vec![a],
+            v6: vec![],
+        },
+        IpAddr::V6(a) => LocalAddrs {
+            v4: vec![],
+            v6: vec![a],
+        },
+    };
     let mut s = LbSnapshot {
         backends: (0..weights.len())
             .map(|i| Backend {
                 name: names[i].clone(),
-                addr: Ipv4Addr::new(198, 18, 0, 11 + i as u8).into(),
+                addr: (f.backend)(i),
                 port: 8080,
                 weight: weights[i],
                 mac: Some(be_mac(i)),
@@ -42,17 +78,14 @@ fn snap(mode: Mode, sched: SchedKind, weights: &[u32]) -> LbSnapshot {
                 blocked: false,
             })
             .collect(),
-        vips: vec![VIP.into()],
-        locals: vec![LocalAddrs {
-            v4: vec![LOCAL],
-            v6: vec![],
-        }],
+        vips: vec![f.vip],
+        locals: vec![locals],
         port_mtu: vec![1500],
         ..Default::default()
     };
     s.services.push(Service {
         name: "web".into(),
-        vip: VIP.into(),
+        vip: f.vip,
         port: 80,
         proto: 6,
         mode,
@@ -65,13 +98,13 @@ fn snap(mode: Mode, sched: SchedKind, weights: &[u32]) -> LbSnapshot {
         wrr: super::snapshot::smooth_wrr(weights, 100),
         fragments: false,
     });
-    let k = super::flow::FlowKey::new(VIP.into(), VIP.into(), 0, 80, 6);
+    let k = super::flow::FlowKey::new(f.vip, f.vip, 0, 80, 6);
     s.by_vip.insert((k.dst, 80, 6), 0);
     s.index_locals();
     s
 }
 
-fn tcp_frame(
+pub(super) fn tcp_frame(
     src: Ipv4Addr,
     sport: u16,
     dst: Ipv4Addr,
@@ -91,7 +124,7 @@ fn tcp_frame(
 }
 
 /// An untagged IPv4 packet on port 0, not handed over.
-fn arrival(local: bool) -> Arrival {
+pub(super) fn arrival(local: bool) -> Arrival {
     Arrival {
         l2: 14,
         v6: false,
@@ -101,14 +134,19 @@ fn arrival(local: bool) -> Arrival {
     }
 }
 
-fn run(core: &mut LbCore, s: &LbSnapshot, frame: &[u8], local: bool) -> (LbVerdict, VecBuf, Tally) {
+pub(super) fn run(
+    core: &mut LbCore,
+    s: &LbSnapshot,
+    frame: &[u8],
+    local: bool,
+) -> (LbVerdict, VecBuf, Tally) {
     let mut b = VecBuf::new(frame, 9000);
     let mut t = Tally::default();
     let v = core.process(&mut b, arrival(local), s, &[OUR], &mut t);
     (v, b, t)
 }
 
-fn ip_of(b: &VecBuf) -> ipv4::Packet<&[u8]> {
+pub(super) fn ip_of(b: &VecBuf) -> ipv4::Packet<&[u8]> {
     ipv4::Packet::new_checked(&b.data()[14..]).unwrap()
 }
 

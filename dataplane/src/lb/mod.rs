@@ -5,6 +5,7 @@ pub mod conn_table;
 pub mod core;
 pub mod flow;
 pub mod flow_index;
+pub mod icmp_error;
 pub mod local_ports;
 pub mod nat;
 pub mod reclaim;
@@ -15,5 +16,7 @@ pub mod tcp_state;
 pub mod timer_wheel;
 pub mod too_big;
 
+#[cfg(test)]
+mod core_icmp_tests;
 #[cfg(test)]
 mod core_tests;

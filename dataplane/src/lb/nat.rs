@@ -3,6 +3,7 @@
 //! (RFC 1624); TTL / hop limit is decremented.
 
 use super::flow::FlowKey;
+use super::icmp_error;
 use crate::pipeline::counters::Counter;
 use crate::wire::ethernet::Frame;
 use crate::wire::ipv6::UpperLayer;
@@ -20,8 +21,19 @@ pub struct Parsed {
     pub v6: bool,
     pub key: FlowKey,
     pub tcp_flags: u8,
+    pub shape: Shape,
+}
+
+/// What a parsed packet is, beyond its 5-tuple.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// A whole packet: a TCP or UDP segment (or another protocol's, ports zero).
+    Whole,
     /// A fragment: ports are unknown (zero in `key`).
-    pub fragment: bool,
+    Fragment,
+    /// An ICMP error about a connection (see [`icmp_error`]): `key` is the quoted
+    /// packet's 5-tuple reversed, and `l4` the offset of the ICMP header.
+    IcmpError,
 }
 
 /// Parses an IPv4 or IPv6 packet down to the TCP/UDP ports.
@@ -59,6 +71,11 @@ pub fn parse_v4(ip: &ipv4::Packet<&[u8]>, l2: usize) -> Result<Parsed, Counter> 
         v6: false,
     };
     let l4 = ip.payload();
+    if key.proto == ip_proto::ICMP && !ip.is_fragment() {
+        if let Some(r) = icmp_error::parse_v4(ip, l2) {
+            return r;
+        }
+    }
     finish_parse(
         key,
         l4,
@@ -85,6 +102,11 @@ pub fn parse_v6(ip: &ipv6::Packet<&[u8]>, ul: UpperLayer, l2: usize) -> Result<P
         .bytes()
         .get(ul.offset..ip_len)
         .ok_or(Counter::DropIpv6Malformed)?;
+    if key.proto == ip_proto::ICMPV6 && !ul.fragment {
+        if let Some(r) = icmp_error::parse_v6(ip, ul, l2) {
+            return r;
+        }
+    }
     finish_parse(key, l4, l2, ul.offset, ip_len, ul.fragment)
 }
 
@@ -122,7 +144,11 @@ fn finish_parse(
         v6: key.v6,
         key,
         tcp_flags: flags,
-        fragment,
+        shape: if fragment {
+            Shape::Fragment
+        } else {
+            Shape::Whole
+        },
     })
 }
 
@@ -236,7 +262,8 @@ fn rewrite_v6(data: &mut [u8], p: &Parsed, src: (&[u8; 16], u16), dst: (&[u8; 16
     );
     ports[..2].copy_from_slice(&src.1.to_be_bytes());
     ports[2..].copy_from_slice(&dst.1.to_be_bytes());
-    if let Some(at) = csum_at {
+    // (A quoted packet in an ICMP error may end before its TCP checksum.)
+    if let Some(at) = csum_at.filter(|at| at + 2 <= data.len()) {
         delta += (!old_sport) as u64 + src.1 as u64 + (!old_dport) as u64 + dst.1 as u64;
         let mut c = fold_into(read_u16(data, at), delta);
         if p.key.proto == ip_proto::UDP && c == 0 {

@@ -8,6 +8,7 @@ use super::local::LocalAddrs;
 use super::reply;
 use crate::buf::{HwCheck, PacketBuf};
 use crate::lb::addr_table::AddrEntry;
+use crate::lb::icmp_error;
 use crate::lb::nat::{self, Parsed};
 use crate::lb::snapshot::{AddrKind, LbSnapshot};
 use crate::wire::ethernet::{self, ethertype, Frame};
@@ -216,9 +217,14 @@ fn classify_ipv6<B: PacketBuf>(
         None
     };
     let to_balancer = entry.is_some();
-    // ICMPv6 (echo, ND) to a VIP is answered here; everything else is balanced.
+    // ICMPv6 (echo, ND) to a VIP is answered here; everything else, ICMPv6
+    // errors about its connections included, is balanced.
     if let Some(entry) = entry {
-        if upper.fragment || upper.protocol != ip_proto::ICMPV6 {
+        let icmp_error = || {
+            let msg_type = ip.bytes().get(upper.offset).copied();
+            msg_type.is_some_and(icmp_error::is_error_v6)
+        };
+        if upper.fragment || upper.protocol != ip_proto::ICMPV6 || icmp_error() {
             return match nat::parse_v6(&ip, upper, l2.len) {
                 Ok(p) => balance(p, entry),
                 Err(c) => Drop(c),

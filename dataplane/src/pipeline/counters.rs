@@ -45,6 +45,7 @@ counters! {
     HandoffOut = "handoff_out",
     HandoffIn = "handoff_in",
     TooBigSent = "icmp_too_big_sent",
+    IcmpErrorsRelayed = "icmp_errors_relayed",
     FragmentsOut = "ip_fragments_out",
     LoopsTotal = "loops_total",
     LoopsBusy = "loops_busy",
@@ -65,6 +66,7 @@ counters! {
     DropL4BadChecksum = "drop_l4_bad_checksum",
     DropIcmpMalformed = "drop_icmp_malformed",
     DropIcmpBadChecksum = "drop_icmp_bad_checksum",
+    DropIcmpNoFlow = "drop_icmp_no_flow",
     DropNdInvalid = "drop_nd_invalid",
     DropNoRoom = "drop_no_room",
     DropNoHostInterface = "drop_no_host_interface",
@@ -166,6 +168,15 @@ mod tests {
         assert_eq!(names.len(), Counter::COUNT);
         assert!(Counter::DropRunt.is_drop());
         assert!(!Counter::RxPackets.is_drop());
+    }
+
+    /// Operators read the README's list to know what a counter means.
+    #[test]
+    fn the_readme_lists_every_counter() {
+        let readme = include_str!("../../../README.md");
+        for c in Counter::ALL {
+            assert!(readme.contains(&format!("`{}`", c.name())), "{}", c.name());
+        }
     }
 
     #[test]

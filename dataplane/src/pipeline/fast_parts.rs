@@ -3,6 +3,8 @@
 //! checked as the general path checks them.
 
 use super::local::LocalAddrs;
+use crate::lb::flow::FlowKey;
+use crate::lb::nat::{Parsed, Shape};
 use crate::wire::ip_proto;
 
 /// Length of the (untagged) Ethernet header the fast paths take.
@@ -67,4 +69,34 @@ pub fn fields(proto: u8, l4: &[u8]) -> Option<L4Fields> {
         dport: u16::from_be_bytes([l4[2], l4[3]]),
         tcp_flags,
     })
+}
+
+/// The balancer's view of a whole packet the fast paths took: addresses as a flow
+/// key holds them, an untagged frame, `ip_header` bytes of IP header before the
+/// L4 one, `ip_len` bytes of IP packet.
+#[inline(always)]
+pub fn parsed(
+    (src, dst): ([u8; 16], [u8; 16]),
+    proto: u8,
+    l4: L4Fields,
+    ip_header: usize,
+    ip_len: usize,
+    v6: bool,
+) -> Parsed {
+    Parsed {
+        l2: ETH as u16,
+        l4: (ETH + ip_header) as u16,
+        ip_len: ip_len as u32,
+        v6,
+        key: FlowKey {
+            src,
+            dst,
+            sport: l4.sport,
+            dport: l4.dport,
+            proto,
+            v6,
+        },
+        tcp_flags: l4.tcp_flags,
+        shape: Shape::Whole,
+    }
 }

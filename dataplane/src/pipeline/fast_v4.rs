@@ -10,8 +10,6 @@ use super::fast_parts::{self, ETH};
 use super::local::LocalAddrs;
 use crate::buf::{HwCheck, PacketBuf};
 use crate::lb::addr_table::V4Dest;
-use crate::lb::flow::FlowKey;
-use crate::lb::nat::Parsed;
 use crate::lb::snapshot::LbSnapshot;
 use crate::wire::ipv4;
 use std::net::Ipv4Addr;
@@ -57,23 +55,14 @@ pub fn classify_fast<B: PacketBuf>(
         m[12..].copy_from_slice(a);
         m
     };
-    let key = FlowKey {
-        src: mapped(&ip[12..16]),
-        dst: mapped(&ip[16..20]),
-        sport: l4.sport,
-        dport: l4.dport,
+    let p = fast_parts::parsed(
+        (mapped(&ip[12..16]), mapped(&ip[16..20])),
         proto,
-        v6: false,
-    };
-    let p = Parsed {
-        l2: ETH as u16,
-        l4: (ETH + IP) as u16,
-        ip_len: total as u32,
-        v6: false,
-        key,
-        tcp_flags: l4.tcp_flags,
-        fragment: false,
-    };
+        l4,
+        IP,
+        total,
+        false,
+    );
     // A VIP's service or a local address from the word table; anything else by
     // the address (the same answers, in more steps).
     let dst_word = u32::from_ne_bytes([ip[16], ip[17], ip[18], ip[19]]);

@@ -9,8 +9,6 @@ use super::classify::{balance, Verdict};
 use super::fast_parts::{self, ETH};
 use super::local::LocalAddrs;
 use crate::buf::PacketBuf;
-use crate::lb::flow::FlowKey;
-use crate::lb::nat::Parsed;
 use crate::lb::snapshot::LbSnapshot;
 use std::net::Ipv6Addr;
 
@@ -44,23 +42,7 @@ pub fn classify_fast_v6<B: PacketBuf>(
     }
     let entry = snap.entry_v6(&dst_addr)?;
     let l4 = fast_parts::fields(proto, &d[ETH + IP..ETH + IP + payload])?;
-    let key = FlowKey {
-        src,
-        dst,
-        sport: l4.sport,
-        dport: l4.dport,
-        proto,
-        v6: true,
-    };
-    let p = Parsed {
-        l2: ETH as u16,
-        l4: (ETH + IP) as u16,
-        ip_len: (IP + payload) as u32,
-        v6: true,
-        key,
-        tcp_flags: l4.tcp_flags,
-        fragment: false,
-    };
+    let p = fast_parts::parsed((src, dst), proto, l4, IP, IP + payload, true);
     Some(balance(p, entry))
 }
 

@@ -16,4 +16,4 @@ pub mod worker;
 #[cfg(test)]
 mod classify_tests;
 #[cfg(test)]
-mod fast_path_check;
+pub(crate) mod fast_path_check;

@@ -3,7 +3,7 @@
 
 use super::checksum::{pseudo_v4, pseudo_v6};
 use super::ethernet::{ethertype, Frame};
-use super::{ip_proto, ipv4, ipv6, tcp};
+use super::{icmpv4, icmpv6, ip_proto, ipv4, ipv6, tcp};
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// The two ends of a TCP segment over IPv4 (`A` = `Ipv4Addr`) or IPv6.
@@ -36,18 +36,39 @@ impl TcpV4 {
     /// An Ethernet/IPv4 (DF, TTL 64)/TCP frame with `flags` and `payload` zero bytes,
     /// all checksums valid.
     pub fn frame(&self, flags: u8, payload: usize) -> Vec<u8> {
-        let mut f = self.ethernet(ethertype::IPV4, 20 + 20 + payload);
+        let mut f = self.ipv4(ip_proto::TCP, 20 + payload);
+        let ps = pseudo_v4(self.src, self.dst, ip_proto::TCP, (20 + payload) as u16);
+        fill_tcp(&mut f[34..], (self.sport, self.dport), flags, ps);
+        f
+    }
+
+    /// An ICMP error from `src` to `dst` (ports unused): `msg_type` and `code`,
+    /// `rest` in the 4 bytes after the checksum (the MTU of "fragmentation
+    /// needed"), then `quote` (the packet it is about, or its start); checksums
+    /// valid.
+    pub fn icmp_error(&self, msg_type: u8, code: u8, rest: u32, quote: &[u8]) -> Vec<u8> {
+        let mut f = self.ipv4(ip_proto::ICMP, 8 + quote.len());
+        let mut icmp = icmpv4::Packet::new_unchecked(&mut f[34..]);
+        icmp.set_type_code(msg_type, code);
+        icmp.set_rest_of_header(rest);
+        icmp.data_mut().copy_from_slice(quote);
+        icmp.fill_checksum();
+        f
+    }
+
+    /// A frame with its IPv4 header (DF, TTL 64, checksum valid) for `len` bytes
+    /// of `proto`, zero after it.
+    fn ipv4(&self, proto: u8, len: usize) -> Vec<u8> {
+        let mut f = self.ethernet(ethertype::IPV4, 20 + len);
         let mut ip = ipv4::Packet::new_unchecked(&mut f[14..]);
         ip.set_version_header_len(20);
-        ip.set_total_len((40 + payload) as u16);
+        ip.set_total_len((20 + len) as u16);
         ip.set_unfragmented(true);
         ip.set_ttl(64);
-        ip.set_protocol(ip_proto::TCP);
+        ip.set_protocol(proto);
         ip.set_src(self.src);
         ip.set_dst(self.dst);
         ip.fill_checksum();
-        let ps = pseudo_v4(self.src, self.dst, ip_proto::TCP, (20 + payload) as u16);
-        fill_tcp(&mut f[34..], (self.sport, self.dport), flags, ps);
         f
     }
 }
@@ -56,16 +77,35 @@ impl TcpV6 {
     /// An Ethernet/IPv6 (hop limit 64, no extension headers)/TCP frame with
     /// `flags` and `payload` zero bytes, the TCP checksum valid.
     pub fn frame(&self, flags: u8, payload: usize) -> Vec<u8> {
-        let mut f = self.ethernet(ethertype::IPV6, 40 + 20 + payload);
+        let mut f = self.ipv6(ip_proto::TCP, 20 + payload);
+        let ps = pseudo_v6(&self.src, &self.dst, ip_proto::TCP, (20 + payload) as u32);
+        fill_tcp(&mut f[54..], (self.sport, self.dport), flags, ps);
+        f
+    }
+
+    /// [`TcpV4::icmp_error`] for ICMPv6 (`rest`: the MTU of "packet too big").
+    pub fn icmp_error(&self, msg_type: u8, code: u8, rest: u32, quote: &[u8]) -> Vec<u8> {
+        let mut f = self.ipv6(ip_proto::ICMPV6, 8 + quote.len());
+        let b = &mut f[54..];
+        b[0] = msg_type;
+        b[1] = code;
+        b[4..8].copy_from_slice(&rest.to_be_bytes());
+        b[8..].copy_from_slice(quote);
+        icmpv6::Packet::new_unchecked(b).fill_checksum(&self.src, &self.dst);
+        f
+    }
+
+    /// A frame with its IPv6 header (hop limit 64) for `len` bytes of `next`,
+    /// zero after it.
+    fn ipv6(&self, next: u8, len: usize) -> Vec<u8> {
+        let mut f = self.ethernet(ethertype::IPV6, 40 + len);
         let mut ip = ipv6::Packet::new_unchecked(&mut f[14..]);
         ip.set_version_class_flow(0, 0);
-        ip.set_payload_len((20 + payload) as u16);
-        ip.set_next_header(ip_proto::TCP);
+        ip.set_payload_len(len as u16);
+        ip.set_next_header(next);
         ip.set_hop_limit(64);
         ip.set_src(&self.src);
         ip.set_dst(&self.dst);
-        let ps = pseudo_v6(&self.src, &self.dst, ip_proto::TCP, (20 + payload) as u32);
-        fill_tcp(&mut f[54..], (self.sport, self.dport), flags, ps);
         f
     }
 }

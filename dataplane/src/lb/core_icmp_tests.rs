@@ -1,0 +1,474 @@
+//! ICMP errors about connections, through the classifier and LbCore as the
+//! worker runs them: relayed to the other end, translated, checksums right.
+
+use super::core::{Arrival, LbCore, LbVerdict};
+use super::core_tests::{be_mac, snap_of, Family, CLIENT_MAC, V4, V6};
+use super::flow::FlowKey;
+use super::snapshot::{LbSnapshot, Mode, SchedKind};
+use crate::buf::{PacketBuf, VecBuf};
+use crate::pipeline::classify::{classify, Verdict};
+use crate::pipeline::counters::{Counter, Tally};
+use crate::pipeline::fast_path_check::{port_with, OUR_MAC};
+use crate::wire::build::{TcpV4, TcpV6};
+use crate::wire::checksum::{checksum, pseudo_v4, pseudo_v6};
+use crate::wire::ethernet::Frame;
+use crate::wire::{icmpv4, icmpv6, ip_proto, ipv4, ipv6, tcp};
+use std::net::IpAddr;
+
+/// A TCP segment or an ICMP error between two addresses of one family, sent to
+/// the appliance's port (`OUR_MAC`) from `CLIENT_MAC`.
+fn ends(src: IpAddr, sport: u16, dst: IpAddr, dport: u16) -> Ends {
+    Ends {
+        src,
+        sport,
+        dst,
+        dport,
+    }
+}
+
+struct Ends {
+    src: IpAddr,
+    sport: u16,
+    dst: IpAddr,
+    dport: u16,
+}
+
+impl Ends {
+    fn key(&self) -> FlowKey {
+        FlowKey::new(self.src, self.dst, self.sport, self.dport, ip_proto::TCP)
+    }
+
+    fn frame(&self, flags: u8, payload: usize) -> Vec<u8> {
+        let (src_mac, dst_mac, sport, dport) = (CLIENT_MAC, OUR_MAC, self.sport, self.dport);
+        match (self.src, self.dst) {
+            (IpAddr::V4(src), IpAddr::V4(dst)) => TcpV4 {
+                src_mac,
+                dst_mac,
+                src,
+                sport,
+                dst,
+                dport,
+            }
+            .frame(flags, payload),
+            (IpAddr::V6(src), IpAddr::V6(dst)) => TcpV6 {
+                src_mac,
+                dst_mac,
+                src,
+                sport,
+                dst,
+                dport,
+            }
+            .frame(flags, payload),
+            _ => unreachable!("one family"),
+        }
+    }
+
+    /// The IP packet of a segment between these ends (what an error quotes).
+    fn packet(&self, payload: usize) -> Vec<u8> {
+        self.frame(tcp::flags::ACK | tcp::flags::PSH, payload)[14..].to_vec()
+    }
+
+    /// "Fragmentation needed" (MTU 1200) / "packet too big" (MTU 1280) between
+    /// these ends, quoting `quote`.
+    fn too_big(&self, quote: &[u8]) -> Vec<u8> {
+        let (src_mac, dst_mac) = (CLIENT_MAC, OUR_MAC);
+        match (self.src, self.dst) {
+            (IpAddr::V4(src), IpAddr::V4(dst)) => TcpV4 {
+                src_mac,
+                dst_mac,
+                src,
+                sport: 0,
+                dst,
+                dport: 0,
+            }
+            .icmp_error(3, 4, 1200, quote),
+            (IpAddr::V6(src), IpAddr::V6(dst)) => TcpV6 {
+                src_mac,
+                dst_mac,
+                src,
+                sport: 0,
+                dst,
+                dport: 0,
+            }
+            .icmp_error(2, 0, 1280, quote),
+            _ => unreachable!("one family"),
+        }
+    }
+}
+
+/// `frame` through the classifier and LbCore, staged and finished as the worker
+/// does it (`handed`: it came from another worker's ring).
+fn through(
+    core: &mut LbCore,
+    s: &LbSnapshot,
+    frame: &[u8],
+    handed: bool,
+) -> (LbVerdict, VecBuf, Tally) {
+    let mut b = VecBuf::new(frame, 9000);
+    let mut t = Tally::default();
+    let ours: IpAddr = if frame[12..14] == [0x86, 0xdd] {
+        "2001:db8::1".parse().unwrap()
+    } else {
+        "198.18.0.1".parse().unwrap()
+    };
+    let v = match classify(&mut b, &port_with(ours), s) {
+        Verdict::Balance { p, local, service } => {
+            let at = Arrival {
+                l2: p.l2,
+                v6: p.v6,
+                in_port: 0,
+                handed,
+                local,
+            };
+            let mut prep = core.prepare(p, at, service);
+            core.prefetch_entry(&mut prep);
+            let v = core.finish(&mut b, &prep, s, &[OUR_MAC], &mut t);
+            core.end_burst();
+            v
+        }
+        Verdict::Drop(c) => LbVerdict::Drop(c),
+        v => panic!("not for the balancer: {v:?}"),
+    };
+    (v, b, t)
+}
+
+/// An IP packet's outer header as read back: source, destination, TTL / hop
+/// limit, and where its payload starts and ends.
+struct Outer {
+    src: IpAddr,
+    dst: IpAddr,
+    ttl: u8,
+    body: std::ops::Range<usize>,
+}
+
+/// Reads `ip`'s header; its payload may be cut short (a quote).
+fn outer(ip: &[u8]) -> Outer {
+    let (src, dst, ttl, body) = if ip[0] >> 4 == 6 {
+        let p = ipv6::Packet::new_unchecked(ip);
+        let end = 40 + p.payload_len() as usize;
+        (p.src().into(), p.dst().into(), p.hop_limit(), 40..end)
+    } else {
+        let p = ipv4::Packet::new_unchecked(ip);
+        assert!(p.verify_checksum(), "IPv4 header checksum");
+        let end = p.total_len() as usize;
+        (p.src().into(), p.dst().into(), p.ttl(), p.header_len()..end)
+    };
+    Outer {
+        src,
+        dst,
+        ttl,
+        body: body.start..body.end.min(ip.len()),
+    }
+}
+
+/// Checks a relayed error: from `src` to `dst`, TTL 63, its ICMP checksum valid,
+/// type, code and MTU kept from `sent`, and the quoted packet from `q_src` to
+/// `q_dst` with its IP checksum valid (and its TCP checksum, when `full`).
+fn assert_relayed(
+    out: &[u8],
+    sent: &[u8],
+    (src, dst): (IpAddr, IpAddr),
+    (q_src, q_dst): ((IpAddr, u16), (IpAddr, u16)),
+    full: bool,
+) {
+    let ip = &out[14..];
+    let o = outer(ip);
+    assert_eq!((o.src, o.dst, o.ttl), (src, dst, 63));
+    let msg = &ip[o.body.clone()];
+    let valid = match (src, dst) {
+        (IpAddr::V6(s), IpAddr::V6(d)) => icmpv6::Packet::new_checked(msg)
+            .unwrap()
+            .verify_checksum(&s, &d),
+        _ => checksum(msg) == 0,
+    };
+    assert!(valid, "ICMP checksum");
+    let sent_msg = &sent[14..][outer(&sent[14..]).body];
+    assert_eq!(
+        (msg[0], msg[1], &msg[4..8]),
+        (sent_msg[0], sent_msg[1], &sent_msg[4..8])
+    );
+    assert_eq!(msg.len(), sent_msg.len());
+    let quoted = outer(&msg[8..]);
+    assert_eq!((quoted.src, quoted.dst), (q_src.0, q_dst.0));
+    let l4 = &msg[8 + quoted.body.start..];
+    let ports = (
+        u16::from_be_bytes([l4[0], l4[1]]),
+        u16::from_be_bytes([l4[2], l4[3]]),
+    );
+    assert_eq!(ports, (q_src.1, q_dst.1));
+    if full {
+        let len = (quoted.body.end - quoted.body.start) as u32;
+        let ps = match (q_src.0, q_dst.0) {
+            (IpAddr::V4(s), IpAddr::V4(d)) => pseudo_v4(s, d, ip_proto::TCP, len as u16),
+            (IpAddr::V6(s), IpAddr::V6(d)) => pseudo_v6(&s, &d, ip_proto::TCP, len),
+            _ => unreachable!(),
+        };
+        let seg = tcp::Packet::new_checked(&l4[..len as usize]).unwrap();
+        assert!(seg.verify_checksum(ps), "quoted TCP checksum");
+    }
+}
+
+/// A fullnat connection from the client's port 40000: its backend (address and
+/// index) and local port.
+fn connect(core: &mut LbCore, s: &LbSnapshot, f: &Family, client: IpAddr) -> (IpAddr, usize, u16) {
+    let syn = ends(client, 40000, f.vip, 80).frame(tcp::flags::SYN, 0);
+    let (v, out, _) = through(core, s, &syn, false);
+    assert_eq!(v, LbVerdict::Tx(0));
+    let o = outer(&out.data()[14..]);
+    let b = (0..3).find(|&i| (f.backend)(i) == o.dst).unwrap();
+    let l4 = &out.data()[14 + o.body.start..];
+    (o.dst, b, u16::from_be_bytes([l4[0], l4[1]]))
+}
+
+fn client_of(f: &Family) -> IpAddr {
+    match f.vip {
+        IpAddr::V4(_) => "198.18.0.10".parse().unwrap(),
+        IpAddr::V6(_) => "2001:db8::10".parse().unwrap(),
+    }
+}
+
+/// A router on the client's side.
+fn router_of(f: &Family) -> IpAddr {
+    match f.vip {
+        IpAddr::V4(_) => "198.18.0.254".parse().unwrap(),
+        IpAddr::V6(_) => "2001:db8::fe".parse().unwrap(),
+    }
+}
+
+#[test]
+fn icmp_errors_cross_a_fullnat_connection_both_ways() {
+    for f in [&V4, &V6] {
+        let s = snap_of(f, Mode::FullNat, SchedKind::RingHash, &[1, 1, 1]);
+        let mut core = LbCore::new(0, 1, 64, 1);
+        let client = client_of(f);
+        let (backend, b, lport) = connect(&mut core, &s, f, client);
+        let entry = core
+            .table
+            .lookup(&ends(client, 40000, f.vip, 80).key())
+            .unwrap();
+        let before = *core.table.get(entry.id);
+
+        // A router on the client's side: a reply to the client was too big. The
+        // backend hears it from the local address, about the packet it sent.
+        let reply = ends(f.vip, 80, client, 40000).packet(40);
+        for quote in [&reply[..], &reply[..reply.len() - 40 - 12]] {
+            let err = ends(router_of(f), 0, f.vip, 0).too_big(quote);
+            let (v, out, t) = through(&mut core, &s, &err, false);
+            assert_eq!(v, LbVerdict::Tx(0), "{:?}", f.vip);
+            assert_eq!(Frame::new_checked(out.data()).unwrap().dst(), be_mac(b));
+            assert_eq!(t.get(Counter::IcmpErrorsRelayed), 1);
+            let full = quote.len() == reply.len();
+            let q = ((backend, 8080), (f.local, lport));
+            assert_relayed(out.data(), &err, (f.local, backend), q, full);
+        }
+
+        // The backend: the client's port is unreachable. The client hears it
+        // from the VIP, about the packet it sent.
+        let sent = ends(f.local, lport, backend, 8080).packet(0);
+        let err = ends(backend, 0, f.local, 0).too_big(&sent);
+        let (v, out, t) = through(&mut core, &s, &err, false);
+        assert_eq!(v, LbVerdict::Tx(0));
+        assert_eq!(Frame::new_checked(out.data()).unwrap().dst(), CLIENT_MAC);
+        assert_eq!(t.get(Counter::IcmpErrorsRelayed), 1);
+        let q = ((client, 40000), (f.vip, 80));
+        assert_relayed(out.data(), &err, (f.vip, client), q, true);
+
+        // Errors are not the connection's traffic: its state and deadline stay.
+        let after = core.table.get(entry.id);
+        assert_eq!(
+            (after.state, after.expires, after.packets),
+            (before.state, before.expires, before.packets)
+        );
+    }
+}
+
+#[test]
+fn icmp_errors_that_match_no_connection_are_dropped_and_counted() {
+    for f in [&V4, &V6] {
+        let s = snap_of(f, Mode::FullNat, SchedKind::RingHash, &[1, 1, 1]);
+        let mut core = LbCore::new(0, 1, 64, 1);
+        let client = client_of(f);
+        let (backend, _, lport) = connect(&mut core, &s, f, client);
+        let router = router_of(f);
+        let drop = |core: &mut LbCore, frame: &[u8]| through(core, &s, frame, false).0;
+        let no_flow = LbVerdict::Drop(Counter::DropIcmpNoFlow);
+        // Another client port: no such connection.
+        let other = ends(f.vip, 80, client, 40001).packet(0);
+        assert_eq!(
+            drop(&mut core, &ends(router, 0, f.vip, 0).too_big(&other)),
+            no_flow
+        );
+        // The backend's side of the connection quoted to the VIP (and the
+        // client's to the local address): the right key at the wrong address.
+        let to_backend = ends(f.local, lport, backend, 8080).packet(0);
+        assert_eq!(
+            drop(&mut core, &ends(router, 0, f.vip, 0).too_big(&to_backend)),
+            no_flow
+        );
+        let to_client = ends(f.vip, 80, client, 40000).packet(0);
+        let wrong = ends(backend, 0, f.local, 0).too_big(&to_client);
+        assert_eq!(drop(&mut core, &wrong), no_flow);
+        // Cut inside the ports, or with a broken checksum.
+        let good = ends(router, 0, f.vip, 0).too_big(&to_client);
+        let ip_header = to_client.len() - 20;
+        let short = ends(router, 0, f.vip, 0).too_big(&to_client[..ip_header + 6]);
+        assert_eq!(
+            drop(&mut core, &short),
+            LbVerdict::Drop(Counter::DropIcmpMalformed)
+        );
+        let mut bad = good.clone();
+        *bad.last_mut().unwrap() ^= 1;
+        assert_eq!(
+            drop(&mut core, &bad),
+            LbVerdict::Drop(Counter::DropIcmpBadChecksum)
+        );
+        // Nothing was relayed, and the good one still is.
+        assert_eq!(drop(&mut core, &good), LbVerdict::Tx(0));
+    }
+    // A quote of anything but TCP or UDP is about no connection; a message that
+    // is not an error is not relayed at all.
+    let s = snap_of(&V4, Mode::FullNat, SchedKind::RingHash, &[1, 1, 1]);
+    let mut core = LbCore::new(0, 1, 64, 1);
+    let mut quote = ends(V4.vip, 80, client_of(&V4), 40000).packet(0);
+    quote[9] = ip_proto::ICMP;
+    let err = ends(router_of(&V4), 0, V4.vip, 0).too_big(&quote);
+    assert_eq!(
+        through(&mut core, &s, &err, false).0,
+        LbVerdict::Drop(Counter::DropIcmpNoFlow)
+    );
+    let mut timestamp = ends(router_of(&V4), 0, V4.vip, 0).too_big(&quote[..20]);
+    timestamp[34] = 13;
+    icmpv4::Packet::new_unchecked(&mut timestamp[34..]).fill_checksum();
+    assert_eq!(
+        through(&mut core, &s, &timestamp, false).0,
+        LbVerdict::Drop(Counter::DropNoService)
+    );
+}
+
+#[test]
+fn dr_icmp_errors_go_to_the_flow_backend_with_or_without_an_entry() {
+    for f in [&V4, &V6] {
+        let s = snap_of(f, Mode::Dr, SchedKind::RoundRobin, &[1, 1, 1]);
+        let client = client_of(f);
+        let err =
+            ends(router_of(f), 0, f.vip, 0).too_big(&ends(f.vip, 80, client, 40000).packet(8));
+        // With the entry: its backend, whatever round robin chose.
+        for skip in 0..3 {
+            let mut core = LbCore::new(0, 1, 64, 1);
+            for port in 0..skip {
+                let syn = ends(client, 50000 + port, f.vip, 80).frame(tcp::flags::SYN, 0);
+                through(&mut core, &s, &syn, false);
+            }
+            let syn = ends(client, 40000, f.vip, 80).frame(tcp::flags::SYN, 0);
+            let (_, fwd, _) = through(&mut core, &s, &syn, false);
+            let mac = Frame::new_checked(fwd.data()).unwrap().dst();
+            let (v, out, _) = through(&mut core, &s, &err, false);
+            assert_eq!(v, LbVerdict::Tx(0));
+            assert_eq!(Frame::new_checked(out.data()).unwrap().dst(), mac);
+            // dr changes nothing but the MACs and the TTL (and the IPv4 checksum).
+            let o = outer(&out.data()[14..]);
+            assert_eq!(out.data()[14 + o.body.start..], err[14 + o.body.start..]);
+            assert_eq!(o.ttl, 63);
+        }
+        // With none (a restart): the consistent hash, as the flow's packets.
+        let mut fresh = LbCore::new(0, 1, 64, 1);
+        let (v, out, _) = through(&mut fresh, &s, &err, false);
+        assert_eq!(v, LbVerdict::Tx(0));
+        let ack = ends(client, 40000, f.vip, 80).frame(tcp::flags::ACK, 0);
+        let (_, fwd, _) = through(&mut LbCore::new(0, 1, 64, 1), &s, &ack, false);
+        assert_eq!(
+            Frame::new_checked(out.data()).unwrap().dst(),
+            Frame::new_checked(fwd.data()).unwrap().dst()
+        );
+    }
+}
+
+#[test]
+fn two_workers_hand_icmp_errors_to_the_connection_owner() {
+    let f = &V4;
+    let s = snap_of(f, Mode::FullNat, SchedKind::RingHash, &[1, 1, 1]);
+    let client = client_of(f);
+    let key = ends(client, 40000, f.vip, 80).key();
+    let owner = key.owner(2) as usize;
+    let mut cores = [LbCore::new(0, 2, 64, 1), LbCore::new(1, 2, 64, 1)];
+    let (backend, _, lport) = connect(&mut cores[owner], &s, f, client);
+    let other = 1 - owner;
+    let from_client =
+        ends(router_of(f), 0, f.vip, 0).too_big(&ends(f.vip, 80, client, 40000).packet(0));
+    let from_backend =
+        ends(backend, 0, f.local, 0).too_big(&ends(f.local, lport, backend, 8080).packet(0));
+    for err in [&from_client, &from_backend] {
+        let (v, _, _) = through(&mut cores[other], &s, err, false);
+        assert_eq!(v, LbVerdict::Handoff(owner as u16));
+        let (v, _, t) = through(&mut cores[owner], &s, err, true);
+        assert_eq!(v, LbVerdict::Tx(0));
+        assert_eq!(t.get(Counter::IcmpErrorsRelayed), 1);
+    }
+}
+
+/// Mutated errors (bytes changed, cut short): never a panic, and whatever is
+/// relayed leaves with valid outer and ICMP checksums.
+#[test]
+fn mutated_icmp_errors_never_panic_and_leave_with_valid_checksums() {
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    let mut next = || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let mut relayed = 0;
+    for f in [&V4, &V6] {
+        let s = snap_of(f, Mode::FullNat, SchedKind::RingHash, &[1, 1, 1]);
+        let mut core = LbCore::new(0, 1, 64, 1);
+        let client = client_of(f);
+        let (backend, _, lport) = connect(&mut core, &s, f, client);
+        let templates = [
+            ends(router_of(f), 0, f.vip, 0).too_big(&ends(f.vip, 80, client, 40000).packet(20)),
+            ends(backend, 0, f.local, 0).too_big(&ends(f.local, lport, backend, 8080).packet(0)),
+        ];
+        for _ in 0..20_000 {
+            let t = &templates[(next() % 2) as usize];
+            let mut frame = t.clone();
+            for _ in 0..1 + next() % 3 {
+                let at = 14 + (next() % (t.len() as u64 - 14)) as usize;
+                frame[at] = next() as u8;
+            }
+            if next() % 4 == 0 {
+                frame.truncate(14 + (next() % (t.len() as u64 - 14)) as usize);
+            }
+            let mut b = VecBuf::new(&frame, 9000);
+            let ours: IpAddr = if f.vip.is_ipv4() {
+                "198.18.0.1".parse().unwrap()
+            } else {
+                "2001:db8::1".parse().unwrap()
+            };
+            if !matches!(
+                classify(&mut b, &port_with(ours), &s),
+                Verdict::Balance { .. }
+            ) {
+                continue;
+            }
+            let (v, out, _) = through(&mut core, &s, &frame, false);
+            if v != LbVerdict::Tx(0) {
+                continue;
+            }
+            let ip = &out.data()[14..];
+            let o = outer(ip);
+            let proto = if f.vip.is_ipv4() { ip[9] } else { ip[6] };
+            if proto != ip_proto::ICMP && proto != ip_proto::ICMPV6 {
+                continue; // a mutated error that became a segment of the connection
+            }
+            let msg = &ip[o.body];
+            let ok = match (o.src, o.dst) {
+                (IpAddr::V6(a), IpAddr::V6(d)) => icmpv6::Packet::new_checked(msg)
+                    .unwrap()
+                    .verify_checksum(&a, &d),
+                _ => checksum(msg) == 0,
+            };
+            assert!(ok, "relayed with a bad ICMP checksum: {frame:02x?}");
+            relayed += 1;
+        }
+    }
+    assert!(relayed > 100, "{relayed}");
+}
