@@ -46,13 +46,21 @@ class DualStack(ThreadingHTTPServer):
 
 
 def udp():
+    # Answers from the address each datagram came to (as DNS servers do): a dr
+    # VIP on lo answers as the VIP, not as this host's own address.
     s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
     s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVPKTINFO, 1)
     s.bind(("::", 5353))
     while True:
-        data, addr = s.recvfrom(65535)
+        data, ancillary, _, addr = s.recvmsg(65535, socket.CMSG_SPACE(20))
+        to = [d[:16] for level, kind, d in ancillary
+              if (level, kind) == (socket.IPPROTO_IPV6, socket.IPV6_PKTINFO)]
         host = addr[0].removeprefix("::ffff:")
-        s.sendto(f"backend {NAME} from {host}:{addr[1]}: ".encode() + data, addr)
+        answer = f"backend {NAME} from {host}:{addr[1]}: ".encode() + data
+        # in6_pktinfo: the source address, and interface 0 (the route's).
+        pktinfo = [(socket.IPPROTO_IPV6, socket.IPV6_PKTINFO, to[0] + bytes(4))] if to else []
+        s.sendmsg([answer], pktinfo, 0, addr)
 
 
 threading.Thread(target=udp, daemon=True).start()
