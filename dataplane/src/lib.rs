@@ -7,4 +7,6 @@ pub mod huge;
 pub mod lb;
 pub mod pipeline;
 pub mod prefetch;
+#[cfg(test)]
+pub(crate) mod test_rng;
 pub mod wire;

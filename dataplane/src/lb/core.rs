@@ -191,6 +191,22 @@ impl LbCore {
         prep.staged = self.table.stage(prep.hash);
     }
 
+    /// The worker that owns the packet's connection, when it is another one and
+    /// the packet has not been handed over already: the flow hash for packets to
+    /// a VIP, the local port's partition for packets to a local address.
+    #[inline(always)]
+    fn owner_elsewhere(&self, prep: &Prepared) -> Option<u16> {
+        if prep.at.handed || self.workers <= 1 {
+            return None;
+        }
+        let owner = if prep.at.local {
+            LocalPorts::owner(prep.p.key.dport, self.workers)
+        } else {
+            (prep.hash % self.workers as u64) as u16 // == p.key.owner(workers)
+        };
+        (owner != self.worker).then_some(owner)
+    }
+
     /// The entry for a prepared packet (see [`ConnTable::confirm`]).
     #[inline(always)]
     fn entry(&self, prep: &Prepared) -> Option<Hit> {
@@ -221,18 +237,15 @@ impl LbCore {
             return self.fragment(buf, &prep.p, snap, macs, tally);
         }
         if prep.at.local {
-            return self.reverse(buf, prep, snap, macs, prep.at.handed, tally);
+            return self.reverse(buf, prep, snap, macs, tally);
         }
-        let (p, handed) = (&prep.p, prep.at.handed);
+        let p = &prep.p;
         let Some(sid) = prep.service.or_else(|| snap.service_for(&p.key)) else {
             return LbVerdict::Drop(Counter::DropNoService);
         };
         let svc = &snap.services[sid as usize];
-        if !handed && self.workers > 1 {
-            let owner = (prep.hash % self.workers as u64) as u16; // == p.key.owner(workers)
-            if owner != self.worker {
-                return LbVerdict::Handoff(owner);
-            }
+        if let Some(owner) = self.owner_elsewhere(prep) {
+            return LbVerdict::Handoff(owner);
         }
         let v = self.forward(buf, prep, sid, svc, snap, macs, tally);
         if let LbVerdict::Drop(c) = v {
@@ -276,16 +289,10 @@ impl LbCore {
                 }
             }
         };
-        let Some(be) = snap.backends.get(backend as usize) else {
-            return LbVerdict::Drop(Counter::DropNoBackend);
+        let (out_port, be_mac) = match next_hop(snap, backend) {
+            Ok(hop) => hop,
+            Err(c) => return LbVerdict::Drop(c),
         };
-        if be.blocked {
-            return LbVerdict::Drop(Counter::DropBackendMaint);
-        }
-        let Some(be_mac) = be.mac else {
-            return LbVerdict::Drop(Counter::DropNoNeighbor);
-        };
-        let out_port = be.port_index;
         if let Some(v) = refuse_too_big(buf, p, snap, (in_port, out_port), macs, tally) {
             return v;
         }
@@ -465,7 +472,6 @@ impl LbCore {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
     #[inline(always)]
     fn reverse<B: PacketBuf>(
         &mut self,
@@ -473,15 +479,11 @@ impl LbCore {
         prep: &Prepared,
         snap: &LbSnapshot,
         macs: PortMacs<'_>,
-        handed: bool,
         tally: &mut Tally,
     ) -> LbVerdict {
         let (p, in_port) = (&prep.p, prep.at.in_port as usize);
-        if !handed && self.workers > 1 {
-            let owner = LocalPorts::owner(p.key.dport, self.workers);
-            if owner != self.worker {
-                return LbVerdict::Handoff(owner);
-            }
+        if let Some(owner) = self.owner_elsewhere(prep) {
+            return LbVerdict::Handoff(owner);
         }
         let Some(Hit {
             id,
@@ -559,6 +561,20 @@ impl LbCore {
     pub fn active(&self, id: u32) -> u32 {
         self.active.get(id as usize).copied().unwrap_or(0)
     }
+}
+
+/// The port and MAC to send a packet for `backend` by: refused when the backend
+/// is in maintenance or its MAC is not resolved yet.
+#[inline(always)]
+fn next_hop(snap: &LbSnapshot, backend: u32) -> Result<(usize, [u8; 6]), Counter> {
+    let be = snap
+        .backends
+        .get(backend as usize)
+        .ok_or(Counter::DropNoBackend)?;
+    if be.blocked {
+        return Err(Counter::DropBackendMaint);
+    }
+    Ok((be.port_index, be.mac.ok_or(Counter::DropNoNeighbor)?))
 }
 
 /// When the packet does not fit the MTU of the port it must leave by, rewrites it

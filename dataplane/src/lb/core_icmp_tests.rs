@@ -38,29 +38,36 @@ impl Ends {
         FlowKey::new(self.src, self.dst, self.sport, self.dport, ip_proto::TCP)
     }
 
-    fn frame(&self, flags: u8, payload: usize) -> Vec<u8> {
+    /// Builds with these ends as a `TcpV4` or a `TcpV6`.
+    fn build(
+        &self,
+        v4: impl FnOnce(TcpV4) -> Vec<u8>,
+        v6: impl FnOnce(TcpV6) -> Vec<u8>,
+    ) -> Vec<u8> {
         let (src_mac, dst_mac, sport, dport) = (CLIENT_MAC, OUR_MAC, self.sport, self.dport);
         match (self.src, self.dst) {
-            (IpAddr::V4(src), IpAddr::V4(dst)) => TcpV4 {
+            (IpAddr::V4(src), IpAddr::V4(dst)) => v4(TcpV4 {
                 src_mac,
                 dst_mac,
                 src,
                 sport,
                 dst,
                 dport,
-            }
-            .frame(flags, payload),
-            (IpAddr::V6(src), IpAddr::V6(dst)) => TcpV6 {
+            }),
+            (IpAddr::V6(src), IpAddr::V6(dst)) => v6(TcpV6 {
                 src_mac,
                 dst_mac,
                 src,
                 sport,
                 dst,
                 dport,
-            }
-            .frame(flags, payload),
+            }),
             _ => unreachable!("one family"),
         }
+    }
+
+    fn frame(&self, flags: u8, payload: usize) -> Vec<u8> {
+        self.build(|t| t.frame(flags, payload), |t| t.frame(flags, payload))
     }
 
     /// The IP packet of a segment between these ends (what an error quotes).
@@ -71,28 +78,10 @@ impl Ends {
     /// "Fragmentation needed" (MTU 1200) / "packet too big" (MTU 1280) between
     /// these ends, quoting `quote`.
     fn too_big(&self, quote: &[u8]) -> Vec<u8> {
-        let (src_mac, dst_mac) = (CLIENT_MAC, OUR_MAC);
-        match (self.src, self.dst) {
-            (IpAddr::V4(src), IpAddr::V4(dst)) => TcpV4 {
-                src_mac,
-                dst_mac,
-                src,
-                sport: 0,
-                dst,
-                dport: 0,
-            }
-            .icmp_error(3, 4, 1200, quote),
-            (IpAddr::V6(src), IpAddr::V6(dst)) => TcpV6 {
-                src_mac,
-                dst_mac,
-                src,
-                sport: 0,
-                dst,
-                dport: 0,
-            }
-            .icmp_error(2, 0, 1280, quote),
-            _ => unreachable!("one family"),
-        }
+        self.build(
+            |t| t.icmp_error(3, 4, 1200, quote),
+            |t| t.icmp_error(2, 0, 1280, quote),
+        )
     }
 }
 
@@ -220,6 +209,16 @@ fn connect(core: &mut LbCore, s: &LbSnapshot, f: &Family, client: IpAddr) -> (Ip
     (o.dst, b, u16::from_be_bytes([l4[0], l4[1]]))
 }
 
+/// A fullnat snapshot of family `f`, one worker's core, the client, and the
+/// connection [`connect`] made.
+fn connected(f: &Family) -> (LbSnapshot, LbCore, IpAddr, (IpAddr, usize, u16)) {
+    let s = snap_of(f, Mode::FullNat, SchedKind::RingHash, &[1, 1, 1]);
+    let mut core = LbCore::new(0, 1, 64, 1);
+    let client = client_of(f);
+    let conn = connect(&mut core, &s, f, client);
+    (s, core, client, conn)
+}
+
 fn client_of(f: &Family) -> IpAddr {
     match f.vip {
         IpAddr::V4(_) => "198.18.0.10".parse().unwrap(),
@@ -238,10 +237,7 @@ fn router_of(f: &Family) -> IpAddr {
 #[test]
 fn icmp_errors_cross_a_fullnat_connection_both_ways() {
     for f in [&V4, &V6] {
-        let s = snap_of(f, Mode::FullNat, SchedKind::RingHash, &[1, 1, 1]);
-        let mut core = LbCore::new(0, 1, 64, 1);
-        let client = client_of(f);
-        let (backend, b, lport) = connect(&mut core, &s, f, client);
+        let (s, mut core, client, (backend, b, lport)) = connected(f);
         let entry = core
             .table
             .lookup(&ends(client, 40000, f.vip, 80).key())
@@ -285,10 +281,7 @@ fn icmp_errors_cross_a_fullnat_connection_both_ways() {
 #[test]
 fn icmp_errors_that_match_no_connection_are_dropped_and_counted() {
     for f in [&V4, &V6] {
-        let s = snap_of(f, Mode::FullNat, SchedKind::RingHash, &[1, 1, 1]);
-        let mut core = LbCore::new(0, 1, 64, 1);
-        let client = client_of(f);
-        let (backend, _, lport) = connect(&mut core, &s, f, client);
+        let (s, mut core, client, (backend, _, lport)) = connected(f);
         let router = router_of(f);
         let drop = |core: &mut LbCore, frame: &[u8]| through(core, &s, frame, false).0;
         let no_flow = LbVerdict::Drop(Counter::DropIcmpNoFlow);
@@ -410,19 +403,11 @@ fn two_workers_hand_icmp_errors_to_the_connection_owner() {
 /// relayed leaves with valid outer and ICMP checksums.
 #[test]
 fn mutated_icmp_errors_never_panic_and_leave_with_valid_checksums() {
-    let mut x = 0x2545_f491_4f6c_dd1du64;
-    let mut next = || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x
-    };
+    let mut rng = crate::test_rng::XorShift::default();
+    let mut next = || rng.next();
     let mut relayed = 0;
     for f in [&V4, &V6] {
-        let s = snap_of(f, Mode::FullNat, SchedKind::RingHash, &[1, 1, 1]);
-        let mut core = LbCore::new(0, 1, 64, 1);
-        let client = client_of(f);
-        let (backend, _, lport) = connect(&mut core, &s, f, client);
+        let (s, mut core, client, (backend, _, lport)) = connected(f);
         let templates = [
             ends(router_of(f), 0, f.vip, 0).too_big(&ends(f.vip, 80, client, 40000).packet(20)),
             ends(backend, 0, f.local, 0).too_big(&ends(f.local, lport, backend, 8080).packet(0)),

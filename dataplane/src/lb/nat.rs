@@ -406,13 +406,8 @@ mod tests {
 
     #[test]
     fn rewrite_keeps_both_checksums_valid_for_many_addresses_and_ports() {
-        let mut x = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut rng = crate::test_rng::XorShift::default();
+        let mut next = || rng.next();
         for i in 0..4000 {
             // TCP and UDP, from headers whose checksums start anywhere.
             let mut f = v4_tcp();

@@ -79,13 +79,8 @@ pub fn agrees_with_general(
     for t in templates {
         assert!(fast(&VecBuf::from_slice(t), &tagged).is_none());
     }
-    let mut x = 0x9e37_79b9_7f4a_7c15u64;
-    let mut next = || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x
-    };
+    let mut rng = crate::test_rng::XorShift::default();
+    let mut next = || rng.next();
     let (mut taken, rounds) = (0, 200_000);
     for _ in 0..rounds {
         let r = next();

@@ -1,11 +1,10 @@
 //! Relaying an ICMP error about a connection (see [`icmp_error`]) to the other
 //! end of the connection.
 
-use super::{key_hash, LbCore, LbVerdict, PortMacs, Prepared};
+use super::{key_hash, next_hop, LbCore, LbVerdict, PortMacs, Prepared};
 use crate::buf::PacketBuf;
 use crate::lb::conn_table::Hit;
 use crate::lb::icmp_error;
-use crate::lb::local_ports::LocalPorts;
 use crate::lb::nat;
 use crate::lb::snapshot::{LbSnapshot, Mode};
 use crate::lb::stats::BackendStat;
@@ -28,15 +27,8 @@ impl LbCore {
     ) -> LbVerdict {
         let (p, to_client) = (&prep.p, prep.at.local);
         // The worker that owns the connection, found as for its own packets.
-        if !prep.at.handed && self.workers > 1 {
-            let owner = if to_client {
-                LocalPorts::owner(p.key.dport, self.workers)
-            } else {
-                (prep.hash % self.workers as u64) as u16
-            };
-            if owner != self.worker {
-                return LbVerdict::Handoff(owner);
-            }
+        if let Some(owner) = self.owner_elsewhere(prep) {
+            return LbVerdict::Handoff(owner);
         }
         let arrived = if to_client {
             Direction::Reverse
@@ -63,16 +55,10 @@ impl LbCore {
                 client.1,
             )
         } else {
-            let Some(be) = snap.backends.get(backend as usize) else {
-                return LbVerdict::Drop(Counter::DropNoBackend);
-            };
-            if be.blocked {
-                return LbVerdict::Drop(Counter::DropBackendMaint);
+            match next_hop(snap, backend) {
+                Ok(hop) => hop,
+                Err(c) => return LbVerdict::Drop(c),
             }
-            let Some(mac) = be.mac else {
-                return LbVerdict::Drop(Counter::DropNoNeighbor);
-            };
-            (be.port_index, mac)
         };
         let len = buf.len() as u64;
         let data = buf.data_mut();
