@@ -17,6 +17,8 @@
 //!     weir-perf [--seconds S] [--rounds R] [--large N] [--only TEXT] [--in-flight N]
 //!               [--packets N] [--no-huge]
 
+mod reference;
+
 use arc_swap::ArcSwap;
 use dataplane::buf::PacketBuf;
 use dataplane::dpdk::{Eal, Mbuf, MbufArray, Mempool, Port, PortSpec, RxQueue, TxQueue};
@@ -29,6 +31,7 @@ use dataplane::pipeline::local::LocalAddrs as PortAddrs;
 use dataplane::pipeline::worker::{LoopState, Worker, WorkerPort};
 use dataplane::wire::build::Tcp;
 use dataplane::wire::{ipv4, tcp};
+use reference::{Kind, Reference};
 use serde_json::json;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
@@ -233,6 +236,14 @@ trait Loop {
     fn release(&mut self) -> (RxQueue, TxQueue);
 }
 
+/// A loop that takes the queues for a run and says what it could not forward.
+trait Measured: Loop {
+    fn attach(&mut self, queues: (RxQueue, TxQueue));
+    fn not_forwarded(&self) -> u64;
+    /// Connections it holds (0 for a stateless loop).
+    fn entries(&self) -> usize;
+}
+
 /// The floor: receive a burst, transmit it.
 struct Bare {
     queues: Option<(RxQueue, TxQueue)>,
@@ -274,6 +285,37 @@ impl Loop for UnderTest {
     }
 }
 
+impl Measured for UnderTest {
+    /// Gives the worker the queues again (after a bare run had them).
+    fn attach(&mut self, queues: (RxQueue, TxQueue)) {
+        self.worker.ports.push(Self::port(queues));
+    }
+
+    /// Packets the worker received that it did not forward (for any reason).
+    fn not_forwarded(&self) -> u64 {
+        let t = &self.st.tally;
+        t.get(Counter::RxPackets) - t.get(Counter::LbForward) - t.get(Counter::LbReverse)
+    }
+
+    fn entries(&self) -> usize {
+        self.worker.lb.table.len()
+    }
+}
+
+impl Measured for Reference {
+    fn attach(&mut self, queues: (RxQueue, TxQueue)) {
+        Reference::attach(self, queues);
+    }
+
+    fn not_forwarded(&self) -> u64 {
+        self.missed
+    }
+
+    fn entries(&self) -> usize {
+        0
+    }
+}
+
 impl UnderTest {
     fn new(bench: &mut Bench, flows_capacity: usize) -> UnderTest {
         let snap = Arc::new(snapshot());
@@ -308,18 +350,6 @@ impl UnderTest {
             host: None,
             local: port_addrs(),
         }
-    }
-
-    /// Gives the worker the queues again (after a bare run had them).
-    fn attach(&mut self, bench: &mut Bench) {
-        let port = Self::port(bench.fwd.take().expect("queues"));
-        self.worker.ports.push(port);
-    }
-
-    /// Packets the worker received that it did not forward (for any reason).
-    fn not_forwarded(&self) -> u64 {
-        let t = &self.st.tally;
-        t.get(Counter::RxPackets) - t.get(Counter::LbForward) - t.get(Counter::LbReverse)
     }
 
     /// Creates `n` connections to `vip` (SYNs through the balancer, not timed).
@@ -454,10 +484,10 @@ fn paired_bare<const N: usize>(b: &mut Bench, templates: &[[u8; N]], o: &Opts) -
 }
 
 /// Runs `w` (its table set up) on `templates` in `o.rounds` rounds, each a bare
-/// run and a run of the worker; returns the scenario's medians.
+/// run and a run of `w`; returns the scenario's medians.
 fn established<const N: usize>(
     b: &mut Bench,
-    w: &mut UnderTest,
+    w: &mut dyn Measured,
     label: &str,
     templates: &[[u8; N]],
     o: &Opts,
@@ -466,7 +496,7 @@ fn established<const N: usize>(
     let (mut cycles, mut bares, mut ratios, mut packets) = (vec![], vec![], vec![], 0);
     for _ in 0..o.rounds {
         let bare = paired_bare(b, templates, o);
-        w.attach(b);
+        w.attach(b.fwd.take().expect("queues"));
         let (c, n) = b.run(templates, w, o.seconds, o.cap, &|_, _| {});
         b.end(w);
         cycles.push(c);
@@ -476,7 +506,7 @@ fn established<const N: usize>(
     }
     assert_eq!(w.not_forwarded(), 0, "{label}: packets dropped");
     let (c, bare) = (median(&mut cycles), median(&mut bares));
-    json!({"scenario": label, "entries": w.worker.lb.table.len(),
+    json!({"scenario": label, "entries": w.entries(),
            "cycles_per_packet": c, "bare_cycles_per_packet": bare,
            "ratio_to_bare": median(&mut ratios), "added_cycles": c - bare,
            "rounds": o.rounds, "packets": packets})
@@ -634,7 +664,29 @@ fn main() {
                 })
                 .collect()
         };
-        results.push(established(&mut b, &mut w, label, &templates, &opts));
+        results.push(established(&mut b, w.as_mut(), label, &templates, &opts));
+    }
+    // Reference loops on the packets of the dr 1k scenario (see reference.rs).
+    let dr_templates: Vec<[u8; FRAME_LEN]> = (0..1000)
+        .map(|i| {
+            let (s, p) = flow((i * 7919) % 1000);
+            frame(s, p, vip_dr, tcp::flags::ACK)
+        })
+        .collect();
+    for (label, kind) in [
+        ("reference: mac swap (l2fwd)", Kind::MacSwap),
+        ("reference: route lookup, TTL (l3fwd-like)", Kind::Route),
+        (
+            "reference: 5-tuple lookup and count, TTL (least stateful dr), 1k",
+            Kind::Track,
+        ),
+    ] {
+        if !wanted(label) {
+            continue;
+        }
+        let mut r = Reference::new(kind, &dr_templates);
+        r.attach(b.fwd.take().expect("queues"));
+        results.push(established(&mut b, &mut r, label, &dr_templates, &opts));
     }
     // The same over IPv6 (1k entries).
     for (label, vip) in [
@@ -653,7 +705,7 @@ fn main() {
                 frame6(s, p, vip, tcp::flags::ACK)
             })
             .collect();
-        results.push(established(&mut b, &mut w, label, &templates, &opts));
+        results.push(established(&mut b, w.as_mut(), label, &templates, &opts));
     }
 
     // New flows: every packet is a SYN of a flow never seen, until the table holds
@@ -676,7 +728,7 @@ fn main() {
         let mut w = Box::new(UnderTest::new(&mut b, capacity));
         w.establish(full, vip);
         b.end(w.as_mut());
-        w.attach(&mut b);
+        w.attach(b.fwd.take().expect("queues"));
         let template = [frame(
             Ipv4Addr::new(198, 19, 0, 0),
             1024,
