@@ -4,6 +4,7 @@
 
 use super::conn_table::{Conn, ConnTable, Hit, Staged};
 use super::flow::FlowKey;
+use super::icmp_sent::{self, Error as IcmpError};
 use super::local_ports::LocalPorts;
 use super::nat::{self, Parsed, Shape};
 use super::reclaim::reclaimable;
@@ -11,7 +12,6 @@ use super::ring::NO_BACKEND;
 use super::snapshot::{HashKey, LbSnapshot, Mode, SchedKind, Service, MAX_BACKENDS, MAX_SERVICES};
 use super::stats::{BackendStat, LbTally, ServiceStat};
 use super::tcp_state::{next_state, ConnState, Direction, Timeouts};
-use super::too_big;
 use crate::buf::PacketBuf;
 use crate::pipeline::counters::{Counter, Tally};
 use crate::wire::{ip_proto, tcp};
@@ -297,8 +297,9 @@ impl LbCore {
             return v;
         }
         let data = buf.data_mut();
-        if let Err(c) = nat::decrement_ttl(data, p) {
-            return LbVerdict::Drop(c);
+        if nat::decrement_ttl(data, p).is_err() {
+            self.stats.service_drop(sid, Counter::DropTtlExpired);
+            return time_exceeded(buf, p, in_port, macs, tally);
         }
         if svc.mode == Mode::FullNat {
             let Some(id) = id else {
@@ -511,8 +512,9 @@ impl LbCore {
             return v;
         }
         let data = buf.data_mut();
-        if let Err(c) = nat::decrement_ttl(data, p) {
-            return LbVerdict::Drop(c);
+        if nat::decrement_ttl(data, p).is_err() {
+            self.stats.service_drop(sid, Counter::DropTtlExpired);
+            return time_exceeded(buf, p, in_port, macs, tally);
         }
         nat::rewrite(data, p, (&fwd.dst, fwd.dport), (&fwd.src, fwd.sport));
         nat::set_macs(data, macs[port], peer_mac);
@@ -606,12 +608,34 @@ fn refuse_oversize<B: PacketBuf>(
     macs: PortMacs<'_>,
     tally: &mut Tally,
 ) -> Option<LbVerdict> {
-    if !too_big::does_not_fit(buf.data(), p, mtu) {
+    if !icmp_sent::does_not_fit(buf.data(), p, mtu) {
         return None;
     }
-    too_big::reply(buf, p, macs[in_port.min(macs.len() - 1)], mtu);
+    let mac = macs[in_port.min(macs.len() - 1)];
+    if icmp_sent::reply(buf, p, mac, IcmpError::TooBig(mtu)).is_err() {
+        return Some(LbVerdict::Drop(Counter::DropNoRoom));
+    }
     tally.add(Counter::TooBigSent, 1);
     Some(LbVerdict::Tx(in_port))
+}
+
+/// A packet whose TTL / hop limit ran out here: "time exceeded" back to its
+/// sender, out of the port it came in on.
+#[cold]
+#[inline(never)]
+fn time_exceeded<B: PacketBuf>(
+    buf: &mut B,
+    p: &Parsed,
+    in_port: usize,
+    macs: PortMacs<'_>,
+    tally: &mut Tally,
+) -> LbVerdict {
+    let mac = macs[in_port.min(macs.len() - 1)];
+    if icmp_sent::reply(buf, p, mac, IcmpError::TimeExceeded).is_err() {
+        return LbVerdict::Drop(Counter::DropNoRoom);
+    }
+    tally.add(Counter::TimeExceededSent, 1);
+    LbVerdict::Tx(in_port)
 }
 
 /// The hash the ring chooses a backend by (xxh3, portable across appliances);

@@ -5,6 +5,7 @@ use super::core::{Arrival, LbCore, LbVerdict};
 use super::core_tests::{be_mac, snap_of, Family, CLIENT_MAC, V4, V6};
 use super::flow::FlowKey;
 use super::snapshot::{LbSnapshot, Mode, SchedKind};
+use super::stats::ServiceStat;
 use crate::buf::{PacketBuf, VecBuf};
 use crate::pipeline::classify::{classify, Verdict};
 use crate::pipeline::counters::{Counter, Tally};
@@ -456,4 +457,56 @@ fn mutated_icmp_errors_never_panic_and_leave_with_valid_checksums() {
         }
     }
     assert!(relayed > 100, "{relayed}");
+}
+
+/// `frame` with its TTL / hop limit set to `ttl` (the IPv4 checksum kept valid).
+fn with_ttl(mut frame: Vec<u8>, ttl: u8) -> Vec<u8> {
+    if frame[12..14] == [0x86, 0xdd] {
+        frame[14 + 7] = ttl;
+    } else {
+        let mut ip = ipv4::Packet::new_unchecked(&mut frame[14..]);
+        ip.set_ttl(ttl);
+        ip.fill_checksum();
+    }
+    frame
+}
+
+#[test]
+fn packets_whose_ttl_runs_out_here_get_time_exceeded_from_where_they_were_sent() {
+    for f in [&V4, &V6] {
+        let (s, mut core, client, (backend, _, lport)) = connected(f);
+        // The client's packet to the VIP, and the backend's reply to the local
+        // address: each answered from the address it was sent to.
+        let to_vip = ends(client, 40000, f.vip, 80).frame(tcp::flags::ACK, 10);
+        let to_local = ends(backend, 8080, f.local, lport).frame(tcp::flags::ACK, 10);
+        for (sent, (from, to)) in [(to_vip, (f.vip, client)), (to_local, (f.local, backend))] {
+            let expiring = with_ttl(sent.clone(), 1);
+            let (v, out, t) = through(&mut core, &s, &expiring, false);
+            assert_eq!(v, LbVerdict::Tx(0), "{from}");
+            assert_eq!(t.get(Counter::TimeExceededSent), 1);
+            assert_eq!(t.get(Counter::LbForward) + t.get(Counter::LbReverse), 0);
+            assert_eq!(Frame::new_checked(out.data()).unwrap().dst(), CLIENT_MAC);
+            let ip = &out.data()[14..];
+            let o = outer(ip);
+            assert_eq!((o.src, o.dst, o.ttl), (from, to, 64));
+            let msg = &ip[o.body];
+            let valid = match (from, to) {
+                (IpAddr::V6(a), IpAddr::V6(b)) => icmpv6::Packet::new_checked(msg)
+                    .unwrap()
+                    .verify_checksum(&a, &b),
+                _ => checksum(msg) == 0,
+            };
+            assert!(valid, "ICMP checksum");
+            let (want_type, quoted_ttl_at) = if f.vip.is_ipv4() { (11, 8) } else { (3, 7) };
+            assert_eq!((msg[0], msg[1]), (want_type, 0));
+            // It quotes the packet as it arrived (TTL 1), from its IP header on.
+            assert_eq!(msg[8 + quoted_ttl_at], 1);
+            assert_eq!(msg[8..], expiring[14..14 + msg.len() - 8]);
+            // TTL 2 still goes through.
+            let (v, _, t) = through(&mut core, &s, &with_ttl(sent, 2), false);
+            assert_eq!((v, t.get(Counter::TimeExceededSent)), (LbVerdict::Tx(0), 0));
+        }
+        // The service counts the ones that never reached a backend.
+        assert_eq!(core.stats.get_service(0, ServiceStat::DropTtlExpired), 2);
+    }
 }

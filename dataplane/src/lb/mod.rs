@@ -6,6 +6,7 @@ pub mod core;
 pub mod flow;
 pub mod flow_index;
 pub mod icmp_error;
+pub mod icmp_sent;
 pub mod local_ports;
 pub mod nat;
 pub mod reclaim;
@@ -14,7 +15,6 @@ pub mod snapshot;
 pub mod stats;
 pub mod tcp_state;
 pub mod timer_wheel;
-pub mod too_big;
 
 #[cfg(test)]
 mod core_icmp_tests;

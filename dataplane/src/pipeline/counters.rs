@@ -45,6 +45,7 @@ counters! {
     HandoffOut = "handoff_out",
     HandoffIn = "handoff_in",
     TooBigSent = "icmp_too_big_sent",
+    TimeExceededSent = "icmp_time_exceeded_sent",
     IcmpErrorsRelayed = "icmp_errors_relayed",
     FragmentsOut = "ip_fragments_out",
     LoopsTotal = "loops_total",

@@ -1,11 +1,13 @@
-//! When a packet the balancer forwards does not fit the MTU of the port it must
-//! leave by: IPv4 with DF set gets ICMP "fragmentation needed" (RFC 1191), IPv6 gets
-//! ICMPv6 "packet too big" (RFC 8201), sent back to the sender from the address it
-//! was sent to. Both are written in place over the packet, which is always larger
-//! than the reply.
+//! The ICMP errors the balancer sends itself, back to a packet's sender from the
+//! address the packet was sent to, written in place over the packet (which is
+//! always larger than the reply):
+//! - a packet that does not fit the MTU of the port it must leave by: IPv4 with DF
+//!   set gets "fragmentation needed" (RFC 1191), IPv6 "packet too big" (RFC 8201);
+//! - a packet whose TTL / hop limit runs out here gets "time exceeded" (RFC 792,
+//!   RFC 4443 3.3), as from any router on the path (traceroute shows the hop).
 
 use super::nat::Parsed;
-use crate::buf::PacketBuf;
+use crate::buf::{NoRoom, PacketBuf};
 use crate::wire::ethernet::Frame;
 use crate::wire::{icmpv4, icmpv6, ip_proto, ipv4, ipv6, read_u16};
 
@@ -22,10 +24,47 @@ pub fn does_not_fit(data: &[u8], p: &Parsed, mtu: u16) -> bool {
     p.v6 || read_u16(data, p.l2 as usize + 6) & 0x4000 != 0
 }
 
+/// Which error to send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Error {
+    /// Does not fit the next hop's MTU.
+    TooBig(u16),
+    /// TTL / hop limit exhausted in transit.
+    TimeExceeded,
+}
+
+impl Error {
+    /// ICMP type, code and the 32 bits after the checksum, for IPv4 or IPv6.
+    fn fields(self, v6: bool) -> (u8, u8, u32) {
+        match (self, v6) {
+            (Error::TooBig(mtu), false) => (icmpv4::DEST_UNREACHABLE, 4, mtu as u32),
+            (Error::TooBig(mtu), true) => (2, 0, mtu as u32),
+            (Error::TimeExceeded, false) => (icmpv4::TIME_EXCEEDED, 0, 0),
+            (Error::TimeExceeded, true) => (3, 0, 0),
+        }
+    }
+}
+
 /// Rewrites the packet into the ICMP error for it; the caller sends it back out of
-/// the port it came in on.
-pub fn reply<B: PacketBuf>(buf: &mut B, p: &Parsed, our_mac: [u8; 6], mtu: u16) {
+/// the port it came in on. A small packet grows into its reply (time exceeded for
+/// a bare ACK): `Err` when its buffer has no room for that.
+pub fn reply<B: PacketBuf>(
+    buf: &mut B,
+    p: &Parsed,
+    our_mac: [u8; 6],
+    error: Error,
+) -> Result<(), NoRoom> {
+    let (msg_type, code, rest) = error.fields(p.v6);
     let (l2, ip_len) = (p.l2 as usize, p.ip_len as usize);
+    let reply_len = if p.v6 {
+        48 + ip_len.min(V6_MIN_MTU - 48)
+    } else {
+        let hl = ((buf.data()[l2] & 0x0f) as usize) * 4;
+        28 + (hl + 8).min(ip_len)
+    };
+    if l2 + reply_len > buf.len() {
+        buf.set_len(l2 + reply_len)?;
+    }
     let data = buf.data_mut();
     let mut eth = Frame::new_unchecked(&mut *data);
     let sender_mac = eth.src();
@@ -45,11 +84,11 @@ pub fn reply<B: PacketBuf>(buf: &mut B, p: &Parsed, our_mac: [u8; 6], mtu: u16) 
         ip.set_src(&me);
         ip.set_dst(&them);
         let msg = &mut data[l2 + 40..l2 + total];
-        msg[0] = 2; // packet too big
-        msg[1] = 0;
-        msg[4..8].copy_from_slice(&(mtu as u32).to_be_bytes());
+        msg[0] = msg_type;
+        msg[1] = code;
+        msg[4..8].copy_from_slice(&rest.to_be_bytes());
         icmpv6::Packet::new_unchecked(msg).fill_checksum(&me, &them);
-        let _ = buf.set_len(l2 + total);
+        buf.set_len(l2 + total)?;
     } else {
         let hl = ((data[l2] & 0x0f) as usize) * 4;
         let quoted = (hl + 8).min(ip_len);
@@ -79,9 +118,10 @@ pub fn reply<B: PacketBuf>(buf: &mut B, p: &Parsed, our_mac: [u8; 6], mtu: u16) 
         ip.set_dst(orig_src.into());
         ip.fill_checksum();
         let mut icmp = icmpv4::Packet::new_unchecked(&mut data[l2 + 20..l2 + total]);
-        icmp.set_type_code(icmpv4::DEST_UNREACHABLE, 4);
-        icmp.set_rest_of_header(mtu as u32);
+        icmp.set_type_code(msg_type, code);
+        icmp.set_rest_of_header(rest);
         icmp.fill_checksum();
-        let _ = buf.set_len(l2 + total);
+        buf.set_len(l2 + total)?;
     }
+    Ok(())
 }
