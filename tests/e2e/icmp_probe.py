@@ -7,6 +7,12 @@ inside the client namespace). Prints JSON.
         with nothing on the port answers "port unreachable", which the kernel
         turns into ECONNREFUSED on the socket only if the error reaches it.
 
+    icmp_probe.py ttl VIP PORT
+        Sends one datagram to VIP:PORT with TTL (hop limit) 1, as traceroute's
+        first probe, and reads the ICMP error the kernel queues on the socket
+        (IP_RECVERR): {"origin": "icmp"|"icmp6", "type": t, "code": c,
+        "offender": address} or {"error": "none"}.
+
     icmp_probe.py too-big IFACE DST_MAC VIP PORT MTU [--no-flow]
         Sends a query from a fixed port and reads which backend answered, then
         sends, as a router on the client's side would, "fragmentation needed"
@@ -16,7 +22,9 @@ inside the client namespace). Prints JSON.
 """
 
 import json
+import select
 import socket
+import struct
 import sys
 
 REPLY_LEN = 200
@@ -39,6 +47,40 @@ def refused(vip, port, count):
             out["silent"] += 1
         s.close()
     return out
+
+
+# From <linux/in.h>, <linux/in6.h> and <linux/errqueue.h>.
+IP_RECVERR, IPV6_RECVERR = 11, 25
+ORIGINS = {2: "icmp", 3: "icmp6"}
+
+
+def ttl(vip, port):
+    v6 = ":" in vip
+    s = socket.socket(socket.AF_INET6 if v6 else socket.AF_INET, socket.SOCK_DGRAM)
+    if v6:
+        s.setsockopt(socket.IPPROTO_IPV6, IPV6_RECVERR, 1)
+        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_UNICAST_HOPS, 1)
+    else:
+        s.setsockopt(socket.IPPROTO_IP, IP_RECVERR, 1)
+        s.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, 1)
+    s.connect((vip, port))
+    s.send(b"hop 1")
+    poller = select.poll()
+    poller.register(s, select.POLLERR)
+    if not poller.poll(2000):
+        return {"error": "none"}
+    _, ancillary, _, _ = s.recvmsg(512, 512, socket.MSG_ERRQUEUE)
+    for _, _, data in ancillary:
+        # struct sock_extended_err, then the offender's sockaddr.
+        _, origin, icmp_type, code = struct.unpack_from("=IBBB", data)
+        offender = data[16:]
+        if v6:
+            addr = socket.inet_ntop(socket.AF_INET6, offender[8:24])
+        else:
+            addr = socket.inet_ntop(socket.AF_INET, offender[4:8])
+        return {"origin": ORIGINS.get(origin, origin), "type": icmp_type, "code": code,
+                "offender": addr}
+    return {"error": "no ancillary data"}
 
 
 def too_big(iface, dst_mac, vip, port, mtu, no_flow):
@@ -70,6 +112,8 @@ def too_big(iface, dst_mac, vip, port, mtu, no_flow):
 def main():
     if sys.argv[1] == "refused":
         print(json.dumps(refused(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))))
+    elif sys.argv[1] == "ttl":
+        print(json.dumps(ttl(sys.argv[2], int(sys.argv[3]))))
     else:
         iface, mac, vip, port, mtu = sys.argv[2:7]
         print(json.dumps(too_big(iface, mac, vip, int(port), int(mtu), "--no-flow" in sys.argv)))

@@ -1,7 +1,8 @@
 """ICMP errors about balanced flows reach the other end of the flow, translated,
 and real kernels act on them: a backend's "port unreachable" becomes
 ECONNREFUSED on the client's socket; a client-side router's "fragmentation
-needed" / "packet too big" lowers the path MTU the backend's kernel keeps."""
+needed" / "packet too big" lowers the path MTU the backend's kernel keeps. And
+a packet whose TTL runs out at weir gets "time exceeded", as traceroute expects."""
 
 import json
 from pathlib import Path
@@ -90,3 +91,27 @@ def test_too_big_from_the_client_side_reaches_the_backend(testbed, tmp_path, fam
         assert path_mtu(testbed, b, client) == want_dr, (b, dr, c)
     assert c["icmp_errors_relayed"] == 2, c
     assert c["drop_icmp_no_flow"] == 1, c
+
+
+@pytest.mark.parametrize("vip", [VIP, VIP6, DR_VIP])
+def test_ttl_running_out_at_weir_gets_time_exceeded(testbed, tmp_path, vip):
+    v6 = ":" in vip
+    cfg = (
+        base_config()
+        + pool("dns", EQUAL, port=5353, v6=v6)
+        + service("dns", vip, 5353, "dns", protocol="udp", mode="dr" if vip == DR_VIP else "fullnat")
+    )
+    w = start(testbed, tmp_path, cfg)
+    hop1 = probe(testbed, "ttl", vip, "5353")
+    # With the TTL it needs, the same datagram is answered.
+    answer = testbed.exec("cl", "/usr/bin/python3", "-c", (
+        "import socket,sys\n"
+        f"s=socket.socket(socket.AF_INET{'6' if v6 else ''},socket.SOCK_DGRAM); s.settimeout(2)\n"
+        f"s.connect(('{vip}',5353)); s.send(b'hop 2'); print(s.recv(2048).decode())\n"
+    )).stdout
+    w.stop()
+    c = w.counters()
+    want = {"origin": "icmp6", "type": 3, "code": 0} if v6 else {"origin": "icmp", "type": 11, "code": 0}
+    assert hop1 == dict(want, offender=vip), (hop1, c)
+    assert answer.startswith("backend b") and answer.rstrip().endswith("hop 2"), answer
+    assert c["icmp_time_exceeded_sent"] == 1, c
