@@ -4,7 +4,7 @@
 
 use super::conn_table::{Conn, ConnTable, Hit, Staged};
 use super::flow::FlowKey;
-use super::icmp_sent::{self, Error as IcmpError};
+use super::icmp_sent;
 use super::local_ports::LocalPorts;
 use super::nat::{self, Parsed, Shape};
 use super::reclaim::reclaimable;
@@ -16,6 +16,7 @@ use crate::buf::PacketBuf;
 use crate::pipeline::counters::{Counter, Tally};
 use crate::wire::{ip_proto, tcp};
 
+mod icmp_out;
 mod icmp_relay;
 
 /// Ticks per second of the connection-table clock.
@@ -50,6 +51,8 @@ pub struct LbCore {
     /// first entry of that rank will do (a SYN flood: one look instead of
     /// [`RECLAIM_VISITS`](super::conn_table::RECLAIM_VISITS)).
     settle_for: (u64, u8),
+    /// The ICMP errors this worker may still send in this tick.
+    icmp_budget: icmp_sent::Budget,
 }
 
 /// Where a packet came from and where its L3 header starts.
@@ -96,6 +99,7 @@ impl LbCore {
             now: 0,
             reclaim_missed: u64::MAX,
             settle_for: (u64::MAX, 0),
+            icmp_budget: icmp_sent::Budget::default(),
         }
     }
 
@@ -293,13 +297,13 @@ impl LbCore {
             Ok(hop) => hop,
             Err(c) => return LbVerdict::Drop(c),
         };
-        if let Some(v) = refuse_too_big(buf, p, snap, (in_port, out_port), macs, tally) {
+        if let Some(v) = self.refuse_too_big(buf, p, snap, (in_port, out_port), macs, tally) {
             return v;
         }
         let data = buf.data_mut();
         if nat::decrement_ttl(data, p).is_err() {
             self.stats.service_drop(sid, Counter::DropTtlExpired);
-            return time_exceeded(buf, p, in_port, macs, tally);
+            return self.time_exceeded(buf, p, in_port, macs, tally);
         }
         if svc.mode == Mode::FullNat {
             let Some(id) = id else {
@@ -508,13 +512,13 @@ impl LbCore {
         let port = port.min(macs.len().saturating_sub(1));
         // A reply bigger than the client's side takes: the backend hears it from
         // the local address it sent to, as from any router on the path.
-        if let Some(v) = refuse_too_big(buf, p, snap, (in_port, port), macs, tally) {
+        if let Some(v) = self.refuse_too_big(buf, p, snap, (in_port, port), macs, tally) {
             return v;
         }
         let data = buf.data_mut();
         if nat::decrement_ttl(data, p).is_err() {
             self.stats.service_drop(sid, Counter::DropTtlExpired);
-            return time_exceeded(buf, p, in_port, macs, tally);
+            return self.time_exceeded(buf, p, in_port, macs, tally);
         }
         nat::rewrite(data, p, (&fwd.dst, fwd.dport), (&fwd.src, fwd.sport));
         nat::set_macs(data, macs[port], peer_mac);
@@ -577,65 +581,6 @@ fn next_hop(snap: &LbSnapshot, backend: u32) -> Result<(usize, [u8; 6]), Counter
         return Err(Counter::DropBackendMaint);
     }
     Ok((be.port_index, be.mac.ok_or(Counter::DropNoNeighbor)?))
-}
-
-/// When the packet does not fit the MTU of the port it must leave by, rewrites it
-/// into the ICMP error for its sender and says to send that back out of `in_port`.
-/// The length check is inline; the rest is out of the way of packets that fit.
-#[inline(always)]
-fn refuse_too_big<B: PacketBuf>(
-    buf: &mut B,
-    p: &Parsed,
-    snap: &LbSnapshot,
-    ports: (usize, usize),
-    macs: PortMacs<'_>,
-    tally: &mut Tally,
-) -> Option<LbVerdict> {
-    let &mtu = snap.port_mtu.get(ports.1)?;
-    if p.ip_len <= mtu as u32 {
-        return None;
-    }
-    refuse_oversize(buf, p, mtu, ports.0, macs, tally)
-}
-
-#[cold]
-#[inline(never)]
-fn refuse_oversize<B: PacketBuf>(
-    buf: &mut B,
-    p: &Parsed,
-    mtu: u16,
-    in_port: usize,
-    macs: PortMacs<'_>,
-    tally: &mut Tally,
-) -> Option<LbVerdict> {
-    if !icmp_sent::does_not_fit(buf.data(), p, mtu) {
-        return None;
-    }
-    let mac = macs[in_port.min(macs.len() - 1)];
-    if icmp_sent::reply(buf, p, mac, IcmpError::TooBig(mtu)).is_err() {
-        return Some(LbVerdict::Drop(Counter::DropNoRoom));
-    }
-    tally.add(Counter::TooBigSent, 1);
-    Some(LbVerdict::Tx(in_port))
-}
-
-/// A packet whose TTL / hop limit ran out here: "time exceeded" back to its
-/// sender, out of the port it came in on.
-#[cold]
-#[inline(never)]
-fn time_exceeded<B: PacketBuf>(
-    buf: &mut B,
-    p: &Parsed,
-    in_port: usize,
-    macs: PortMacs<'_>,
-    tally: &mut Tally,
-) -> LbVerdict {
-    let mac = macs[in_port.min(macs.len() - 1)];
-    if icmp_sent::reply(buf, p, mac, IcmpError::TimeExceeded).is_err() {
-        return LbVerdict::Drop(Counter::DropNoRoom);
-    }
-    tally.add(Counter::TimeExceededSent, 1);
-    LbVerdict::Tx(in_port)
 }
 
 /// The hash the ring chooses a backend by (xxh3, portable across appliances);

@@ -4,6 +4,7 @@
 use super::core::{Arrival, LbCore, LbVerdict};
 use super::core_tests::{be_mac, snap_of, Family, CLIENT_MAC, V4, V6};
 use super::flow::FlowKey;
+use super::icmp_sent::PER_TICK;
 use super::snapshot::{LbSnapshot, Mode, SchedKind};
 use super::stats::ServiceStat;
 use crate::buf::{PacketBuf, VecBuf};
@@ -509,4 +510,30 @@ fn packets_whose_ttl_runs_out_here_get_time_exceeded_from_where_they_were_sent()
         // The service counts the ones that never reached a backend.
         assert_eq!(core.stats.get_service(0, ServiceStat::DropTtlExpired), 2);
     }
+}
+
+#[test]
+fn a_worker_sends_at_most_its_budget_of_errors_per_tick() {
+    let (mut s, mut core, client, _) = connected(&V4);
+    let expiring = with_ttl(ends(client, 40000, V4.vip, 80).frame(tcp::flags::ACK, 0), 1);
+    // How many of `n` copies of `frame` got verdict `want`.
+    let sent = |core: &mut LbCore, s: &LbSnapshot, frame: &[u8], n: u32, want: LbVerdict| {
+        (0..n)
+            .filter(|_| through(core, s, frame, false).0 == want)
+            .count() as u32
+    };
+    let (tx, limited) = (
+        LbVerdict::Tx(0),
+        LbVerdict::Drop(Counter::DropIcmpRateLimited),
+    );
+    assert_eq!(sent(&mut core, &s, &expiring, PER_TICK, tx), PER_TICK);
+    assert_eq!(sent(&mut core, &s, &expiring, 30, limited), 30);
+    // "Too big" draws on the same budget.
+    s.port_mtu = vec![1000];
+    let big = ends(client, 40000, V4.vip, 80).frame(tcp::flags::ACK, 1100);
+    assert_eq!(sent(&mut core, &s, &big, 1, limited), 1);
+    // A new tick, a new budget.
+    core.now += 1;
+    assert_eq!(sent(&mut core, &s, &big, 1, tx), 1);
+    assert_eq!(sent(&mut core, &s, &expiring, 1, tx), 1);
 }

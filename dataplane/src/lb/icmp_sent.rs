@@ -24,6 +24,42 @@ pub fn does_not_fit(data: &[u8], p: &Parsed, mtu: u16) -> bool {
     p.v6 || read_u16(data, p.l2 as usize + 6) & 0x4000 != 0
 }
 
+/// ICMP errors a worker may send per tick of its clock (100 ms): 1,000 a second,
+/// Linux's default for a host (`net.ipv4.icmp_msgs_per_sec`). A flood of packets
+/// that each earn an error (TTL 1, too big with DF) must not make the appliance a
+/// reflector at line rate.
+pub const PER_TICK: u32 = 100;
+
+/// What is left of this tick's [`PER_TICK`].
+pub struct Budget {
+    tick: u64,
+    left: u32,
+}
+
+impl Default for Budget {
+    fn default() -> Budget {
+        Budget {
+            tick: u64::MAX,
+            left: 0,
+        }
+    }
+}
+
+impl Budget {
+    /// Takes one error's worth at tick `now`; false when this tick's are spent.
+    pub fn take(&mut self, now: u64) -> bool {
+        if self.tick != now {
+            self.tick = now;
+            self.left = PER_TICK;
+        }
+        if self.left == 0 {
+            return false;
+        }
+        self.left -= 1;
+        true
+    }
+}
+
 /// Which error to send.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Error {

@@ -68,6 +68,7 @@ counters! {
     DropIcmpMalformed = "drop_icmp_malformed",
     DropIcmpBadChecksum = "drop_icmp_bad_checksum",
     DropIcmpNoFlow = "drop_icmp_no_flow",
+    DropIcmpRateLimited = "drop_icmp_rate_limited",
     DropNdInvalid = "drop_nd_invalid",
     DropNoRoom = "drop_no_room",
     DropNoHostInterface = "drop_no_host_interface",
