@@ -4,6 +4,7 @@
 
 use super::conn_table::{Conn, ConnTable, Hit, Staged};
 use super::flow::FlowKey;
+use super::frag_routes::FragRoutes;
 use super::icmp_sent;
 use super::local_ports::LocalPorts;
 use super::nat::{self, Parsed, Shape};
@@ -16,6 +17,7 @@ use crate::buf::PacketBuf;
 use crate::pipeline::counters::{Counter, Tally};
 use crate::wire::{ip_proto, tcp};
 
+mod fragments;
 mod icmp_out;
 mod icmp_relay;
 
@@ -53,6 +55,8 @@ pub struct LbCore {
     settle_for: (u64, u8),
     /// The ICMP errors this worker may still send in this tick.
     icmp_budget: icmp_sent::Budget,
+    /// Where the later fragments of recent datagrams go.
+    frags: FragRoutes,
 }
 
 /// Where a packet came from and where its L3 header starts.
@@ -100,6 +104,7 @@ impl LbCore {
             reclaim_missed: u64::MAX,
             settle_for: (u64::MAX, 0),
             icmp_budget: icmp_sent::Budget::default(),
+            frags: FragRoutes::default(),
         }
     }
 
@@ -229,17 +234,23 @@ impl LbCore {
         macs: PortMacs<'_>,
         tally: &mut Tally,
     ) -> LbVerdict {
-        if prep.p.shape != Shape::Whole {
-            if prep.p.shape == Shape::IcmpError {
-                return self.relay_icmp_error(buf, prep, snap, macs, tally);
-            }
-            // A backend's reply in pieces: only the first would match its entry,
-            // and forwarding that alone helps nobody.
-            if prep.at.local {
-                return LbVerdict::Drop(Counter::DropFragment);
-            }
-            return self.fragment(buf, &prep.p, snap, macs, tally);
+        match prep.p.shape {
+            Shape::Whole => self.finish_whole(buf, prep, snap, macs, tally),
+            Shape::IcmpError => self.relay_icmp_error(buf, prep, snap, macs, tally),
+            Shape::FirstFragment | Shape::Fragment => self.fragment(buf, prep, snap, macs, tally),
         }
+    }
+
+    /// [`finish`](Self::finish) for a whole packet (or a datagram's first fragment).
+    #[inline(always)]
+    fn finish_whole<B: PacketBuf>(
+        &mut self,
+        buf: &mut B,
+        prep: &Prepared,
+        snap: &LbSnapshot,
+        macs: PortMacs<'_>,
+        tally: &mut Tally,
+    ) -> LbVerdict {
         if prep.at.local {
             return self.reverse(buf, prep, snap, macs, tally);
         }
@@ -527,40 +538,6 @@ impl LbCore {
         self.stats.service_packet(sid, len);
         tally.add(Counter::LbReverse, 1);
         LbVerdict::Tx(port)
-    }
-
-    /// Fragments carry no ports: a `dr` service that allows them forwards every
-    /// fragment of a datagram by the (source, destination, protocol) hash.
-    #[cold]
-    #[inline(never)]
-    fn fragment<B: PacketBuf>(
-        &mut self,
-        buf: &mut B,
-        p: &Parsed,
-        snap: &LbSnapshot,
-        macs: PortMacs<'_>,
-        tally: &mut Tally,
-    ) -> LbVerdict {
-        let Some(svc) = snap.services.iter().find(|s| {
-            s.fragments && s.mode == Mode::Dr && s.proto == p.key.proto && s.vip == p.key.dst_ip()
-        }) else {
-            return LbVerdict::Drop(Counter::DropFragment);
-        };
-        let idx = svc.ring.choose(p.key.hash_3tuple());
-        let Some(&backend) = svc.backends.get(idx as usize) else {
-            return LbVerdict::Drop(Counter::DropNoBackend);
-        };
-        let be = &snap.backends[backend as usize];
-        let Some(mac) = be.mac else {
-            return LbVerdict::Drop(Counter::DropNoNeighbor);
-        };
-        let data = buf.data_mut();
-        if let Err(c) = nat::decrement_ttl(data, p) {
-            return LbVerdict::Drop(c);
-        }
-        nat::set_macs(data, macs[be.port_index], mac);
-        tally.add(Counter::LbForward, 1);
-        LbVerdict::Tx(be.port_index)
     }
 
     /// Connections in this core's table for backend `id`.

@@ -5,6 +5,7 @@ pub mod conn_table;
 pub mod core;
 pub mod flow;
 pub mod flow_index;
+pub mod frag_routes;
 pub mod icmp_error;
 pub mod icmp_sent;
 pub mod local_ports;
@@ -16,6 +17,8 @@ pub mod stats;
 pub mod tcp_state;
 pub mod timer_wheel;
 
+#[cfg(test)]
+mod core_fragment_tests;
 #[cfg(test)]
 mod core_icmp_tests;
 #[cfg(test)]

@@ -29,7 +29,10 @@ pub struct Parsed {
 pub enum Shape {
     /// A whole packet: a TCP or UDP segment (or another protocol's, ports zero).
     Whole,
-    /// A fragment: ports are unknown (zero in `key`).
+    /// An IPv4 datagram's first fragment: the ports are there, the rest of the
+    /// datagram follows in other packets.
+    FirstFragment,
+    /// Any other fragment: ports are unknown (zero in `key`).
     Fragment,
     /// An ICMP error about a connection (see [`icmp_error`]): `key` is the quoted
     /// packet's 5-tuple reversed, and `l4` the offset of the ICMP header.
@@ -76,14 +79,12 @@ pub fn parse_v4(ip: &ipv4::Packet<&[u8]>, l2: usize) -> Result<Parsed, Counter> 
             return r;
         }
     }
-    finish_parse(
-        key,
-        l4,
-        l2,
-        ip.header_len(),
-        ip.total_len() as usize,
-        ip.is_fragment(),
-    )
+    let shape = match (ip.is_fragment(), ip.frag_offset()) {
+        (false, _) => Shape::Whole,
+        (true, 0) => Shape::FirstFragment,
+        (true, _) => Shape::Fragment,
+    };
+    finish_parse(key, l4, l2, ip.header_len(), ip.total_len() as usize, shape)
 }
 
 /// [`parse`] for a validated IPv6 header and its upper layer.
@@ -107,10 +108,18 @@ pub fn parse_v6(ip: &ipv6::Packet<&[u8]>, ul: UpperLayer, l2: usize) -> Result<P
             return r;
         }
     }
-    finish_parse(key, l4, l2, ul.offset, ip_len, ul.fragment)
+    // IPv6 fragments are not followed (see frag_routes): all are alike here.
+    let shape = if ul.fragment {
+        Shape::Fragment
+    } else {
+        Shape::Whole
+    };
+    finish_parse(key, l4, l2, ul.offset, ip_len, shape)
 }
 
 /// Reads the ports and flags from the L4 header `l4` (`l4_off` from the IP header).
+/// A first fragment must hold the whole TCP header, or the UDP one (whose length
+/// field counts the whole datagram); a later one holds no ports.
 #[inline]
 fn finish_parse(
     mut key: FlowKey,
@@ -118,24 +127,31 @@ fn finish_parse(
     l2: usize,
     l4_off: usize,
     ip_len: usize,
-    fragment: bool,
+    mut shape: Shape,
 ) -> Result<Parsed, Counter> {
     let mut flags = 0;
-    if !fragment {
-        match key.proto {
-            ip_proto::TCP => {
-                let t = tcp::Packet::new_checked(l4).map_err(|_| Counter::DropL4Malformed)?;
-                key.sport = t.src_port();
-                key.dport = t.dst_port();
-                flags = t.flags();
-            }
-            ip_proto::UDP => {
-                let u = udp::Packet::new_checked(l4).map_err(|_| Counter::DropL4Malformed)?;
-                key.sport = u.src_port();
-                key.dport = u.dst_port();
-            }
-            _ => {}
+    match (shape, key.proto) {
+        (Shape::Whole | Shape::FirstFragment, ip_proto::TCP) => {
+            let t = tcp::Packet::new_checked(l4).map_err(|_| Counter::DropL4Malformed)?;
+            key.sport = t.src_port();
+            key.dport = t.dst_port();
+            flags = t.flags();
         }
+        (Shape::Whole, ip_proto::UDP) => {
+            let u = udp::Packet::new_checked(l4).map_err(|_| Counter::DropL4Malformed)?;
+            key.sport = u.src_port();
+            key.dport = u.dst_port();
+        }
+        (Shape::FirstFragment, ip_proto::UDP) => {
+            let Some(h) = l4.get(..udp::HEADER_LEN) else {
+                return Err(Counter::DropL4Malformed);
+            };
+            key.sport = u16::from_be_bytes([h[0], h[1]]);
+            key.dport = u16::from_be_bytes([h[2], h[3]]);
+        }
+        // Another protocol's first fragment has no ports to follow.
+        (Shape::FirstFragment, _) => shape = Shape::Fragment,
+        _ => {}
     }
     Ok(Parsed {
         l2: l2 as u16,
@@ -144,11 +160,7 @@ fn finish_parse(
         v6: key.v6,
         key,
         tcp_flags: flags,
-        shape: if fragment {
-            Shape::Fragment
-        } else {
-            Shape::Whole
-        },
+        shape,
     })
 }
 

@@ -1,0 +1,225 @@
+//! IPv4 datagrams in fragments through LbCore: the first fragment is balanced
+//! with its ports, the later ones follow it (see lb::frag_routes).
+
+use super::core::{LbCore, LbVerdict};
+use super::core_tests::{be_mac, run, snap, tcp_frame, CLIENT, LOCAL, VIP};
+use super::snapshot::{LbSnapshot, Mode, SchedKind};
+use crate::buf::{PacketBuf, VecBuf};
+use crate::pipeline::counters::Counter;
+use crate::wire::checksum::pseudo_v4;
+use crate::wire::ethernet::Frame;
+use crate::wire::{ip_proto, ipv4, tcp};
+use std::net::Ipv4Addr;
+
+/// Splits a single-segment IPv4 frame into two fragments (IP ID `id`): the first
+/// with `first` bytes of its IP payload (a multiple of 8), the second with the rest.
+fn split(frame: &[u8], id: u16, first: usize) -> [Vec<u8>; 2] {
+    let payload = &frame[34..];
+    let piece = |bytes: &[u8], offset: usize, more: bool| {
+        let mut f = frame[..34].to_vec();
+        f.extend_from_slice(bytes);
+        let mut ip = ipv4::Packet::new_unchecked(&mut f[14..]);
+        ip.set_total_len((20 + bytes.len()) as u16);
+        ip.set_ident(id);
+        ip.set_fragment((offset / 8) as u16, more);
+        ip.fill_checksum();
+        f
+    };
+    [
+        piece(&payload[..first], 0, true),
+        piece(&payload[first..], first, false),
+    ]
+}
+
+/// The addresses of a forwarded fragment, and its IP payload; its header checksum
+/// checked.
+fn opened(out: &VecBuf) -> (Ipv4Addr, Ipv4Addr, Vec<u8>) {
+    let ip = ipv4::Packet::new_checked(&out.data()[14..]).unwrap();
+    assert!(ip.verify_checksum());
+    (ip.src(), ip.dst(), ip.payload().to_vec())
+}
+
+/// Both fragments through `core`, forwarded: the reassembled TCP segment's ports,
+/// with its checksum checked against the addresses both fragments left with.
+fn both_through(
+    core: &mut LbCore,
+    s: &LbSnapshot,
+    frags: &[Vec<u8>; 2],
+    local: bool,
+) -> (Ipv4Addr, Ipv4Addr, (u16, u16), [[u8; 6]; 2]) {
+    let mut segment = vec![];
+    let mut ends = vec![];
+    let mut macs = [[0; 6]; 2];
+    for (i, f) in frags.iter().enumerate() {
+        let (v, out, _) = run(core, s, f, local);
+        assert_eq!(v, LbVerdict::Tx(0), "fragment {i}");
+        macs[i] = Frame::new_checked(out.data()).unwrap().dst();
+        let (src, dst, payload) = opened(&out);
+        ends.push((src, dst));
+        segment.extend_from_slice(&payload);
+    }
+    assert_eq!(ends[0], ends[1], "both fragments rewritten alike");
+    let (src, dst) = ends[0];
+    let seg = tcp::Packet::new_checked(&segment[..]).unwrap();
+    let ps = pseudo_v4(src, dst, ip_proto::TCP, segment.len() as u16);
+    assert!(seg.verify_checksum(ps), "the datagram's TCP checksum");
+    (src, dst, (seg.src_port(), seg.dst_port()), macs)
+}
+
+#[test]
+fn fullnat_fragments_follow_their_first_fragment_both_ways() {
+    let s = snap(Mode::FullNat, SchedKind::RingHash, &[1, 1, 1]);
+    let mut core = LbCore::new(0, 1, 64, 1);
+    let syn = tcp_frame(CLIENT, 40000, VIP, 80, tcp::flags::SYN, 0);
+    let (_, out, _) = run(&mut core, &s, &syn, false);
+    let (_, backend, l4) = opened(&out);
+    let lport = u16::from_be_bytes([l4[0], l4[1]]);
+    let b = (u32::from(backend) - u32::from(Ipv4Addr::new(198, 18, 0, 11))) as usize;
+
+    // The client's 120-byte segment in two fragments: to the backend, from the
+    // local address, the ports and checksum rewritten in the first.
+    let data = tcp_frame(CLIENT, 40000, VIP, 80, tcp::flags::ACK, 100);
+    let (src, dst, ports, macs) = both_through(&mut core, &s, &split(&data, 7, 48), false);
+    assert_eq!((src, dst, ports), (LOCAL, backend, (lport, 8080)));
+    assert_eq!(macs, [be_mac(b); 2]);
+
+    // The backend's reply in fragments: to the client, from the VIP.
+    let reply = tcp_frame(backend, 8080, LOCAL, lport, tcp::flags::ACK, 300);
+    let (src, dst, ports, _) = both_through(&mut core, &s, &split(&reply, 8, 160), true);
+    assert_eq!((src, dst, ports), (VIP, CLIENT, (80, 40000)));
+
+    // A later fragment whose first was never seen goes nowhere; nor one that
+    // comes after its route was forgotten.
+    let [_, orphan] = split(&data, 9, 48);
+    assert_eq!(
+        run(&mut core, &s, &orphan, false).0,
+        LbVerdict::Drop(Counter::DropFragment)
+    );
+    let [first, later] = split(&data, 10, 48);
+    assert_eq!(run(&mut core, &s, &first, false).0, LbVerdict::Tx(0));
+    core.now += super::frag_routes::LIFETIME_TICKS + 1;
+    assert_eq!(
+        run(&mut core, &s, &later, false).0,
+        LbVerdict::Drop(Counter::DropFragment)
+    );
+}
+
+#[test]
+fn dr_fragments_follow_their_first_fragment_to_its_backend() {
+    // Round robin: the backend is the connection's, not any hash's.
+    let s = snap(Mode::Dr, SchedKind::RoundRobin, &[1, 1, 1]);
+    let mut core = LbCore::new(0, 1, 64, 1);
+    for port in [1, 2] {
+        run(
+            &mut core,
+            &s,
+            &tcp_frame(CLIENT, port, VIP, 80, tcp::flags::SYN, 0),
+            false,
+        );
+    }
+    let (_, out, _) = run(
+        &mut core,
+        &s,
+        &tcp_frame(CLIENT, 40000, VIP, 80, tcp::flags::SYN, 0),
+        false,
+    );
+    let mac = Frame::new_checked(out.data()).unwrap().dst();
+    let data = tcp_frame(CLIENT, 40000, VIP, 80, tcp::flags::ACK, 100);
+    let (src, dst, ports, macs) = both_through(&mut core, &s, &split(&data, 7, 48), false);
+    assert_eq!(
+        (src, dst, ports, macs),
+        (CLIENT, VIP, (40000, 80), [mac; 2])
+    );
+}
+
+#[test]
+fn with_two_workers_fragments_go_to_the_connection_owner() {
+    let s = snap(Mode::FullNat, SchedKind::RingHash, &[1, 1, 1]);
+    let key = super::flow::FlowKey::v4(CLIENT, VIP, 40000, 80, ip_proto::TCP);
+    let owner = key.owner(2) as usize;
+    let mut cores = [LbCore::new(0, 2, 64, 1), LbCore::new(1, 2, 64, 1)];
+    let syn = tcp_frame(CLIENT, 40000, VIP, 80, tcp::flags::SYN, 0);
+    assert_eq!(run(&mut cores[owner], &s, &syn, false).0, LbVerdict::Tx(0));
+    let frags = split(
+        &tcp_frame(CLIENT, 40000, VIP, 80, tcp::flags::ACK, 100),
+        7,
+        48,
+    );
+    // The worker that received them hands both over (the later one by the
+    // route its first left), and the owner forwards both.
+    let other = 1 - owner;
+    for f in &frags {
+        assert_eq!(
+            run(&mut cores[other], &s, f, false).0,
+            LbVerdict::Handoff(owner as u16)
+        );
+    }
+    for f in &frags {
+        let mut b = VecBuf::new(f, 9000);
+        let mut t = crate::pipeline::counters::Tally::default();
+        let at = super::core::Arrival {
+            l2: 14,
+            v6: false,
+            in_port: 0,
+            handed: true,
+            local: false,
+        };
+        let v = cores[owner].process(&mut b, at, &s, &[super::core_tests::OUR], &mut t);
+        assert_eq!(v, LbVerdict::Tx(0));
+        assert_eq!(t.get(Counter::LbForward), 1);
+    }
+}
+
+/// Fragments with random bytes changed (offsets, flags, lengths, ports) and cut
+/// short: never a panic, and what is forwarded has a valid IPv4 header.
+#[test]
+fn mutated_fragments_never_panic_and_leave_with_valid_headers() {
+    let s = snap(Mode::FullNat, SchedKind::RingHash, &[1, 1, 1]);
+    let mut core = LbCore::new(0, 1, 64, 1);
+    let syn = tcp_frame(CLIENT, 40000, VIP, 80, tcp::flags::SYN, 0);
+    let (_, out, _) = run(&mut core, &s, &syn, false);
+    let (_, backend, l4) = opened(&out);
+    let lport = u16::from_be_bytes([l4[0], l4[1]]);
+    let mut templates = split(
+        &tcp_frame(CLIENT, 40000, VIP, 80, tcp::flags::ACK, 100),
+        7,
+        48,
+    )
+    .to_vec();
+    templates.extend(split(
+        &tcp_frame(backend, 8080, LOCAL, lport, tcp::flags::ACK, 100),
+        8,
+        48,
+    ));
+    let mut rng = crate::test_rng::XorShift::default();
+    let mut forwarded = 0;
+    for i in 0..40_000 {
+        let t = &templates[i % templates.len()];
+        let mut f = t.clone();
+        // Mostly in the IP and TCP headers, where the decisions are; the IP
+        // checksum made right again most of the time, so that they get through.
+        for _ in 0..rng.next() % 3 {
+            let at = 14 + (rng.next() % 40) as usize;
+            f[at] = rng.next() as u8;
+        }
+        let header = f.get(14).map_or(20, |v| (v & 0x0f) as usize * 4).max(20);
+        if rng.next() % 4 != 0 && f.len() >= 14 + header {
+            ipv4::Packet::new_unchecked(&mut f[14..]).fill_checksum();
+        }
+        if rng.next() % 8 == 0 {
+            f.truncate(14 + (rng.next() % (t.len() as u64 - 14)) as usize);
+        }
+        // The classifier drops a header with a bad checksum before LbCore.
+        let valid = ipv4::Packet::new_checked(&f[14..]).is_ok_and(|ip| ip.verify_checksum());
+        if !valid {
+            continue;
+        }
+        let (v, out, _) = run(&mut core, &s, &f, i % 4 >= 2);
+        if v == LbVerdict::Tx(0) {
+            let ip = ipv4::Packet::new_checked(&out.data()[14..]).unwrap();
+            assert!(ip.verify_checksum(), "{f:02x?}");
+            forwarded += 1;
+        }
+    }
+    assert!(forwarded > 1000, "{forwarded}");
+}

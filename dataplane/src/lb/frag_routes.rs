@@ -1,0 +1,148 @@
+//! Where the later fragments of an IPv4 datagram go, learnt from its first.
+//!
+//! Only the first fragment carries the ports, so only it can find the datagram's
+//! connection (or the worker that owns it). The worker that handles a first
+//! fragment notes the outcome under the datagram's identity (source, destination,
+//! IP ID, protocol): the later fragments, which arrive at the same worker (RSS and
+//! the kernel's fanout hash fragments by addresses alone), follow it to the same
+//! connection or worker. A fixed, direct-mapped table: a slot taken by another
+//! datagram, or older than [`LIFETIME_TICKS`], is forgotten, and a fragment that
+//! finds nothing is dropped and counted.
+
+use super::tcp_state::Direction;
+
+/// Slots per worker (a power of two).
+pub const SLOTS: usize = 1024;
+
+/// How long a datagram's route is kept, in ticks (100 ms): its fragments follow
+/// each other within microseconds; Linux waits 30 s for missing ones, but a
+/// fragment that late finds its slot long taken anyway.
+pub const LIFETIME_TICKS: u64 = 10;
+
+/// A datagram's identity (RFC 791): addresses, identification, protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Datagram {
+    pub src: [u8; 4],
+    pub dst: [u8; 4],
+    pub id: u16,
+    pub proto: u8,
+}
+
+impl Datagram {
+    /// The identity of the IPv4 packet whose header starts `ip`.
+    pub fn of(ip: &[u8]) -> Option<Datagram> {
+        let h = ip.get(..20)?;
+        Some(Datagram {
+            src: [h[12], h[13], h[14], h[15]],
+            dst: [h[16], h[17], h[18], h[19]],
+            id: u16::from_be_bytes([h[4], h[5]]),
+            proto: h[9],
+        })
+    }
+
+    fn slot(&self) -> usize {
+        let a = u32::from_ne_bytes(self.src) as u64;
+        let b = u32::from_ne_bytes(self.dst) as u64;
+        let x = (a << 32 | b) ^ ((self.id as u64) << 8 | self.proto as u64);
+        (x.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 40) as usize & (SLOTS - 1)
+    }
+}
+
+/// What happened to a datagram's first fragment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// Handed to the worker that owns its connection.
+    Worker(u16),
+    /// Forwarded on this worker's connection `id`, in direction `dir`.
+    Conn { id: u32, dir: Direction },
+}
+
+#[derive(Clone, Copy)]
+struct Slot {
+    datagram: Datagram,
+    route: Route,
+    /// Tick after which the slot is forgotten.
+    until: u64,
+}
+
+pub struct FragRoutes {
+    slots: Box<[Option<Slot>]>,
+}
+
+impl Default for FragRoutes {
+    fn default() -> FragRoutes {
+        FragRoutes {
+            slots: vec![None; SLOTS].into_boxed_slice(),
+        }
+    }
+}
+
+impl FragRoutes {
+    /// Notes where datagram `d`'s first fragment went, at tick `now`.
+    pub fn learn(&mut self, d: Datagram, route: Route, now: u64) {
+        self.slots[d.slot()] = Some(Slot {
+            datagram: d,
+            route,
+            until: now + LIFETIME_TICKS,
+        });
+    }
+
+    /// Where datagram `d`'s later fragments go, if its first was seen lately.
+    pub fn route(&self, d: &Datagram, now: u64) -> Option<Route> {
+        match self.slots[d.slot()] {
+            Some(s) if s.datagram == *d && now <= s.until => Some(s.route),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn datagram(id: u16) -> Datagram {
+        Datagram {
+            src: [198, 18, 0, 10],
+            dst: [198, 18, 0, 100],
+            id,
+            proto: 17,
+        }
+    }
+
+    #[test]
+    fn a_route_is_found_by_its_datagram_until_it_is_too_old() {
+        let mut r = FragRoutes::default();
+        let to = Route::Conn {
+            id: 7,
+            dir: Direction::Forward,
+        };
+        r.learn(datagram(1), to, 100);
+        assert_eq!(r.route(&datagram(1), 100), Some(to));
+        assert_eq!(r.route(&datagram(1), 100 + LIFETIME_TICKS), Some(to));
+        assert_eq!(r.route(&datagram(1), 101 + LIFETIME_TICKS), None);
+        // Another identification, or protocol, is another datagram.
+        assert_eq!(r.route(&datagram(2), 100), None);
+        let tcp = Datagram {
+            proto: 6,
+            ..datagram(1)
+        };
+        assert_eq!(r.route(&tcp, 100), None);
+    }
+
+    #[test]
+    fn datagrams_spread_over_the_slots_and_a_newer_one_takes_a_shared_slot() {
+        let slots: std::collections::HashSet<usize> =
+            (0..512).map(|id| datagram(id).slot()).collect();
+        assert!(slots.len() > 400, "{}", slots.len());
+        let mut r = FragRoutes::default();
+        let a = datagram(0);
+        let b = (1..u16::MAX)
+            .map(datagram)
+            .find(|d| d.slot() == a.slot())
+            .unwrap();
+        r.learn(a, Route::Worker(1), 0);
+        r.learn(b, Route::Worker(2), 0);
+        assert_eq!(r.route(&a, 0), None);
+        assert_eq!(r.route(&b, 0), Some(Route::Worker(2)));
+    }
+}
