@@ -66,14 +66,21 @@ fn both_through(
     (src, dst, (seg.src_port(), seg.dst_port()), macs)
 }
 
-#[test]
-fn fullnat_fragments_follow_their_first_fragment_both_ways() {
+/// A fullnat snapshot and core with the client's connection from port 40000:
+/// its backend and local port.
+fn fullnat_connection() -> (LbSnapshot, LbCore, Ipv4Addr, u16) {
     let s = snap(Mode::FullNat, SchedKind::RingHash, &[1, 1, 1]);
     let mut core = LbCore::new(0, 1, 64, 1);
     let syn = tcp_frame(CLIENT, 40000, VIP, 80, tcp::flags::SYN, 0);
     let (_, out, _) = run(&mut core, &s, &syn, false);
     let (_, backend, l4) = opened(&out);
     let lport = u16::from_be_bytes([l4[0], l4[1]]);
+    (s, core, backend, lport)
+}
+
+#[test]
+fn fullnat_fragments_follow_their_first_fragment_both_ways() {
+    let (s, mut core, backend, lport) = fullnat_connection();
     let b = (u32::from(backend) - u32::from(Ipv4Addr::new(198, 18, 0, 11))) as usize;
 
     // The client's 120-byte segment in two fragments: to the backend, from the
@@ -174,12 +181,7 @@ fn with_two_workers_fragments_go_to_the_connection_owner() {
 /// short: never a panic, and what is forwarded has a valid IPv4 header.
 #[test]
 fn mutated_fragments_never_panic_and_leave_with_valid_headers() {
-    let s = snap(Mode::FullNat, SchedKind::RingHash, &[1, 1, 1]);
-    let mut core = LbCore::new(0, 1, 64, 1);
-    let syn = tcp_frame(CLIENT, 40000, VIP, 80, tcp::flags::SYN, 0);
-    let (_, out, _) = run(&mut core, &s, &syn, false);
-    let (_, backend, l4) = opened(&out);
-    let lport = u16::from_be_bytes([l4[0], l4[1]]);
+    let (s, mut core, backend, lport) = fullnat_connection();
     let mut templates = split(
         &tcp_frame(CLIENT, 40000, VIP, 80, tcp::flags::ACK, 100),
         7,

@@ -152,6 +152,16 @@ fn outer(ip: &[u8]) -> Outer {
     }
 }
 
+/// Whether ICMP(v6) message `msg` sent from `src` to `dst` has a valid checksum.
+fn icmp_checksum_ok(msg: &[u8], (src, dst): (IpAddr, IpAddr)) -> bool {
+    match (src, dst) {
+        (IpAddr::V6(s), IpAddr::V6(d)) => icmpv6::Packet::new_checked(msg)
+            .unwrap()
+            .verify_checksum(&s, &d),
+        _ => checksum(msg) == 0,
+    }
+}
+
 /// Checks a relayed error: from `src` to `dst`, TTL 63, its ICMP checksum valid,
 /// type, code and MTU kept from `sent`, and the quoted packet from `q_src` to
 /// `q_dst` with its IP checksum valid (and its TCP checksum, when `full`).
@@ -166,13 +176,7 @@ fn assert_relayed(
     let o = outer(ip);
     assert_eq!((o.src, o.dst, o.ttl), (src, dst, 63));
     let msg = &ip[o.body.clone()];
-    let valid = match (src, dst) {
-        (IpAddr::V6(s), IpAddr::V6(d)) => icmpv6::Packet::new_checked(msg)
-            .unwrap()
-            .verify_checksum(&s, &d),
-        _ => checksum(msg) == 0,
-    };
-    assert!(valid, "ICMP checksum");
+    assert!(icmp_checksum_ok(msg, (src, dst)), "ICMP checksum");
     let sent_msg = &sent[14..][outer(&sent[14..]).body];
     assert_eq!(
         (msg[0], msg[1], &msg[4..8]),
@@ -446,13 +450,7 @@ fn mutated_icmp_errors_never_panic_and_leave_with_valid_checksums() {
             if proto != ip_proto::ICMP && proto != ip_proto::ICMPV6 {
                 continue; // a mutated error that became a segment of the connection
             }
-            let msg = &ip[o.body];
-            let ok = match (o.src, o.dst) {
-                (IpAddr::V6(a), IpAddr::V6(d)) => icmpv6::Packet::new_checked(msg)
-                    .unwrap()
-                    .verify_checksum(&a, &d),
-                _ => checksum(msg) == 0,
-            };
+            let ok = icmp_checksum_ok(&ip[o.body], (o.src, o.dst));
             assert!(ok, "relayed with a bad ICMP checksum: {frame:02x?}");
             relayed += 1;
         }
@@ -491,13 +489,7 @@ fn packets_whose_ttl_runs_out_here_get_time_exceeded_from_where_they_were_sent()
             let o = outer(ip);
             assert_eq!((o.src, o.dst, o.ttl), (from, to, 64));
             let msg = &ip[o.body];
-            let valid = match (from, to) {
-                (IpAddr::V6(a), IpAddr::V6(b)) => icmpv6::Packet::new_checked(msg)
-                    .unwrap()
-                    .verify_checksum(&a, &b),
-                _ => checksum(msg) == 0,
-            };
-            assert!(valid, "ICMP checksum");
+            assert!(icmp_checksum_ok(msg, (from, to)), "ICMP checksum");
             let (want_type, quoted_ttl_at) = if f.vip.is_ipv4() { (11, 8) } else { (3, 7) };
             assert_eq!((msg[0], msg[1]), (want_type, 0));
             // It quotes the packet as it arrived (TTL 1), from its IP header on.
