@@ -1,15 +1,18 @@
 //! IPv4 datagrams in fragments through LbCore: the first fragment is balanced
 //! with its ports, the later ones follow it (see lb::frag_routes).
 
-use super::core::{LbCore, LbVerdict};
-use super::core_tests::{be_mac, run, snap, tcp_frame, CLIENT, LOCAL, VIP};
+use super::core::{Arrival, LbCore, LbVerdict};
+use super::core_tests::{
+    be_mac, run, snap, snap_of, tcp_frame, CLIENT, CLIENT_MAC, LOCAL, OUR, V6, VIP,
+};
 use super::snapshot::{LbSnapshot, Mode, SchedKind};
 use crate::buf::{PacketBuf, VecBuf};
-use crate::pipeline::counters::Counter;
-use crate::wire::checksum::pseudo_v4;
+use crate::pipeline::counters::{Counter, Tally};
+use crate::wire::build::TcpV6;
+use crate::wire::checksum::{pseudo_v4, pseudo_v6};
 use crate::wire::ethernet::Frame;
-use crate::wire::{ip_proto, ipv4, tcp};
-use std::net::Ipv4Addr;
+use crate::wire::{ip_proto, ipv4, ipv6, tcp};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// Splits a single-segment IPv4 frame into two fragments (IP ID `id`): the first
 /// with `first` bytes of its IP payload (a multiple of 8), the second with the rest.
@@ -163,15 +166,15 @@ fn with_two_workers_fragments_go_to_the_connection_owner() {
     }
     for f in &frags {
         let mut b = VecBuf::new(f, 9000);
-        let mut t = crate::pipeline::counters::Tally::default();
-        let at = super::core::Arrival {
+        let mut t = Tally::default();
+        let at = Arrival {
             l2: 14,
             v6: false,
             in_port: 0,
             handed: true,
             local: false,
         };
-        let v = cores[owner].process(&mut b, at, &s, &[super::core_tests::OUR], &mut t);
+        let v = cores[owner].process(&mut b, at, &s, &[OUR], &mut t);
         assert_eq!(v, LbVerdict::Tx(0));
         assert_eq!(t.get(Counter::LbForward), 1);
     }
@@ -224,4 +227,104 @@ fn mutated_fragments_never_panic_and_leave_with_valid_headers() {
         }
     }
     assert!(forwarded > 1000, "{forwarded}");
+}
+
+/// `split` for an IPv6 frame: a fragment header (identification `id`) goes in
+/// after the fixed header of each piece.
+fn split6(frame: &[u8], id: u32, first: usize) -> [Vec<u8>; 2] {
+    let (next, payload) = (frame[14 + 6], &frame[54..]);
+    let piece = |bytes: &[u8], offset: usize, more: bool| {
+        let mut f = frame[..54].to_vec();
+        f.extend_from_slice(&[next, 0]);
+        f.extend_from_slice(&((offset as u16) | more as u16).to_be_bytes());
+        f.extend_from_slice(&id.to_be_bytes());
+        f.extend_from_slice(bytes);
+        let mut ip = ipv6::Packet::new_unchecked(&mut f[14..]);
+        ip.set_payload_len((8 + bytes.len()) as u16);
+        ip.set_next_header(44);
+        f
+    };
+    [
+        piece(&payload[..first], 0, true),
+        piece(&payload[first..], first, false),
+    ]
+}
+
+#[test]
+fn ipv6_fragments_follow_their_first_fragment_both_ways() {
+    let f = &V6;
+    let s = snap_of(f, Mode::FullNat, SchedKind::RingHash, &[1, 1, 1]);
+    let mut core = LbCore::new(0, 1, 64, 1);
+    let client = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x10);
+    let (vip, local) = match (f.vip, f.local) {
+        (IpAddr::V6(v), IpAddr::V6(l)) => (v, l),
+        _ => unreachable!(),
+    };
+    let seg = |src, sport, dst, dport, flags, payload| {
+        TcpV6 {
+            src_mac: CLIENT_MAC,
+            dst_mac: OUR,
+            src,
+            sport,
+            dst,
+            dport,
+        }
+        .frame(flags, payload)
+    };
+    let run6 = |core: &mut LbCore, frame: &[u8], local: bool| {
+        let mut b = VecBuf::new(frame, 9000);
+        let mut t = Tally::default();
+        let at = Arrival {
+            l2: 14,
+            v6: true,
+            in_port: 0,
+            handed: false,
+            local,
+        };
+        (core.process(&mut b, at, &s, &[OUR], &mut t), b)
+    };
+    let (v, out) = run6(
+        &mut core,
+        &seg(client, 40000, vip, 80, tcp::flags::SYN, 0),
+        false,
+    );
+    assert_eq!(v, LbVerdict::Tx(0));
+    let ip = ipv6::Packet::new_checked(&out.data()[14..]).unwrap();
+    let (backend, lport) = (
+        ip.dst(),
+        u16::from_be_bytes([ip.payload()[0], ip.payload()[1]]),
+    );
+    // Each way: both fragments forwarded with the same addresses, and the
+    // reassembled segment's checksum right for them.
+    for (frame, local_side, want) in [
+        (
+            seg(client, 40000, vip, 80, tcp::flags::ACK, 100),
+            false,
+            (local, backend, lport, 8080),
+        ),
+        (
+            seg(backend, 8080, local, lport, tcp::flags::ACK, 300),
+            true,
+            (vip, client, 80, 40000),
+        ),
+    ] {
+        let mut segment = vec![];
+        for piece in split6(&frame, 0x1234_5678, 48) {
+            let (v, out) = run6(&mut core, &piece, local_side);
+            assert_eq!(v, LbVerdict::Tx(0));
+            let ip = ipv6::Packet::new_checked(&out.data()[14..]).unwrap();
+            assert_eq!((ip.src(), ip.dst()), (want.0, want.1));
+            segment.extend_from_slice(&ip.payload()[8..]);
+        }
+        let t = tcp::Packet::new_checked(&segment[..]).unwrap();
+        assert_eq!((t.src_port(), t.dst_port()), (want.2, want.3));
+        let ps = pseudo_v6(&want.0, &want.1, ip_proto::TCP, segment.len() as u32);
+        assert!(t.verify_checksum(ps), "the datagram's TCP checksum");
+    }
+    // A later fragment of another datagram finds no route.
+    let [_, orphan] = split6(&seg(client, 40000, vip, 80, tcp::flags::ACK, 100), 9, 48);
+    assert_eq!(
+        run6(&mut core, &orphan, false).0,
+        LbVerdict::Drop(Counter::DropFragment)
+    );
 }

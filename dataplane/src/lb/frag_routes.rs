@@ -1,15 +1,16 @@
-//! Where the later fragments of an IPv4 datagram go, learnt from its first.
+//! Where the later fragments of a datagram go, learnt from its first.
 //!
 //! Only the first fragment carries the ports, so only it can find the datagram's
 //! connection (or the worker that owns it). The worker that handles a first
 //! fragment notes the outcome under the datagram's identity (source, destination,
-//! IP ID, protocol): the later fragments, which arrive at the same worker (RSS and
+//! identification, protocol): the later fragments, which arrive at the same worker (RSS and
 //! the kernel's fanout hash fragments by addresses alone), follow it to the same
 //! connection or worker. A fixed, direct-mapped table: a slot taken by another
 //! datagram, or older than [`LIFETIME_TICKS`], is forgotten, and a fragment that
 //! finds nothing is dropped and counted.
 
 use super::tcp_state::Direction;
+use crate::wire::ipv6;
 
 /// Slots per worker (a power of two).
 pub const SLOTS: usize = 1024;
@@ -19,31 +20,45 @@ pub const SLOTS: usize = 1024;
 /// fragment that late finds its slot long taken anyway.
 pub const LIFETIME_TICKS: u64 = 10;
 
-/// A datagram's identity (RFC 791): addresses, identification, protocol.
+/// A datagram's identity (RFC 791, RFC 8200 4.5): addresses (IPv4 mapped),
+/// identification, protocol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Datagram {
-    pub src: [u8; 4],
-    pub dst: [u8; 4],
-    pub id: u16,
+    pub src: [u8; 16],
+    pub dst: [u8; 16],
+    pub id: u32,
     pub proto: u8,
 }
 
 impl Datagram {
-    /// The identity of the IPv4 packet whose header starts `ip`.
-    pub fn of(ip: &[u8]) -> Option<Datagram> {
-        let h = ip.get(..20)?;
+    /// The identity of the fragment whose IP header starts `ip` (IPv6 when
+    /// `v6`), as [`Parsed`](super::nat::Parsed) gives its addresses and protocol.
+    pub fn of(ip: &[u8], v6: bool, key: &super::flow::FlowKey) -> Option<Datagram> {
+        let id = if v6 {
+            let at = ipv6::Packet::new_checked(ip)
+                .ok()?
+                .upper_layer()
+                .ok()?
+                .fragment_header;
+            let b = ip.get(at + 4..at + 8)?;
+            u32::from_be_bytes([b[0], b[1], b[2], b[3]])
+        } else {
+            u16::from_be_bytes([*ip.get(4)?, *ip.get(5)?]) as u32
+        };
         Some(Datagram {
-            src: [h[12], h[13], h[14], h[15]],
-            dst: [h[16], h[17], h[18], h[19]],
-            id: u16::from_be_bytes([h[4], h[5]]),
-            proto: h[9],
+            src: key.src,
+            dst: key.dst,
+            id,
+            proto: key.proto,
         })
     }
 
     fn slot(&self) -> usize {
-        let a = u32::from_ne_bytes(self.src) as u64;
-        let b = u32::from_ne_bytes(self.dst) as u64;
-        let x = (a << 32 | b) ^ ((self.id as u64) << 8 | self.proto as u64);
+        let a = u128::from_ne_bytes(self.src);
+        let b = u128::from_ne_bytes(self.dst);
+        let folded = a ^ b.rotate_left(64);
+        let x =
+            (folded as u64 ^ (folded >> 64) as u64) ^ ((self.id as u64) << 8 | self.proto as u64);
         (x.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 40) as usize & (SLOTS - 1)
     }
 }
@@ -99,12 +114,14 @@ impl FragRoutes {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::lb::flow::FlowKey;
 
     fn datagram(id: u16) -> Datagram {
+        let key = FlowKey::v4([198, 18, 0, 10].into(), [198, 18, 0, 100].into(), 0, 0, 17);
         Datagram {
-            src: [198, 18, 0, 10],
-            dst: [198, 18, 0, 100],
-            id,
+            src: key.src,
+            dst: key.dst,
+            id: id as u32,
             proto: 17,
         }
     }

@@ -29,7 +29,7 @@ pub struct Parsed {
 pub enum Shape {
     /// A whole packet: a TCP or UDP segment (or another protocol's, ports zero).
     Whole,
-    /// An IPv4 datagram's first fragment: the ports are there, the rest of the
+    /// A datagram's first fragment: the ports are there, the rest of the
     /// datagram follows in other packets.
     FirstFragment,
     /// Any other fragment: ports are unknown (zero in `key`).
@@ -108,11 +108,11 @@ pub fn parse_v6(ip: &ipv6::Packet<&[u8]>, ul: UpperLayer, l2: usize) -> Result<P
             return r;
         }
     }
-    // IPv6 fragments are not followed (see frag_routes): all are alike here.
-    let shape = if ul.fragment {
-        Shape::Fragment
-    } else {
-        Shape::Whole
+    let shape = match (ul.fragment, ul.fragment_header) {
+        (false, _) => Shape::Whole,
+        // The fragment offset, in the fragment header's third and fourth bytes.
+        (true, at) if read_u16(ip.bytes(), at + 2) & 0xfff8 == 0 => Shape::FirstFragment,
+        (true, _) => Shape::Fragment,
     };
     finish_parse(key, l4, l2, ul.offset, ip_len, shape)
 }

@@ -36,6 +36,8 @@ pub struct UpperLayer {
     pub offset: usize,
     /// A fragment header was crossed: the upper layer may be incomplete.
     pub fragment: bool,
+    /// Offset of that fragment header from the start of the IPv6 header (0: none).
+    pub fragment_header: usize,
 }
 
 view! {
@@ -106,6 +108,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
         let mut proto = self.next_header();
         let mut off = HEADER_LEN;
         let mut fragment = false;
+        let mut fragment_header = 0;
         for _ in 0..MAX_EXT_HEADERS {
             let len = match proto {
                 next_header::HOP_BY_HOP | next_header::ROUTING | next_header::DEST_OPTS => {
@@ -119,12 +122,14 @@ impl<T: AsRef<[u8]>> Packet<T> {
                         return Err(Malformed);
                     }
                     fragment = true;
+                    fragment_header = off;
                     let frag_off = read_u16(b, off + 2) & 0xfff8;
                     if frag_off != 0 {
                         return Ok(UpperLayer {
                             protocol: b[off],
                             offset: off + 8,
                             fragment,
+                            fragment_header,
                         });
                     }
                     8
@@ -140,6 +145,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
                         protocol: proto,
                         offset: off,
                         fragment,
+                        fragment_header,
                     })
                 }
             };
@@ -256,7 +262,8 @@ mod tests {
             UpperLayer {
                 protocol: 17,
                 offset: 64,
-                fragment: false
+                fragment: false,
+                fragment_header: 0,
             }
         );
     }
@@ -287,10 +294,14 @@ mod tests {
         let p = Packet::new_checked(&b[..]).unwrap();
         let ul = p.upper_layer().unwrap();
         assert_eq!((ul.protocol, ul.offset, ul.fragment), (58, 48, true));
+        assert_eq!(ul.fragment_header, 40);
         b[42..44].copy_from_slice(&(185u16 << 3).to_be_bytes());
         let p = Packet::new_checked(&b[..]).unwrap();
         let ul = p.upper_layer().unwrap();
-        assert_eq!((ul.protocol, ul.fragment), (58, true));
+        assert_eq!(
+            (ul.protocol, ul.fragment, ul.fragment_header),
+            (58, true, 40)
+        );
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Fragments to a VIP or a local address. A `dr` service that allows it
 //! forwards every fragment of a datagram by the (source, destination, protocol)
-//! hash, statelessly. Otherwise an IPv4 datagram's first fragment, which holds
+//! hash, statelessly. Otherwise a datagram's first fragment, which holds
 //! the ports, is balanced as a whole packet would be, and its later fragments
 //! follow it (see [`frag_routes`](crate::lb::frag_routes)): to the worker that
 //! owns the connection, then through the connection, rewritten like the first
@@ -14,8 +14,8 @@ use crate::lb::snapshot::{LbSnapshot, Mode, Service};
 use crate::lb::stats::BackendStat;
 use crate::lb::tcp_state::Direction;
 use crate::pipeline::counters::{Counter, Tally};
-use crate::wire::ipv4;
-use std::net::Ipv4Addr;
+use crate::wire::{ipv4, ipv6};
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 impl LbCore {
     #[cold]
@@ -34,9 +34,9 @@ impl LbCore {
                 return by_three_tuple(buf, p, svc, snap, macs, tally);
             }
         }
-        let datagram = match buf.data().get(p.l2 as usize..).map(Datagram::of) {
-            Some(Some(d)) if !p.v6 => d,
-            _ => return LbVerdict::Drop(Counter::DropFragment),
+        let ip = buf.data().get(p.l2 as usize..).unwrap_or_default();
+        let Some(datagram) = Datagram::of(ip, p.v6, &p.key) else {
+            return LbVerdict::Drop(Counter::DropFragment);
         };
         if p.shape == Shape::FirstFragment {
             let v = self.finish_whole(buf, prep, snap, macs, tally);
@@ -116,11 +116,18 @@ impl LbCore {
             return LbVerdict::Drop(c);
         }
         if let Some((new_src, new_dst)) = to {
-            let v4 = |a: [u8; 16]| Ipv4Addr::new(a[12], a[13], a[14], a[15]);
-            let mut ip = ipv4::Packet::new_unchecked(&mut data[p.l2 as usize..]);
-            ip.set_src(v4(new_src));
-            ip.set_dst(v4(new_dst));
-            ip.fill_checksum();
+            let ip = &mut data[p.l2 as usize..];
+            if p.v6 {
+                let mut ip = ipv6::Packet::new_unchecked(ip);
+                ip.set_src(&Ipv6Addr::from(new_src));
+                ip.set_dst(&Ipv6Addr::from(new_dst));
+            } else {
+                let v4 = |a: [u8; 16]| Ipv4Addr::new(a[12], a[13], a[14], a[15]);
+                let mut ip = ipv4::Packet::new_unchecked(ip);
+                ip.set_src(v4(new_src));
+                ip.set_dst(v4(new_dst));
+                ip.fill_checksum();
+            }
         }
         nat::set_macs(data, macs[port], mac);
         self.stats.backend_packet(c.backend, way, len);
