@@ -1,7 +1,7 @@
 """Issue 3's frame-size rules end to end: jumbo frames through fullnat and dr, IP
 fragments forwarded by the (source, destination, protocol) hash where a dr service
 allows them and after their first fragment's connection elsewhere (fullnat
-included, both ways), and, for a packet bigger than the
+included, both ways, IPv4 and IPv6), and, for a packet bigger than the
 backend-side port's MTU, ICMP "fragmentation needed" when it has DF and ICMPv6
 "packet too big" for IPv6 (both taken up by the client's own kernel), and
 fragmentation by weir when an IPv4 packet has no DF.
@@ -103,15 +103,19 @@ def test_fragments_follow_the_three_tuple_hash_or_their_first_fragment(testbed, 
     cfg = (
         pcap_config(1500)
         + pool("dns", EQUAL, port=5353)
+        + pool("dns6", EQUAL, port=5353, v6=True)
         + pool("dnsdr", EQUAL)
         + service("dns", VIP, 53, "dns", protocol="udp")
+        + service("dns6", VIP6, 53, "dns6", protocol="udp")
         + service("dns-dr", DR_VIP, 5353, "dnsdr", protocol="udp", mode="dr", fragments=True)
     )
-    w = start(testbed, tmp_path, cfg)
+    w = start(testbed, tmp_path, cfg, neighbours=6)
     try:
-        # 3000-byte datagrams leave the client as three fragments (1480 + 1480 + 48).
+        # 3000-byte datagrams leave the client as three fragments (1480 + 1480 + 48;
+        # over IPv6 1448 + 1448 + 112, after a fragment header each).
         dr = probe(testbed, DR_VIP, 5353, 3000, count=10)
         nat = probe(testbed, VIP, 53, 3000, "--connect", count=3)
+        nat6 = probe(testbed, VIP6, 53, 3000, "--connect", count=3)
     finally:
         w.stop()
     # Every fragment of every datagram reached one backend, which reassembled it.
@@ -122,12 +126,13 @@ def test_fragments_follow_the_three_tuple_hash_or_their_first_fragment(testbed, 
     # fullnat: each first fragment (it has the ports) finds the connection and the
     # later ones follow it, both ways: the backend's kernel reassembled each
     # datagram from the local address, the client's each answer from the VIP.
-    assert not nat["errors"] and len(nat["replies"]) == 3, nat
-    assert all(r["echo_ok"] and r["from"] == f"{VIP}:53" for r in nat["replies"]), nat
+    for r, vip in ((nat, VIP), (nat6, VIP6)):
+        assert not r["errors"] and len(r["replies"]) == 3, r
+        assert all(x["echo_ok"] and x["from"] == f"{vip}:53" for x in r["replies"]), r
     c = w.counters()
     assert c["drop_fragment"] == 0, c
-    # Three fragments per datagram: 10 dr and 3 fullnat requests, 3 answers.
-    assert c["lb_forward"] == 39 and c["lb_reverse"] == 9, c
+    # Three fragments per datagram: 10 dr and 6 fullnat requests, 6 answers.
+    assert c["lb_forward"] == 48 and c["lb_reverse"] == 18, c
 
 
 def test_packet_too_big_for_the_backend_port_is_refused_with_df_and_fragmented_without(
