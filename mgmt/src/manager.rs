@@ -259,7 +259,8 @@ impl Manager {
             ..Default::default()
         };
         for (id, b) in self.backends.iter().enumerate() {
-            let drain = self.pool_of(id as u32).map_or(Duration::ZERO, |p| {
+            let pool = self.pool_of(id as u32);
+            let drain = pool.map_or(Duration::ZERO, |p| {
                 Duration::from_secs(p.drain_timeout as u64)
             });
             snap.backends.push(Backend {
@@ -270,6 +271,7 @@ impl Manager {
                 mac: self.macs.get(&b.addr).copied(),
                 port_index: b.port_index,
                 blocked: b.blocked(drain, now),
+                down: pool.is_some_and(|p| b.health_name(&p.health) == "down"),
             });
         }
         for (id, slot) in self.services.iter().enumerate() {

@@ -160,6 +160,7 @@ fn snapshot() -> LbSnapshot {
             mac: Some([2, 0, 0, 0, 1, i as u8]),
             port_index: 0,
             blocked: false,
+            down: false,
         })
         .collect();
     let mut snap = LbSnapshot {

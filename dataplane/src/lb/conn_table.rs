@@ -387,6 +387,14 @@ impl ConnTable {
             r <= good_enough
         });
         let (_, id) = best?;
+        Some(self.remove(id))
+    }
+
+    /// Removes live entry `id` and returns its connection, for the caller's
+    /// bookkeeping. Safe within a burst, as [`ConnTable::reclaim`] is.
+    pub fn remove(&mut self, id: u32) -> Conn {
+        // Removal expects both keys of an entry in the index.
+        self.index_pending();
         let c = self.conns[id as usize];
         self.wheel.remove(id);
         unindex(&mut self.index, id, &c);
@@ -396,7 +404,7 @@ impl ConnTable {
         self.in_use[id as usize] = false;
         self.free.push(id);
         self.live -= 1;
-        Some(c)
+        c
     }
 
     /// Every live connection (for `show conns`; not for the packet path).

@@ -285,7 +285,7 @@ impl LbCore {
         let len = buf.len() as u64;
         self.stats.service_packet(sid, len);
         let timeouts = &snap.timeouts;
-        let (backend, id) = match self.entry(prep) {
+        let (mut backend, mut id) = match self.entry(prep) {
             Some(Hit { id, .. }) => {
                 let now = self.now;
                 let backend = self.table.touch(id, |c| {
@@ -304,6 +304,13 @@ impl LbCore {
                 }
             }
         };
+        if let Some(old) = id.filter(|_| is_down(snap, backend) && p.key.proto == ip_proto::UDP) {
+            let peer_mac = crate::wire::ethernet::Frame::new_unchecked(buf.data()).src();
+            match self.move_flow(old, prep, sid, svc, (peer_mac, len), snap, tally) {
+                Ok(moved) => (backend, id) = moved,
+                Err(c) => return LbVerdict::Drop(c),
+            }
+        }
         let (out_port, be_mac) = match next_hop(snap, backend) {
             Ok(hop) => hop,
             Err(c) => return LbVerdict::Drop(c),
@@ -439,6 +446,28 @@ impl LbCore {
         Ok((backend, Some(id)))
     }
 
+    /// A UDP flow whose backend went down: its entry goes, and this packet starts
+    /// the flow again on a backend the scheduler picks (its next packets follow).
+    /// UDP carries no connection the old backend could be holding for it.
+    #[cold]
+    #[inline(never)]
+    #[allow(clippy::too_many_arguments)]
+    fn move_flow(
+        &mut self,
+        id: u32,
+        prep: &Prepared,
+        sid: u32,
+        svc: &Service,
+        first: ([u8; 6], u64),
+        snap: &LbSnapshot,
+        tally: &mut Tally,
+    ) -> Result<(u32, Option<u32>), Counter> {
+        let gone = self.table.remove(id);
+        retire(&gone, &mut self.ports, &mut self.active, &mut self.stats);
+        tally.add(Counter::FlowsMoved, 1);
+        self.new_flow(prep, sid, svc, first, snap, tally)
+    }
+
     /// The scheduler's choice for a new flow (an index into `svc.backends`).
     fn schedule(&mut self, sid: u32, svc: &Service, key: &FlowKey) -> u16 {
         let n = svc.backends.len();
@@ -544,6 +573,12 @@ impl LbCore {
     pub fn active(&self, id: u32) -> u32 {
         self.active.get(id as usize).copied().unwrap_or(0)
     }
+}
+
+/// Whether `backend` fails its health checks.
+#[inline(always)]
+fn is_down(snap: &LbSnapshot, backend: u32) -> bool {
+    snap.backends.get(backend as usize).is_some_and(|b| b.down)
 }
 
 /// The port and MAC to send a packet for `backend` by: refused when the backend

@@ -76,6 +76,7 @@ pub(super) fn snap_of(f: &Family, mode: Mode, sched: SchedKind, weights: &[u32])
                 mac: Some(be_mac(i)),
                 port_index: 0,
                 blocked: false,
+                down: false,
             })
             .collect(),
         vips: vec![f.vip],
@@ -705,4 +706,76 @@ fn a_full_table_gives_up_udp_flows_quiet_for_ten_seconds_never_active_ones() {
     tick(&mut core, 200);
     assert_eq!(send(&mut core, 4).0, LbVerdict::Tx(0));
     assert_eq!(live(&core), vec![2, 4]);
+}
+
+/// Backend `b` of `s`'s service fails its health checks: it is flagged down and
+/// its weight for new flows is zero, as the management core publishes it.
+fn take_down(s: &mut LbSnapshot, b: usize) {
+    s.backends[b].down = true;
+    let svc = &mut s.services[0];
+    svc.weights[b] = 0;
+    let names: Vec<String> = (0..svc.weights.len()).map(|i| format!("p/b{i}")).collect();
+    let members: Vec<RingMember<'_>> = names
+        .iter()
+        .zip(&svc.weights)
+        .map(|(k, &weight)| RingMember { key: k, weight })
+        .collect();
+    svc.ring = Arc::new(RingTable::build(&members));
+    svc.wrr = super::snapshot::smooth_wrr(&svc.weights, 100);
+}
+
+#[test]
+fn udp_flows_move_off_a_backend_that_went_down_and_tcp_connections_stay() {
+    let mut s = snap(Mode::FullNat, SchedKind::RingHash, &[1, 1, 1]);
+    on_udp(&mut s);
+    let mut core = LbCore::new(0, 1, 64, 1);
+    let (v, out, _) = run(&mut core, &s, &udp_frame(5000), false);
+    assert_eq!(v, LbVerdict::Tx(0));
+    let first = ip_of(&out).dst();
+    let b = (u32::from(first) - u32::from(Ipv4Addr::new(198, 18, 0, 11))) as usize;
+    assert_eq!(core.active(b as u32), 1);
+    take_down(&mut s, b);
+    // The flow's next datagram starts it again elsewhere; the ones after follow.
+    let (v, out, t) = run(&mut core, &s, &udp_frame(5000), false);
+    assert_eq!((v, t.get(Counter::FlowsMoved)), (LbVerdict::Tx(0), 1));
+    let (moved_to, lport) = (
+        ip_of(&out).dst(),
+        udp::Packet::new_checked(ip_of(&out).payload())
+            .unwrap()
+            .src_port(),
+    );
+    assert_ne!(moved_to, first);
+    assert_eq!((core.active(b as u32), core.table.len()), (0, 1));
+    let (_, again, t) = run(&mut core, &s, &udp_frame(5000), false);
+    assert_eq!(
+        (ip_of(&again).dst(), t.get(Counter::FlowsMoved)),
+        (moved_to, 0)
+    );
+    // The new backend's answer reaches the client.
+    let mut reply = tcp_frame(moved_to, 8080, LOCAL, lport, 0, 0);
+    reply.truncate(14 + 20 + 8);
+    let mut ip = ipv4::Packet::new_unchecked(&mut reply[14..]);
+    ip.set_protocol(ip_proto::UDP);
+    ip.set_total_len(28);
+    ip.fill_checksum();
+    udp::Packet::new_unchecked(&mut reply[34..]).set_len(8);
+    let (v, back, _) = run(&mut core, &s, &reply, true);
+    assert_eq!(v, LbVerdict::Tx(0));
+    assert_eq!((ip_of(&back).src(), ip_of(&back).dst()), (VIP, CLIENT));
+
+    // TCP: the connection stays on the backend that went down.
+    let mut s = snap(Mode::FullNat, SchedKind::RingHash, &[1, 1, 1]);
+    let mut core = LbCore::new(0, 1, 64, 1);
+    let syn = tcp_frame(CLIENT, 40000, VIP, 80, tcp::flags::SYN, 0);
+    let first = ip_of(&run(&mut core, &s, &syn, false).1).dst();
+    take_down(
+        &mut s,
+        (u32::from(first) - u32::from(Ipv4Addr::new(198, 18, 0, 11))) as usize,
+    );
+    let ack = tcp_frame(CLIENT, 40000, VIP, 80, tcp::flags::ACK, 0);
+    let (v, out, t) = run(&mut core, &s, &ack, false);
+    assert_eq!(
+        (v, ip_of(&out).dst(), t.get(Counter::FlowsMoved)),
+        (LbVerdict::Tx(0), first, 0)
+    );
 }

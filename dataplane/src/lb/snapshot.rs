@@ -51,6 +51,9 @@ pub struct Backend {
     /// In maintenance (or drained past its deadline): not even existing
     /// connections are forwarded to it.
     pub blocked: bool,
+    /// Failing its health checks: UDP flows on it move to another backend (TCP
+    /// connections stay: they cannot move, and a check can fail while they work).
+    pub down: bool,
 }
 
 #[derive(Debug, Clone)]
