@@ -1,7 +1,9 @@
-"""Issue 4 end to end: health checks with rise/fall taking backends out and back,
-drain, weights, show flow, reload under load, the admin socket's handling of bad
-input and other users, and the Prometheus endpoint."""
+"""Issue 4 end to end: health checks with rise/fall taking backends out and back
+(and UDP flows moving off a backend that goes down), drain, weights, show flow,
+reload under load, the admin socket's handling of bad input and other users, and
+the Prometheus endpoint."""
 
+import json
 import os
 import re
 import signal
@@ -431,3 +433,44 @@ def test_add_del_server_and_health_toggles(testbed, tmp_path):
     audit = Path(f"/tmp/weir-{testbed.rid}.audit").read_text()
     assert "add server web/b3bis" in audit and "del server web/b1" in audit
     w.stop()
+
+
+def test_udp_flows_move_off_a_backend_that_goes_down(testbed, tmp_path):
+    # One client socket (a fixed source port) asking every 0.2 s: one UDP flow,
+    # as a syslog or QUIC sender keeps. Its backend dies: once the health check
+    # marks it DOWN, the flow's next datagram starts it again on a live backend,
+    # instead of feeding a dead one until the 300 s UDP timeout.
+    cfg = (
+        base_config()
+        + pool("dns", EQUAL, port=5353)
+        + health(interval_ms=300, timeout_ms=200, rise=2, fall=2, port=80)
+        + service("dns", VIP, 53, "dns", protocol="udp")
+    )
+    w = start(testbed, tmp_path, cfg)
+    script = (
+        "import json,socket,sys,time\n"
+        "s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.bind(('',5999)); s.settimeout(0.2)\n"
+        "out=[]; end=time.time()+7\n"
+        "while time.time()<end:\n"
+        "  t=time.time(); s.sendto(b'q',('198.18.0.100',53))\n"
+        "  try: b=s.recvfrom(2048)[0].split()[1].decode()\n"
+        "  except OSError: b=None\n"
+        "  out.append((t,b))\n"
+        "  if len(out)==1: print(b,flush=True)\n"
+        "  time.sleep(max(0,t+0.2-time.time()))\n"
+        "print(json.dumps(out))\n"
+    )
+    client = testbed.popen("cl", "/usr/bin/python3", "-c", script, stdout=subprocess.PIPE, text=True)
+    first = client.stdout.readline().strip()
+    assert first in ("b1", "b2", "b3"), first
+    time.sleep(1)
+    os.kill(backend_pid(testbed, first), signal.SIGKILL)
+    down = log_time(w, rf"backend dns/{first} is DOWN")
+    answers = json.loads(client.communicate(timeout=30)[0])
+    w.stop()
+    c = w.counters()
+    after = [b for t, b in answers if t > down + 0.1]
+    assert len(after) >= 10, answers
+    # Every datagram after DOWN answered, all by one other backend.
+    assert None not in after and len(set(after)) == 1 and first not in after, (first, answers)
+    assert c["flows_moved"] == 1, c
