@@ -304,7 +304,7 @@ impl LbCore {
                 }
             }
         };
-        if let Some(old) = id.filter(|_| is_down(snap, backend) && p.key.proto == ip_proto::UDP) {
+        if let Some(old) = id.filter(|_| gone(snap, backend) && p.key.proto == ip_proto::UDP) {
             let peer_mac = crate::wire::ethernet::Frame::new_unchecked(buf.data()).src();
             match self.move_flow(old, prep, sid, svc, (peer_mac, len), snap, tally) {
                 Ok(moved) => (backend, id) = moved,
@@ -446,7 +446,8 @@ impl LbCore {
         Ok((backend, Some(id)))
     }
 
-    /// A UDP flow whose backend went down: its entry goes, and this packet starts
+    /// A UDP flow whose backend went down (or into maintenance, or drained past
+    /// its deadline): its entry goes, and this packet starts
     /// the flow again on a backend the scheduler picks (its next packets follow).
     /// UDP carries no connection the old backend could be holding for it.
     #[cold]
@@ -575,10 +576,13 @@ impl LbCore {
     }
 }
 
-/// Whether `backend` fails its health checks.
+/// Whether `backend` fails its health checks or takes no traffic at all
+/// (maintenance, drained past its deadline).
 #[inline(always)]
-fn is_down(snap: &LbSnapshot, backend: u32) -> bool {
-    snap.backends.get(backend as usize).is_some_and(|b| b.down)
+fn gone(snap: &LbSnapshot, backend: u32) -> bool {
+    snap.backends
+        .get(backend as usize)
+        .is_some_and(|b| b.down || b.blocked)
 }
 
 /// The port and MAC to send a packet for `backend` by: refused when the backend

@@ -763,6 +763,20 @@ fn udp_flows_move_off_a_backend_that_went_down_and_tcp_connections_stay() {
     assert_eq!(v, LbVerdict::Tx(0));
     assert_eq!((ip_of(&back).src(), ip_of(&back).dst()), (VIP, CLIENT));
 
+    // Maintenance moves a UDP flow too (it would get no traffic at all).
+    let mut s = snap(Mode::FullNat, SchedKind::RingHash, &[1, 1, 1]);
+    on_udp(&mut s);
+    let mut core = LbCore::new(0, 1, 64, 1);
+    let first = ip_of(&run(&mut core, &s, &udp_frame(5000), false).1).dst();
+    let b = (u32::from(first) - u32::from(Ipv4Addr::new(198, 18, 0, 11))) as usize;
+    s.backends[b].blocked = true;
+    s.services[0].weights[b] = 0;
+    take_down(&mut s, b);
+    s.backends[b].down = false;
+    let (v, out, t) = run(&mut core, &s, &udp_frame(5000), false);
+    assert_eq!((v, t.get(Counter::FlowsMoved)), (LbVerdict::Tx(0), 1));
+    assert_ne!(ip_of(&out).dst(), first);
+
     // TCP: the connection stays on the backend that went down.
     let mut s = snap(Mode::FullNat, SchedKind::RingHash, &[1, 1, 1]);
     let mut core = LbCore::new(0, 1, 64, 1);

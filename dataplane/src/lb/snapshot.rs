@@ -48,8 +48,8 @@ pub struct Backend {
     pub mac: Option<[u8; 6]>,
     /// Index of the port the backend is reached through.
     pub port_index: usize,
-    /// In maintenance (or drained past its deadline): not even existing
-    /// connections are forwarded to it.
+    /// In maintenance (or drained past its deadline): not even existing TCP
+    /// connections are forwarded to it (UDP flows move, as for `down`).
     pub blocked: bool,
     /// Failing its health checks: UDP flows on it move to another backend (TCP
     /// connections stay: they cannot move, and a check can fail while they work).
