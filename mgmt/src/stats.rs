@@ -125,14 +125,21 @@ impl Summary {
             t.get(Counter::EchoRepliesV6),
         ));
         out.push(format!(
-            "balanced: {} forward, {} reverse, {} new flows, {} expired, {} reclaimed, hand-off {} out / {} in",
+            "balanced: {} forward, {} reverse, {} new flows, {} expired, {} reclaimed, {} moved, hand-off {} out / {} in",
             t.get(Counter::LbForward),
             t.get(Counter::LbReverse),
             t.get(Counter::FlowsNew),
             t.get(Counter::FlowsExpired),
             t.get(Counter::FlowsReclaimed),
+            t.get(Counter::FlowsMoved),
             t.get(Counter::HandoffOut),
             t.get(Counter::HandoffIn),
+        ));
+        out.push(format!(
+            "icmp errors: {} relayed to the other end of a flow, {} too big and {} time exceeded sent",
+            t.get(Counter::IcmpErrorsRelayed),
+            t.get(Counter::TooBigSent),
+            t.get(Counter::TimeExceededSent),
         ));
         for (name, v) in &self.backends {
             out.push(format!(
