@@ -20,6 +20,7 @@ use crate::wire::{ip_proto, tcp};
 mod fragments;
 mod icmp_out;
 mod icmp_relay;
+mod reset;
 
 /// Ticks per second of the connection-table clock.
 pub const TICKS_PER_SEC: u64 = 10;
@@ -53,8 +54,8 @@ pub struct LbCore {
     /// first entry of that rank will do (a SYN flood: one look instead of
     /// [`RECLAIM_VISITS`](super::conn_table::RECLAIM_VISITS)).
     settle_for: (u64, u8),
-    /// The ICMP errors this worker may still send in this tick.
-    icmp_budget: icmp_sent::Budget,
+    /// The errors (ICMP, TCP resets) this worker may still send in this tick.
+    error_budget: icmp_sent::Budget,
     /// Where the later fragments of recent datagrams go.
     frags: FragRoutes,
 }
@@ -103,7 +104,7 @@ impl LbCore {
             now: 0,
             reclaim_missed: u64::MAX,
             settle_for: (u64::MAX, 0),
-            icmp_budget: icmp_sent::Budget::default(),
+            error_budget: icmp_sent::Budget::default(),
             frags: FragRoutes::default(),
         }
     }
@@ -300,6 +301,14 @@ impl LbCore {
                 let peer_mac = crate::wire::ethernet::Frame::new_unchecked(buf.data()).src();
                 match self.new_flow(prep, sid, svc, (peer_mac, len), snap, tally) {
                     Ok(created) => created,
+                    // A fullnat connection mid-stream that the table lost.
+                    Err(Counter::DropNoFlow) => {
+                        let v = self.reset(buf, p, in_port, macs, tally);
+                        if v != LbVerdict::Drop(Counter::DropNoFlow) {
+                            self.stats.service_drop(sid, Counter::DropNoFlow);
+                        }
+                        return v;
+                    }
                     Err(c) => return LbVerdict::Drop(c),
                 }
             }
@@ -536,7 +545,7 @@ impl LbCore {
             dir: Direction::Reverse,
         }) = self.entry(prep)
         else {
-            return LbVerdict::Drop(Counter::DropNoFlow);
+            return self.reset(buf, p, in_port, macs, tally);
         };
         let len = buf.len() as u64;
         let timeouts = &snap.timeouts;

@@ -192,7 +192,7 @@ fn fullnat_forward_and_reverse() {
     assert_eq!((seg.src_port(), seg.dst_port()), (80, 40000));
     assert!(seg.verify_checksum(pseudo_v4(VIP, CLIENT, 6, 25)));
     assert_eq!(Frame::new_checked(out.data()).unwrap().dst(), CLIENT_MAC);
-    // A reply to a port nobody owns.
+    // A reply to a port nobody owns: reset, from that port.
     let stray = tcp_frame(
         backend,
         8080,
@@ -201,10 +201,26 @@ fn fullnat_forward_and_reverse() {
         tcp::flags::ACK,
         0,
     );
+    let (v, rst, t) = run(&mut core, &s, &stray, true);
+    assert_eq!((v, t.get(Counter::TcpResetsSent)), (LbVerdict::Tx(0), 1));
+    assert_reset(&rst, (LOCAL, lport.wrapping_add(1)), (backend, 8080));
+}
+
+/// Checks that `out` is a TCP reset from `from` to `to`, checksums valid, back
+/// to the sender's MAC (`CLIENT_MAC` in these tests).
+fn assert_reset(out: &VecBuf, from: (Ipv4Addr, u16), to: (Ipv4Addr, u16)) -> tcp::Packet<Vec<u8>> {
+    let ip = ip_of(out);
+    assert!(ip.verify_checksum());
     assert_eq!(
-        run(&mut core, &s, &stray, true).0,
-        LbVerdict::Drop(Counter::DropNoFlow)
+        (ip.src(), ip.dst(), ip.ttl(), ip.total_len()),
+        (from.0, to.0, 64, 40)
     );
+    assert_eq!(Frame::new_checked(out.data()).unwrap().dst(), CLIENT_MAC);
+    let seg = tcp::Packet::new_checked(ip.payload().to_vec()).unwrap();
+    assert_eq!((seg.src_port(), seg.dst_port()), (from.1, to.1));
+    assert!(seg.verify_checksum(pseudo_v4(from.0, to.0, 6, 20)));
+    assert_ne!(seg.flags() & tcp::flags::RST, 0);
+    seg
 }
 
 #[test]
@@ -266,14 +282,48 @@ fn dr_rewrites_only_macs_and_ttl() {
 }
 
 #[test]
-fn fullnat_midstream_without_entry_is_dropped() {
+fn fullnat_midstream_without_entry_is_reset() {
     let s = snap(Mode::FullNat, SchedKind::RingHash, &[1, 1, 1]);
     let mut core = LbCore::new(0, 1, 64, 1);
-    let ack = tcp_frame(CLIENT, 40000, VIP, 80, tcp::flags::ACK, 0);
+    // An ACK with 10 bytes (sequence 1, acknowledging 777): a reset with
+    // sequence 777, from the VIP.
+    let mut ack = tcp_frame(
+        CLIENT,
+        40000,
+        VIP,
+        80,
+        tcp::flags::ACK | tcp::flags::PSH,
+        10,
+    );
+    let mut seg = tcp::Packet::new_unchecked(&mut ack[34..]);
+    seg.set_ack(777);
+    seg.fill_checksum(pseudo_v4(CLIENT, VIP, 6, 30));
+    let (v, out, t) = run(&mut core, &s, &ack, false);
+    assert_eq!((v, t.get(Counter::TcpResetsSent)), (LbVerdict::Tx(0), 1));
+    let rst = assert_reset(&out, (VIP, 80), (CLIENT, 40000));
     assert_eq!(
-        run(&mut core, &s, &ack, false).0,
+        (rst.flags(), rst.seq(), rst.ack()),
+        (tcp::flags::RST, 777, 0)
+    );
+    // A FIN without ACK: reset and acknowledge all it occupied.
+    let fin = tcp_frame(CLIENT, 40000, VIP, 80, tcp::flags::FIN, 10);
+    let rst = assert_reset(
+        &run(&mut core, &s, &fin, false).1,
+        (VIP, 80),
+        (CLIENT, 40000),
+    );
+    assert_eq!(
+        (rst.flags(), rst.seq(), rst.ack()),
+        (tcp::flags::RST | tcp::flags::ACK, 0, 1 + 10 + 1)
+    );
+    // A reset is not answered; nor is the flow counted as anything but dropped.
+    let rst_in = tcp_frame(CLIENT, 40000, VIP, 80, tcp::flags::RST, 0);
+    assert_eq!(
+        run(&mut core, &s, &rst_in, false).0,
         LbVerdict::Drop(Counter::DropNoFlow)
     );
+    assert_eq!(core.table.len(), 0);
+    assert_eq!(core.stats.get_service(0, ServiceStat::DropNoFlow), 3);
 }
 
 fn backend_of(out: &VecBuf) -> usize {
@@ -543,11 +593,9 @@ fn a_full_table_gives_up_finished_then_half_open_connections_never_established_o
     assert_eq!(t.get(Counter::FlowsReclaimed), 1);
     assert_eq!(core.ports.free(0), free);
     assert_eq!(live(&core), vec![2, 3, 4]);
-    // The reclaimed flow's next packet finds no entry.
-    assert_eq!(
-        send(&mut core, 1, ACK).0,
-        LbVerdict::Drop(Counter::DropNoFlow)
-    );
+    // The reclaimed flow's next packet finds no entry: reset.
+    let (v, _, t) = send(&mut core, 1, ACK);
+    assert_eq!((v, t.get(Counter::TcpResetsSent)), (LbVerdict::Tx(0), 1));
     // Then the half-open one goes; the established one keeps its entry and port.
     let (v, _, t) = send(&mut core, 5, SYN);
     assert_eq!((v, t.get(Counter::FlowsReclaimed)), (LbVerdict::Tx(0), 1));
@@ -792,4 +840,46 @@ fn udp_flows_move_off_a_backend_that_went_down_and_tcp_connections_stay() {
         (v, ip_of(&out).dst(), t.get(Counter::FlowsMoved)),
         (LbVerdict::Tx(0), first, 0)
     );
+}
+
+#[test]
+fn fullnat_midstream_without_entry_is_reset_over_ipv6_too() {
+    let s = snap_of(&V6, Mode::FullNat, SchedKind::RingHash, &[1, 1, 1]);
+    let mut core = LbCore::new(0, 1, 64, 1);
+    let (client, vip): (Ipv6Addr, Ipv6Addr) = (
+        "2001:db8::10".parse().unwrap(),
+        "2001:db8::100".parse().unwrap(),
+    );
+    let ack = crate::wire::build::TcpV6 {
+        src_mac: CLIENT_MAC,
+        dst_mac: OUR,
+        src: client,
+        sport: 40000,
+        dst: vip,
+        dport: 80,
+    }
+    .frame(tcp::flags::ACK, 10);
+    let mut b = VecBuf::new(&ack, 9000);
+    let mut t = Tally::default();
+    let at = Arrival {
+        v6: true,
+        ..arrival(false)
+    };
+    assert_eq!(
+        core.process(&mut b, at, &s, &[OUR], &mut t),
+        LbVerdict::Tx(0)
+    );
+    let ip = crate::wire::ipv6::Packet::new_checked(&b.data()[14..]).unwrap();
+    assert_eq!(
+        (ip.src(), ip.dst(), ip.hop_limit(), ip.payload_len()),
+        (vip, client, 64, 20)
+    );
+    let seg = tcp::Packet::new_checked(ip.payload()).unwrap();
+    assert_eq!(
+        (seg.src_port(), seg.dst_port(), seg.flags()),
+        (80, 40000, tcp::flags::RST)
+    );
+    let ps = crate::wire::checksum::pseudo_v6(&vip, &client, 6, 20);
+    assert!(seg.verify_checksum(ps));
+    assert_eq!(b.len(), 14 + 40 + 20);
 }

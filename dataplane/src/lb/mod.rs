@@ -14,6 +14,7 @@ pub mod reclaim;
 pub mod ring;
 pub mod snapshot;
 pub mod stats;
+pub mod tcp_reset;
 pub mod tcp_state;
 pub mod timer_wheel;
 

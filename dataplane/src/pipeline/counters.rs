@@ -47,6 +47,7 @@ counters! {
     HandoffIn = "handoff_in",
     TooBigSent = "icmp_too_big_sent",
     TimeExceededSent = "icmp_time_exceeded_sent",
+    TcpResetsSent = "tcp_resets_sent",
     IcmpErrorsRelayed = "icmp_errors_relayed",
     FragmentsOut = "ip_fragments_out",
     LoopsTotal = "loops_total",

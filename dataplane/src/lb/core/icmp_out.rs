@@ -71,7 +71,7 @@ impl LbCore {
         (in_port, macs): (usize, PortMacs<'_>),
         tally: &mut Tally,
     ) -> LbVerdict {
-        if !self.icmp_budget.take(self.now) {
+        if !self.error_budget.take(self.now) {
             return LbVerdict::Drop(Counter::DropIcmpRateLimited);
         }
         let mac = macs[in_port.min(macs.len() - 1)];
