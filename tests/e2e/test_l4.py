@@ -197,6 +197,36 @@ def test_dr_stream_survives_a_restart(testbed, tmp_path):
     assert w2.counters()["flows_midstream"] >= 1
 
 
+def test_a_fullnat_connection_across_a_restart_is_reset_at_its_next_packet(testbed, tmp_path):
+    # The backend knows the connection by a local port the new weir never gave
+    # out: it cannot go on. The client hears so at once (a reset) and can
+    # reconnect, instead of retransmitting into nothing for minutes.
+    cfg = base_config() + pool("web", EQUAL) + service("web", VIP, 80, "web")
+    w = start(testbed, tmp_path, cfg)
+    script = GET_FN + (
+        "import sys,time\n"
+        "s=socket.create_connection(('198.18.0.100',80),timeout=5)\n"
+        "print(get(s),flush=True)\n"
+        "sys.stdin.readline()\n"
+        "t=time.time()\n"
+        "try:\n  print('answered', get(s))\nexcept OSError as e:\n  print(type(e).__name__)\n"
+        "print(round(time.time()-t,3))\n"
+        "s=socket.create_connection(('198.18.0.100',80),timeout=5); print(get(s))\n"
+    )
+    client = testbed.popen("cl", "/usr/bin/python3", "-c", script, stdin=subprocess.PIPE,
+                           stdout=subprocess.PIPE, text=True)
+    assert client.stdout.readline().strip() in {"b1", "b2", "b3"}
+    w.stop()
+    w2 = start(testbed, tmp_path, cfg)
+    out, _ = client.communicate("\n", timeout=20)
+    w2.stop()
+    error, seconds, again = out.split()
+    assert error == "ConnectionResetError", out
+    assert float(seconds) < 1.0, out
+    assert again in {"b1", "b2", "b3"}, out
+    assert w2.counters()["tcp_resets_sent"] == 1, w2.counters()
+
+
 def test_entries_expire_at_their_timeouts(testbed, tmp_path):
     cfg = (
         base_config(timeouts={"udp_timeout": 2, "tcp_established_timeout": 3, "tcp_close_timeout": 2})
@@ -213,15 +243,15 @@ def test_entries_expire_at_their_timeouts(testbed, tmp_path):
         "s=socket.create_connection(('198.18.0.100',80),timeout=3)\n"
         "get(s)\n"
         "time.sleep(5)\n"
-        # The idle fullnat entry is gone: the next request on it is dropped.
-        "try:\n  print('answered', get(s))\nexcept OSError as e:\n  print('dropped', e)\n"
+        # The idle fullnat entry is gone: the next request on it is reset.
+        "try:\n  print('answered', get(s))\nexcept OSError as e:\n  print(type(e).__name__, e)\n"
     )
     out = testbed.exec("cl", "/usr/bin/python3", "-c", script, timeout=30).stdout
-    assert out.startswith("dropped"), out
+    assert out.startswith("ConnectionResetError"), out
     w.stop()
     c = w.counters()
     assert c["flows_new"] == 2 and c["flows_expired"] == 2, c
-    assert c["drop_no_flow"] >= 1, c
+    assert c["tcp_resets_sent"] == 1, c
 
 
 def test_full_table_keeps_forwarding_by_hash(testbed, tmp_path):
