@@ -21,6 +21,8 @@ pub mod timer_wheel;
 #[cfg(test)]
 mod core_fragment_tests;
 #[cfg(test)]
+mod core_full_table_tests;
+#[cfg(test)]
 mod core_icmp_tests;
 #[cfg(test)]
 mod core_tests;
