@@ -20,7 +20,7 @@ use crate::wire::{ip_proto, tcp};
 mod fragments;
 mod icmp_out;
 mod icmp_relay;
-mod reset;
+mod refuse;
 
 /// Ticks per second of the connection-table clock.
 pub const TICKS_PER_SEC: u64 = 10;
@@ -301,11 +301,12 @@ impl LbCore {
                 let peer_mac = crate::wire::ethernet::Frame::new_unchecked(buf.data()).src();
                 match self.new_flow(prep, sid, svc, (peer_mac, len), snap, tally) {
                     Ok(created) => created,
-                    // A fullnat connection mid-stream that the table lost.
-                    Err(Counter::DropNoFlow) => {
-                        let v = self.reset(buf, p, in_port, macs, tally);
-                        if v != LbVerdict::Drop(Counter::DropNoFlow) {
-                            self.stats.service_drop(sid, Counter::DropNoFlow);
+                    // A fullnat connection mid-stream that the table lost, or no
+                    // backend to take a new flow: the sender hears so.
+                    Err(c @ (Counter::DropNoFlow | Counter::DropNoBackend)) => {
+                        let v = self.refuse(buf, p, (in_port, macs), tally, c);
+                        if v != LbVerdict::Drop(c) {
+                            self.stats.service_drop(sid, c);
                         }
                         return v;
                     }
@@ -545,7 +546,7 @@ impl LbCore {
             dir: Direction::Reverse,
         }) = self.entry(prep)
         else {
-            return self.reset(buf, p, in_port, macs, tally);
+            return self.refuse(buf, p, (in_port, macs), tally, Counter::DropNoFlow);
         };
         let len = buf.len() as u64;
         let timeouts = &snap.timeouts;

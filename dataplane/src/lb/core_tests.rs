@@ -690,3 +690,41 @@ fn fullnat_midstream_without_entry_is_reset_over_ipv6_too() {
     assert!(seg.verify_checksum(ps));
     assert_eq!(b.len(), 14 + 40 + 20);
 }
+
+#[test]
+fn with_no_backend_up_a_new_flow_is_refused_at_once() {
+    let mut s = snap(Mode::FullNat, SchedKind::RingHash, &[1, 1, 1]);
+    for b in 0..3 {
+        take_down(&mut s, b);
+    }
+    let mut core = LbCore::new(0, 1, 64, 1);
+    // A SYN (sequence 1): reset, acknowledging it.
+    let syn = tcp_frame(CLIENT, 40000, VIP, 80, tcp::flags::SYN, 0);
+    let (v, out, t) = run(&mut core, &s, &syn, false);
+    assert_eq!((v, t.get(Counter::TcpResetsSent)), (LbVerdict::Tx(0), 1));
+    let rst = assert_reset(&out, (VIP, 80), (CLIENT, 40000));
+    assert_eq!(
+        (rst.flags(), rst.ack()),
+        (tcp::flags::RST | tcp::flags::ACK, 2)
+    );
+    // A datagram: "port unreachable" from the VIP, quoting it.
+    on_udp(&mut s);
+    let datagram = udp_frame(5000);
+    let (v, out, t) = run(&mut core, &s, &datagram, false);
+    assert_eq!(
+        (v, t.get(Counter::PortUnreachableSent)),
+        (LbVerdict::Tx(0), 1)
+    );
+    let ip = ip_of(&out);
+    assert_eq!(
+        (ip.src(), ip.dst(), ip.protocol()),
+        (VIP, CLIENT, ip_proto::ICMP)
+    );
+    let icmp = icmpv4::Packet::new_checked(ip.payload()).unwrap();
+    assert_eq!((icmp.msg_type(), icmp.code()), (3, 3));
+    assert!(icmp.verify_checksum());
+    assert_eq!(icmp.data(), &datagram[14..14 + 28]);
+    // Neither made a connection; the service counts both as having no backend.
+    assert_eq!(core.table.len(), 0);
+    assert_eq!(core.stats.get_service(0, ServiceStat::DropNoBackend), 2);
+}

@@ -4,7 +4,8 @@
 //! - a packet that does not fit the MTU of the port it must leave by: IPv4 with DF
 //!   set gets "fragmentation needed" (RFC 1191), IPv6 "packet too big" (RFC 8201);
 //! - a packet whose TTL / hop limit runs out here gets "time exceeded" (RFC 792,
-//!   RFC 4443 3.3), as from any router on the path (traceroute shows the hop).
+//!   RFC 4443 3.3), as from any router on the path (traceroute shows the hop);
+//! - a UDP datagram nobody can take gets "port unreachable" (see `core/refuse.rs`).
 
 use super::nat::Parsed;
 use crate::buf::{NoRoom, PacketBuf};
@@ -67,6 +68,8 @@ pub enum Error {
     TooBig(u16),
     /// TTL / hop limit exhausted in transit.
     TimeExceeded,
+    /// Nobody to take the datagram (a UDP service with no backend up).
+    PortUnreachable,
 }
 
 impl Error {
@@ -77,6 +80,8 @@ impl Error {
             (Error::TooBig(mtu), true) => (2, 0, mtu as u32),
             (Error::TimeExceeded, false) => (icmpv4::TIME_EXCEEDED, 0, 0),
             (Error::TimeExceeded, true) => (3, 0, 0),
+            (Error::PortUnreachable, false) => (icmpv4::DEST_UNREACHABLE, 3, 0),
+            (Error::PortUnreachable, true) => (1, 4, 0),
         }
     }
 }

@@ -48,6 +48,7 @@ counters! {
     TooBigSent = "icmp_too_big_sent",
     TimeExceededSent = "icmp_time_exceeded_sent",
     TcpResetsSent = "tcp_resets_sent",
+    PortUnreachableSent = "icmp_port_unreachable_sent",
     IcmpErrorsRelayed = "icmp_errors_relayed",
     FragmentsOut = "ip_fragments_out",
     LoopsTotal = "loops_total",

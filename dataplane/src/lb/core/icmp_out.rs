@@ -82,6 +82,7 @@ impl LbCore {
             match error {
                 Error::TooBig(_) => Counter::TooBigSent,
                 Error::TimeExceeded => Counter::TimeExceededSent,
+                Error::PortUnreachable => Counter::PortUnreachableSent,
             },
             1,
         );
