@@ -474,3 +474,35 @@ def test_udp_flows_move_off_a_backend_that_goes_down(testbed, tmp_path):
     # Every datagram after DOWN answered, all by one other backend.
     assert None not in after and len(set(after)) == 1 and first not in after, (first, answers)
     assert c["flows_moved"] == 1, c
+
+
+def test_with_every_backend_down_new_flows_are_refused_at_once(testbed, tmp_path):
+    # The checks go to a port nobody listens on: every backend goes DOWN. A new
+    # TCP connection then gets a reset and a UDP datagram "port unreachable",
+    # so clients fail over or report at once instead of retrying for minutes.
+    cfg = (
+        base_config()
+        + pool("web", EQUAL)
+        + health(kind="tcp", interval_ms=300, timeout_ms=200, rise=2, fall=2, port=9)
+        + pool("dns", EQUAL, port=5353)
+        + health(kind="tcp", interval_ms=300, timeout_ms=200, rise=2, fall=2, port=9)
+        + service("web", VIP, 80, "web")
+        + service("dns", VIP, 53, "dns", protocol="udp")
+    )
+    w = start(testbed, tmp_path, cfg)
+    for p in ("web", "dns"):
+        for b in ("b1", "b2", "b3"):
+            log_time(w, rf"backend {p}/{b} is DOWN")
+    time.sleep(0.2)
+    t = time.time()
+    curl = testbed.exec("cl", "curl", "-s", "-m", "5", f"http://{VIP}/", check=False)
+    took = time.time() - t
+    udp = json.loads(testbed.exec(
+        "cl", "/usr/bin/python3", str(Path(__file__).parent / "icmp_probe.py"),
+        "refused", VIP, "53", "4").stdout)
+    w.stop()
+    c = w.counters()
+    assert curl.returncode == 7 and took < 1.0, (curl.returncode, took, c)
+    assert udp == {"refused": 4, "answered": 0, "silent": 0}, (udp, c)
+    assert c["tcp_resets_sent"] >= 1 and c["icmp_port_unreachable_sent"] == 4, c
+    assert w.summary["services"]["web"]["drop_no_backend"] >= 1, w.summary["services"]["web"]
