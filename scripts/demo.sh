@@ -71,6 +71,8 @@ $CTL show flow tcp 198.18.0.10 45678 198.18.0.100 80 | sed 's/^/   /'
 $CTL show stat | sed 's/^/   /'
 echo "== Prometheus metrics (a few lines)"
 inns lb curl -s http://127.0.0.1:9100/metrics | grep -E '^weir_backend_up|^weir_service_new_flows' | sed 's/^/   /'
+echo "== traceroute's first probe: a TTL-1 datagram to the VIP gets time exceeded from it"
+inns cl /usr/bin/python3 tests/e2e/icmp_probe.py ttl 198.18.0.100 53 | sed 's/^/   /'
 echo "== malformed frames (scapy): counted and dropped"
 inns cl /usr/bin/python3 tests/e2e/send_frames.py eth0 "$MAC" 10 \
   ipv4_bad_checksum ipv4_bad_ihl tcp_bad_checksum ipv6_bad_length arp_bad_sizes >/dev/null
@@ -81,5 +83,5 @@ kill -TERM "$WEIR_PID"
 wait "$WEIR_PID" || true
 WEIR_PID=
 echo "== summary"
-grep -E "rx |answered|balanced|backend web|drops|workers stopped|DOWN|UP|audit" "$LOG/weir.log" | sed 's/^[0-9.]* weir: /   /'
+grep -E "rx |answered|balanced|icmp errors|backend web|drops|workers stopped|DOWN|UP|audit" "$LOG/weir.log" | sed 's/^[0-9.]* weir: /   /'
 rm -rf "$LOG"
