@@ -87,10 +87,23 @@ fn health_verdicts_take_backends_out_of_new_flows() {
     assert!(m.on_check(fail(b2)));
     m.publish();
     assert_eq!(weights(&m, "web"), vec![1, 0, 1]);
+    // The workers are told it is down (its UDP flows move), and only it.
+    let down = |m: &Manager| {
+        m.snapshot
+            .load()
+            .backends
+            .iter()
+            .map(|b| b.down)
+            .collect::<Vec<_>>()
+    };
+    let is_down = down(&m);
+    assert!(is_down[b2 as usize]);
+    assert_eq!(is_down.iter().filter(|d| **d).count(), 1);
     // A backend whose check is disabled counts as up.
     m.backends[b2 as usize].check_enabled = false;
     m.publish();
     assert_eq!(weights(&m, "web"), vec![1, 1, 1]);
+    assert!(!down(&m)[b2 as usize]);
 }
 
 #[test]
