@@ -330,8 +330,13 @@ impl LbCore {
         }
         let data = buf.data_mut();
         if nat::decrement_ttl(data, p).is_err() {
-            self.stats.service_drop(sid, Counter::DropTtlExpired);
-            return self.time_exceeded(buf, p, in_port, macs, tally);
+            // Answered, but not forwarded: the service counts it as a drop (when
+            // not answered, the caller counts the verdict's reason instead).
+            let v = self.time_exceeded(buf, p, in_port, macs, tally);
+            if matches!(v, LbVerdict::Tx(_)) {
+                self.stats.service_drop(sid, Counter::DropTtlExpired);
+            }
+            return v;
         }
         if svc.mode == Mode::FullNat {
             let Some(id) = id else {
@@ -457,9 +462,9 @@ impl LbCore {
     }
 
     /// A UDP flow whose backend went down (or into maintenance, or drained past
-    /// its deadline): its entry goes, and this packet starts
-    /// the flow again on a backend the scheduler picks (its next packets follow).
-    /// UDP carries no connection the old backend could be holding for it.
+    /// its deadline): its entry goes, and this packet starts the flow again on a
+    /// backend the scheduler picks (its next packets follow). UDP carries no
+    /// connection the old backend could be holding for it.
     #[cold]
     #[inline(never)]
     #[allow(clippy::too_many_arguments)]
