@@ -3,12 +3,11 @@
 
 use super::core::{Arrival, LbCore, LbVerdict};
 use super::core_tests::{
-    be_mac, run, snap, snap_of, tcp_frame, CLIENT, CLIENT_MAC, LOCAL, OUR, V6, VIP,
+    be_mac, run, snap, snap_of, tcp6_frame, tcp_frame, CLIENT, LOCAL, OUR, V6, VIP,
 };
 use super::snapshot::{LbSnapshot, Mode, SchedKind};
 use crate::buf::{PacketBuf, VecBuf};
 use crate::pipeline::counters::{Counter, Tally};
-use crate::wire::build::TcpV6;
 use crate::wire::checksum::{pseudo_v4, pseudo_v6};
 use crate::wire::ethernet::Frame;
 use crate::wire::{ip_proto, ipv4, ipv6, tcp};
@@ -260,32 +259,10 @@ fn ipv6_fragments_follow_their_first_fragment_both_ways() {
         (IpAddr::V6(v), IpAddr::V6(l)) => (v, l),
         _ => unreachable!(),
     };
-    let seg = |src, sport, dst, dport, flags, payload| {
-        TcpV6 {
-            src_mac: CLIENT_MAC,
-            dst_mac: OUR,
-            src,
-            sport,
-            dst,
-            dport,
-        }
-        .frame(flags, payload)
-    };
-    let run6 = |core: &mut LbCore, frame: &[u8], local: bool| {
-        let mut b = VecBuf::new(frame, 9000);
-        let mut t = Tally::default();
-        let at = Arrival {
-            l2: 14,
-            v6: true,
-            in_port: 0,
-            handed: false,
-            local,
-        };
-        (core.process(&mut b, at, &s, &[OUR], &mut t), b)
-    };
-    let (v, out) = run6(
+    let (v, out, _) = run(
         &mut core,
-        &seg(client, 40000, vip, 80, tcp::flags::SYN, 0),
+        &s,
+        &tcp6_frame(client, 40000, vip, 80, tcp::flags::SYN, 0),
         false,
     );
     assert_eq!(v, LbVerdict::Tx(0));
@@ -298,19 +275,19 @@ fn ipv6_fragments_follow_their_first_fragment_both_ways() {
     // reassembled segment's checksum right for them.
     for (frame, local_side, want) in [
         (
-            seg(client, 40000, vip, 80, tcp::flags::ACK, 100),
+            tcp6_frame(client, 40000, vip, 80, tcp::flags::ACK, 100),
             false,
             (local, backend, lport, 8080),
         ),
         (
-            seg(backend, 8080, local, lport, tcp::flags::ACK, 300),
+            tcp6_frame(backend, 8080, local, lport, tcp::flags::ACK, 300),
             true,
             (vip, client, 80, 40000),
         ),
     ] {
         let mut segment = vec![];
         for piece in split6(&frame, 0x1234_5678, 48) {
-            let (v, out) = run6(&mut core, &piece, local_side);
+            let (v, out, _) = run(&mut core, &s, &piece, local_side);
             assert_eq!(v, LbVerdict::Tx(0));
             let ip = ipv6::Packet::new_checked(&out.data()[14..]).unwrap();
             assert_eq!((ip.src(), ip.dst()), (want.0, want.1));
@@ -322,9 +299,13 @@ fn ipv6_fragments_follow_their_first_fragment_both_ways() {
         assert!(t.verify_checksum(ps), "the datagram's TCP checksum");
     }
     // A later fragment of another datagram finds no route.
-    let [_, orphan] = split6(&seg(client, 40000, vip, 80, tcp::flags::ACK, 100), 9, 48);
+    let [_, orphan] = split6(
+        &tcp6_frame(client, 40000, vip, 80, tcp::flags::ACK, 100),
+        9,
+        48,
+    );
     assert_eq!(
-        run6(&mut core, &orphan, false).0,
+        run(&mut core, &s, &orphan, false).0,
         LbVerdict::Drop(Counter::DropFragment)
     );
 }

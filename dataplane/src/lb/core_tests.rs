@@ -105,6 +105,26 @@ pub(super) fn snap_of(f: &Family, mode: Mode, sched: SchedKind, weights: &[u32])
     s
 }
 
+/// [`tcp_frame`] over IPv6.
+pub(super) fn tcp6_frame(
+    src: Ipv6Addr,
+    sport: u16,
+    dst: Ipv6Addr,
+    dport: u16,
+    flags: u8,
+    payload: usize,
+) -> Vec<u8> {
+    crate::wire::build::TcpV6 {
+        src_mac: CLIENT_MAC,
+        dst_mac: OUR,
+        src,
+        sport,
+        dst,
+        dport,
+    }
+    .frame(flags, payload)
+}
+
 pub(super) fn tcp_frame(
     src: Ipv4Addr,
     sport: u16,
@@ -135,6 +155,7 @@ pub(super) fn arrival(local: bool) -> Arrival {
     }
 }
 
+/// `frame` (IPv4 or IPv6, by its EtherType) through `core` on port 0.
 pub(super) fn run(
     core: &mut LbCore,
     s: &LbSnapshot,
@@ -143,7 +164,11 @@ pub(super) fn run(
 ) -> (LbVerdict, VecBuf, Tally) {
     let mut b = VecBuf::new(frame, 9000);
     let mut t = Tally::default();
-    let v = core.process(&mut b, arrival(local), s, &[OUR], &mut t);
+    let at = Arrival {
+        v6: frame.get(12..14) == Some(&[0x86, 0xdd]),
+        ..arrival(local)
+    };
+    let v = core.process(&mut b, at, s, &[OUR], &mut t);
     (v, b, t)
 }
 
@@ -657,25 +682,9 @@ fn fullnat_midstream_without_entry_is_reset_over_ipv6_too() {
         "2001:db8::10".parse().unwrap(),
         "2001:db8::100".parse().unwrap(),
     );
-    let ack = crate::wire::build::TcpV6 {
-        src_mac: CLIENT_MAC,
-        dst_mac: OUR,
-        src: client,
-        sport: 40000,
-        dst: vip,
-        dport: 80,
-    }
-    .frame(tcp::flags::ACK, 10);
-    let mut b = VecBuf::new(&ack, 9000);
-    let mut t = Tally::default();
-    let at = Arrival {
-        v6: true,
-        ..arrival(false)
-    };
-    assert_eq!(
-        core.process(&mut b, at, &s, &[OUR], &mut t),
-        LbVerdict::Tx(0)
-    );
+    let ack = tcp6_frame(client, 40000, vip, 80, tcp::flags::ACK, 10);
+    let (v, b, _) = run(&mut core, &s, &ack, false);
+    assert_eq!(v, LbVerdict::Tx(0));
     let ip = crate::wire::ipv6::Packet::new_checked(&b.data()[14..]).unwrap();
     assert_eq!(
         (ip.src(), ip.dst(), ip.hop_limit(), ip.payload_len()),
