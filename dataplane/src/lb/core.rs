@@ -4,6 +4,7 @@
 
 use super::conn_table::{Conn, ConnTable, Hit, Staged};
 use super::flow::FlowKey;
+use super::frag_parking::FragParking;
 use super::frag_routes::FragRoutes;
 use super::icmp_sent;
 use super::local_ports::LocalPorts;
@@ -32,6 +33,9 @@ pub enum LbVerdict {
     Tx(usize),
     /// Belongs to another worker's table: hand it over.
     Handoff(u16),
+    /// A later fragment before its first: the worker keeps it under this index
+    /// of [`FragParking`] until the first comes (or drops it).
+    Park(u16),
     Drop(Counter),
 }
 
@@ -58,6 +62,7 @@ pub struct LbCore {
     error_budget: icmp_sent::Budget,
     /// Where the later fragments of recent datagrams go.
     frags: FragRoutes,
+    pub parking: FragParking,
 }
 
 /// Where a packet came from and where its L3 header starts.
@@ -88,6 +93,14 @@ pub struct Prepared {
     service: Option<u32>,
 }
 
+impl Prepared {
+    /// Where the packet came from.
+    #[inline(always)]
+    pub fn arrival(&self) -> &Arrival {
+        &self.at
+    }
+}
+
 /// The port MACs, by port index.
 pub type PortMacs<'a> = &'a [[u8; 6]];
 
@@ -106,6 +119,7 @@ impl LbCore {
             settle_for: (u64::MAX, 0),
             error_budget: icmp_sent::Budget::default(),
             frags: FragRoutes::default(),
+            parking: FragParking::default(),
         }
     }
 
@@ -113,6 +127,7 @@ impl LbCore {
     /// backend counts.
     pub fn expire(&mut self, now: u64, tally: &mut Tally) {
         self.now = now;
+        self.parking.expire(now);
         let (ports, active, stats) = (&mut self.ports, &mut self.active, &mut self.stats);
         // At most 64 ticks (6.4 s) per call keeps one call short after a stall.
         self.table.expire(now, 64, |c| {

@@ -5,12 +5,14 @@ use super::core::{Arrival, LbCore, LbVerdict};
 use super::core_tests::{
     be_mac, run, snap, snap_of, tcp6_frame, tcp_frame, CLIENT, LOCAL, OUR, V6, VIP,
 };
+use super::frag_parking::{Done, WAIT_TICKS};
 use super::snapshot::{LbSnapshot, Mode, SchedKind};
 use crate::buf::{PacketBuf, VecBuf};
 use crate::pipeline::counters::{Counter, Tally};
 use crate::wire::checksum::{pseudo_v4, pseudo_v6};
 use crate::wire::ethernet::Frame;
 use crate::wire::{ip_proto, ipv4, ipv6, tcp};
+use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// Splits a single-segment IPv4 frame into two fragments (IP ID `id`): the first
@@ -41,22 +43,73 @@ fn opened(out: &VecBuf) -> (Ipv4Addr, Ipv4Addr, Vec<u8>) {
     (ip.src(), ip.dst(), ip.payload().to_vec())
 }
 
-/// Both fragments through `core`, forwarded: the reassembled TCP segment's ports,
-/// with its checksum checked against the addresses both fragments left with.
+/// What the worker does with the fragments LbCore parks: keeps them, and runs
+/// them again when their first fragment has been handled.
+#[derive(Default)]
+struct Worker {
+    kept: HashMap<u16, (Vec<u8>, bool)>,
+}
+
+impl Worker {
+    /// `frame` through `core` as `run` does, then the kept fragments it released:
+    /// what left (verdict and packet), in order.
+    fn run(
+        &mut self,
+        core: &mut LbCore,
+        s: &LbSnapshot,
+        frame: &[u8],
+        local: bool,
+    ) -> Vec<(LbVerdict, VecBuf)> {
+        let mut out = vec![];
+        let mut queue = vec![(frame.to_vec(), local)];
+        while !queue.is_empty() {
+            let (f, local) = queue.remove(0);
+            match run(core, s, &f, local) {
+                (LbVerdict::Park(i), _, _) => {
+                    // A place still kept is the longest wait's, given up.
+                    self.kept.insert(i, (f, local));
+                }
+                (v, b, _) => out.push((v, b)),
+            }
+            while let Some(done) = core.parking.take_done() {
+                match done {
+                    Done::Retry(i) => queue.push(self.kept.remove(&i).expect("kept")),
+                    Done::Expired(i) => {
+                        self.kept.remove(&i).expect("kept");
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Both fragments through `core`, in the order given, forwarded (the first one
+/// first): the reassembled TCP segment's ports, with its checksum checked against
+/// the addresses both fragments left with.
 fn both_through(
     core: &mut LbCore,
     s: &LbSnapshot,
-    frags: &[Vec<u8>; 2],
+    frags: &[Vec<u8>],
     local: bool,
 ) -> (Ipv4Addr, Ipv4Addr, (u16, u16), [[u8; 6]; 2]) {
+    let mut worker = Worker::default();
+    let left: Vec<_> = frags
+        .iter()
+        .flat_map(|f| worker.run(core, s, f, local))
+        .collect();
+    assert_eq!(left.len(), 2);
     let mut segment = vec![];
     let mut ends = vec![];
     let mut macs = [[0; 6]; 2];
-    for (i, f) in frags.iter().enumerate() {
-        let (v, out, _) = run(core, s, f, local);
-        assert_eq!(v, LbVerdict::Tx(0), "fragment {i}");
+    for (i, (v, out)) in left.iter().enumerate() {
+        assert_eq!(*v, LbVerdict::Tx(0), "fragment {i}");
+        let offset = ipv4::Packet::new_checked(&out.data()[14..])
+            .unwrap()
+            .frag_offset();
+        assert_eq!(offset == 0, i == 0, "the first fragment leaves first");
         macs[i] = Frame::new_checked(out.data()).unwrap().dst();
-        let (src, dst, payload) = opened(&out);
+        let (src, dst, payload) = opened(out);
         ends.push((src, dst));
         segment.extend_from_slice(&payload);
     }
@@ -97,20 +150,40 @@ fn fullnat_fragments_follow_their_first_fragment_both_ways() {
     let (src, dst, ports, _) = both_through(&mut core, &s, &split(&reply, 8, 160), true);
     assert_eq!((src, dst, ports), (VIP, CLIENT, (80, 40000)));
 
-    // A later fragment whose first was never seen goes nowhere; nor one that
-    // comes after its route was forgotten.
+    // The same, each way, with the later fragment first: it waits for its first
+    // and leaves right after it, rewritten alike.
+    let [first, later] = split(&data, 11, 48);
+    let (src, dst, ports, _) = both_through(&mut core, &s, &[later, first], false);
+    assert_eq!((src, dst, ports), (LOCAL, backend, (lport, 8080)));
+    let [first, later] = split(&reply, 12, 160);
+    let (src, dst, ports, _) = both_through(&mut core, &s, &[later, first], true);
+    assert_eq!((src, dst, ports), (VIP, CLIENT, (80, 40000)));
+    assert_eq!(core.parking.waiting(), 0);
+}
+
+#[test]
+fn a_fragment_whose_first_never_comes_waits_then_is_dropped() {
+    let (s, mut core, _, _) = fullnat_connection();
+    let data = tcp_frame(CLIENT, 40000, VIP, 80, tcp::flags::ACK, 100);
     let [_, orphan] = split(&data, 9, 48);
-    assert_eq!(
-        run(&mut core, &s, &orphan, false).0,
-        LbVerdict::Drop(Counter::DropFragment)
-    );
+    let (v, _, t) = run(&mut core, &s, &orphan, false);
+    assert_eq!(v, LbVerdict::Park(0));
+    assert_eq!(t.get(Counter::FragmentsParked), 1);
+    let mut t = Tally::default();
+    core.expire(core.now + WAIT_TICKS, &mut t);
+    assert_eq!(core.parking.take_done(), None);
+    core.expire(core.now + 1, &mut t);
+    assert_eq!(core.parking.take_done(), Some(Done::Expired(0)));
+
+    // One that comes after its first's route was forgotten waits in vain too.
     let [first, later] = split(&data, 10, 48);
     assert_eq!(run(&mut core, &s, &first, false).0, LbVerdict::Tx(0));
     core.now += super::frag_routes::LIFETIME_TICKS + 1;
-    assert_eq!(
+    assert!(matches!(
         run(&mut core, &s, &later, false).0,
-        LbVerdict::Drop(Counter::DropFragment)
-    );
+        LbVerdict::Park(_)
+    ));
+    assert_eq!(core.parking.take_done(), None);
 }
 
 #[test]
@@ -154,14 +227,19 @@ fn with_two_workers_fragments_go_to_the_connection_owner() {
         7,
         48,
     );
-    // The worker that received them hands both over (the later one by the
-    // route its first left), and the owner forwards both.
+    // The worker that received them, the later one first, hands both over, the
+    // first one first (the later one kept until its first left a route), and the
+    // owner forwards both.
     let other = 1 - owner;
-    for f in &frags {
-        assert_eq!(
-            run(&mut cores[other], &s, f, false).0,
-            LbVerdict::Handoff(owner as u16)
-        );
+    let mut worker = Worker::default();
+    let handed: Vec<_> = [&frags[1], &frags[0]]
+        .into_iter()
+        .flat_map(|f| worker.run(&mut cores[other], &s, f, false))
+        .collect();
+    assert_eq!(handed.len(), 2);
+    for (i, (v, out)) in handed.iter().enumerate() {
+        assert_eq!(*v, LbVerdict::Handoff(owner as u16));
+        assert_eq!(out.data(), &frags[i][..], "unchanged, in order");
     }
     for f in &frags {
         let mut b = VecBuf::new(f, 9000);
@@ -196,6 +274,7 @@ fn mutated_fragments_never_panic_and_leave_with_valid_headers() {
         48,
     ));
     let mut rng = crate::test_rng::XorShift::default();
+    let mut worker = Worker::default();
     let mut forwarded = 0;
     for i in 0..40_000 {
         let t = &templates[i % templates.len()];
@@ -218,11 +297,16 @@ fn mutated_fragments_never_panic_and_leave_with_valid_headers() {
         if !valid {
             continue;
         }
-        let (v, out, _) = run(&mut core, &s, &f, i % 4 >= 2);
-        if v == LbVerdict::Tx(0) {
-            let ip = ipv4::Packet::new_checked(&out.data()[14..]).unwrap();
-            assert!(ip.verify_checksum(), "{f:02x?}");
-            forwarded += 1;
+        // Kept fragments go through again when a first fragment releases them.
+        for (v, out) in worker.run(&mut core, &s, &f, i % 4 >= 2) {
+            if v == LbVerdict::Tx(0) {
+                let ip = ipv4::Packet::new_checked(&out.data()[14..]).unwrap();
+                assert!(ip.verify_checksum(), "{f:02x?}");
+                forwarded += 1;
+            }
+        }
+        if i % 1000 == 0 {
+            core.expire(core.now + 1, &mut Tally::default());
         }
     }
     assert!(forwarded > 1000, "{forwarded}");
@@ -271,9 +355,11 @@ fn ipv6_fragments_follow_their_first_fragment_both_ways() {
         ip.dst(),
         u16::from_be_bytes([ip.payload()[0], ip.payload()[1]]),
     );
-    // Each way: both fragments forwarded with the same addresses, and the
-    // reassembled segment's checksum right for them.
-    for (frame, local_side, want) in [
+    // Each way, in order and the later fragment first: both fragments forwarded
+    // (the first one first) with the same addresses, and the reassembled
+    // segment's checksum right for them.
+    let mut worker = Worker::default();
+    let ways = [
         (
             tcp6_frame(client, 40000, vip, 80, tcp::flags::ACK, 100),
             false,
@@ -284,13 +370,24 @@ fn ipv6_fragments_follow_their_first_fragment_both_ways() {
             true,
             (vip, client, 80, 40000),
         ),
-    ] {
+    ];
+    for (n, (frame, local_side, want)) in ways.iter().cycle().take(4).enumerate() {
+        let mut pieces = split6(frame, 0x1234_5678 + n as u32, 48);
+        if n >= 2 {
+            pieces.reverse();
+        }
+        let left: Vec<_> = pieces
+            .iter()
+            .flat_map(|p| worker.run(&mut core, &s, p, *local_side))
+            .collect();
+        assert_eq!(left.len(), 2);
         let mut segment = vec![];
-        for piece in split6(&frame, 0x1234_5678, 48) {
-            let (v, out, _) = run(&mut core, &s, &piece, local_side);
-            assert_eq!(v, LbVerdict::Tx(0));
+        for (i, (v, out)) in left.iter().enumerate() {
+            assert_eq!(*v, LbVerdict::Tx(0));
             let ip = ipv6::Packet::new_checked(&out.data()[14..]).unwrap();
             assert_eq!((ip.src(), ip.dst()), (want.0, want.1));
+            let offset = u16::from_be_bytes([ip.payload()[2], ip.payload()[3]]) >> 3;
+            assert_eq!(offset == 0, i == 0, "the first fragment leaves first");
             segment.extend_from_slice(&ip.payload()[8..]);
         }
         let t = tcp::Packet::new_checked(&segment[..]).unwrap();
@@ -298,14 +395,16 @@ fn ipv6_fragments_follow_their_first_fragment_both_ways() {
         let ps = pseudo_v6(&want.0, &want.1, ip_proto::TCP, segment.len() as u32);
         assert!(t.verify_checksum(ps), "the datagram's TCP checksum");
     }
-    // A later fragment of another datagram finds no route.
+    assert_eq!(core.parking.waiting(), 0);
+    // A later fragment of another datagram finds no route: it waits.
     let [_, orphan] = split6(
         &tcp6_frame(client, 40000, vip, 80, tcp::flags::ACK, 100),
         9,
         48,
     );
-    assert_eq!(
+    assert!(matches!(
         run(&mut core, &s, &orphan, false).0,
-        LbVerdict::Drop(Counter::DropFragment)
-    );
+        LbVerdict::Park(_)
+    ));
+    assert_eq!(core.parking.waiting(), 1);
 }

@@ -5,6 +5,7 @@ pub mod conn_table;
 pub mod core;
 pub mod flow;
 pub mod flow_index;
+pub mod frag_parking;
 pub mod frag_routes;
 pub mod icmp_error;
 pub mod icmp_sent;

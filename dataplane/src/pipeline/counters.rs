@@ -51,6 +51,7 @@ counters! {
     PortUnreachableSent = "icmp_port_unreachable_sent",
     IcmpErrorsRelayed = "icmp_errors_relayed",
     FragmentsOut = "ip_fragments_out",
+    FragmentsParked = "fragments_parked",
     LoopsTotal = "loops_total",
     LoopsBusy = "loops_busy",
     // A gauge: the entries in this core's connection table.

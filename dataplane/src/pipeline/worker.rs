@@ -16,6 +16,7 @@ use crate::buf::PacketBuf;
 use crate::dpdk::ring::{Consumer, Producer};
 use crate::dpdk::{Mbuf, MbufArray, RxQueue, TxQueue, BURST};
 use crate::lb::core::{Arrival, LbCore, LbVerdict, Prepared, TICKS_PER_SEC};
+use crate::lb::frag_parking::{Done, PLACES};
 use crate::lb::nat::Parsed;
 use crate::lb::snapshot::LbSnapshot;
 use crate::lb::stats::LbCounters;
@@ -80,6 +81,14 @@ pub struct Worker {
     pub control: Control,
 }
 
+/// A packet kept for the balancer (a fragment waiting for its first), with where
+/// it came from.
+struct Kept {
+    m: Mbuf,
+    in_port: u16,
+    handed: bool,
+}
+
 /// Per-port TX buffers of one worker: to the wire and to the host interface.
 #[derive(Default)]
 struct PortBuffers {
@@ -99,6 +108,8 @@ struct Ctx<'a> {
     /// DPDK port id -> port index, for packets from hand-off rings.
     port_index: &'a [u8],
     tally: &'a mut Tally,
+    /// Fragments kept until their first comes, by `FragParking` place.
+    parked: &'a mut [Option<Kept>],
 }
 
 /// What a worker's loop keeps between iterations: its private tally, TX batches and
@@ -108,6 +119,7 @@ pub struct LoopState {
     bufs: Vec<PortBuffers>,
     to_peer: Vec<MbufArray>,
     rx: MbufArray,
+    parked: Vec<Option<Kept>>,
 }
 
 impl Worker {
@@ -118,6 +130,7 @@ impl Worker {
             bufs: self.ports.iter().map(|_| Default::default()).collect(),
             to_peer: self.handoff.to.iter().map(|_| Default::default()).collect(),
             rx: MbufArray::default(),
+            parked: (0..PLACES).map(|_| None).collect(),
         }
     }
 
@@ -131,13 +144,17 @@ impl Worker {
             bufs,
             to_peer,
             rx,
+            parked,
         } = st;
-        let mut ctx = self.ctx(snap, bufs, to_peer, tally);
+        let mut ctx = self.ctx(snap, bufs, to_peer, tally, parked);
         let before = ctx.tally.get(Counter::RxPackets) + ctx.tally.get(Counter::HandoffIn);
         for p in 0..ctx.ports.len() {
             poll_port(&mut ctx, p, rx);
         }
         receive_handoffs(&mut ctx, rx);
+        if ctx.lb.parking.any_done() {
+            unpark(&mut ctx);
+        }
         ctx.tally.add(Counter::LoopsTotal, 1);
         let busy = ctx.tally.get(Counter::RxPackets) + ctx.tally.get(Counter::HandoffIn) != before;
         if busy {
@@ -152,9 +169,10 @@ impl Worker {
             tally,
             bufs,
             to_peer,
+            parked,
             ..
         } = st;
-        flush_all(&mut self.ctx(snap, bufs, to_peer, tally));
+        flush_all(&mut self.ctx(snap, bufs, to_peer, tally, parked));
     }
 
     fn ctx<'a>(
@@ -163,6 +181,7 @@ impl Worker {
         bufs: &'a mut [PortBuffers],
         to_peer: &'a mut [MbufArray],
         tally: &'a mut Tally,
+        parked: &'a mut [Option<Kept>],
     ) -> Ctx<'a> {
         Ctx {
             ports: &mut self.ports,
@@ -174,6 +193,7 @@ impl Worker {
             macs: &self.macs,
             port_index: &self.port_index,
             tally,
+            parked,
         }
     }
 
@@ -211,8 +231,9 @@ impl Worker {
                     bufs,
                     to_peer,
                     rx,
+                    parked,
                 } = &mut st;
-                let mut ctx = self.ctx(&snap, bufs, to_peer, tally);
+                let mut ctx = self.ctx(&snap, bufs, to_peer, tally, parked);
                 flush_all(&mut ctx);
                 let workers = ctx.handoff.to.len();
                 ctx.handoff.stopped.fetch_add(1, Ordering::SeqCst);
@@ -426,7 +447,7 @@ fn act(ctx: &mut Ctx<'_>, mut m: Mbuf, stage: &Stage, in_port: usize) {
         Stage::Done(v) => *v,
         Stage::Balance(prep) => {
             let v = ctx.lb.finish(&mut m, prep, ctx.snap, ctx.macs, ctx.tally);
-            return balanced(ctx, m, v);
+            return balanced(ctx, m, v, prep.arrival());
         }
     };
     match verdict {
@@ -455,7 +476,7 @@ fn act(ctx: &mut Ctx<'_>, mut m: Mbuf, stage: &Stage, in_port: usize) {
 }
 
 #[inline(always)]
-fn balanced(ctx: &mut Ctx<'_>, m: Mbuf, v: LbVerdict) {
+fn balanced(ctx: &mut Ctx<'_>, m: Mbuf, v: LbVerdict, at: &Arrival) {
     match v {
         LbVerdict::Tx(out) if out < ctx.ports.len() => {
             let port = &mut ctx.ports[out];
@@ -466,8 +487,47 @@ fn balanced(ctx: &mut Ctx<'_>, m: Mbuf, v: LbVerdict) {
         }
         LbVerdict::Tx(_) => ctx.tally.add(Counter::DropNoBackend, 1),
         LbVerdict::Handoff(w) => push_peer(ctx, w as usize, m),
+        LbVerdict::Park(i) => park(ctx, m, i, at),
         LbVerdict::Drop(c) => ctx.tally.add(c, 1),
     }
+}
+
+/// A later fragment that came before its first (see `lb::frag_parking`): kept
+/// under place `i`, whose previous packet, if any, waited longest and is dropped.
+#[cold]
+#[inline(never)]
+fn park(ctx: &mut Ctx<'_>, m: Mbuf, i: u16, at: &Arrival) {
+    let kept = Kept {
+        m,
+        in_port: at.in_port,
+        handed: at.handed,
+    };
+    match ctx.parked.get_mut(i as usize) {
+        Some(place) => {
+            if place.replace(kept).is_some() {
+                ctx.tally.add(Counter::DropFragment, 1);
+            }
+        }
+        None => ctx.tally.add(Counter::DropFragment, 1),
+    }
+}
+
+/// Takes back the kept fragments whose first fragment has been handled (they go
+/// through again, after it) or that waited too long (dropped).
+#[cold]
+#[inline(never)]
+fn unpark(ctx: &mut Ctx<'_>) {
+    while let Some(done) = ctx.lb.parking.take_done() {
+        let (Done::Retry(i) | Done::Expired(i)) = done;
+        let Some(kept) = ctx.parked.get_mut(i as usize).and_then(Option::take) else {
+            continue;
+        };
+        match done {
+            Done::Retry(_) => handle(ctx, kept.m, kept.in_port as usize, kept.handed),
+            Done::Expired(_) => ctx.tally.add(Counter::DropFragment, 1),
+        }
+    }
+    ctx.lb.end_burst();
 }
 
 /// Bigger than the way out and DF clear (DF got ICMP from the balancer): sends

@@ -5,6 +5,8 @@
 //! follow it (see [`frag_routes`](crate::lb::frag_routes)): to the worker that
 //! owns the connection, then through the connection, rewritten like the first
 //! (the addresses: the L4 checksum and the ports are in the first fragment).
+//! A later fragment that comes before its first waits for it (see
+//! [`frag_parking`](crate::lb::frag_parking)).
 
 use super::{next_hop, LbCore, LbVerdict, PortMacs, Prepared};
 use crate::buf::PacketBuf;
@@ -50,20 +52,34 @@ impl LbCore {
                             dir: h.dir,
                         })
                 }
-                LbVerdict::Drop(_) => None,
+                LbVerdict::Drop(_) | LbVerdict::Park(_) => None,
             };
             if let Some(route) = route {
                 self.frags.learn(datagram, route, self.now);
+                self.parking.first_came(&datagram);
             }
             return v;
         }
         match self.frags.route(&datagram, self.now) {
             Some(Route::Worker(w)) if !prep.at.handed => LbVerdict::Handoff(w),
+            // Handed over, yet routed to a worker again: never bounce.
+            Some(Route::Worker(_)) => LbVerdict::Drop(Counter::DropFragment),
             Some(Route::Conn { id, dir }) => {
                 self.later_fragment(buf, p, (id, dir), snap, macs, tally)
             }
-            // Its first fragment not seen (lost, late, or overtaken by this one).
-            _ => LbVerdict::Drop(Counter::DropFragment),
+            // Its first fragment not seen: overtaken by this one, late, or lost.
+            _ => self.park(datagram, tally),
+        }
+    }
+
+    /// Keeps a later fragment of `datagram` until its first comes.
+    fn park(&mut self, datagram: Datagram, tally: &mut Tally) -> LbVerdict {
+        match self.parking.park(datagram, self.now) {
+            Some(i) => {
+                tally.add(Counter::FragmentsParked, 1);
+                LbVerdict::Park(i)
+            }
+            None => LbVerdict::Drop(Counter::DropFragment),
         }
     }
 
