@@ -1,7 +1,8 @@
 """Issue 3's frame-size rules end to end: jumbo frames through fullnat and dr, IP
 fragments forwarded by the (source, destination, protocol) hash where a dr service
 allows them and after their first fragment's connection elsewhere (fullnat
-included, both ways, IPv4 and IPv6), and, for a packet bigger than the
+included, both ways, IPv4 and IPv6; later fragments that overtake their first wait
+for it), and, for a packet bigger than the
 backend-side port's MTU, ICMP "fragmentation needed" when it has DF and ICMPv6
 "packet too big" for IPv6 (both taken up by the client's own kernel), and
 fragmentation by weir when an IPv4 packet has no DF.
@@ -133,6 +134,41 @@ def test_fragments_follow_the_three_tuple_hash_or_their_first_fragment(testbed, 
     assert c["drop_fragment"] == 0, c
     # Three fragments per datagram: 10 dr and 6 fullnat requests, 6 answers.
     assert c["lb_forward"] == 48 and c["lb_reverse"] == 18, c
+
+
+def test_fragments_that_overtake_their_first_wait_for_it(testbed, tmp_path):
+    cfg = (
+        pcap_config(1500)
+        + pool("dns", EQUAL, port=5353)
+        + pool("dns6", EQUAL, port=5353, v6=True)
+        + service("dns", VIP, 53, "dns", protocol="udp")
+        + service("dns6", VIP6, 53, "dns6", protocol="udp")
+    )
+    w = start(testbed, tmp_path, cfg, neighbours=6)
+    try:
+        # Each 3000-byte datagram in fragments of at most 1500 bytes, the last
+        # fragment sent first: the first one (with the ports) comes last.
+        reversed_to = ("--connect", "--fragments-reversed", testbed.port_mac())
+        nat = probe(testbed, VIP, 53, 3000, *reversed_to, count=3)
+        nat6 = probe(testbed, VIP6, 53, 3000, *reversed_to, count=3)
+        # A datagram whose first fragment never comes: its two later ones wait,
+        # then are dropped (and their buffers freed).
+        lost = probe(testbed, VIP, 53, 3000, *reversed_to, "--no-first", timeout=0.5)
+        time.sleep(0.5)
+    finally:
+        w.stop()
+    # The backends' kernels reassembled every datagram from the local address
+    # (they answer only whole ones), and the answers came back from the VIP.
+    for r, vip in ((nat, VIP), (nat6, VIP6)):
+        assert not r["errors"] and len(r["replies"]) == 3, r
+        assert all(x["echo_ok"] and x["from"] == f"{vip}:53" for x in r["replies"]), r
+    assert lost["errors"] == ["timed out"], lost
+    c = w.counters()
+    # Every fragment but each datagram's first waited for it, and only the two
+    # whose first never came were lost.
+    assert c["lb_forward"] >= 18, c
+    assert c["fragments_parked"] == c["lb_forward"] - 6 + 2, c
+    assert c["drop_fragment"] == 2, c
 
 
 def test_packet_too_big_for_the_backend_port_is_refused_with_df_and_fragmented_without(

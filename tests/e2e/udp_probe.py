@@ -1,6 +1,7 @@
 """Sends UDP datagrams of a given size and collects the echoes (run in a namespace).
 
     udp_probe.py DST PORT SIZE [--count N] [--df | --no-df] [--connect] [--timeout S]
+                 [--fragments-reversed MAC [--no-first]]
 
 The testbed's backends answer `backend NAME from ADDR:PORT: ` followed by the
 datagram. Prints JSON: the replies (source, length, backend, whether the echoed
@@ -8,6 +9,10 @@ payload is intact), send errors, and with --connect the kernel's path MTU to DST
 --df sets IP(V6)_PMTUDISC_DO: the kernel never fragments, and says EMSGSIZE when the
 datagram exceeds the path MTU it knows; --no-df (IP_PMTUDISC_DONT) sends without
 DF. By default Linux sets DF on UDP and fragments locally only past the route MTU.
+--fragments-reversed MAC (with --connect) sends each datagram itself, from the
+socket's address and port, in IP fragments of at most 1500 bytes, the last fragment
+first, out of eth0 to MAC (Debian's scapy: run with /usr/bin/python3); the answers
+come to the socket. --no-first leaves each datagram's first fragment out.
 """
 
 import argparse
@@ -30,6 +35,8 @@ ap.add_argument("--df", action="store_true")
 ap.add_argument("--no-df", action="store_true")
 ap.add_argument("--connect", action="store_true")
 ap.add_argument("--timeout", type=float, default=2.0)
+ap.add_argument("--fragments-reversed", metavar="MAC")
+ap.add_argument("--no-first", action="store_true")
 a = ap.parse_args()
 
 v6 = ":" in a.dst
@@ -43,10 +50,34 @@ s.settimeout(a.timeout)
 if a.connect:
     s.connect((a.dst, a.port))
 out = {"replies": [], "errors": []}
+
+
+def send_fragments_reversed(payload, ident):
+    """The datagram from this socket to DST in fragments, the last one first."""
+    from scapy.all import IP, UDP, Ether, IPv6, IPv6ExtHdrFragment, conf, fragment, fragment6, get_if_hwaddr
+
+    conf.verb = 0
+    src, sport = s.getsockname()[:2]
+    if v6:
+        pkt = IPv6(src=src, dst=a.dst) / IPv6ExtHdrFragment(id=ident) / UDP(sport=sport, dport=a.port) / payload
+        pieces = fragment6(pkt, 1500)
+    else:
+        pkt = IP(src=src, dst=a.dst, id=ident) / UDP(sport=sport, dport=a.port) / payload
+        pieces = fragment(pkt, fragsize=1480)
+    assert len(pieces) > 1
+    eth = Ether(src=get_if_hwaddr("eth0"), dst=a.fragments_reversed)
+    sock = conf.L2socket(iface="eth0")
+    for piece in reversed(pieces[1:] if a.no_first else pieces):
+        sock.send(eth / piece)
+    sock.close()
+
+
 for i in range(a.count):
     payload = (f"{i:06d}".encode() + os.urandom(a.size))[: a.size]
     try:
-        if a.connect:
+        if a.fragments_reversed:
+            send_fragments_reversed(payload, 0x4000 + i)
+        elif a.connect:
             s.send(payload)
         else:
             s.sendto(payload, (a.dst, a.port))
