@@ -1,5 +1,6 @@
 """Issue 4 end to end: health checks with rise/fall taking backends out and back
-(and UDP flows moving off a backend that goes down), drain, weights, show flow,
+(and UDP flows, and connections opened again from the same port, moving off a
+backend that goes down), drain, weights, show flow,
 reload under load, the admin socket's handling of bad input and other users, and
 the Prometheus endpoint."""
 
@@ -472,6 +473,58 @@ def test_udp_flows_move_off_a_backend_that_goes_down(testbed, tmp_path):
     after = [b for t, b in answers if t > down + 0.1]
     assert len(after) >= 10, answers
     # Every datagram after DOWN answered, all by one other backend.
+    assert None not in after and len(set(after)) == 1 and first not in after, (first, answers)
+    assert c["flows_moved"] == 1, c
+
+
+def test_connections_from_a_reused_port_move_off_a_backend_that_goes_down(testbed, tmp_path):
+    # A client that opens each connection from the same source port (as
+    # port-preserving NATs and some load generators do): every connection has
+    # one 5-tuple, so one entry, and the hash sends it to one backend. That
+    # backend dies: once it is DOWN, the next SYN opens the connection on a live
+    # backend (before, the entry kept sending each new SYN to the dead one).
+    cfg = (
+        base_config()
+        + pool("web", EQUAL)
+        + health(interval_ms=300, timeout_ms=200, rise=2, fall=2)
+        + service("web", VIP, 80, "web")
+    )
+    w = start(testbed, tmp_path, cfg)
+    script = (
+        "import json,socket,struct,time\n"
+        "out=[]; end=time.time()+7\n"
+        "while time.time()<end:\n"
+        "  t=time.time(); s=socket.socket()\n"
+        "  s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n"
+        # Closed with a reset: no TIME_WAIT at either end holds the 4-tuple.
+        "  s.setsockopt(socket.SOL_SOCKET,socket.SO_LINGER,struct.pack('ii',1,0))\n"
+        "  s.bind(('',6000)); s.settimeout(0.5)\n"
+        "  try:\n"
+        "    s.connect(('198.18.0.100',80))\n"
+        "    s.sendall(b'GET / HTTP/1.1\\r\\nHost: w\\r\\nConnection: close\\r\\n\\r\\n'); d=b''\n"
+        "    while (c:=s.recv(4096)): d+=c\n"
+        "    b=d.split(b'\\r\\n\\r\\n',1)[1].split()[1].decode()\n"
+        "  except (OSError, IndexError): b=None\n"
+        "  s.close(); out.append((t,b))\n"
+        "  if len(out)==1: print(b,flush=True)\n"
+        "  time.sleep(max(0,t+0.2-time.time()))\n"
+        "print(json.dumps(out))\n"
+    )
+    client = testbed.popen("cl", "/usr/bin/python3", "-c", script, stdout=subprocess.PIPE, text=True)
+    first = client.stdout.readline().strip()
+    assert first in ("b1", "b2", "b3"), first
+    time.sleep(1)
+    killed = time.time()
+    os.kill(backend_pid(testbed, first), signal.SIGKILL)
+    down = log_time(w, rf"backend web/{first} is DOWN")
+    answers = json.loads(client.communicate(timeout=30)[0])
+    w.stop()
+    c = w.counters()
+    before = [b for t, b in answers if t < killed - 0.3]
+    after = [b for t, b in answers if t > down + 0.1]
+    assert before and set(before) == {first}, (first, answers)
+    assert len(after) >= 10, answers
+    # Every connection after DOWN answered, all by one other backend.
     assert None not in after and len(set(after)) == 1 and first not in after, (first, answers)
     assert c["flows_moved"] == 1, c
 

@@ -329,7 +329,7 @@ impl LbCore {
                 }
             }
         };
-        if let Some(old) = id.filter(|_| gone(snap, backend) && p.key.proto == ip_proto::UDP) {
+        if let Some(old) = id.filter(|_| gone(snap, backend) && Self::movable(p)) {
             let peer_mac = crate::wire::ethernet::Frame::new_unchecked(buf.data()).src();
             match self.move_flow(old, prep, sid, svc, (peer_mac, len), snap, tally) {
                 Ok(moved) => (backend, id) = moved,
@@ -476,10 +476,23 @@ impl LbCore {
         Ok((backend, Some(id)))
     }
 
-    /// A UDP flow whose backend went down (or into maintenance, or drained past
-    /// its deadline): its entry goes, and this packet starts the flow again on a
-    /// backend the scheduler picks (its next packets follow). UDP carries no
-    /// connection the old backend could be holding for it.
+    /// Whether a flow whose backend is gone may start again elsewhere with
+    /// packet `p`: a UDP flow (no connection the old backend could be holding),
+    /// or a TCP connection this SYN opens (a retransmitted SYN, or one reusing
+    /// the ports of a finished connection: the client holds nothing older).
+    #[cold]
+    fn movable(p: &Parsed) -> bool {
+        match p.key.proto {
+            ip_proto::UDP => true,
+            ip_proto::TCP => p.tcp_flags & (tcp::flags::SYN | tcp::flags::ACK) == tcp::flags::SYN,
+            _ => false,
+        }
+    }
+
+    /// A flow whose backend went down (or into maintenance, or drained past its
+    /// deadline) and that may move (see [`movable`](Self::movable)): its entry
+    /// goes, and this packet starts the flow again on a backend the scheduler
+    /// picks (its next packets follow).
     #[cold]
     #[inline(never)]
     #[allow(clippy::too_many_arguments)]

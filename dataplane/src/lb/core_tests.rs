@@ -670,6 +670,45 @@ fn udp_flows_move_off_a_backend_that_went_down_and_tcp_connections_stay() {
 }
 
 #[test]
+fn a_syn_whose_connection_has_no_live_backend_opens_it_elsewhere() {
+    for mode in [Mode::FullNat, Mode::Dr] {
+        let mut s = snap(mode, SchedKind::RingHash, &[1, 1, 1]);
+        let mut core = LbCore::new(0, 1, 64, 1);
+        let to = |out: &VecBuf| Frame::new_checked(out.data()).unwrap().dst();
+        let syn = tcp_frame(CLIENT, 40000, VIP, 80, tcp::flags::SYN, 0);
+        let first = to(&run(&mut core, &s, &syn, false).1);
+        let b = (0..3).find(|&b| be_mac(b) == first).unwrap();
+        take_down(&mut s, b);
+        // The SYN again (no answer came): the connection opens on a live backend,
+        // and its next packets follow.
+        let (v, out, t) = run(&mut core, &s, &syn, false);
+        assert_eq!(
+            (v, t.get(Counter::FlowsMoved)),
+            (LbVerdict::Tx(0), 1),
+            "{mode:?}"
+        );
+        let moved_to = to(&out);
+        assert_ne!(moved_to, first, "{mode:?}");
+        assert_eq!((core.active(b as u32), core.table.len()), (0, 1));
+        let ack = tcp_frame(CLIENT, 40000, VIP, 80, tcp::flags::ACK, 0);
+        let (_, out, t) = run(&mut core, &s, &ack, false);
+        assert_eq!((to(&out), t.get(Counter::FlowsMoved)), (moved_to, 0));
+
+        // An established connection stays where it is, even if its backend
+        // goes down; a SYN reusing its ports (the client gave up on it, or
+        // closed it) goes elsewhere.
+        let c = (0..3).find(|&c| be_mac(c) == moved_to).unwrap();
+        take_down(&mut s, c);
+        let (_, out, t) = run(&mut core, &s, &ack, false);
+        assert_eq!((to(&out), t.get(Counter::FlowsMoved)), (moved_to, 0));
+        let (v, out, t) = run(&mut core, &s, &syn, false);
+        assert_eq!((v, t.get(Counter::FlowsMoved)), (LbVerdict::Tx(0), 1));
+        let last = (0..3).find(|&l| l != b && l != c).unwrap();
+        assert_eq!(to(&out), be_mac(last), "{mode:?}");
+    }
+}
+
+#[test]
 fn fullnat_midstream_without_entry_is_reset_over_ipv6_too() {
     let s = snap_of(&V6, Mode::FullNat, SchedKind::RingHash, &[1, 1, 1]);
     let mut core = LbCore::new(0, 1, 64, 1);
