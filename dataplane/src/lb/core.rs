@@ -329,7 +329,10 @@ impl LbCore {
                 }
             }
         };
-        if let Some(old) = id.filter(|_| gone(snap, backend) && Self::movable(p)) {
+        // Rare: a backend gone, or a SYN on an entry (retransmitted, or the ports
+        // of a finished connection reused).
+        let suspect = p.tcp_flags & tcp::flags::SYN != 0 || gone(snap, backend);
+        if let Some(old) = id.filter(|_| suspect && must_move(snap, svc, backend, p)) {
             let peer_mac = crate::wire::ethernet::Frame::new_unchecked(buf.data()).src();
             match self.move_flow(old, prep, sid, svc, (peer_mac, len), snap, tally) {
                 Ok(moved) => (backend, id) = moved,
@@ -476,23 +479,9 @@ impl LbCore {
         Ok((backend, Some(id)))
     }
 
-    /// Whether a flow whose backend is gone may start again elsewhere with
-    /// packet `p`: a UDP flow (no connection the old backend could be holding),
-    /// or a TCP connection this SYN opens (a retransmitted SYN, or one reusing
-    /// the ports of a finished connection: the client holds nothing older).
-    #[cold]
-    fn movable(p: &Parsed) -> bool {
-        match p.key.proto {
-            ip_proto::UDP => true,
-            ip_proto::TCP => p.tcp_flags & (tcp::flags::SYN | tcp::flags::ACK) == tcp::flags::SYN,
-            _ => false,
-        }
-    }
-
-    /// A flow whose backend went down (or into maintenance, or drained past its
-    /// deadline) and that may move (see [`movable`](Self::movable)): its entry
-    /// goes, and this packet starts the flow again on a backend the scheduler
-    /// picks (its next packets follow).
+    /// A flow that must move (see [`must_move`]): its entry goes, and this
+    /// packet starts the flow again on a backend the scheduler picks (its next
+    /// packets follow).
     #[cold]
     #[inline(never)]
     #[allow(clippy::too_many_arguments)]
@@ -626,6 +615,28 @@ fn gone(snap: &LbSnapshot, backend: u32) -> bool {
     snap.backends
         .get(backend as usize)
         .is_some_and(|b| b.down || b.blocked)
+}
+
+/// Whether a flow of `svc` on `backend` must start again elsewhere with packet
+/// `p`: a UDP flow whose backend is gone (no connection there could be holding
+/// it), or a TCP connection this SYN opens (a retransmitted SYN, or a client
+/// reusing the ports of a finished connection: it holds nothing older) on a
+/// backend that takes no new flows (down, draining, in maintenance, removed).
+#[cold]
+fn must_move(snap: &LbSnapshot, svc: &Service, backend: u32, p: &Parsed) -> bool {
+    match p.key.proto {
+        ip_proto::UDP => gone(snap, backend),
+        ip_proto::TCP => {
+            let syn = p.tcp_flags & (tcp::flags::SYN | tcp::flags::ACK) == tcp::flags::SYN;
+            let takes_new = svc
+                .backends
+                .iter()
+                .position(|&b| b == backend)
+                .is_some_and(|i| svc.weights.get(i).is_some_and(|&w| w > 0));
+            syn && (gone(snap, backend) || !takes_new)
+        }
+        _ => false,
+    }
 }
 
 /// The port and MAC to send a packet for `backend` by: refused when the backend

@@ -706,6 +706,22 @@ fn a_syn_whose_connection_has_no_live_backend_opens_it_elsewhere() {
         let last = (0..3).find(|&l| l != b && l != c).unwrap();
         assert_eq!(to(&out), be_mac(last), "{mode:?}");
     }
+
+    // Draining (no new flows, but up): the connection it has stays, and a SYN
+    // reusing its ports opens a new one elsewhere.
+    let mut s = snap(Mode::FullNat, SchedKind::RingHash, &[1, 1, 1]);
+    let mut core = LbCore::new(0, 1, 64, 1);
+    let syn = tcp_frame(CLIENT, 40000, VIP, 80, tcp::flags::SYN, 0);
+    let first = ip_of(&run(&mut core, &s, &syn, false).1).dst();
+    let b = (u32::from(first) - u32::from(Ipv4Addr::new(198, 18, 0, 11))) as usize;
+    take_down(&mut s, b);
+    s.backends[b].down = false;
+    let ack = tcp_frame(CLIENT, 40000, VIP, 80, tcp::flags::ACK, 0);
+    let (_, out, t) = run(&mut core, &s, &ack, false);
+    assert_eq!((ip_of(&out).dst(), t.get(Counter::FlowsMoved)), (first, 0));
+    let (_, out, t) = run(&mut core, &s, &syn, false);
+    assert_eq!(t.get(Counter::FlowsMoved), 1);
+    assert_ne!(ip_of(&out).dst(), first);
 }
 
 #[test]
