@@ -319,11 +319,7 @@ impl LbCore {
                     // A fullnat connection mid-stream that the table lost, or no
                     // backend to take a new flow: the sender hears so.
                     Err(c @ (Counter::DropNoFlow | Counter::DropNoBackend)) => {
-                        let v = self.refuse(buf, p, (in_port, macs), tally, c);
-                        if v != LbVerdict::Drop(c) {
-                            self.stats.service_drop(sid, c);
-                        }
-                        return v;
+                        return self.refuse_for(sid, buf, p, (in_port, macs), tally, c);
                     }
                     Err(c) => return LbVerdict::Drop(c),
                 }
@@ -336,6 +332,10 @@ impl LbCore {
             let peer_mac = crate::wire::ethernet::Frame::new_unchecked(buf.data()).src();
             match self.move_flow(old, prep, sid, svc, (peer_mac, len), snap, tally) {
                 Ok(moved) => (backend, id) = moved,
+                // Nowhere to move to: refused as a new flow would be.
+                Err(c @ Counter::DropNoBackend) => {
+                    return self.refuse_for(sid, buf, p, (in_port, macs), tally, c);
+                }
                 Err(c) => return LbVerdict::Drop(c),
             }
         }
@@ -497,8 +497,11 @@ impl LbCore {
     ) -> Result<(u32, Option<u32>), Counter> {
         let gone = self.table.remove(id);
         retire(&gone, &mut self.ports, &mut self.active, &mut self.stats);
-        tally.add(Counter::FlowsMoved, 1);
-        self.new_flow(prep, sid, svc, first, snap, tally)
+        let moved = self.new_flow(prep, sid, svc, first, snap, tally);
+        if moved.is_ok() {
+            tally.add(Counter::FlowsMoved, 1);
+        }
+        moved
     }
 
     /// The scheduler's choice for a new flow (an index into `svc.backends`).

@@ -652,6 +652,16 @@ fn udp_flows_move_off_a_backend_that_went_down_and_tcp_connections_stay() {
     assert_eq!((v, t.get(Counter::FlowsMoved)), (LbVerdict::Tx(0), 1));
     assert_ne!(ip_of(&out).dst(), first);
 
+    // With no backend left to move to, the datagram gets "port unreachable".
+    (0..3).for_each(|b| take_down(&mut s, b));
+    let (v, out, t) = run(&mut core, &s, &udp_frame(5000), false);
+    assert_eq!(
+        (v, t.get(Counter::PortUnreachableSent)),
+        (LbVerdict::Tx(0), 1)
+    );
+    assert_eq!((t.get(Counter::FlowsMoved), core.table.len()), (0, 0));
+    assert_eq!(ip_of(&out).protocol(), ip_proto::ICMP);
+
     // TCP: the connection stays on the backend that went down.
     let mut s = snap(Mode::FullNat, SchedKind::RingHash, &[1, 1, 1]);
     let mut core = LbCore::new(0, 1, 64, 1);
@@ -706,6 +716,33 @@ fn a_syn_whose_connection_has_no_live_backend_opens_it_elsewhere() {
         let last = (0..3).find(|&l| l != b && l != c).unwrap();
         assert_eq!(to(&out), be_mac(last), "{mode:?}");
     }
+
+    // With no backend left, a SYN on an entry is refused as a new flow is: a
+    // reset acknowledging it; and the entry is gone.
+    let mut s = snap(Mode::FullNat, SchedKind::RingHash, &[1, 1, 1]);
+    let mut core = LbCore::new(0, 1, 64, 1);
+    run(
+        &mut core,
+        &s,
+        &tcp_frame(CLIENT, 40000, VIP, 80, tcp::flags::SYN, 0),
+        false,
+    );
+    (0..3).for_each(|b| take_down(&mut s, b));
+    let (v, out, t) = run(
+        &mut core,
+        &s,
+        &tcp_frame(CLIENT, 40000, VIP, 80, tcp::flags::SYN, 0),
+        false,
+    );
+    assert_eq!(
+        (v, t.get(Counter::TcpResetsSent), t.get(Counter::FlowsMoved)),
+        (LbVerdict::Tx(0), 1, 0)
+    );
+    let ip = ip_of(&out);
+    let rst = tcp::Packet::new_checked(ip.payload()).unwrap();
+    assert_eq!((ip.src(), ip.dst()), (VIP, CLIENT));
+    assert_eq!(rst.flags(), tcp::flags::RST | tcp::flags::ACK);
+    assert_eq!(core.table.len(), 0);
 
     // Draining (no new flows, but up): the connection it has stays, and a SYN
     // reusing its ports opens a new one elsewhere.

@@ -12,6 +12,27 @@ use crate::pipeline::counters::{Counter, Tally};
 use crate::wire::{ip_proto, tcp};
 
 impl LbCore {
+    /// [`refuse`](Self::refuse) a packet of service `sid`, which counts the
+    /// drop under `reason` when the sender was answered (when not, the caller
+    /// counts the verdict's reason).
+    #[cold]
+    #[inline(never)]
+    pub(super) fn refuse_for<B: PacketBuf>(
+        &mut self,
+        sid: u32,
+        buf: &mut B,
+        p: &Parsed,
+        (in_port, macs): (usize, PortMacs<'_>),
+        tally: &mut Tally,
+        reason: Counter,
+    ) -> LbVerdict {
+        let v = self.refuse(buf, p, (in_port, macs), tally, reason);
+        if v != LbVerdict::Drop(reason) {
+            self.stats.service_drop(sid, reason);
+        }
+        v
+    }
+
     /// Answers `p` with a reset (TCP) or "port unreachable" (UDP) back out of the
     /// port it came in on, within the worker's budget of errors; anything else, a
     /// reset, or past the budget, is dropped as `reason`.
