@@ -37,7 +37,7 @@ pub fn build(cfg: &Config) -> Vec<String> {
     let mut any_pci = false;
     for (i, p) in cfg.ports.iter().enumerate() {
         match &p.device {
-            Device::Vdev { args, .. } => a.extend(["--vdev".into(), args.clone()]),
+            Device::Vdev { .. } => a.extend(["--vdev".into(), p.device.eal_arg()]),
             Device::Pci(addr) => {
                 any_pci = true;
                 a.extend(["-a".into(), addr.clone()]);
@@ -66,8 +66,9 @@ mod tests {
         let a = build(&cfg).join(" ");
         assert!(a.contains("--lcores 0@0,1@1 --main-lcore 0"), "{a}");
         assert!(a.contains("--no-huge -m 256 --no-shconf"), "{a}");
+        // af_packet gets frames with room for what its kernel reassembles.
         assert!(
-            a.contains("--vdev net_af_packet0,iface=wan0,qpairs=1"),
+            a.contains("--vdev net_af_packet0,iface=wan0,qpairs=1,framesz=4096 "),
             "{a}"
         );
         assert!(a.contains("--vdev net_tap_weir0,iface=weir0"), "{a}");
@@ -84,5 +85,37 @@ mod tests {
         assert!(a.contains("-a 0000:03:00.0"), "{a}");
         assert!(!a.contains("--no-pci") && !a.contains("--no-huge"), "{a}");
         assert!(a.contains("--file-prefix w1 --huge-unlink"), "{a}");
+    }
+
+    #[test]
+    fn af_packet_ports_take_reassembled_datagrams_up_to_their_frame_size() {
+        let vdev = |args: &str| Device::Vdev {
+            args: args.into(),
+            dpdk_name: args.split(',').next().unwrap().into(),
+        };
+        let af = vdev("net_af_packet1,iface=eth1,qpairs=2");
+        assert_eq!(
+            af.eal_arg(),
+            "net_af_packet1,iface=eth1,qpairs=2,framesz=4096"
+        );
+        assert_eq!(af.reassembled_len(), Some(4064));
+        // The operator's frame size stands.
+        let own = vdev("net_af_packet0,iface=eth1,framesz=8192,blocksz=8192");
+        assert_eq!(
+            own.eal_arg(),
+            "net_af_packet0,iface=eth1,framesz=8192,blocksz=8192"
+        );
+        assert_eq!(own.reassembled_len(), Some(8160));
+        // Other devices hand fragments over as they are.
+        let pcap = vdev("net_pcap0,iface=eth1,phy_mac=1");
+        assert_eq!(
+            (pcap.eal_arg().as_str(), pcap.reassembled_len()),
+            ("net_pcap0,iface=eth1,phy_mac=1", None)
+        );
+        let pci = Device::Pci("0000:03:00.0".into());
+        assert_eq!(
+            (pci.eal_arg().as_str(), pci.reassembled_len()),
+            ("0000:03:00.0", None)
+        );
     }
 }

@@ -59,8 +59,16 @@ fn run_on(eal: &Eal, cfg: &Config, cfg_path: &std::path::Path) -> Result<stats::
         ));
     }
     let max_mtu = cfg.ports.iter().map(|p| p.mtu).max().unwrap_or(1500);
-    // Headroom (128) + the largest frame: MTU, Ethernet header, VLAN tag, FCS.
-    let data_room = (dpdk_sys::RTE_MBUF_DEFAULT_BUF_SIZE as u16).max(128 + max_mtu + 14 + 4 + 4);
+    let reassembled = cfg
+        .ports
+        .iter()
+        .filter_map(|p| p.device.reassembled_len())
+        .max();
+    // Headroom (128) + the largest frame: MTU, Ethernet header, VLAN tag, FCS; or
+    // a datagram an af_packet port's kernel reassembled.
+    let data_room = (dpdk_sys::RTE_MBUF_DEFAULT_BUF_SIZE as u16)
+        .max(128 + max_mtu + 14 + 4 + 4)
+        .max(128 + reassembled.unwrap_or(0).min(u16::MAX as usize - 128) as u16);
     let pool =
         Mempool::new("weir_pkt", cfg.eal.mbufs, 256, data_room, 0).map_err(|e| e.to_string())?;
     let mut ports = Vec::new();
@@ -161,6 +169,7 @@ fn start_port(
         ipv4: p.ipv4.iter().map(|c| c.addr).collect(),
         ipv6: p.ipv6.iter().map(|c| c.addr).collect(),
         host_interface: host.is_some(),
+        reassembled_len: p.device.reassembled_len().unwrap_or(0),
     };
     Ok(PortState {
         phys,

@@ -31,6 +31,7 @@ fn local() -> LocalAddrs {
         ipv4: vec![OUR_V4],
         ipv6: vec![our_v6()],
         host_interface: true,
+        reassembled_len: 0,
     }
 }
 
@@ -563,4 +564,28 @@ fn the_nics_ipv4_checksum_verdict_is_taken_where_it_gave_one() {
         with(&good, HwCheck::Bad),
         Verdict::Drop(Counter::DropIpv4BadChecksum)
     );
+}
+
+#[test]
+fn a_port_that_reassembles_takes_datagrams_bigger_than_its_mtu() {
+    // A 3000-byte ping, as an af_packet port's kernel hands it over after
+    // putting its fragments together: answered there, oversize elsewhere.
+    let mut icmp = vec![8, 0, 0, 0, 0x12, 0x34, 0, 1];
+    icmp.extend((0..3000).map(|i| i as u8));
+    icmpv4::Packet::new_unchecked(&mut icmp[..]).fill_checksum();
+    let frame = eth(OUR_MAC, ethertype::IPV4, &ipv4_packet(OUR_V4, 1, &icmp));
+    let reassembling = LocalAddrs {
+        reassembled_len: 4064,
+        ..local()
+    };
+    let mut b = VecBuf::from_slice(&frame);
+    let v = classify(&mut b, &reassembling, &LbSnapshot::default());
+    assert_eq!(v, Verdict::Reply(Counter::EchoRepliesV4));
+    assert_eq!(b.len(), frame.len());
+    assert_eq!(run(&frame).0, Verdict::Drop(Counter::DropOversize));
+    // Past what the port can hand over, oversize there too.
+    let huge = eth(OUR_MAC, ethertype::IPV4, &vec![0u8; 4100]);
+    let mut b = VecBuf::from_slice(&huge);
+    let v = classify(&mut b, &reassembling, &LbSnapshot::default());
+    assert_eq!(v, Verdict::Drop(Counter::DropOversize));
 }

@@ -16,6 +16,9 @@ pub struct LocalAddrs {
     pub ipv6: Vec<Ipv6Addr>,
     /// Whether a host interface carries traffic to the kernel.
     pub host_interface: bool,
+    /// For a port whose kernel reassembles IP fragments before DPDK sees them
+    /// (`af_packet`), the longest frame it hands over; 0 otherwise.
+    pub reassembled_len: usize,
 }
 
 impl LocalAddrs {
@@ -34,8 +37,10 @@ impl LocalAddrs {
         self.ipv6.iter().any(|o| ipv6::solicited_node(o) == *a)
     }
 
-    /// Largest frame accepted: MTU plus the Ethernet header and an optional tag.
+    /// Largest frame accepted: MTU plus the Ethernet header and an optional tag,
+    /// or a datagram the port reassembled.
+    #[inline(always)]
     pub fn max_frame_len(&self) -> usize {
-        self.mtu as usize + ethernet::HEADER_LEN + vlan::TAG_LEN
+        (self.mtu as usize + ethernet::HEADER_LEN + vlan::TAG_LEN).max(self.reassembled_len)
     }
 }

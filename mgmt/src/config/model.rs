@@ -414,12 +414,60 @@ pub enum Device {
     Pci(String),
 }
 
+/// The frame size an `af_packet` port gets unless its device string sets
+/// `framesz`: room for the datagrams the kernel reassembles before DPDK sees them
+/// (DPDK 22.11 always asks it to), not only for MTU-sized frames.
+pub const AF_PACKET_FRAMESZ: usize = 4096;
+
+/// What DPDK's af_packet keeps of each frame for the kernel's packet header.
+const AF_PACKET_FRAME_OVERHEAD: usize = 32;
+
 impl Device {
     pub fn dpdk_name(&self) -> &str {
         match self {
             Device::Vdev { dpdk_name, .. } => dpdk_name,
             Device::Pci(addr) => addr,
         }
+    }
+
+    fn is_af_packet(&self) -> bool {
+        self.dpdk_name().starts_with("net_af_packet")
+    }
+
+    /// The device as the EAL gets it: an `af_packet` vdev gets
+    /// [`AF_PACKET_FRAMESZ`]-byte frames unless its arguments set `framesz`.
+    pub fn eal_arg(&self) -> String {
+        match self {
+            Device::Vdev { args, .. } if self.is_af_packet() && self.arg("framesz").is_none() => {
+                format!("{args},framesz={AF_PACKET_FRAMESZ}")
+            }
+            Device::Vdev { args, .. } => args.clone(),
+            Device::Pci(addr) => addr.clone(),
+        }
+    }
+
+    /// For a port whose kernel reassembles IP fragments before DPDK sees them
+    /// (`af_packet`), the longest frame it can hand over.
+    pub fn reassembled_len(&self) -> Option<usize> {
+        if !self.is_af_packet() {
+            return None;
+        }
+        let framesz = self.arg("framesz").and_then(|v| v.parse().ok());
+        Some(
+            framesz
+                .unwrap_or(AF_PACKET_FRAMESZ)
+                .saturating_sub(AF_PACKET_FRAME_OVERHEAD),
+        )
+    }
+
+    /// The value of vdev argument `key`.
+    fn arg(&self, key: &str) -> Option<&str> {
+        let Device::Vdev { args, .. } = self else {
+            return None;
+        };
+        args.split(',')
+            .skip(1)
+            .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
     }
 }
 
