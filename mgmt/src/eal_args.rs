@@ -98,20 +98,24 @@ mod tests {
             af.eal_arg(),
             "net_af_packet1,iface=eth1,qpairs=2,framesz=4096"
         );
-        assert_eq!(af.reassembled_len(), Some(4064));
+        assert_eq!(
+            (af.reassembled_len(), af.mbuf_data_len()),
+            (Some(4030), Some(4064))
+        );
         // The operator's frame size stands.
         let own = vdev("net_af_packet0,iface=eth1,framesz=8192,blocksz=8192");
         assert_eq!(
             own.eal_arg(),
             "net_af_packet0,iface=eth1,framesz=8192,blocksz=8192"
         );
-        assert_eq!(own.reassembled_len(), Some(8160));
+        assert_eq!(own.reassembled_len(), Some(8126));
         // Other devices hand fragments over as they are.
         let pcap = vdev("net_pcap0,iface=eth1,phy_mac=1");
         assert_eq!(
             (pcap.eal_arg().as_str(), pcap.reassembled_len()),
             ("net_pcap0,iface=eth1,phy_mac=1", None)
         );
+        assert_eq!(pcap.mbuf_data_len(), None);
         let pci = Device::Pci("0000:03:00.0".into());
         assert_eq!(
             (pci.eal_arg().as_str(), pci.reassembled_len()),

@@ -59,16 +59,16 @@ fn run_on(eal: &Eal, cfg: &Config, cfg_path: &std::path::Path) -> Result<stats::
         ));
     }
     let max_mtu = cfg.ports.iter().map(|p| p.mtu).max().unwrap_or(1500);
-    let reassembled = cfg
+    let af_packet = cfg
         .ports
         .iter()
-        .filter_map(|p| p.device.reassembled_len())
+        .filter_map(|p| p.device.mbuf_data_len())
         .max();
     // Headroom (128) + the largest frame: MTU, Ethernet header, VLAN tag, FCS; or
-    // a datagram an af_packet port's kernel reassembled.
+    // an af_packet frame, which holds what its kernel reassembled.
     let data_room = (dpdk_sys::RTE_MBUF_DEFAULT_BUF_SIZE as u16)
         .max(128 + max_mtu + 14 + 4 + 4)
-        .max(128 + reassembled.unwrap_or(0).min(u16::MAX as usize - 128) as u16);
+        .max(128 + af_packet.unwrap_or(0).min(u16::MAX as usize - 128) as u16);
     let pool =
         Mempool::new("weir_pkt", cfg.eal.mbufs, 256, data_room, 0).map_err(|e| e.to_string())?;
     let mut ports = Vec::new();
@@ -169,7 +169,9 @@ fn start_port(
         ipv4: p.ipv4.iter().map(|c| c.addr).collect(),
         ipv6: p.ipv6.iter().map(|c| c.addr).collect(),
         host_interface: host.is_some(),
-        reassembled_len: p.device.reassembled_len().unwrap_or(0),
+        // The kernel cuts a longer frame to the frame's size without saying so:
+        // only a frame shorter than that is known whole.
+        reassembled_len: p.device.reassembled_len().map_or(0, |n| n - 1),
     };
     Ok(PortState {
         phys,

@@ -17,7 +17,7 @@ pub struct LocalAddrs {
     /// Whether a host interface carries traffic to the kernel.
     pub host_interface: bool,
     /// For a port whose kernel reassembles IP fragments before DPDK sees them
-    /// (`af_packet`), the longest frame it hands over; 0 otherwise.
+    /// (`af_packet`), the longest frame it hands over whole; 0 otherwise.
     pub reassembled_len: usize,
 }
 

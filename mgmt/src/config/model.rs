@@ -419,8 +419,14 @@ pub enum Device {
 /// (DPDK 22.11 always asks it to), not only for MTU-sized frames.
 pub const AF_PACKET_FRAMESZ: usize = 4096;
 
-/// What DPDK's af_packet keeps of each frame for the kernel's packet header.
-const AF_PACKET_FRAME_OVERHEAD: usize = 32;
+/// Where the kernel puts an Ethernet frame in an af_packet (TPACKET_V2) frame:
+/// its 52-byte header and the link header's 16-byte room, rounded to 16, less
+/// the 14-byte Ethernet header. The rest of the frame is what it can hold.
+const AF_PACKET_MAC_OFFSET: usize = 66;
+
+/// What DPDK 22.11's af_packet wants each mbuf to hold besides headroom: the
+/// frame size less its own 32-byte reckoning of the packet header.
+const AF_PACKET_DPDK_OVERHEAD: usize = 32;
 
 impl Device {
     pub fn dpdk_name(&self) -> &str {
@@ -446,17 +452,31 @@ impl Device {
         }
     }
 
-    /// For a port whose kernel reassembles IP fragments before DPDK sees them
-    /// (`af_packet`), the longest frame it can hand over.
-    pub fn reassembled_len(&self) -> Option<usize> {
+    /// An `af_packet` port's frame size.
+    fn af_packet_framesz(&self) -> Option<usize> {
         if !self.is_af_packet() {
             return None;
         }
-        let framesz = self.arg("framesz").and_then(|v| v.parse().ok());
+        let set = self.arg("framesz").and_then(|v| v.parse().ok());
+        Some(set.unwrap_or(AF_PACKET_FRAMESZ))
+    }
+
+    /// For a port whose kernel reassembles IP fragments before DPDK sees them
+    /// (`af_packet`), the longest frame it can hand over; a longer one comes cut
+    /// to this length.
+    pub fn reassembled_len(&self) -> Option<usize> {
         Some(
-            framesz
-                .unwrap_or(AF_PACKET_FRAMESZ)
-                .saturating_sub(AF_PACKET_FRAME_OVERHEAD),
+            self.af_packet_framesz()?
+                .saturating_sub(AF_PACKET_MAC_OFFSET),
+        )
+    }
+
+    /// The bytes (headroom apart) an mbuf needs for this port's queues to set
+    /// up: DPDK's af_packet checks its frame size against the pool's mbufs.
+    pub fn mbuf_data_len(&self) -> Option<usize> {
+        Some(
+            self.af_packet_framesz()?
+                .saturating_sub(AF_PACKET_DPDK_OVERHEAD),
         )
     }
 
