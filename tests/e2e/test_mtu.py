@@ -17,6 +17,8 @@ af_packet.
 import json
 import re
 import time
+
+import pytest
 from pathlib import Path
 
 from weirlab import EQUAL, Weir, base_config, pool, service
@@ -173,14 +175,16 @@ def test_fragments_that_overtake_their_first_wait_for_it(testbed, tmp_path):
     assert c["drop_fragment"] == 2, c
 
 
-def test_af_packet_ports_take_the_datagrams_their_kernel_reassembled(testbed, tmp_path):
+@pytest.mark.parametrize("workers", [1, 2])
+def test_af_packet_ports_take_the_datagrams_their_kernel_reassembled(testbed, tmp_path, workers):
     # The default testbed's af_packet port: its kernel puts IPv4 fragments back
     # together before DPDK sees them (DPDK 22.11 asks it to), so the dataplane gets
     # one 3028-byte packet per datagram, more than the port's MTU. Weir gives the
     # port frames with room for it, balances it whole and cuts it up again for the
-    # way out. IPv6 fragments come as they are and follow their first.
+    # way out. IPv6 fragments come as they are and follow their first (with two
+    # workers, to the worker that owns the flow).
     cfg = (
-        base_config()
+        base_config(workers=workers)
         + pool("dns", EQUAL, port=5353)
         + pool("dns6", EQUAL, port=5353, v6=True)
         + pool("dnsdr", EQUAL)
@@ -207,6 +211,7 @@ def test_af_packet_ports_take_the_datagrams_their_kernel_reassembled(testbed, tm
     assert c["ip_fragments_out"] == 9 * 3, c
     # IPv6: three fragments each way, followed (3 requests, 3 answers).
     assert c["fragments_parked"] == 0 and c["drop_fragment"] == 0, c
+    assert c["handoff_in"] == c["handoff_out"] and c["drop_handoff_full"] == 0, c
 
 
 def test_packet_too_big_for_the_backend_port_is_refused_with_df_and_fragmented_without(
