@@ -301,7 +301,7 @@ impl LbCore {
         let len = buf.len() as u64;
         self.stats.service_packet(sid, len);
         let timeouts = &snap.timeouts;
-        let (mut backend, mut id) = match self.entry(prep) {
+        let (backend, id) = match self.entry(prep) {
             Some(Hit { id, .. }) => {
                 let now = self.now;
                 let backend = self.table.touch(id, |c| {
@@ -310,7 +310,22 @@ impl LbCore {
                     let expires = update_state(c, p, Direction::Forward, timeouts, now);
                     (expires, c.backend)
                 });
-                (backend, Some(id))
+                // Rare: a backend gone, or a SYN on an entry (retransmitted, or
+                // the ports of a finished connection reused).
+                let suspect = p.tcp_flags & tcp::flags::SYN != 0 || gone(snap, backend);
+                if suspect && must_move(snap, svc, backend, p) {
+                    let peer_mac = crate::wire::ethernet::Frame::new_unchecked(buf.data()).src();
+                    match self.move_flow(id, prep, sid, svc, (peer_mac, len), snap, tally) {
+                        Ok(moved) => moved,
+                        // Nowhere to move to: refused as a new flow would be.
+                        Err(c @ Counter::DropNoBackend) => {
+                            return self.refuse_for(sid, buf, p, (in_port, macs), tally, c);
+                        }
+                        Err(c) => return LbVerdict::Drop(c),
+                    }
+                } else {
+                    (backend, Some(id))
+                }
             }
             None => {
                 let peer_mac = crate::wire::ethernet::Frame::new_unchecked(buf.data()).src();
@@ -325,20 +340,6 @@ impl LbCore {
                 }
             }
         };
-        // Rare: a backend gone, or a SYN on an entry (retransmitted, or the ports
-        // of a finished connection reused).
-        let suspect = p.tcp_flags & tcp::flags::SYN != 0 || gone(snap, backend);
-        if let Some(old) = id.filter(|_| suspect && must_move(snap, svc, backend, p)) {
-            let peer_mac = crate::wire::ethernet::Frame::new_unchecked(buf.data()).src();
-            match self.move_flow(old, prep, sid, svc, (peer_mac, len), snap, tally) {
-                Ok(moved) => (backend, id) = moved,
-                // Nowhere to move to: refused as a new flow would be.
-                Err(c @ Counter::DropNoBackend) => {
-                    return self.refuse_for(sid, buf, p, (in_port, macs), tally, c);
-                }
-                Err(c) => return LbVerdict::Drop(c),
-            }
-        }
         let (out_port, be_mac) = match next_hop(snap, backend) {
             Ok(hop) => hop,
             Err(c) => return LbVerdict::Drop(c),
