@@ -52,6 +52,9 @@ inns cl curl -s -m 3 "http://[2001:db8::100]/"
 inns cl curl -s -m 3 http://198.18.0.200/
 echo "== UDP through the VIP (port 53 -> backends' 5353)"
 echo "hello" | inns cl nc -u -w 1 198.18.0.100 53; echo
+echo "== a 3000-byte datagram each way, in IP fragments (the kernel under af_packet joins them; weir cuts them up again)"
+inns cl /usr/bin/python3 tests/e2e/udp_probe.py 198.18.0.100 53 3000 --connect --count 2 \
+  | /usr/bin/python3 -c 'import json,sys; r=json.load(sys.stdin); print("   %d of 2 answered whole, from %s" % (sum(x["echo_ok"] for x in r["replies"]), ", ".join(sorted({x["from"] for x in r["replies"]})) or "nobody"))'
 echo "== wrk: 3 seconds, 16 keep-alive connections through the fullnat VIP"
 inns cl wrk -t2 -c16 -d3s http://198.18.0.100/ | grep -E "Requests/sec|requests in|errors" | sed 's/^/   /'
 CTL="$WEIR ctl -s /run/weir/admin.sock"
@@ -83,5 +86,5 @@ kill -TERM "$WEIR_PID"
 wait "$WEIR_PID" || true
 WEIR_PID=
 echo "== summary"
-grep -E "rx |answered|balanced|icmp errors|backend web|drops|workers stopped|DOWN|UP|audit" "$LOG/weir.log" | sed 's/^[0-9.]* weir: /   /'
+grep -E "rx |answered|balanced|icmp errors|ip fragments|backend web|drops|workers stopped|DOWN|UP|audit" "$LOG/weir.log" | sed 's/^[0-9.]* weir: /   /'
 rm -rf "$LOG"

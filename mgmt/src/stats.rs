@@ -141,6 +141,11 @@ impl Summary {
             t.get(Counter::TooBigSent),
             t.get(Counter::TimeExceededSent),
         ));
+        out.push(format!(
+            "ip fragments: {} sent, {} kept until their first fragment came",
+            t.get(Counter::FragmentsOut),
+            t.get(Counter::FragmentsParked),
+        ));
         for (name, v) in &self.backends {
             out.push(format!(
                 "backend {name}: {} new flows, {} packets in, {} out",
