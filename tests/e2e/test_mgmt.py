@@ -436,6 +436,21 @@ def test_add_del_server_and_health_toggles(testbed, tmp_path):
     w.stop()
 
 
+def across_a_backend_death(testbed, w, pool_name, script):
+    """Runs `script` in the client namespace: a client that prints the backend of
+    its first answer, then JSON [(time, backend or None)]. A second after the
+    first answer, that backend's server is killed. Returns the backend, when it
+    was killed, when weir's log says it is DOWN, and the answers."""
+    client = testbed.popen("cl", "/usr/bin/python3", "-c", script, stdout=subprocess.PIPE, text=True)
+    first = client.stdout.readline().strip()
+    assert first in ("b1", "b2", "b3"), first
+    time.sleep(1)
+    killed = time.time()
+    os.kill(backend_pid(testbed, first), signal.SIGKILL)
+    down = log_time(w, rf"backend {pool_name}/{first} is DOWN")
+    return first, killed, down, json.loads(client.communicate(timeout=30)[0])
+
+
 def test_udp_flows_move_off_a_backend_that_goes_down(testbed, tmp_path):
     # One client socket (a fixed source port) asking every 0.2 s: one UDP flow,
     # as a syslog or QUIC sender keeps. Its backend dies: once the health check
@@ -461,13 +476,7 @@ def test_udp_flows_move_off_a_backend_that_goes_down(testbed, tmp_path):
         "  time.sleep(max(0,t+0.2-time.time()))\n"
         "print(json.dumps(out))\n"
     )
-    client = testbed.popen("cl", "/usr/bin/python3", "-c", script, stdout=subprocess.PIPE, text=True)
-    first = client.stdout.readline().strip()
-    assert first in ("b1", "b2", "b3"), first
-    time.sleep(1)
-    os.kill(backend_pid(testbed, first), signal.SIGKILL)
-    down = log_time(w, rf"backend dns/{first} is DOWN")
-    answers = json.loads(client.communicate(timeout=30)[0])
+    first, _, down, answers = across_a_backend_death(testbed, w, "dns", script)
     w.stop()
     c = w.counters()
     after = [b for t, b in answers if t > down + 0.1]
@@ -510,14 +519,7 @@ def test_connections_from_a_reused_port_move_off_a_backend_that_goes_down(testbe
         "  time.sleep(max(0,t+0.2-time.time()))\n"
         "print(json.dumps(out))\n"
     )
-    client = testbed.popen("cl", "/usr/bin/python3", "-c", script, stdout=subprocess.PIPE, text=True)
-    first = client.stdout.readline().strip()
-    assert first in ("b1", "b2", "b3"), first
-    time.sleep(1)
-    killed = time.time()
-    os.kill(backend_pid(testbed, first), signal.SIGKILL)
-    down = log_time(w, rf"backend web/{first} is DOWN")
-    answers = json.loads(client.communicate(timeout=30)[0])
+    first, killed, down, answers = across_a_backend_death(testbed, w, "web", script)
     w.stop()
     c = w.counters()
     before = [b for t, b in answers if t < killed - 0.3]
