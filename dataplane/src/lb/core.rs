@@ -6,6 +6,7 @@ use super::conn_table::{Conn, ConnTable, Hit, Staged};
 use super::flow::FlowKey;
 use super::frag_parking::FragParking;
 use super::frag_routes::FragRoutes;
+
 use super::icmp_sent;
 use super::local_ports::LocalPorts;
 use super::nat::{self, Parsed, Shape};
@@ -21,7 +22,10 @@ use crate::wire::{ip_proto, tcp};
 mod fragments;
 mod icmp_out;
 mod icmp_relay;
+mod moves;
 mod refuse;
+
+use moves::{gone, must_move};
 
 /// Ticks per second of the connection-table clock.
 pub const TICKS_PER_SEC: u64 = 10;
@@ -480,31 +484,6 @@ impl LbCore {
         Ok((backend, Some(id)))
     }
 
-    /// A flow that must move (see [`must_move`]): its entry goes, and this
-    /// packet starts the flow again on a backend the scheduler picks (its next
-    /// packets follow).
-    #[cold]
-    #[inline(never)]
-    #[allow(clippy::too_many_arguments)]
-    fn move_flow(
-        &mut self,
-        id: u32,
-        prep: &Prepared,
-        sid: u32,
-        svc: &Service,
-        first: ([u8; 6], u64),
-        snap: &LbSnapshot,
-        tally: &mut Tally,
-    ) -> Result<(u32, Option<u32>), Counter> {
-        let gone = self.table.remove(id);
-        retire(&gone, &mut self.ports, &mut self.active, &mut self.stats);
-        let moved = self.new_flow(prep, sid, svc, first, snap, tally);
-        if moved.is_ok() {
-            tally.add(Counter::FlowsMoved, 1);
-        }
-        moved
-    }
-
     /// The scheduler's choice for a new flow (an index into `svc.backends`).
     fn schedule(&mut self, sid: u32, svc: &Service, key: &FlowKey) -> u16 {
         let n = svc.backends.len();
@@ -609,37 +588,6 @@ impl LbCore {
     /// Connections in this core's table for backend `id`.
     pub fn active(&self, id: u32) -> u32 {
         self.active.get(id as usize).copied().unwrap_or(0)
-    }
-}
-
-/// Whether `backend` fails its health checks or takes no traffic at all
-/// (maintenance, drained past its deadline).
-#[inline(always)]
-fn gone(snap: &LbSnapshot, backend: u32) -> bool {
-    snap.backends
-        .get(backend as usize)
-        .is_some_and(|b| b.down || b.blocked)
-}
-
-/// Whether a flow of `svc` on `backend` must start again elsewhere with packet
-/// `p`: a UDP flow whose backend is gone (no connection there could be holding
-/// it), or a TCP connection this SYN opens (a retransmitted SYN, or a client
-/// reusing the ports of a finished connection: it holds nothing older) on a
-/// backend that takes no new flows (down, draining, in maintenance, removed).
-#[cold]
-fn must_move(snap: &LbSnapshot, svc: &Service, backend: u32, p: &Parsed) -> bool {
-    match p.key.proto {
-        ip_proto::UDP => gone(snap, backend),
-        ip_proto::TCP => {
-            let syn = p.tcp_flags & (tcp::flags::SYN | tcp::flags::ACK) == tcp::flags::SYN;
-            let takes_new = svc
-                .backends
-                .iter()
-                .position(|&b| b == backend)
-                .is_some_and(|i| svc.weights.get(i).is_some_and(|&w| w > 0));
-            syn && (gone(snap, backend) || !takes_new)
-        }
-        _ => false,
     }
 }
 
