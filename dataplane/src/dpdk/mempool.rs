@@ -31,9 +31,13 @@ impl Mempool {
         let p = unsafe {
             dpdk_sys::rte_pktmbuf_pool_create(cname.as_ptr(), n, cache, 0, data_room, socket)
         };
-        NonNull::new(p)
-            .map(|raw| Mempool { raw })
-            .ok_or_else(|| DpdkError::from_errno(format!("create mempool {name} ({n} mbufs)")))
+        NonNull::new(p).map(|raw| Mempool { raw }).ok_or_else(|| {
+            // The size says whether `eal.memory_mb` (or the hugepages) can hold it.
+            let mib = (n as u64 * (data_room as u64 + 128)) >> 20;
+            DpdkError::from_errno(format!(
+                "create mempool {name} ({n} mbufs of {data_room} bytes, about {mib} MiB)"
+            ))
+        })
     }
 
     pub fn as_ptr(&self) -> *mut dpdk_sys::rte_mempool {
