@@ -260,24 +260,35 @@ impl Resolver {
     }
 }
 
-/// An ARP reply or neighbour advertisement addressed to `our_mac`: (address, MAC).
+/// What a frame says of a neighbour's MAC: an ARP reply or neighbour
+/// advertisement addressed to `our_mac` (an answer to our asking), or an
+/// announcement to everyone (gratuitous ARP; an unsolicited advertisement with
+/// the override flag, RFC 4861 7.2.6), as a host sends when its MAC changes or
+/// an address moves to it. (address, MAC).
 fn parse_reply(frame: &[u8], our_mac: [u8; 6]) -> Option<(IpAddr, [u8; 6])> {
     let f = Frame::new_checked(frame).ok()?;
-    if f.dst() != our_mac {
-        return None;
-    }
+    let to_us = f.dst() == our_mac;
     match f.ethertype() {
         ethertype::ARP => {
             let a = arp::Packet::new_checked(f.payload()).ok()?;
-            (a.operation() == arp::OP_REPLY).then(|| (IpAddr::V4(a.sender_ip()), a.sender_mac()))
+            let (op, ip) = (a.operation(), a.sender_ip());
+            let answer = to_us && op == arp::OP_REPLY;
+            let gratuitous = (op == arp::OP_REQUEST || op == arp::OP_REPLY)
+                && ip == a.target_ip()
+                && !ip.is_unspecified();
+            (answer || gratuitous).then(|| (IpAddr::V4(ip), a.sender_mac()))
         }
         ethertype::IPV6 => {
             let ip = ipv6::Packet::new_checked(f.payload()).ok()?;
-            if ip.next_header() != ip_proto::ICMPV6 {
+            if ip.next_header() != ip_proto::ICMPV6 || ip.hop_limit() != 255 {
                 return None;
             }
             let icmp = icmpv6::Packet::new_checked(ip.payload()).ok()?;
             if icmp.msg_type() != icmpv6::NEIGHBOR_ADVERT {
+                return None;
+            }
+            let announced = ip.dst() == ALL_NODES && icmp.na_flags() & NA_OVERRIDE != 0;
+            if !to_us && !announced {
                 return None;
             }
             let mac = icmp.nd_option_ll(icmpv6::OPT_TARGET_LL).unwrap_or(f.src());
@@ -287,7 +298,107 @@ fn parse_reply(frame: &[u8], our_mac: [u8; 6]) -> Option<(IpAddr, [u8; 6])> {
     }
 }
 
+/// ff02::1, where unsolicited neighbour advertisements go.
+const ALL_NODES: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1);
+
+/// The override flag of a neighbour advertisement (in `na_flags`).
+const NA_OVERRIDE: u32 = 0x2000_0000;
+
 /// Every resolver's table, merged.
 pub fn merged(resolvers: &[Resolver]) -> HashMap<IpAddr, [u8; 6]> {
     resolvers.iter().flat_map(|r| r.table()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OURS: [u8; 6] = [2, 0, 0, 0, 0, 1];
+    const THEIRS: [u8; 6] = [2, 0, 0, 0, 0xb1, 1];
+
+    fn arp_frame(dst: [u8; 6], op: u16, sender: Ipv4Addr, target: Ipv4Addr) -> Vec<u8> {
+        let mut f = vec![0u8; 14 + 28];
+        let mut e = Frame::new_unchecked(&mut f[..]);
+        e.set_dst(dst);
+        e.set_src(THEIRS);
+        e.set_ethertype(ethertype::ARP);
+        let mut a = arp::Packet::new_unchecked(&mut f[14..]);
+        a.set_ethernet_ipv4();
+        a.set_operation(op);
+        a.set_sender(THEIRS, sender);
+        a.set_target([0; 6], target);
+        f
+    }
+
+    fn advert(dst_mac: [u8; 6], dst: Ipv6Addr, flags: u8) -> Vec<u8> {
+        let src: Ipv6Addr = "2001:db8::11".parse().unwrap();
+        let mut m = vec![icmpv6::NEIGHBOR_ADVERT, 0, 0, 0, flags, 0, 0, 0];
+        m.extend_from_slice(&src.octets());
+        m.extend_from_slice(&[icmpv6::OPT_TARGET_LL, 1]);
+        m.extend_from_slice(&THEIRS);
+        icmpv6::Packet::new_unchecked(&mut m[..]).fill_checksum(&src, &dst);
+        let mut f = vec![0u8; 14 + 40];
+        let mut e = Frame::new_unchecked(&mut f[..]);
+        e.set_dst(dst_mac);
+        e.set_src(THEIRS);
+        e.set_ethertype(ethertype::IPV6);
+        let mut ip = ipv6::Packet::new_unchecked(&mut f[14..]);
+        ip.set_version_class_flow(0, 0);
+        ip.set_payload_len(m.len() as u16);
+        ip.set_next_header(ip_proto::ICMPV6);
+        ip.set_hop_limit(255);
+        ip.set_src(&src);
+        ip.set_dst(&dst);
+        f.extend_from_slice(&m);
+        f
+    }
+
+    #[test]
+    fn answers_and_announcements_teach_a_neighbours_mac() {
+        let (b1, us) = (Ipv4Addr::new(198, 18, 0, 11), Ipv4Addr::new(198, 18, 0, 1));
+        let learnt = Some((IpAddr::V4(b1), THEIRS));
+        // An answer to our request, and a gratuitous ARP (request or reply).
+        assert_eq!(
+            parse_reply(&arp_frame(OURS, arp::OP_REPLY, b1, us), OURS),
+            learnt
+        );
+        let bcast = ethernet::BROADCAST;
+        assert_eq!(
+            parse_reply(&arp_frame(bcast, arp::OP_REQUEST, b1, b1), OURS),
+            learnt
+        );
+        assert_eq!(
+            parse_reply(&arp_frame(bcast, arp::OP_REPLY, b1, b1), OURS),
+            learnt
+        );
+        // Someone else's question, or answer, teaches nothing.
+        assert_eq!(
+            parse_reply(&arp_frame(bcast, arp::OP_REQUEST, b1, us), OURS),
+            None
+        );
+        let other = [2, 0, 0, 0, 0, 9];
+        assert_eq!(
+            parse_reply(&arp_frame(other, arp::OP_REPLY, b1, us), OURS),
+            None
+        );
+
+        let b1v6 = IpAddr::V6("2001:db8::11".parse().unwrap());
+        let all_nodes = "ff02::1".parse().unwrap();
+        let all_nodes_mac = [0x33, 0x33, 0, 0, 0, 1];
+        let ours_v6 = "2001:db8::1".parse().unwrap();
+        // Solicited (to us), and unsolicited with the override flag.
+        assert_eq!(
+            parse_reply(&advert(OURS, ours_v6, 0x60), OURS),
+            Some((b1v6, THEIRS))
+        );
+        assert_eq!(
+            parse_reply(&advert(all_nodes_mac, all_nodes, 0x20), OURS),
+            Some((b1v6, THEIRS))
+        );
+        // Unsolicited without override does not replace a MAC (RFC 4861 7.2.5).
+        assert_eq!(
+            parse_reply(&advert(all_nodes_mac, all_nodes, 0), OURS),
+            None
+        );
+    }
 }

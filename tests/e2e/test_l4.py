@@ -12,6 +12,7 @@ import time
 import pytest
 
 from weirlab import (
+    log_time,
     EXAMPLE_CONFIG,
     weir_check,
     GET_FN,
@@ -353,6 +354,35 @@ def test_full_table_gives_quiet_udp_flows_to_new_ones(testbed, tmp_path):
     c = w.counters()
     assert out == ["16", "4", "16"], (out, c)
     assert c["flows_reclaimed"] == 16 and c["drop_table_full"] == 4, c
+
+
+def test_a_backend_that_changes_its_mac_is_reached_at_its_new_one_at_once(testbed, tmp_path):
+    # b1's MAC changes (a NIC swapped, a VM moved, its address taken over by
+    # another host): its kernel announces it (gratuitous ARP, an unsolicited
+    # neighbour advertisement: arp_notify / ndisc_notify), and weir sends to the
+    # new MAC at once instead of at its next refresh (5 s) or never, to a MAC
+    # that is no longer there.
+    cfg = (
+        base_config()
+        + pool("web", EQUAL)
+        + pool("web6", EQUAL, v6=True)
+        + service("web", VIP, 80, "web")
+        + service("web6", VIP6, 80, "web6")
+    )
+    w = start(testbed, tmp_path, cfg, neighbours=6)
+    new_mac = "02:00:00:00:b1:01"
+    testbed.exec("b1", "sysctl", "-qw", "net.ipv4.conf.eth0.arp_notify=1",
+                 "net.ipv6.conf.eth0.ndisc_notify=1")
+    changed = time.time()
+    testbed.exec("b1", "ip", "link", "set", "eth0", "address", new_mac)
+    learnt = [log_time(w, rf"neighbour {re.escape(a)} is at {new_mac}")
+              for a in ("198.18.0.11", "2001:db8::11")]
+    r4 = http_clients(testbed, VIP, 80, 60)
+    r6 = http_clients(testbed, VIP6, 80, 60)
+    w.stop()
+    assert all(t - changed < 1.0 for t in learnt), (changed, learnt)
+    for r in (r4, r6):
+        assert r["errors"] == 0 and r["backends"].get("b1", 0) > 0, r
 
 
 def test_two_workers_own_both_directions(testbed, tmp_path):

@@ -16,6 +16,7 @@ from pathlib import Path
 from prometheus_client.parser import text_string_to_metric_families
 
 from weirlab import (
+    log_time,
     GET_FN,
     EQUAL,
     WEIR_BIN,
@@ -43,17 +44,6 @@ def start(testbed, tmp_path, text, neighbours=3):
     while len(re.findall(r"neighbour \S+ is at", w.log())) < neighbours and time.time() < deadline:
         time.sleep(0.05)
     return w
-
-
-def log_time(w, pattern, timeout=10):
-    """Epoch time of the first log line matching `pattern` (weir's own stamp)."""
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        for line in w.log().splitlines():
-            if re.search(pattern, line):
-                return float(line.split()[0])
-        time.sleep(0.05)
-    raise AssertionError(f"no {pattern!r} in log:\n{w.log()}")
 
 
 def web(h="", extra_pools="", extra_services="", weights=EQUAL, rid="x", timeouts=None):

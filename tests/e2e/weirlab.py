@@ -234,3 +234,15 @@ def weir_check(tmp_path, text):
     path = Path(tmp_path) / "check.toml"
     path.write_text(text)
     return run([WEIR_BIN, "check", "--config", str(path)], check=False), path
+
+
+def log_time(w, pattern, timeout=10):
+    """Epoch time of the first line of `w`'s log matching `pattern` (weir's own
+    stamp)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        for line in w.log().splitlines():
+            if re.search(pattern, line):
+                return float(line.split()[0])
+        time.sleep(0.05)
+    raise AssertionError(f"no {pattern!r} in log:\n{w.log()}")

@@ -124,9 +124,20 @@ fn classify_arp<B: PacketBuf>(
         }
         // Replies to the kernel's own requests teach it its neighbours.
         arp::OP_REPLY if l2.to_our_mac => to_host(local),
+        // A neighbour announcing its address (gratuitous ARP, as a host sends when
+        // its MAC changes or an address moves to it): the kernel and the backend
+        // resolver on the host interface take the new MAC at once.
+        arp::OP_REQUEST | arp::OP_REPLY if is_announcement(&pkt, local) => to_host(local),
         arp::OP_REQUEST | arp::OP_REPLY => Drop(Counter::DropNotForUs),
         _ => Drop(Counter::DropArpMalformed),
     }
+}
+
+/// A gratuitous ARP (sender and target the same address, not one of ours),
+/// broadcast.
+fn is_announcement(pkt: &arp::Packet<&[u8]>, local: &LocalAddrs) -> bool {
+    let ip = pkt.sender_ip();
+    ip == pkt.target_ip() && !ip.is_unspecified() && !local.owns_v4(ip)
 }
 
 fn classify_ipv4<B: PacketBuf>(
@@ -232,7 +243,13 @@ fn classify_ipv6<B: PacketBuf>(
         }
     }
     let unicast_to_us = unicast_to_us || to_balancer;
-    if !unicast_to_us && !local.solicited_node_of_ours(&dst) && !snap.solicited_node_v6(&dst) {
+    // Unsolicited neighbour advertisements go to all nodes (RFC 4861 7.2.6).
+    let all_nodes = dst == ALL_NODES;
+    if !unicast_to_us
+        && !all_nodes
+        && !local.solicited_node_of_ours(&dst)
+        && !snap.solicited_node_v6(&dst)
+    {
         return Drop(Counter::DropNotForUs);
     }
     if upper.fragment {
@@ -268,6 +285,15 @@ fn classify_ipv6<B: PacketBuf>(
                         Err(_) => Drop(Counter::DropNoRoom),
                     }
                 }
+                // A neighbour announcing a new MAC (as when its own changes): the
+                // kernel and the backend resolver on the host interface take it.
+                icmpv6::NEIGHBOR_ADVERT if all_nodes => {
+                    if ip.hop_limit() != 255 || icmp.code() != 0 || icmp.nd_target().is_multicast()
+                    {
+                        return Drop(Counter::DropNdInvalid);
+                    }
+                    to_host(local)
+                }
                 _ if !unicast_to_us => Drop(Counter::DropNotForUs),
                 // Other ICMPv6 to a VIP or local address has no kernel to go to.
                 _ if to_balancer && icmp.msg_type() != icmpv6::ECHO_REQUEST => {
@@ -293,6 +319,9 @@ fn classify_ipv6<B: PacketBuf>(
         _ => to_host(local),
     }
 }
+
+/// ff02::1, where unsolicited neighbour advertisements go.
+const ALL_NODES: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1);
 
 /// Validates a TCP or UDP header and checksum for the host; `Some` is the drop
 /// reason. `udp_zero_ok`: whether a zero UDP checksum means "none" (IPv4).

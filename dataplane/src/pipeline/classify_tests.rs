@@ -590,3 +590,55 @@ fn a_port_that_reassembles_takes_datagrams_bigger_than_its_mtu() {
     let v = classify(&mut b, &reassembling, &LbSnapshot::default());
     assert_eq!(v, Verdict::Drop(Counter::DropOversize));
 }
+
+/// An unsolicited neighbour advertisement from the peer for its own address,
+/// with `flags` (override 0x20 in the first byte) and hop limit `hop`.
+fn announcement_v6(flags: u8, hop: u8) -> Vec<u8> {
+    let all_nodes: Ipv6Addr = "ff02::1".parse().unwrap();
+    let mut m = vec![icmpv6::NEIGHBOR_ADVERT, 0, 0, 0, flags, 0, 0, 0];
+    m.extend_from_slice(&peer_v6().octets());
+    m.extend_from_slice(&[2, 1]);
+    m.extend_from_slice(&PEER_MAC);
+    let msg = icmpv6_msg(peer_v6(), all_nodes, m);
+    let ip = ipv6_packet(peer_v6(), all_nodes, ip_proto::ICMPV6, hop, &msg);
+    eth([0x33, 0x33, 0, 0, 0, 1], ethertype::IPV6, &ip)
+}
+
+#[test]
+fn neighbours_announcing_their_address_reach_the_host_interface() {
+    // Gratuitous ARP, request or reply, broadcast: for the kernel and the
+    // backend resolver, which take a backend's new MAC from it at once.
+    for op in [arp::OP_REQUEST, arp::OP_REPLY] {
+        assert_eq!(run(&arp_frame(op, PEER_V4)).0, Verdict::ToHost, "op {op}");
+    }
+    // Not an announcement: a request for another host, a probe (sender 0.0.0.0).
+    let other = Ipv4Addr::new(198, 18, 0, 99);
+    assert_eq!(
+        run(&arp_frame(arp::OP_REQUEST, other)).0,
+        Verdict::Drop(Counter::DropNotForUs)
+    );
+    let mut probe = arp_frame(arp::OP_REQUEST, other);
+    arp::Packet::new_unchecked(&mut probe[14..]).set_sender(PEER_MAC, Ipv4Addr::UNSPECIFIED);
+    assert_eq!(run(&probe).0, Verdict::Drop(Counter::DropNotForUs));
+    // One announcing an address of ours is answered: we hold it.
+    let mut ours = arp_frame(arp::OP_REQUEST, OUR_V4);
+    arp::Packet::new_unchecked(&mut ours[14..]).set_sender(PEER_MAC, OUR_V4);
+    assert_eq!(run(&ours).0, Verdict::Reply(Counter::ArpReplies));
+
+    // IPv6: an unsolicited advertisement to all nodes, if valid (hop limit 255).
+    assert_eq!(run(&announcement_v6(0x20, 255)).0, Verdict::ToHost);
+    assert_eq!(
+        run(&announcement_v6(0x20, 64)).0,
+        Verdict::Drop(Counter::DropNdInvalid)
+    );
+    // Anything else to all nodes is not for us.
+    let all_nodes: Ipv6Addr = "ff02::1".parse().unwrap();
+    let echo = icmpv6_msg(
+        peer_v6(),
+        all_nodes,
+        vec![icmpv6::ECHO_REQUEST, 0, 0, 0, 0, 1, 0, 1],
+    );
+    let ip = ipv6_packet(peer_v6(), all_nodes, ip_proto::ICMPV6, 64, &echo);
+    let frame = eth([0x33, 0x33, 0, 0, 0, 1], ethertype::IPV6, &ip);
+    assert_eq!(run(&frame).0, Verdict::Drop(Counter::DropNotForUs));
+}
