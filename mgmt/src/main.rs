@@ -2,6 +2,7 @@
 //! a configuration file.
 
 mod admin;
+mod announce;
 mod config;
 mod ctl;
 mod eal_args;

@@ -2,6 +2,7 @@
 //! stable ids, runtime weights and states, health verdicts, neighbour MACs. Every
 //! change goes through here and ends in a new snapshot for the workers.
 
+use crate::announce::Announcer;
 use crate::config::model::{CheckKind, Config, ModeConfig, Protocol};
 use crate::health::engine::{self, CheckResult, Probe, Target};
 use crate::health::{http, verdict::Transition};
@@ -68,6 +69,7 @@ pub struct Manager {
     generation: u64,
     pub snapshot: Arc<ArcSwap<LbSnapshot>>,
     resolvers: Vec<Resolver>,
+    announcer: Announcer,
     pub macs: HashMap<IpAddr, [u8; 6]>,
     health: Sender<engine::Command>,
     pub counters: Vec<Arc<CoreCounters>>,
@@ -114,6 +116,7 @@ impl Manager {
             generation: 0,
             snapshot: p.snapshot,
             resolvers: p.resolvers,
+            announcer: Announcer::default(),
             macs: HashMap::new(),
             health: p.health,
             counters: p.counters,
@@ -241,6 +244,16 @@ impl Manager {
         for r in self.resolvers.iter_mut() {
             r.set_targets(&targets);
         }
+        let ours = self.cfg.ports.iter().flat_map(|p| {
+            let own = p.ipv4.iter().map(|c| IpAddr::V4(c.addr));
+            let own6 = p.ipv6.iter().map(|c| IpAddr::V6(c.addr));
+            let local = p.local_ipv4.iter().map(|&a| IpAddr::V4(a));
+            let local6 = p.local_ipv6.iter().map(|&a| IpAddr::V6(a));
+            own.chain(own6).chain(local).chain(local6)
+        });
+        let vips = self.services.iter().flatten().map(|s| s.vip);
+        let wanted: Vec<IpAddr> = ours.chain(vips).collect();
+        self.announcer.want(wanted, Instant::now());
     }
 
     fn build_snapshot(&mut self) -> LbSnapshot {
@@ -447,6 +460,10 @@ impl Manager {
     /// Periodic work: neighbour replies and requests, drain deadlines, rates.
     /// Returns true when a new snapshot is needed.
     pub fn tick(&mut self, now: Instant) -> bool {
+        let announced = self.announcer.tick(&self.resolvers, now);
+        if announced > 0 {
+            log!("announced {announced} addresses (gratuitous ARP, unsolicited neighbour advertisements)");
+        }
         let mut changed = false;
         for r in self.resolvers.iter_mut() {
             changed |= r.poll(now);

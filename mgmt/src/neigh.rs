@@ -161,46 +161,44 @@ impl Resolver {
             .filter_map(|t| t.mac.map(|m| (t.addr, m)))
     }
 
+    /// Tells this interface's network that `addr` is at this port's MAC, as a
+    /// host does when it comes up or takes an address over: a gratuitous ARP
+    /// (a broadcast request whose sender and target are `addr`), or an
+    /// unsolicited neighbour advertisement to all nodes with the override flag
+    /// (RFC 4861 7.2.6). Routers, clients and backends holding an older MAC for
+    /// it take the new one at once. Returns false for an address outside this
+    /// interface's networks (not sent).
+    pub fn announce(&self, addr: IpAddr) -> io::Result<bool> {
+        if !self.covers.iter().any(|f| f(addr)) {
+            return Ok(false);
+        }
+        let mut frame = [0u8; 86];
+        let len = announcement(&mut frame, self.mac, addr);
+        self.send(&frame[..len]).map(|()| true)
+    }
+
     fn ask(&self, addr: IpAddr) -> io::Result<()> {
         let mut frame = [0u8; 86];
         let len = match addr {
             IpAddr::V4(a) => {
                 let Some(src) = self.src4 else { return Ok(()) };
-                let mut f = Frame::new_unchecked(&mut frame[..]);
-                f.set_dst(ethernet::BROADCAST);
-                f.set_src(self.mac);
-                f.set_ethertype(ethertype::ARP);
-                let mut p = arp::Packet::new_unchecked(&mut frame[14..42]);
-                p.set_ethernet_ipv4();
-                p.set_operation(arp::OP_REQUEST);
-                p.set_sender(self.mac, src);
-                p.set_target([0; 6], a);
+                arp_frame(&mut frame, self.mac, ([0; 6], a), src);
                 42
             }
             IpAddr::V6(a) => {
                 let Some(src) = self.src6 else { return Ok(()) };
-                let group = ipv6::solicited_node(&a);
-                let mut f = Frame::new_unchecked(&mut frame[..]);
-                f.set_dst(ethernet::ipv6_multicast_mac(&group));
-                f.set_src(self.mac);
-                f.set_ethertype(ethertype::IPV6);
-                let mut ip = ipv6::Packet::new_unchecked(&mut frame[14..86]);
-                ip.set_version_class_flow(0, 0);
-                ip.set_payload_len(32);
-                ip.set_next_header(ip_proto::ICMPV6);
-                ip.set_hop_limit(255);
-                ip.set_src(&src);
-                ip.set_dst(&group);
-                let ns = &mut frame[54..86];
+                let mut ns = [0u8; 32];
                 ns[0] = icmpv6::NEIGHBOR_SOLICIT;
                 ns[8..24].copy_from_slice(&a.octets());
                 ns[24] = icmpv6::OPT_SOURCE_LL;
                 ns[25] = 1;
                 ns[26..32].copy_from_slice(&self.mac);
-                let sum = checksum::pseudo_v6(&src, &group, ip_proto::ICMPV6, 32);
-                let c = !checksum::fold(checksum::accumulate(sum, ns));
-                ns[2..4].copy_from_slice(&c.to_be_bytes());
-                86
+                icmpv6_frame(
+                    &mut frame,
+                    self.mac,
+                    (src, ipv6::solicited_node(&a)),
+                    &mut ns,
+                )
             }
         };
         self.send(&frame[..len])
@@ -304,6 +302,73 @@ const ALL_NODES: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1);
 /// The override flag of a neighbour advertisement (in `na_flags`).
 const NA_OVERRIDE: u32 = 0x2000_0000;
 
+/// Writes into `frame` the announcement that `addr` is at `mac` (see
+/// [`Resolver::announce`]); returns the frame length.
+fn announcement(frame: &mut [u8; 86], mac: [u8; 6], addr: IpAddr) -> usize {
+    match addr {
+        IpAddr::V4(a) => {
+            arp_frame(frame, mac, (ethernet::BROADCAST, a), a);
+            42
+        }
+        IpAddr::V6(a) => {
+            let all_nodes = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1);
+            let mut na = [0u8; 32];
+            na[0] = icmpv6::NEIGHBOR_ADVERT;
+            na[4] = (NA_OVERRIDE >> 24) as u8;
+            na[8..24].copy_from_slice(&a.octets());
+            na[24] = icmpv6::OPT_TARGET_LL;
+            na[25] = 1;
+            na[26..32].copy_from_slice(&mac);
+            icmpv6_frame(frame, mac, (a, all_nodes), &mut na)
+        }
+    }
+}
+
+/// Writes into `frame` a broadcast ARP request from `mac` for `sender`, asking
+/// about `target` (target MAC as given).
+fn arp_frame(
+    frame: &mut [u8],
+    mac: [u8; 6],
+    (target_mac, target): ([u8; 6], Ipv4Addr),
+    sender: Ipv4Addr,
+) {
+    let mut f = Frame::new_unchecked(&mut frame[..]);
+    f.set_dst(ethernet::BROADCAST);
+    f.set_src(mac);
+    f.set_ethertype(ethertype::ARP);
+    let mut p = arp::Packet::new_unchecked(&mut frame[14..42]);
+    p.set_ethernet_ipv4();
+    p.set_operation(arp::OP_REQUEST);
+    p.set_sender(mac, sender);
+    p.set_target(target_mac, target);
+}
+
+/// Writes into `frame` the 32-byte neighbour discovery message `msg` from `mac`,
+/// `src` to `dst` (hop limit 255, checksum filled in); returns the frame length.
+fn icmpv6_frame(
+    frame: &mut [u8],
+    mac: [u8; 6],
+    (src, dst): (Ipv6Addr, Ipv6Addr),
+    msg: &mut [u8; 32],
+) -> usize {
+    let mut f = Frame::new_unchecked(&mut frame[..]);
+    f.set_dst(ethernet::ipv6_multicast_mac(&dst));
+    f.set_src(mac);
+    f.set_ethertype(ethertype::IPV6);
+    let mut ip = ipv6::Packet::new_unchecked(&mut frame[14..86]);
+    ip.set_version_class_flow(0, 0);
+    ip.set_payload_len(32);
+    ip.set_next_header(ip_proto::ICMPV6);
+    ip.set_hop_limit(255);
+    ip.set_src(&src);
+    ip.set_dst(&dst);
+    let sum = checksum::pseudo_v6(&src, &dst, ip_proto::ICMPV6, 32);
+    let c = !checksum::fold(checksum::accumulate(sum, &msg[..]));
+    msg[2..4].copy_from_slice(&c.to_be_bytes());
+    frame[54..86].copy_from_slice(msg);
+    86
+}
+
 /// Every resolver's table, merged.
 pub fn merged(resolvers: &[Resolver]) -> HashMap<IpAddr, [u8; 6]> {
     resolvers.iter().flat_map(|r| r.table()).collect()
@@ -400,5 +465,30 @@ mod tests {
             parse_reply(&advert(all_nodes_mac, all_nodes, 0), OURS),
             None
         );
+    }
+
+    #[test]
+    fn our_announcements_are_what_a_neighbour_learns_from() {
+        // What another weir's resolver (or any host) takes from them.
+        let neighbour = [2, 0, 0, 0, 0, 9];
+        for addr in ["198.18.0.100", "2001:db8::100"] {
+            let addr: IpAddr = addr.parse().unwrap();
+            let mut frame = [0u8; 86];
+            let len = announcement(&mut frame, OURS, addr);
+            let f = &frame[..len];
+            assert_eq!(parse_reply(f, neighbour), Some((addr, OURS)), "{addr}");
+            assert_eq!(Frame::new_checked(f).unwrap().src(), OURS);
+            if let IpAddr::V6(a) = addr {
+                let ip = ipv6::Packet::new_checked(&f[14..]).unwrap();
+                let icmp = icmpv6::Packet::new_checked(ip.payload()).unwrap();
+                assert!(icmp.verify_checksum(&a, &ip.dst()));
+                assert_eq!(
+                    Frame::new_checked(f).unwrap().dst(),
+                    [0x33, 0x33, 0, 0, 0, 1]
+                );
+            } else {
+                assert_eq!(Frame::new_checked(f).unwrap().dst(), ethernet::BROADCAST);
+            }
+        }
     }
 }

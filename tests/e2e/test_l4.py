@@ -385,6 +385,47 @@ def test_a_backend_that_changes_its_mac_is_reached_at_its_new_one_at_once(testbe
         assert r["errors"] == 0 and r["backends"].get("b1", 0) > 0, r
 
 
+def test_weir_announces_its_addresses_when_it_starts(testbed, tmp_path):
+    # The client knows the VIPs at the port's MAC. weir stops and starts again
+    # on a port with another MAC (a NIC swapped, the standby taking over): its
+    # announcements (gratuitous ARP, unsolicited neighbour advertisements)
+    # move the client's neighbour entries at once; before, the client sent to
+    # the old MAC until its kernel re-probed the entry (5 s and more).
+    cfg = (
+        base_config()
+        + pool("web", EQUAL)
+        + pool("web6", EQUAL, v6=True)
+        + service("web", VIP, 80, "web")
+        + service("web6", VIP6, 80, "web6")
+    )
+    w = start(testbed, tmp_path, cfg, neighbours=6)
+    for vip in (VIP, VIP6):
+        assert http_clients(testbed, vip, 80, 3)["errors"] == 0
+    w.stop()
+    new_mac = "02:00:00:00:aa:01"
+    testbed.exec("lb", "ip", "link", "set", "wan0", "address", new_mac)
+    second = tmp_path / "second"
+    second.mkdir()
+    w = Weir(testbed, config_text=cfg, tmp_path=second)
+    w.wait_ready()
+    started = time.time()
+    neigh = ""
+    while time.time() < started + 2:
+        neigh = testbed.exec("cl", "ip", "neigh", "show").stdout
+        if all(re.search(rf"^{re.escape(v)} .*lladdr {new_mac}", neigh, re.M) for v in (VIP, VIP6)):
+            break
+        time.sleep(0.05)
+    took = time.time() - started
+    r4 = http_clients(testbed, VIP, 80, 3)
+    r6 = http_clients(testbed, VIP6, 80, 3)
+    w.stop()
+    assert took < 2, neigh
+    assert r4["errors"] == 0 and r6["errors"] == 0, (r4, r6)
+    assert log_time(w, r"announced \d+ addresses") - started < 1.0
+    # The port's own addresses, its local addresses and the VIPs, IPv4 and IPv6.
+    assert re.search(r"announced 6 addresses", w.log()), w.log()
+
+
 def test_two_workers_own_both_directions(testbed, tmp_path):
     cfg = (
         base_config(workers=2)
