@@ -10,6 +10,7 @@ use crate::log;
 use crate::neigh::{self, Resolver};
 use crate::state::{AdminState, BackendSlot, PoolState, ServiceSlot};
 use arc_swap::ArcSwap;
+use dataplane::dpdk::port::PortStats;
 use dataplane::lb::ring::{RingMember, RingTable};
 use dataplane::lb::snapshot::{
     smooth_wrr, Backend, HashKey, LbSnapshot, LocalAddrs, Mode, SchedKind, Service, MAX_BACKENDS,
@@ -54,6 +55,8 @@ pub struct PortView {
     pub driver: String,
     pub mac: [u8; 6],
     pub link: Box<dyn Fn() -> (bool, u32) + Send>,
+    /// The device's own counters (what it dropped before a worker saw it).
+    pub stats: Box<dyn Fn() -> PortStats + Send>,
 }
 
 pub struct Manager {

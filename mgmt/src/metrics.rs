@@ -4,6 +4,7 @@
 
 use crate::log;
 use crate::manager::Manager;
+use dataplane::dpdk::port::PortStats;
 use dataplane::lb::stats::{BackendStat, ServiceStat};
 use dataplane::pipeline::counters::Counter;
 use std::fmt::Write as _;
@@ -101,6 +102,7 @@ pub fn render(m: &Manager) -> String {
             );
         }
     }
+    port_families(&mut f, m);
     f.head(
         "weir_core_busy_ratio",
         "gauge",
@@ -364,4 +366,67 @@ pub fn start(addr: &str, ask: Sender<Sender<String>>) -> std::io::Result<()> {
             }
         })?;
     Ok(())
+}
+
+/// The devices' own counters: packets and bytes each way, and what they lost
+/// before a worker saw it (or failed to send), by reason.
+fn port_families(f: &mut Family<'_>, m: &Manager) {
+    let stats: Vec<(&str, PortStats)> = m
+        .ports
+        .iter()
+        .map(|p| (p.name.as_str(), (p.stats)()))
+        .collect();
+    f.head(
+        "weir_port_packets_total",
+        "counter",
+        "Packets the port's device received and sent.",
+    );
+    for (port, s) in &stats {
+        f.sample(
+            "weir_port_packets_total",
+            &[("port", port), ("dir", "rx")],
+            s.rx_packets as f64,
+        );
+        f.sample(
+            "weir_port_packets_total",
+            &[("port", port), ("dir", "tx")],
+            s.tx_packets as f64,
+        );
+    }
+    f.head(
+        "weir_port_bytes_total",
+        "counter",
+        "Bytes the port's device received and sent.",
+    );
+    for (port, s) in &stats {
+        f.sample(
+            "weir_port_bytes_total",
+            &[("port", port), ("dir", "rx")],
+            s.rx_bytes as f64,
+        );
+        f.sample(
+            "weir_port_bytes_total",
+            &[("port", port), ("dir", "tx")],
+            s.tx_bytes as f64,
+        );
+    }
+    f.head(
+        "weir_port_drops_total",
+        "counter",
+        "Packets the port's device lost (missed: RX queue full; no_mbuf: pool empty; rx_errors; tx_errors).",
+    );
+    for (port, s) in &stats {
+        for (reason, v) in [
+            ("missed", s.rx_missed),
+            ("no_mbuf", s.rx_no_mbuf),
+            ("rx_errors", s.rx_errors),
+            ("tx_errors", s.tx_errors),
+        ] {
+            f.sample(
+                "weir_port_drops_total",
+                &[("port", port), ("reason", reason)],
+                v as f64,
+            );
+        }
+    }
 }

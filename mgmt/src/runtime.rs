@@ -220,6 +220,7 @@ fn run_workers(
                     let l = Port::link_of(id);
                     (l.up, l.speed_mbps)
                 }),
+                stats: Box::new(move || Port::stats_of(id)),
             }
         })
         .collect();
@@ -361,8 +362,11 @@ fn run_workers(
             failures.push(format!("worker on lcore {lcore_id} failed: {panic}"));
         }
     }
-    let summary =
+    let mut summary =
         stats::Summary::collect(&counters, &lb_counters, &snapshot.load(), started.elapsed());
+    summary.ports = (ports.iter().zip(&cfg.ports))
+        .map(|(p, c)| (c.name.clone(), Port::stats_of(p.phys.id())))
+        .collect();
     log!("workers stopped in {} ms", stop_began.elapsed().as_millis());
     if let Some(e) = launch_error {
         return Err(e);

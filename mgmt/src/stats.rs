@@ -1,5 +1,6 @@
 //! Summing per-core counters into the figures the operator reads.
 
+use dataplane::dpdk::port::PortStats;
 use dataplane::lb::snapshot::LbSnapshot;
 use dataplane::lb::stats::{
     BackendStat, LbCounters, LbTally, BACKEND_STATS, BACKEND_STAT_NAMES, SERVICE_STATS,
@@ -18,6 +19,8 @@ pub struct Summary {
     pub services: Vec<(String, [u64; SERVICE_STATS])>,
     /// Per backend (`pool/name`): counters summed over workers.
     pub backends: Vec<(String, [u64; BACKEND_STATS])>,
+    /// Per port (by name): the device's own counters.
+    pub ports: Vec<(String, PortStats)>,
 }
 
 impl Summary {
@@ -60,6 +63,7 @@ impl Summary {
             uptime,
             services,
             backends,
+            ports: Vec::new(),
         }
     }
 
@@ -93,8 +97,14 @@ impl Summary {
             .iter()
             .map(|(n, v)| (n.clone(), named(&BACKEND_STAT_NAMES, v)))
             .collect();
+        let ports: Map<String, Value> = self
+            .ports
+            .iter()
+            .map(|(n, s)| (n.clone(), port_json(s)))
+            .collect();
         json!({
             "uptime_ms": self.uptime.as_millis() as u64,
+            "ports": ports,
             "services": services,
             "backends": backends,
             "total": Self::counters_json(&self.total),
@@ -154,6 +164,13 @@ impl Summary {
                 v[BackendStat::PacketsOut as usize],
             ));
         }
+        for (name, s) in &self.ports {
+            out.push(format!(
+                "port {name} (device): rx {} pkts, tx {} pkts; lost before a worker saw them: \
+                 {} missed (queue full), {} no mbuf, {} rx errors; {} tx errors",
+                s.rx_packets, s.tx_packets, s.rx_missed, s.rx_no_mbuf, s.rx_errors, s.tx_errors,
+            ));
+        }
         let drops: Vec<String> = Counter::ALL
             .iter()
             .filter(|c| c.is_drop() && t.get(**c) > 0)
@@ -178,3 +195,17 @@ const BACKEND_STAT: [BackendStat; BACKEND_STATS] = [
     BackendStat::NewFlows,
     BackendStat::Active,
 ];
+
+/// A port's device counters as JSON, by name.
+fn port_json(s: &PortStats) -> Value {
+    json!({
+        "rx_packets": s.rx_packets,
+        "tx_packets": s.tx_packets,
+        "rx_bytes": s.rx_bytes,
+        "tx_bytes": s.tx_bytes,
+        "rx_missed": s.rx_missed,
+        "rx_errors": s.rx_errors,
+        "rx_no_mbuf": s.rx_no_mbuf,
+        "tx_errors": s.tx_errors,
+    })
+}

@@ -389,6 +389,31 @@ def test_prometheus_endpoint_parses_and_moves_under_load(testbed, tmp_path):
     assert reasons == counted, reasons ^ counted
 
 
+def test_port_counters_come_from_the_device(testbed, tmp_path):
+    # The device's own counters, beside the workers': what it received and sent,
+    # and what it lost before a worker saw it (queue full, no mbuf, errors),
+    # which the workers cannot count. (DPDK 22.11's af_packet does not report
+    # the kernel ring's drops; NICs report them as missed.)
+    w = start(testbed, tmp_path, web(rid=testbed.rid))
+    r = http_clients(testbed, VIP, 80, 30)
+    assert r["errors"] == 0
+    _, fam = scrape(testbed)
+    rx = value(fam, "weir_port_packets", port="wan", dir="rx")
+    assert rx >= 30 * 4, rx
+    assert value(fam, "weir_port_bytes", port="wan", dir="tx") > 30 * 4 * 54
+    reasons = {s.labels["reason"] for s in fam["weir_port_drops"].samples}
+    assert reasons == {"missed", "no_mbuf", "rx_errors", "tx_errors"}, reasons
+    w.stop()
+    c = w.counters()
+    port = w.summary["ports"]["wan"]
+    # Every packet the device took reached a worker, and every one it sent came
+    # from one.
+    assert (port["rx_packets"], port["rx_bytes"]) == (c["rx_packets"], c["rx_bytes"]), (port, c)
+    assert (port["tx_packets"], port["tx_bytes"]) == (c["tx_packets"], c["tx_bytes"]), (port, c)
+    assert port["rx_missed"] == port["rx_no_mbuf"] == port["tx_errors"] == 0, port
+    assert any(line.startswith("port wan (device): rx ") for line in w.log().split("weir: ")), w.log()
+
+
 def test_add_del_server_and_health_toggles(testbed, tmp_path):
     h = health(kind="tcp", interval_ms=200, timeout_ms=150, rise=1, fall=1)
     w = start(testbed, tmp_path, web(h, rid=testbed.rid))

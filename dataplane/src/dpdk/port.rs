@@ -24,6 +24,25 @@ pub struct LinkStatus {
     pub full_duplex: bool,
 }
 
+/// What the device itself counted (`rte_eth_stats`): packets and bytes, and
+/// the packets it lost before a worker saw them, which the workers' own
+/// counters cannot show. Drivers that do not count a field report zero.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PortStats {
+    pub rx_packets: u64,
+    pub tx_packets: u64,
+    pub rx_bytes: u64,
+    pub tx_bytes: u64,
+    /// Dropped by the device: its RX queue was full (the workers fell behind).
+    pub rx_missed: u64,
+    /// Received in error (bad frames).
+    pub rx_errors: u64,
+    /// RX failed for want of an mbuf (the pool ran dry).
+    pub rx_no_mbuf: u64,
+    /// Failed to transmit.
+    pub tx_errors: u64,
+}
+
 // RSS hash-function bits (rte_ethdev.h RTE_ETH_RSS_*; bindgen cannot evaluate
 // RTE_BIT64): IPv4/IPv6 with and without TCP/UDP ports, fragments by addresses.
 /// `RTE_ETH_RX_OFFLOAD_IPV4_CKSUM` (a macro bindgen cannot evaluate).
@@ -344,6 +363,25 @@ impl Port {
             up: l.link_status() as u32 == dpdk_sys::RTE_ETH_LINK_UP,
             speed_mbps: l.link_speed,
             full_duplex: l.link_duplex() == 1,
+        }
+    }
+
+    /// The device's counters of port `id` (for the management core, which holds
+    /// no `Port`); zero for an unknown id.
+    pub fn stats_of(id: u16) -> PortStats {
+        let mut s = dpdk_sys::rte_eth_stats::default();
+        // SAFETY: valid out-parameter; the call only reads the driver's counters
+        // (an unknown id returns an error and leaves the zeroed value).
+        unsafe { dpdk_sys::rte_eth_stats_get(id, &mut s) };
+        PortStats {
+            rx_packets: s.ipackets,
+            tx_packets: s.opackets,
+            rx_bytes: s.ibytes,
+            tx_bytes: s.obytes,
+            rx_missed: s.imissed,
+            rx_errors: s.ierrors,
+            rx_no_mbuf: s.rx_nombuf,
+            tx_errors: s.oerrors,
         }
     }
 
