@@ -368,9 +368,26 @@ pub fn start(addr: &str, ask: Sender<Sender<String>>) -> std::io::Result<()> {
     Ok(())
 }
 
-/// The devices' own counters: packets and bytes each way, and what they lost
-/// before a worker saw it (or failed to send), by reason.
+/// The devices' link state and own counters: packets and bytes each way, and
+/// what they lost before a worker saw it (or failed to send), by reason.
 fn port_families(f: &mut Family<'_>, m: &Manager) {
+    let links: Vec<(&str, (bool, u32))> = m
+        .ports
+        .iter()
+        .map(|p| (p.name.as_str(), (p.link)()))
+        .collect();
+    f.head("weir_port_up", "gauge", "1 while the port's link is up.");
+    for (port, (up, _)) in &links {
+        f.sample("weir_port_up", &[("port", port)], *up as u8 as f64);
+    }
+    f.head(
+        "weir_port_speed_mbps",
+        "gauge",
+        "The link's speed (0 when unknown).",
+    );
+    for (port, (_, speed)) in &links {
+        f.sample("weir_port_speed_mbps", &[("port", port)], *speed as f64);
+    }
     let stats: Vec<(&str, PortStats)> = m
         .ports
         .iter()

@@ -401,6 +401,7 @@ def test_port_counters_come_from_the_device(testbed, tmp_path):
     rx = value(fam, "weir_port_packets", port="wan", dir="rx")
     assert rx >= 30 * 4, rx
     assert value(fam, "weir_port_bytes", port="wan", dir="tx") > 30 * 4 * 54
+    assert value(fam, "weir_port_up", port="wan") == 1
     reasons = {s.labels["reason"] for s in fam["weir_port_drops"].samples}
     assert reasons == {"missed", "no_mbuf", "rx_errors", "tx_errors"}, reasons
     w.stop()
