@@ -404,6 +404,10 @@ def test_port_counters_come_from_the_device(testbed, tmp_path):
     assert value(fam, "weir_port_up", port="wan") == 1
     reasons = {s.labels["reason"] for s in fam["weir_port_drops"].samples}
     assert reasons == {"missed", "no_mbuf", "rx_errors", "tx_errors"}, reasons
+    # And on the admin socket.
+    stat = ctl(testbed, "show", "stat", json_out=True)
+    wan = next(p for p in stat["ports"] if p["name"] == "wan")
+    assert wan["link_up"] and wan["rx_packets"] >= rx and wan["rx_missed"] == 0, wan
     w.stop()
     c = w.counters()
     port = w.summary["ports"]["wan"]

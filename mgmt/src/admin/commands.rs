@@ -320,6 +320,32 @@ fn show_stat(m: &mut Manager, args: &[&str], _: &Who) -> Result<Reply, String> {
             c["busy_ratio"].as_f64().unwrap_or(0.0) * 100.0
         );
     }
+    let ports: Vec<Value> = m
+        .ports
+        .iter()
+        .map(|p| {
+            let s = (p.stats)();
+            let (up, speed) = (p.link)();
+            json!({"name": p.name, "link_up": up, "speed_mbps": speed,
+                   "rx_packets": s.rx_packets, "tx_packets": s.tx_packets,
+                   "rx_missed": s.rx_missed, "rx_no_mbuf": s.rx_no_mbuf,
+                   "rx_errors": s.rx_errors, "tx_errors": s.tx_errors})
+        })
+        .collect();
+    for p in &ports {
+        let _ = writeln!(
+            text,
+            "port {}: link {}, device rx {} tx {}, lost: missed {} no_mbuf {} rx_errors {} tx_errors {}",
+            p["name"].as_str().unwrap_or(""),
+            if p["link_up"].as_bool() == Some(true) { "up" } else { "down" },
+            p["rx_packets"],
+            p["tx_packets"],
+            p["rx_missed"],
+            p["rx_no_mbuf"],
+            p["rx_errors"],
+            p["tx_errors"]
+        );
+    }
     let nonzero: Vec<String> = drops
         .iter()
         .filter(|(_, v)| v.as_u64() != Some(0))
@@ -336,7 +362,7 @@ fn show_stat(m: &mut Manager, args: &[&str], _: &Who) -> Result<Reply, String> {
     );
     Ok(Reply {
         text,
-        json: json!({"services": services, "backends": backends, "cores": cores, "drops": drops}),
+        json: json!({"services": services, "backends": backends, "cores": cores, "ports": ports, "drops": drops}),
     })
 }
 
