@@ -285,7 +285,7 @@ fn parse_reply(frame: &[u8], our_mac: [u8; 6]) -> Option<(IpAddr, [u8; 6])> {
             if icmp.msg_type() != icmpv6::NEIGHBOR_ADVERT {
                 return None;
             }
-            let announced = ip.dst() == ALL_NODES && icmp.na_flags() & NA_OVERRIDE != 0;
+            let announced = ip.dst() == ipv6::ALL_NODES && icmp.na_flags() & NA_OVERRIDE != 0;
             if !to_us && !announced {
                 return None;
             }
@@ -295,9 +295,6 @@ fn parse_reply(frame: &[u8], our_mac: [u8; 6]) -> Option<(IpAddr, [u8; 6])> {
         _ => None,
     }
 }
-
-/// ff02::1, where unsolicited neighbour advertisements go.
-const ALL_NODES: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1);
 
 /// The override flag of a neighbour advertisement (in `na_flags`).
 const NA_OVERRIDE: u32 = 0x2000_0000;
@@ -311,7 +308,6 @@ fn announcement(frame: &mut [u8; 86], mac: [u8; 6], addr: IpAddr) -> usize {
             42
         }
         IpAddr::V6(a) => {
-            let all_nodes = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1);
             let mut na = [0u8; 32];
             na[0] = icmpv6::NEIGHBOR_ADVERT;
             na[4] = (NA_OVERRIDE >> 24) as u8;
@@ -319,7 +315,7 @@ fn announcement(frame: &mut [u8; 86], mac: [u8; 6], addr: IpAddr) -> usize {
             na[24] = icmpv6::OPT_TARGET_LL;
             na[25] = 1;
             na[26..32].copy_from_slice(&mac);
-            icmpv6_frame(frame, mac, (a, all_nodes), &mut na)
+            icmpv6_frame(frame, mac, (a, ipv6::ALL_NODES), &mut na)
         }
     }
 }

@@ -133,8 +133,8 @@ fn classify_arp<B: PacketBuf>(
     }
 }
 
-/// A gratuitous ARP (sender and target the same address, not one of ours),
-/// broadcast.
+/// A gratuitous ARP: sender and target the same address, not one of ours
+/// (broadcast, as hosts send it, or to our MAC).
 fn is_announcement(pkt: &arp::Packet<&[u8]>, local: &LocalAddrs) -> bool {
     let ip = pkt.sender_ip();
     ip == pkt.target_ip() && !ip.is_unspecified() && !local.owns_v4(ip)
@@ -244,7 +244,7 @@ fn classify_ipv6<B: PacketBuf>(
     }
     let unicast_to_us = unicast_to_us || to_balancer;
     // Unsolicited neighbour advertisements go to all nodes (RFC 4861 7.2.6).
-    let all_nodes = dst == ALL_NODES;
+    let all_nodes = dst == ipv6::ALL_NODES;
     if !unicast_to_us
         && !all_nodes
         && !local.solicited_node_of_ours(&dst)
@@ -319,9 +319,6 @@ fn classify_ipv6<B: PacketBuf>(
         _ => to_host(local),
     }
 }
-
-/// ff02::1, where unsolicited neighbour advertisements go.
-const ALL_NODES: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1);
 
 /// Validates a TCP or UDP header and checksum for the host; `Some` is the drop
 /// reason. `udp_zero_ok`: whether a zero UDP checksum means "none" (IPv4).

@@ -5,6 +5,9 @@ use std::net::Ipv6Addr;
 
 pub const HEADER_LEN: usize = 40;
 
+/// ff02::1, the all-nodes group (where unsolicited neighbour advertisements go).
+pub const ALL_NODES: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1);
+
 /// Extension headers skipped on the way to the upper layer.
 pub mod next_header {
     pub const HOP_BY_HOP: u8 = 0;
