@@ -356,19 +356,24 @@ def test_full_table_gives_quiet_udp_flows_to_new_ones(testbed, tmp_path):
     assert c["flows_reclaimed"] == 16 and c["drop_table_full"] == 4, c
 
 
-def test_a_backend_that_changes_its_mac_is_reached_at_its_new_one_at_once(testbed, tmp_path):
-    # b1's MAC changes (a NIC swapped, a VM moved, its address taken over by
-    # another host): its kernel announces it (gratuitous ARP, an unsolicited
-    # neighbour advertisement: arp_notify / ndisc_notify), and weir sends to the
-    # new MAC at once instead of at its next refresh (5 s) or never, to a MAC
-    # that is no longer there.
-    cfg = (
+def web_on_both_families():
+    """The example's port, and HTTP services on the IPv4 and IPv6 VIPs."""
+    return (
         base_config()
         + pool("web", EQUAL)
         + pool("web6", EQUAL, v6=True)
         + service("web", VIP, 80, "web")
         + service("web6", VIP6, 80, "web6")
     )
+
+
+def test_a_backend_that_changes_its_mac_is_reached_at_its_new_one_at_once(testbed, tmp_path):
+    # b1's MAC changes (a NIC swapped, a VM moved, its address taken over by
+    # another host): its kernel announces it (gratuitous ARP, an unsolicited
+    # neighbour advertisement: arp_notify / ndisc_notify), and weir sends to the
+    # new MAC at once instead of at its next refresh (5 s) or never, to a MAC
+    # that is no longer there.
+    cfg = web_on_both_families()
     w = start(testbed, tmp_path, cfg, neighbours=6)
     new_mac = "02:00:00:00:b1:01"
     testbed.exec("b1", "sysctl", "-qw", "net.ipv4.conf.eth0.arp_notify=1",
@@ -391,13 +396,7 @@ def test_weir_announces_its_addresses_when_it_starts(testbed, tmp_path):
     # announcements (gratuitous ARP, unsolicited neighbour advertisements)
     # move the client's neighbour entries at once; before, the client sent to
     # the old MAC until its kernel re-probed the entry (5 s and more).
-    cfg = (
-        base_config()
-        + pool("web", EQUAL)
-        + pool("web6", EQUAL, v6=True)
-        + service("web", VIP, 80, "web")
-        + service("web6", VIP6, 80, "web6")
-    )
+    cfg = web_on_both_families()
     w = start(testbed, tmp_path, cfg, neighbours=6)
     for vip in (VIP, VIP6):
         assert http_clients(testbed, vip, 80, 3)["errors"] == 0

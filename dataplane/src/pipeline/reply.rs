@@ -82,7 +82,7 @@ pub fn neighbor_advert<B: PacketBuf>(
     asker_mac: [u8; 6],
 ) -> Result<(), NoRoom> {
     let (dst, dst_mac, flags) = if asker.is_unspecified() {
-        let all_nodes = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1);
+        let all_nodes = ipv6::ALL_NODES;
         let mac = ethernet::ipv6_multicast_mac(&all_nodes);
         (all_nodes, mac, icmpv6::NA_FLAG_OVERRIDE)
     } else {
