@@ -227,6 +227,26 @@ impl Manager {
         Ok(())
     }
 
+    /// Backend `id`'s weight for new flows in `pool`: its own (state, health),
+    /// but zero while its MAC is unknown and another member's is. A backend
+    /// that does not answer ARP/ND (never did, or stopped 30 s ago) cannot be
+    /// sent to: its share goes to the others instead of being dropped
+    /// (`drop_no_neighbor`). Before any member is resolved (the first
+    /// milliseconds) the weights stand, so that no flow is refused for it.
+    pub fn new_flow_weight(&self, id: u32, pool: &PoolState) -> u32 {
+        let resolved = |i: u32| {
+            self.backends
+                .get(i as usize)
+                .is_some_and(|b| self.macs.contains_key(&b.addr))
+        };
+        let own = self.backends[id as usize].new_flow_weight(&pool.health);
+        if !resolved(id) && pool.members.iter().any(|&i| resolved(i)) {
+            0
+        } else {
+            own
+        }
+    }
+
     fn pool_of(&self, id: u32) -> Option<&PoolState> {
         self.pools.iter().find(|p| p.members.contains(&id))
     }
@@ -297,10 +317,7 @@ impl Manager {
             };
             let pool = &self.pools[s.pool];
             let ids = pool.members.clone();
-            let weights: Vec<u32> = ids
-                .iter()
-                .map(|&i| self.backends[i as usize].new_flow_weight(&pool.health))
-                .collect();
+            let weights: Vec<u32> = ids.iter().map(|&i| self.new_flow_weight(i, pool)).collect();
             let ports: Vec<u16> = ids
                 .iter()
                 .map(|&i| self.backends[i as usize].port.unwrap_or(s.port))

@@ -62,6 +62,25 @@ fn runtime_state_reaches_the_snapshot() {
 }
 
 #[test]
+fn a_backend_whose_mac_is_unknown_takes_no_new_flows_once_another_is_known() {
+    let (mut m, _rx) = manager(EXAMPLE);
+    m.publish();
+    // Nothing resolved yet (the first milliseconds): the weights stand.
+    assert_eq!(weights(&m, "web"), vec![1, 1, 1]);
+    let addr = |m: &Manager, name: &str| m.backends[m.backend_id(name).unwrap() as usize].addr;
+    let (a1, a2) = (addr(&m, "web/b1"), addr(&m, "web/b2"));
+    m.macs.insert(a1, [2, 0, 0, 0, 0, 0x11]);
+    m.macs.insert(a2, [2, 0, 0, 0, 0, 0x12]);
+    m.publish();
+    // b3 does not answer ARP: its share goes to b1 and b2.
+    assert_eq!(weights(&m, "web"), vec![1, 1, 0]);
+    let a3 = addr(&m, "web/b3");
+    m.macs.insert(a3, [2, 0, 0, 0, 0, 0x13]);
+    m.publish();
+    assert_eq!(weights(&m, "web"), vec![1, 1, 1]);
+}
+
+#[test]
 fn a_drain_past_its_deadline_blocks_the_backend() {
     let src = EXAMPLE.replace("drain_timeout = 300", "drain_timeout = 0");
     let (mut m, _rx) = manager(&src);

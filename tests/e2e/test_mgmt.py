@@ -419,6 +419,23 @@ def test_port_counters_come_from_the_device(testbed, tmp_path):
     assert any(line.startswith("port wan (device): rx ") for line in w.log().split("weir: ")), w.log()
 
 
+def test_a_backend_that_does_not_answer_arp_takes_no_new_flows(testbed, tmp_path):
+    # No health checks. A backend added at an address where no host answers ARP
+    # cannot be sent to: its share of new flows goes to the others (before,
+    # a quarter of the connections were dropped as drop_no_neighbor).
+    w = start(testbed, tmp_path, web(rid=testbed.rid))
+    ctl(testbed, "add", "server", "web", "b4", "198.18.0.14:80")
+    time.sleep(1)
+    r = http_clients(testbed, VIP, 80, 60)
+    servers = {b["name"]: b for b in ctl(testbed, "show", "servers", json_out=True)}
+    w.stop()
+    assert r["errors"] == 0 and set(r["backends"]) == {"b1", "b2", "b3"}, r
+    b4 = servers["web/b4"]
+    assert (b4["weight"], b4["effective_weight"], b4["mac"]) == (1, 0, None), b4
+    assert servers["web/b1"]["effective_weight"] == 1, servers["web/b1"]
+    assert w.counters()["drop_no_neighbor"] == 0
+
+
 def test_add_del_server_and_health_toggles(testbed, tmp_path):
     h = health(kind="tcp", interval_ms=200, timeout_ms=150, rise=1, fall=1)
     w = start(testbed, tmp_path, web(h, rid=testbed.rid))

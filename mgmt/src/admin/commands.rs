@@ -247,7 +247,7 @@ fn show_stat(m: &mut Manager, args: &[&str], _: &Who) -> Result<Reply, String> {
         backends.push(json!({
             "name": b.key(), "address": b.addr.to_string(),
             "state": b.admin.name(), "health": b.health_name(&pool.health),
-            "weight": b.weight, "effective_weight": b.new_flow_weight(&pool.health),
+            "weight": b.weight, "effective_weight": m.new_flow_weight(id, pool),
             "active": active(&t, id),
             "total_flows": t.get_backend(id, BackendStat::NewFlows),
             "new_flows_per_s": m.rates.1.get(id as usize).copied().unwrap_or(0.0),
@@ -401,7 +401,7 @@ fn show_servers(m: &mut Manager, args: &[&str], _: &Who) -> Result<Reply, String
                 "state": b.admin.name(), "health": b.health_name(&pool.health),
                 "check": format!("{:?}", pool.health.kind).to_lowercase(),
                 "check_enabled": b.check_enabled, "weight": b.weight,
-                "effective_weight": b.new_flow_weight(&pool.health), "active": act,
+                "effective_weight": m.new_flow_weight(id, pool), "active": act,
                 "last_check": last, "checks_ok": b.checks_ok, "checks_failed": b.checks_failed,
                 "mac": m.macs.get(&b.addr).map(format_mac),
             }));
