@@ -25,7 +25,7 @@ mod icmp_relay;
 mod moves;
 mod refuse;
 
-use moves::{gone, must_move};
+use moves::{must_move, troubled};
 
 /// Ticks per second of the connection-table clock.
 pub const TICKS_PER_SEC: u64 = 10;
@@ -316,7 +316,7 @@ impl LbCore {
                 });
                 // Rare: a backend gone, or a SYN on an entry (retransmitted, or
                 // the ports of a finished connection reused).
-                let suspect = p.tcp_flags & tcp::flags::SYN != 0 || gone(snap, backend);
+                let suspect = p.tcp_flags & tcp::flags::SYN != 0 || troubled(snap, backend);
                 if suspect && must_move(snap, svc, backend, p) {
                     let peer_mac = crate::wire::ethernet::Frame::new_unchecked(buf.data()).src();
                     match self.move_flow(id, prep, sid, svc, (peer_mac, len), snap, tally) {

@@ -652,6 +652,26 @@ fn udp_flows_move_off_a_backend_that_went_down_and_tcp_connections_stay() {
     assert_eq!((v, t.get(Counter::FlowsMoved)), (LbVerdict::Tx(0), 1));
     assert_ne!(ip_of(&out).dst(), first);
 
+    // A backend that answers no ARP any more (its MAC forgotten; the
+    // management core gives it no new flows while others answer): the flow
+    // moves too. While its weight stands (nobody resolved) it stays, dropped.
+    let mut s = snap(Mode::FullNat, SchedKind::RingHash, &[1, 1, 1]);
+    on_udp(&mut s);
+    let mut core = LbCore::new(0, 1, 64, 1);
+    let first = ip_of(&run(&mut core, &s, &udp_frame(5000), false).1).dst();
+    let b = (u32::from(first) - u32::from(Ipv4Addr::new(198, 18, 0, 11))) as usize;
+    s.backends[b].mac = None;
+    let (v, _, t) = run(&mut core, &s, &udp_frame(5000), false);
+    assert_eq!(
+        (v, t.get(Counter::FlowsMoved)),
+        (LbVerdict::Drop(Counter::DropNoNeighbor), 0)
+    );
+    take_down(&mut s, b);
+    s.backends[b].down = false;
+    let (v, out, t) = run(&mut core, &s, &udp_frame(5000), false);
+    assert_eq!((v, t.get(Counter::FlowsMoved)), (LbVerdict::Tx(0), 1));
+    assert_ne!(ip_of(&out).dst(), first);
+
     // With no backend left to move to, the datagram gets "port unreachable".
     (0..3).for_each(|b| take_down(&mut s, b));
     let (v, out, t) = run(&mut core, &s, &udp_frame(5000), false);

@@ -44,23 +44,43 @@ pub(super) fn gone(snap: &LbSnapshot, backend: u32) -> bool {
         .is_some_and(|b| b.down || b.blocked)
 }
 
+/// Whether the packets of a flow on `backend` need a closer look (see
+/// [`must_move`]): it is gone, or its MAC is unknown.
+#[inline(always)]
+pub(super) fn troubled(snap: &LbSnapshot, backend: u32) -> bool {
+    snap.backends
+        .get(backend as usize)
+        .is_some_and(|b| b.down || b.blocked || b.mac.is_none())
+}
+
 /// Whether a flow of `svc` on `backend` must start again elsewhere with packet
-/// `p`: a UDP flow whose backend is gone (no connection there could be holding
-/// it), or a TCP connection this SYN opens (a retransmitted SYN, or a client
-/// reusing the ports of a finished connection: it holds nothing older) on a
-/// backend that takes no new flows (down, draining, in maintenance, removed).
+/// `p`: a UDP flow (no connection there could be holding it) whose backend is
+/// gone, or cannot be reached (its MAC unknown: it answers no ARP/ND) while
+/// others can; or a TCP connection this SYN opens (a retransmitted SYN, or a
+/// client reusing the ports of a finished connection: it holds nothing older)
+/// on a backend that takes no new flows (down, draining, in maintenance,
+/// removed, unreachable).
 #[cold]
 pub(super) fn must_move(snap: &LbSnapshot, svc: &Service, backend: u32, p: &Parsed) -> bool {
+    let takes_new = || {
+        svc.backends
+            .iter()
+            .position(|&b| b == backend)
+            .is_some_and(|i| svc.weights.get(i).is_some_and(|&w| w > 0))
+    };
     match p.key.proto {
-        ip_proto::UDP => gone(snap, backend),
+        ip_proto::UDP => {
+            // The management core zeroes an unreachable backend's weight only
+            // while another member is reachable: then the flow has somewhere to go.
+            let unreachable = snap
+                .backends
+                .get(backend as usize)
+                .is_some_and(|b| b.mac.is_none());
+            gone(snap, backend) || (unreachable && !takes_new())
+        }
         ip_proto::TCP => {
             let syn = p.tcp_flags & (tcp::flags::SYN | tcp::flags::ACK) == tcp::flags::SYN;
-            let takes_new = svc
-                .backends
-                .iter()
-                .position(|&b| b == backend)
-                .is_some_and(|i| svc.weights.get(i).is_some_and(|&w| w > 0));
-            syn && (gone(snap, backend) || !takes_new)
+            syn && (gone(snap, backend) || !takes_new())
         }
         _ => false,
     }
