@@ -393,40 +393,26 @@ fn port_families(f: &mut Family<'_>, m: &Manager) {
         .iter()
         .map(|p| (p.name.as_str(), (p.stats)()))
         .collect();
-    f.head(
+    let rx_tx = |f: &mut Family<'_>, name: &str, help: &str, of: fn(&PortStats) -> (u64, u64)| {
+        f.head(name, "counter", help);
+        for (port, s) in &stats {
+            let (rx, tx) = of(s);
+            f.sample(name, &[("port", port), ("dir", "rx")], rx as f64);
+            f.sample(name, &[("port", port), ("dir", "tx")], tx as f64);
+        }
+    };
+    rx_tx(
+        f,
         "weir_port_packets_total",
-        "counter",
         "Packets the port's device received and sent.",
+        |s| (s.rx_packets, s.tx_packets),
     );
-    for (port, s) in &stats {
-        f.sample(
-            "weir_port_packets_total",
-            &[("port", port), ("dir", "rx")],
-            s.rx_packets as f64,
-        );
-        f.sample(
-            "weir_port_packets_total",
-            &[("port", port), ("dir", "tx")],
-            s.tx_packets as f64,
-        );
-    }
-    f.head(
+    rx_tx(
+        f,
         "weir_port_bytes_total",
-        "counter",
         "Bytes the port's device received and sent.",
+        |s| (s.rx_bytes, s.tx_bytes),
     );
-    for (port, s) in &stats {
-        f.sample(
-            "weir_port_bytes_total",
-            &[("port", port), ("dir", "rx")],
-            s.rx_bytes as f64,
-        );
-        f.sample(
-            "weir_port_bytes_total",
-            &[("port", port), ("dir", "tx")],
-            s.tx_bytes as f64,
-        );
-    }
     f.head(
         "weir_port_drops_total",
         "counter",

@@ -473,6 +473,24 @@ def test_add_del_server_and_health_toggles(testbed, tmp_path):
     w.stop()
 
 
+def asking_every_fifth_of_a_second(setup, ask):
+    """A client script: `setup`, then for 7 s, every 0.2 s, `ask` (lines that
+    set `b` to the backend that answered, or None). Prints the first answer's
+    backend, then JSON [(time, backend or None)]."""
+    return (
+        "import json,socket,struct,time\n"
+        + setup
+        + "out=[]; end=time.time()+7\n"
+        "while time.time()<end:\n"
+        "  t=time.time()\n"
+        + ask
+        + "  out.append((t,b))\n"
+        "  if len(out)==1: print(b,flush=True)\n"
+        "  time.sleep(max(0,t+0.2-time.time()))\n"
+        "print(json.dumps(out))\n"
+    )
+
+
 def across_a_backend_death(testbed, w, pool_name, script):
     """Runs `script` in the client namespace: a client that prints the backend of
     its first answer, then JSON [(time, backend or None)]. A second after the
@@ -500,18 +518,11 @@ def test_udp_flows_move_off_a_backend_that_goes_down(testbed, tmp_path):
         + service("dns", VIP, 53, "dns", protocol="udp")
     )
     w = start(testbed, tmp_path, cfg)
-    script = (
-        "import json,socket,sys,time\n"
-        "s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.bind(('',5999)); s.settimeout(0.2)\n"
-        "out=[]; end=time.time()+7\n"
-        "while time.time()<end:\n"
-        "  t=time.time(); s.sendto(b'q',('198.18.0.100',53))\n"
+    script = asking_every_fifth_of_a_second(
+        "s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.bind(('',5999)); s.settimeout(0.2)\n",
+        "  s.sendto(b'q',('198.18.0.100',53))\n"
         "  try: b=s.recvfrom(2048)[0].split()[1].decode()\n"
-        "  except OSError: b=None\n"
-        "  out.append((t,b))\n"
-        "  if len(out)==1: print(b,flush=True)\n"
-        "  time.sleep(max(0,t+0.2-time.time()))\n"
-        "print(json.dumps(out))\n"
+        "  except OSError: b=None\n",
     )
     first, _, down, answers = across_a_backend_death(testbed, w, "dns", script)
     w.stop()
@@ -536,11 +547,9 @@ def test_connections_from_a_reused_port_move_off_a_backend_that_goes_down(testbe
         + service("web", VIP, 80, "web")
     )
     w = start(testbed, tmp_path, cfg)
-    script = (
-        "import json,socket,struct,time\n"
-        "out=[]; end=time.time()+7\n"
-        "while time.time()<end:\n"
-        "  t=time.time(); s=socket.socket()\n"
+    script = asking_every_fifth_of_a_second(
+        "",
+        "  s=socket.socket()\n"
         "  s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n"
         # Closed with a reset: no TIME_WAIT at either end holds the 4-tuple.
         "  s.setsockopt(socket.SOL_SOCKET,socket.SO_LINGER,struct.pack('ii',1,0))\n"
@@ -551,10 +560,7 @@ def test_connections_from_a_reused_port_move_off_a_backend_that_goes_down(testbe
         "    while (c:=s.recv(4096)): d+=c\n"
         "    b=d.split(b'\\r\\n\\r\\n',1)[1].split()[1].decode()\n"
         "  except (OSError, IndexError): b=None\n"
-        "  s.close(); out.append((t,b))\n"
-        "  if len(out)==1: print(b,flush=True)\n"
-        "  time.sleep(max(0,t+0.2-time.time()))\n"
-        "print(json.dumps(out))\n"
+        "  s.close()\n",
     )
     first, killed, down, answers = across_a_backend_death(testbed, w, "web", script)
     w.stop()
