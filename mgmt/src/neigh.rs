@@ -461,6 +461,10 @@ mod tests {
             parse_reply(&advert(all_nodes_mac, all_nodes, 0), OURS),
             None
         );
+        // Nor one that crossed a router (hop limit below 255: RFC 4861 7.1.2).
+        let mut forwarded = advert(all_nodes_mac, all_nodes, 0x20);
+        forwarded[14 + 7] = 64;
+        assert_eq!(parse_reply(&forwarded, OURS), None);
     }
 
     #[test]

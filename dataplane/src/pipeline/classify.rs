@@ -288,8 +288,7 @@ fn classify_ipv6<B: PacketBuf>(
                 // A neighbour announcing a new MAC (as when its own changes): the
                 // kernel and the backend resolver on the host interface take it.
                 icmpv6::NEIGHBOR_ADVERT if all_nodes => {
-                    if ip.hop_limit() != 255 || icmp.code() != 0 || icmp.nd_target().is_multicast()
-                    {
+                    if !valid_nd(&ip, &icmp) {
                         return Drop(Counter::DropNdInvalid);
                     }
                     to_host(local)
@@ -341,16 +340,22 @@ fn is_echo_request_v4(ip: &ipv4::Packet<&[u8]>) -> bool {
         && ip.payload().first() == Some(&icmpv4::ECHO_REQUEST)
 }
 
-/// RFC 4861 7.1.1: hop limit 255, code 0, a unicast target, and a solicitation from
-/// the unspecified address (duplicate address detection) goes to a solicited-node
-/// group and carries no source link-layer option.
+/// RFC 4861 7.1.1 / 7.1.2, what solicitations and advertisements share: hop
+/// limit 255 (never forwarded), code 0, a unicast target.
+fn valid_nd(ip: &ipv6::Packet<&[u8]>, icmp: &icmpv6::Packet<&[u8]>) -> bool {
+    ip.hop_limit() == 255 && icmp.code() == 0 && !icmp.nd_target().is_multicast()
+}
+
+/// RFC 4861 7.1.1: [`valid_nd`], and a solicitation from the unspecified address
+/// (duplicate address detection) goes to a solicited-node group and carries no
+/// source link-layer option.
 fn valid_solicitation(
     ip: &ipv6::Packet<&[u8]>,
     icmp: &icmpv6::Packet<&[u8]>,
     src: &Ipv6Addr,
     dst: &Ipv6Addr,
 ) -> bool {
-    if ip.hop_limit() != 255 || icmp.code() != 0 || icmp.nd_target().is_multicast() {
+    if !valid_nd(ip, icmp) {
         return false;
     }
     if src.is_unspecified() {
