@@ -10,6 +10,7 @@ use crate::log;
 use crate::neigh::{self, Resolver};
 use crate::state::{AdminState, BackendSlot, PoolState, ServiceSlot};
 use arc_swap::ArcSwap;
+use dataplane::dpdk::mempool::PoolUse;
 use dataplane::dpdk::port::PortStats;
 use dataplane::lb::ring::{RingMember, RingTable};
 use dataplane::lb::snapshot::{
@@ -78,6 +79,7 @@ pub struct Manager {
     pub counters: Vec<Arc<CoreCounters>>,
     pub lb_counters: Vec<Arc<LbCounters>>,
     pub queries: Vec<Sender<Query>>,
+    pub mbufs: Box<dyn Fn() -> PoolUse + Send>,
     audit_file: Option<std::fs::File>,
     /// Last sample of new-flow counts, for rates: (when, per service, per backend).
     rate_sample: (Instant, Vec<u64>, Vec<u64>),
@@ -94,6 +96,8 @@ pub struct Parts {
     pub counters: Vec<Arc<CoreCounters>>,
     pub lb_counters: Vec<Arc<LbCounters>>,
     pub queries: Vec<Sender<Query>>,
+    /// The packet pool's use, read on demand.
+    pub mbufs: Box<dyn Fn() -> PoolUse + Send>,
 }
 
 impl Manager {
@@ -125,6 +129,7 @@ impl Manager {
             counters: p.counters,
             lb_counters: p.lb_counters,
             queries: p.queries,
+            mbufs: p.mbufs,
             audit_file,
             rate_sample: (Instant::now(), Vec::new(), Vec::new()),
             rates: (Vec::new(), Vec::new()),

@@ -6,6 +6,7 @@ use crate::health::engine::CheckResult;
 use crate::manager::{Manager, Parts};
 use crate::state::AdminState;
 use arc_swap::ArcSwap;
+use dataplane::dpdk::mempool::PoolUse;
 use dataplane::lb::snapshot::LbSnapshot;
 use std::path::Path;
 use std::sync::{mpsc, Arc};
@@ -26,6 +27,7 @@ fn manager(src: &str) -> (Manager, mpsc::Receiver<crate::health::engine::Command
         counters: vec![Arc::default()],
         lb_counters: vec![Arc::default()],
         queries: Vec::new(),
+        mbufs: Box::new(PoolUse::default),
     });
     (m, rx)
 }

@@ -103,6 +103,7 @@ pub fn render(m: &Manager) -> String {
         }
     }
     port_families(&mut f, m);
+    mbuf_families(&mut f, m);
     f.head(
         "weir_core_busy_ratio",
         "gauge",
@@ -366,6 +367,20 @@ pub fn start(addr: &str, ask: Sender<Sender<String>>) -> std::io::Result<()> {
             }
         })?;
     Ok(())
+}
+
+/// The packet pool: what is out of it (in the devices' queues, in flight, kept
+/// by the workers) against its size.
+fn mbuf_families(f: &mut Family<'_>, m: &Manager) {
+    let u = (m.mbufs)();
+    f.head("weir_mbufs", "gauge", "The packet pool's size in mbufs.");
+    f.sample("weir_mbufs", &[], u.capacity as f64);
+    f.head(
+        "weir_mbufs_in_use",
+        "gauge",
+        "Mbufs out of the packet pool (devices' queues, packets in flight, fragments kept).",
+    );
+    f.sample("weir_mbufs_in_use", &[], u.in_use as f64);
 }
 
 /// The devices' link state and own counters: packets and bytes each way, and

@@ -69,13 +69,14 @@ fn run_on(eal: &Eal, cfg: &Config, cfg_path: &std::path::Path) -> Result<stats::
     let data_room = (dpdk_sys::RTE_MBUF_DEFAULT_BUF_SIZE as u16)
         .max(128 + max_mtu + 14 + 4 + 4)
         .max(128 + af_packet.unwrap_or(0).min(u16::MAX as usize - 128) as u16);
-    let pool =
-        Mempool::new("weir_pkt", cfg.eal.mbufs, 256, data_room, 0).map_err(|e| e.to_string())?;
+    let pool = Arc::new(
+        Mempool::new("weir_pkt", cfg.eal.mbufs, 256, data_room, 0).map_err(|e| e.to_string())?,
+    );
     let mut ports = Vec::new();
     for (i, p) in cfg.ports.iter().enumerate() {
         ports.push(start_port(i, p, cfg.workers() as u16, &pool)?);
     }
-    let outcome = run_workers(eal, cfg, cfg_path, &mut ports, &lcores);
+    let outcome = run_workers(eal, cfg, cfg_path, &mut ports, &lcores, &pool);
     for p in ports.iter_mut() {
         if let Some(h) = p.host.as_mut() {
             h.stop();
@@ -83,6 +84,11 @@ fn run_on(eal: &Eal, cfg: &Config, cfg_path: &std::path::Path) -> Result<stats::
         p.phys.stop();
     }
     drop(ports);
+    // With the ports closed, every mbuf should be back: what is not was lost.
+    let outcome = outcome.map(|mut summary| {
+        summary.mbufs = pool.usage();
+        summary
+    });
     drop(pool);
     outcome
 }
@@ -187,6 +193,7 @@ fn run_workers(
     cfg_path: &std::path::Path,
     ports: &mut [PortState],
     lcores: &[u32],
+    pool: &Arc<Mempool>,
 ) -> Result<stats::Summary, String> {
     let workers = cfg.workers();
     let quit = Arc::new(AtomicBool::new(false));
@@ -234,6 +241,10 @@ fn run_workers(
         counters: counters.clone(),
         lb_counters: lb_counters.clone(),
         queries,
+        mbufs: {
+            let pool = pool.clone();
+            Box::new(move || pool.usage())
+        },
     });
     manager.publish();
     let local_addresses = snapshot.load().local_flat.len();

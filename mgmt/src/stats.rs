@@ -1,5 +1,6 @@
 //! Summing per-core counters into the figures the operator reads.
 
+use dataplane::dpdk::mempool::PoolUse;
 use dataplane::dpdk::port::PortStats;
 use dataplane::lb::snapshot::LbSnapshot;
 use dataplane::lb::stats::{
@@ -21,6 +22,9 @@ pub struct Summary {
     pub backends: Vec<(String, [u64; BACKEND_STATS])>,
     /// Per port (by name): the device's own counters.
     pub ports: Vec<(String, PortStats)>,
+    /// The packet pool once the workers stopped and the ports closed: every mbuf
+    /// still out of it was lost.
+    pub mbufs: PoolUse,
 }
 
 impl Summary {
@@ -64,6 +68,7 @@ impl Summary {
             services,
             backends,
             ports: Vec::new(),
+            mbufs: PoolUse::default(),
         }
     }
 
@@ -105,6 +110,7 @@ impl Summary {
         json!({
             "uptime_ms": self.uptime.as_millis() as u64,
             "ports": ports,
+            "mbufs": {"capacity": self.mbufs.capacity, "in_use": self.mbufs.in_use},
             "services": services,
             "backends": backends,
             "total": Self::counters_json(&self.total),
@@ -171,6 +177,10 @@ impl Summary {
                 s.rx_packets, s.tx_packets, s.rx_missed, s.rx_no_mbuf, s.rx_errors, s.tx_errors,
             ));
         }
+        out.push(format!(
+            "mbufs: {} of {} not back in the pool after the ports closed",
+            self.mbufs.in_use, self.mbufs.capacity
+        ));
         let drops: Vec<String> = Counter::ALL
             .iter()
             .filter(|c| c.is_drop() && t.get(**c) > 0)

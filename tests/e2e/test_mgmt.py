@@ -31,10 +31,14 @@ from weirlab import (
     run,
     service,
     start_backend,
+    udp_probe,
+    HERE,
+    ping,
 )
 
 VIP = "198.18.0.100"
 VIP2 = "198.18.0.101"
+VIP6 = "2001:db8::100"
 
 
 def start(testbed, tmp_path, text, neighbours=3):
@@ -417,6 +421,54 @@ def test_port_counters_come_from_the_device(testbed, tmp_path):
     assert (port["tx_packets"], port["tx_bytes"]) == (c["tx_packets"], c["tx_bytes"]), (port, c)
     assert port["rx_missed"] == port["rx_no_mbuf"] == port["tx_errors"] == 0, port
     assert any(line.startswith("port wan (device): rx ") for line in w.log().split("weir: ")), w.log()
+
+
+def test_every_mbuf_comes_back_to_the_pool_after_traffic_of_every_kind(testbed, tmp_path):
+    # What is out of the packet pool (weir_mbufs_in_use) goes back to its level
+    # at rest once traffic of every kind went through two workers: balanced
+    # both ways (handed off between them), answered by the dataplane, passed to
+    # the host, malformed, cut into fragments on the way out, IPv6 fragments
+    # kept until their first came and fragments whose first never came. A
+    # path that forgot an mbuf, or kept one, would starve the ports in the
+    # field; only this gauge shows it while weir runs (the exit summary's
+    # leak check sees the lost ones, not the kept).
+    cfg = (
+        base_config(workers=2)
+        + pool("web", EQUAL)
+        + pool("dns", EQUAL, port=5353)
+        + pool("dns6", EQUAL, port=5353, v6=True)
+        + service("web", VIP, 80, "web")
+        + service("dns", VIP, 53, "dns", protocol="udp")
+        + service("dns6", VIP6, 53, "dns6", protocol="udp")
+        + admin_section(testbed.rid)
+    )
+    w = start(testbed, tmp_path, cfg, neighbours=6)
+    _, fam = scrape(testbed)
+    at_rest = value(fam, "weir_mbufs_in_use")
+    assert value(fam, "weir_mbufs") == 8191 and 0 < at_rest < 8191, at_rest
+    assert http_clients(testbed, VIP, 80, 40)["errors"] == 0
+    late = ("--connect", "--fragments-reversed", testbed.port_mac())
+    six = udp_probe(testbed, VIP6, 53, 3000, *late, count=3)
+    orphans = udp_probe(testbed, VIP6, 53, 3000, *late, "--no-first", count=3, timeout=0.3)
+    four = udp_probe(testbed, VIP, 53, 3000, "--connect", count=3)
+    assert ping(testbed, "cl", VIP, count=3) == (3, 0)
+    frames = ["runt", "ipv4_bad_checksum", "tcp_bad_checksum", "ipv6_header_chain"]
+    testbed.exec("cl", "/usr/bin/python3", str(HERE / "send_frames.py"), "eth0",
+                 testbed.port_mac(), "5", *frames, timeout=60)
+    # Kept fragments are let go within two ticks (at most 200 ms).
+    time.sleep(0.5)
+    _, fam = scrape(testbed)
+    assert value(fam, "weir_mbufs_in_use") == at_rest
+    assert ctl(testbed, "show", "stat", json_out=True)["mbufs"]["in_use"] == at_rest
+    w.stop()
+    for r in (six, four):
+        assert not r["errors"] and len(r["replies"]) == 3, r
+    assert orphans["errors"] == ["timed out"] * 3, orphans
+    c = w.counters()
+    # Each kind of path above was taken.
+    assert c["handoff_in"] > 0 and c["fragments_parked"] >= 6 and c["drop_fragment"] >= 3, c
+    assert c["ip_fragments_out"] >= 18 and c["icmp_echo_replies"] == 3, c
+    assert c["drop_ipv4_bad_checksum"] == 5 and c["drop_l4_bad_checksum"] == 5, c
 
 
 def test_a_backend_that_does_not_answer_arp_takes_no_new_flows(testbed, tmp_path):

@@ -14,19 +14,17 @@ they are. One test shows what weir does with those reassembled datagrams on
 af_packet.
 """
 
-import json
 import re
 import time
 
 import pytest
-from pathlib import Path
 
 from weirlab import EQUAL, Weir, base_config, pool, service
+from weirlab import udp_probe as probe
 
 VIP = "198.18.0.100"
 VIP6 = "2001:db8::100"
 DR_VIP = "198.18.0.200"
-PROBE = str(Path(__file__).parent / "udp_probe.py")
 
 BACK_PORT = """
 [[port]]
@@ -63,12 +61,6 @@ def start(tb, tmp_path, text, neighbours=3):
         assert time.time() < deadline, f"backends not resolved:\n{w.log()}"
         time.sleep(0.05)
     return w
-
-
-def probe(tb, dst, port, size, *flags, count=1, timeout=2.0):
-    args = [dst, str(port), str(size), "--count", str(count), "--timeout", str(timeout)]
-    out = tb.exec("cl", "/usr/bin/python3", PROBE, *args, *flags, timeout=60).stdout
-    return json.loads(out)
 
 
 def set_mtu(tb, mtu, hosts=("cl", "b1", "b2", "b3")):

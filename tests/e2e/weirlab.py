@@ -14,7 +14,8 @@ import subprocess
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
 TESTBED = ROOT / "scripts" / "testbed.sh"
 EXAMPLE_CONFIG = ROOT / "examples" / "weir.toml"
 WEIR_BIN = os.environ.get("WEIR_BIN", str(ROOT / "target" / "release" / "weir"))
@@ -111,6 +112,10 @@ class Weir:
         out = self.stdout_path.read_text().strip()
         if out:
             self.summary = json.loads(out.splitlines()[-1])
+            # Every run is a leak check: with the ports closed, each mbuf a
+            # worker took must be back in the pool.
+            lost = self.summary["mbufs"]["in_use"]
+            assert lost == 0, f"{lost} mbufs never came back to the pool:\n{self.log()}"
         return elapsed
 
     def counters(self):
@@ -234,6 +239,13 @@ def weir_check(tmp_path, text):
     path = Path(tmp_path) / "check.toml"
     path.write_text(text)
     return run([WEIR_BIN, "check", "--config", str(path)], check=False), path
+
+
+def udp_probe(tb, dst, port, size, *flags, count=1, timeout=2.0):
+    """Datagrams of `size` bytes from the client with udp_probe.py; its JSON."""
+    args = [dst, str(port), str(size), "--count", str(count), "--timeout", str(timeout)]
+    out = tb.exec("cl", "/usr/bin/python3", str(HERE / "udp_probe.py"), *args, *flags, timeout=60)
+    return json.loads(out.stdout)
 
 
 def log_time(w, pattern, timeout=10):

@@ -8,6 +8,14 @@ pub struct Mempool {
     raw: NonNull<dpdk_sys::rte_mempool>,
 }
 
+/// How much of a pool is taken: a count that does not come back to its idle
+/// level after traffic stops is a leak, and one near `capacity` starves the ports.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PoolUse {
+    pub capacity: u32,
+    pub in_use: u32,
+}
+
 // SAFETY: DPDK mempools are multi-producer/multi-consumer safe; the handle is shared
 // by workers that alloc/free through per-lcore caches.
 unsafe impl Send for Mempool {}
@@ -44,10 +52,17 @@ impl Mempool {
         self.raw.as_ptr()
     }
 
-    /// Mbufs currently in the pool (not in use).
-    pub fn available(&self) -> u32 {
-        // SAFETY: the pool is valid for our lifetime.
-        unsafe { dpdk_sys::rte_mempool_avail_count(self.raw.as_ptr()) }
+    /// Mbufs in use (out of the pool and the per-lcore caches) and the pool's
+    /// size. Read from any thread: a sum over the caches that may be a burst
+    /// off while workers run, exact once they stop.
+    pub fn usage(&self) -> PoolUse {
+        // SAFETY: the pool is valid for our lifetime; both only read it.
+        unsafe {
+            PoolUse {
+                capacity: (*self.raw.as_ptr()).size,
+                in_use: dpdk_sys::rte_mempool_in_use_count(self.raw.as_ptr()),
+            }
+        }
     }
 }
 

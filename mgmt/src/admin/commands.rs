@@ -346,6 +346,12 @@ fn show_stat(m: &mut Manager, args: &[&str], _: &Who) -> Result<Reply, String> {
             p["tx_errors"]
         );
     }
+    let mbufs = (m.mbufs)();
+    let _ = writeln!(
+        text,
+        "mbufs: {} of {} out of the pool",
+        mbufs.in_use, mbufs.capacity
+    );
     let nonzero: Vec<String> = drops
         .iter()
         .filter(|(_, v)| v.as_u64() != Some(0))
@@ -362,7 +368,8 @@ fn show_stat(m: &mut Manager, args: &[&str], _: &Who) -> Result<Reply, String> {
     );
     Ok(Reply {
         text,
-        json: json!({"services": services, "backends": backends, "cores": cores, "ports": ports, "drops": drops}),
+        json: json!({"services": services, "backends": backends, "cores": cores, "ports": ports,
+                     "mbufs": {"capacity": mbufs.capacity, "in_use": mbufs.in_use}, "drops": drops}),
     })
 }
 
