@@ -60,6 +60,14 @@ fn sockaddr_in(a: std::net::Ipv4Addr) -> libc::sockaddr {
     unsafe { std::mem::transmute::<libc::sockaddr_in, libc::sockaddr>(sin) }
 }
 
+/// Sets a kernel interface's MTU.
+pub fn set_mtu(ifname: &str, mtu: u16) -> io::Result<()> {
+    let s4 = socket(libc::AF_INET)?;
+    let mut r = ifreq(ifname)?;
+    r.ifr_ifru.ifru_mtu = mtu as i32;
+    ioctl(&s4, libc::SIOCSIFMTU, &mut r as *mut _ as *mut _, "set MTU")
+}
+
 /// Configures `ifname` in the calling process's network namespace.
 pub fn configure(ifname: &str, mtu: u16, ipv4: &[Cidr4], ipv6: &[Cidr6]) -> io::Result<()> {
     let ctx = |e: io::Error| io::Error::new(e.kind(), format!("host interface {ifname}: {e}"));
@@ -71,10 +79,8 @@ pub fn configure(ifname: &str, mtu: u16, ipv4: &[Cidr4], ipv6: &[Cidr6]) -> io::
             }
         }
     }
+    set_mtu(ifname, mtu).map_err(ctx)?;
     let s4 = socket(libc::AF_INET).map_err(ctx)?;
-    let mut r = ifreq(ifname).map_err(ctx)?;
-    r.ifr_ifru.ifru_mtu = mtu as i32;
-    ioctl(&s4, libc::SIOCSIFMTU, &mut r as *mut _ as *mut _, "set MTU").map_err(ctx)?;
 
     for (i, a) in ipv4.iter().enumerate() {
         // Further IPv4 addresses go on alias labels (weir0:1, ...).

@@ -62,7 +62,7 @@ fn run_on(eal: &Eal, cfg: &Config, cfg_path: &std::path::Path) -> Result<stats::
     let af_packet = cfg
         .ports
         .iter()
-        .filter_map(|p| p.device.mbuf_data_len())
+        .filter_map(|p| p.device.mbuf_data_len(p.mtu))
         .max();
     // Headroom (128) + the largest frame: MTU, Ethernet header, VLAN tag, FCS; or
     // an af_packet frame, which holds what its kernel reassembled.
@@ -93,6 +93,21 @@ fn run_on(eal: &Eal, cfg: &Config, cfg_path: &std::path::Path) -> Result<stats::
     outcome
 }
 
+/// DPDK 22.11's af_packet says it takes 1500 bytes at most (its frames hold
+/// more, see `Device::eal_arg`): for a larger MTU the device is given its limit
+/// and the kernel interface, which decides what the socket sends and receives,
+/// the port's MTU. `Some((interface, device MTU))` when that is needed.
+fn af_packet_kernel_mtu<'a>(p: &'a PortCfg, phys: &Port) -> Result<Option<(&'a str, u16)>, String> {
+    let Device::Vdev { args, .. } = &p.device else {
+        return Ok(None);
+    };
+    let max = phys.max_mtu().map_err(|e| e.to_string())?;
+    match hostif::vdev_iface(args) {
+        Some(iface) if p.device.is_af_packet() && p.mtu > max => Ok(Some((iface, max))),
+        _ => Ok(None),
+    }
+}
+
 fn start_port(
     index: usize,
     p: &PortCfg,
@@ -101,16 +116,20 @@ fn start_port(
 ) -> Result<PortState, String> {
     // Every worker may transmit on every port (balanced traffic leaves by the
     // backend's port); only `p.workers` of them poll it.
+    let mut phys = Port::open(p.device.dpdk_name(), &p.name).map_err(|e| e.to_string())?;
+    let kernel_mtu = af_packet_kernel_mtu(p, &phys)?;
     let spec = PortSpec {
         rx_queues: p.workers as u16,
         tx_queues: workers,
         rx_desc: p.rx_desc,
         tx_desc: p.tx_desc,
-        mtu: Some(p.mtu),
+        mtu: Some(kernel_mtu.map_or(p.mtu, |(_, device)| device)),
         promiscuous: p.promiscuous,
     };
-    let mut phys = Port::open(p.device.dpdk_name(), &p.name).map_err(|e| e.to_string())?;
     phys.start(&spec, pool).map_err(|e| e.to_string())?;
+    if let Some((iface, _)) = kernel_mtu {
+        hostif::set_mtu(iface, p.mtu).map_err(|e| format!("port {}: {e}", p.name))?;
+    }
     let mac = phys.mac();
     let link = phys.link();
     log!(
@@ -177,7 +196,7 @@ fn start_port(
         host_interface: host.is_some(),
         // The kernel cuts a longer frame to the frame's size without saying so:
         // only a frame shorter than that is known whole.
-        reassembled_len: p.device.reassembled_len().map_or(0, |n| n - 1),
+        reassembled_len: p.device.reassembled_len(p.mtu).map_or(0, |n| n - 1),
     };
     Ok(PortState {
         phys,

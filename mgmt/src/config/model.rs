@@ -414,9 +414,9 @@ pub enum Device {
     Pci(String),
 }
 
-/// The frame size an `af_packet` port gets unless its device string sets
-/// `framesz`: room for the datagrams the kernel reassembles before DPDK sees them
-/// (DPDK 22.11 always asks it to), not only for MTU-sized frames.
+/// The frame size an `af_packet` port gets at least unless its device string
+/// sets `framesz`: room for the datagrams the kernel reassembles before DPDK
+/// sees them (DPDK 22.11 always asks it to), not only for MTU-sized frames.
 pub const AF_PACKET_FRAMESZ: usize = 4096;
 
 /// Where the kernel puts an Ethernet frame in an af_packet (TPACKET_V2) frame:
@@ -428,6 +428,9 @@ const AF_PACKET_MAC_OFFSET: usize = 66;
 /// frame size less its own 32-byte reckoning of the packet header.
 const AF_PACKET_DPDK_OVERHEAD: usize = 32;
 
+/// The kernel's ring blocks are whole pages.
+const PAGE: usize = 4096;
+
 impl Device {
     pub fn dpdk_name(&self) -> &str {
         match self {
@@ -436,16 +439,23 @@ impl Device {
         }
     }
 
-    fn is_af_packet(&self) -> bool {
+    pub fn is_af_packet(&self) -> bool {
         self.dpdk_name().starts_with("net_af_packet")
     }
 
-    /// The device as the EAL gets it: an `af_packet` vdev gets
-    /// [`AF_PACKET_FRAMESZ`]-byte frames unless its arguments set `framesz`.
-    pub fn eal_arg(&self) -> String {
+    /// The device as the EAL gets it, for a port of `mtu`: an `af_packet` vdev
+    /// gets frames with room for [`AF_PACKET_FRAMESZ`] or a frame of `mtu` with
+    /// a VLAN tag, whichever is larger, in whole pages, and one frame per block
+    /// when a frame is larger than a page, unless its arguments set `framesz`.
+    pub fn eal_arg(&self, mtu: u16) -> String {
         match self {
             Device::Vdev { args, .. } if self.is_af_packet() && self.arg("framesz").is_none() => {
-                format!("{args},framesz={AF_PACKET_FRAMESZ}")
+                let frame = self.af_packet_framesz(mtu).unwrap_or(AF_PACKET_FRAMESZ);
+                let mut arg = format!("{args},framesz={frame}");
+                if frame > PAGE && self.arg("blocksz").is_none() {
+                    arg += &format!(",blocksz={frame}");
+                }
+                arg
             }
             Device::Vdev { args, .. } => args.clone(),
             Device::Pci(addr) => addr.clone(),
@@ -453,29 +463,41 @@ impl Device {
     }
 
     /// An `af_packet` port's frame size.
-    fn af_packet_framesz(&self) -> Option<usize> {
+    fn af_packet_framesz(&self, mtu: u16) -> Option<usize> {
         if !self.is_af_packet() {
             return None;
         }
+        // Whole pages: DPDK 22.11 finds frame i at i frame sizes into the ring,
+        // so a block must hold whole frames with no room left over.
+        let frame = (mtu as usize + 14 + 4 + AF_PACKET_MAC_OFFSET).next_multiple_of(PAGE);
         let set = self.arg("framesz").and_then(|v| v.parse().ok());
-        Some(set.unwrap_or(AF_PACKET_FRAMESZ))
+        Some(set.unwrap_or(frame.max(AF_PACKET_FRAMESZ)))
+    }
+
+    /// An `af_packet` port's ring block size as its arguments set it (the
+    /// PMD's default is a page) and frame size: the frames of a block must
+    /// fill it, else DPDK 22.11 reads its frames at the wrong places.
+    pub fn af_packet_blocks_misfit(&self) -> Option<(usize, usize)> {
+        let frame: usize = self.arg("framesz")?.parse().ok()?;
+        let block = self.arg("blocksz").map_or(Some(PAGE), |b| b.parse().ok())?;
+        (self.is_af_packet() && (frame == 0 || block % frame != 0)).then_some((block, frame))
     }
 
     /// For a port whose kernel reassembles IP fragments before DPDK sees them
     /// (`af_packet`), the longest frame it can hand over; a longer one comes cut
     /// to this length.
-    pub fn reassembled_len(&self) -> Option<usize> {
+    pub fn reassembled_len(&self, mtu: u16) -> Option<usize> {
         Some(
-            self.af_packet_framesz()?
+            self.af_packet_framesz(mtu)?
                 .saturating_sub(AF_PACKET_MAC_OFFSET),
         )
     }
 
     /// The bytes (headroom apart) an mbuf needs for this port's queues to set
     /// up: DPDK's af_packet checks its frame size against the pool's mbufs.
-    pub fn mbuf_data_len(&self) -> Option<usize> {
+    pub fn mbuf_data_len(&self, mtu: u16) -> Option<usize> {
         Some(
-            self.af_packet_framesz()?
+            self.af_packet_framesz(mtu)?
                 .saturating_sub(AF_PACKET_DPDK_OVERHEAD),
         )
     }

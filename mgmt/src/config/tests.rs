@@ -112,6 +112,22 @@ fn duplicates_and_ranges() {
         .field,
         "port[0].device"
     );
+    // DPDK 22.11's af_packet reads frame i at i frame sizes into its ring: a
+    // block with room left after its frames would make it read garbage.
+    for bad in [
+        "qpairs=1,framesz=3000",
+        "qpairs=1,framesz=9088,blocksz=12288",
+    ] {
+        let e = check(&example_with("qpairs=1", bad)).unwrap_err();
+        assert_eq!(e.field, "port[0].device");
+        assert!(e.message.contains("must be a multiple of framesz"), "{e}");
+    }
+    assert!(check(&example_with("qpairs=1", "qpairs=1,framesz=2048")).is_ok());
+    assert!(check(&example_with(
+        "qpairs=1",
+        "qpairs=1,framesz=8192,blocksz=16384"
+    ))
+    .is_ok());
     assert_eq!(
         check(&example_with(
             "host_interface = \"weir0\"",

@@ -501,7 +501,14 @@ fn validate_port(p: PortConfig, path: &FieldPath, workers: usize) -> Result<Port
                     format!("{d:?} is not a DPDK network vdev (net_af_packet0,iface=..., net_tap0, ...)"),
                 ));
             }
-            Device::Vdev { args: d, dpdk_name }
+            let dev = Device::Vdev { args: d, dpdk_name };
+            if let Some((block, frame)) = dev.af_packet_blocks_misfit() {
+                return Err(invalid(
+                    path.key("device"),
+                    format!("af_packet blocksz {block} must be a multiple of framesz {frame}"),
+                ));
+            }
+            dev
         }
         (None, Some(pci)) => {
             if !is_pci_address(&pci) {
