@@ -60,6 +60,27 @@ fn sockaddr_in(a: std::net::Ipv4Addr) -> libc::sockaddr {
     unsafe { std::mem::transmute::<libc::sockaddr_in, libc::sockaddr>(sin) }
 }
 
+/// An ifreq holding `ifname`'s flags.
+fn flags(s: &OwnedFd, ifname: &str) -> io::Result<libc::ifreq> {
+    let mut r = ifreq(ifname)?;
+    ioctl(
+        s,
+        libc::SIOCGIFFLAGS,
+        &mut r as *mut _ as *mut _,
+        "get flags",
+    )?;
+    Ok(r)
+}
+
+/// Whether a kernel interface is up with its carrier on (a veth whose peer is
+/// down, a cable pulled: not running).
+pub fn link_up(ifname: &str) -> io::Result<bool> {
+    let r = flags(&socket(libc::AF_INET)?, ifname)?;
+    // SAFETY: SIOCGIFFLAGS filled the flags member of the union.
+    let f = unsafe { r.ifr_ifru.ifru_flags } as libc::c_int;
+    Ok(f & libc::IFF_UP != 0 && f & libc::IFF_RUNNING != 0)
+}
+
 /// Sets a kernel interface's MTU.
 pub fn set_mtu(ifname: &str, mtu: u16) -> io::Result<()> {
     let s4 = socket(libc::AF_INET)?;
@@ -135,14 +156,7 @@ pub fn configure(ifname: &str, mtu: u16, ipv4: &[Cidr4], ipv6: &[Cidr6]) -> io::
         }
     }
 
-    let mut r = ifreq(ifname).map_err(ctx)?;
-    ioctl(
-        &s4,
-        libc::SIOCGIFFLAGS,
-        &mut r as *mut _ as *mut _,
-        "get flags",
-    )
-    .map_err(ctx)?;
+    let mut r = flags(&s4, ifname).map_err(ctx)?;
     // SAFETY: SIOCGIFFLAGS filled the flags member of the union.
     unsafe { r.ifr_ifru.ifru_flags |= (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short };
     ioctl(

@@ -60,6 +60,17 @@ pub struct PortView {
     pub stats: Box<dyn Fn() -> PortStats + Send>,
 }
 
+/// A port's link as the management core last read it.
+#[derive(Debug, Clone, Copy)]
+pub struct LinkWatch {
+    pub up: bool,
+    /// Times it went down or came back up since start.
+    pub changes: u64,
+}
+
+/// How often the links are read (each read is a syscall per kernel-backed port).
+const LINK_EVERY: Duration = Duration::from_millis(100);
+
 pub struct Manager {
     pub cfg_path: std::path::PathBuf,
     pub cfg: Config,
@@ -80,6 +91,9 @@ pub struct Manager {
     pub lb_counters: Vec<Arc<LbCounters>>,
     pub queries: Vec<Sender<Query>>,
     pub mbufs: Box<dyn Fn() -> PoolUse + Send>,
+    /// Per port: its link as last seen and how often it went down or up.
+    pub links: Vec<LinkWatch>,
+    links_read: Instant,
     audit_file: Option<std::fs::File>,
     /// Last sample of new-flow counts, for rates: (when, per service, per backend).
     rate_sample: (Instant, Vec<u64>, Vec<u64>),
@@ -110,6 +124,12 @@ impl Manager {
                 .map_err(|e| log!("audit log {path}: {e}"))
                 .ok()
         });
+        let links = (p.ports.iter())
+            .map(|v| LinkWatch {
+                up: (v.link)().0,
+                changes: 0,
+            })
+            .collect();
         let mut m = Manager {
             cfg_path: p.cfg_path,
             workers: p.cfg.workers(),
@@ -130,6 +150,8 @@ impl Manager {
             lb_counters: p.lb_counters,
             queries: p.queries,
             mbufs: p.mbufs,
+            links,
+            links_read: Instant::now(),
             audit_file,
             rate_sample: (Instant::now(), Vec::new(), Vec::new()),
             rates: (Vec::new(), Vec::new()),
@@ -524,7 +546,23 @@ impl Manager {
         if now.duration_since(self.rate_sample.0) >= Duration::from_secs(1) {
             self.sample_rates(now);
         }
+        if now.duration_since(self.links_read) >= LINK_EVERY {
+            self.links_read = now;
+            self.watch_links();
+        }
         changed
+    }
+
+    /// Logs and counts each port's link going down or coming back.
+    fn watch_links(&mut self) {
+        for (p, w) in self.ports.iter().zip(self.links.iter_mut()) {
+            let up = (p.link)().0;
+            if up != w.up {
+                w.up = up;
+                w.changes += 1;
+                log!("port {}: link {}", p.name, if up { "up" } else { "down" });
+            }
+        }
     }
 
     fn sample_rates(&mut self, now: Instant) {

@@ -3,12 +3,13 @@
 
 use crate::config;
 use crate::health::engine::CheckResult;
-use crate::manager::{Manager, Parts};
+use crate::manager::{LinkWatch, Manager, Parts, PortView};
 use crate::state::AdminState;
 use arc_swap::ArcSwap;
 use dataplane::dpdk::mempool::PoolUse;
 use dataplane::lb::snapshot::LbSnapshot;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
@@ -40,6 +41,34 @@ fn weights(m: &Manager, service: &str) -> Vec<u32> {
         .unwrap()
         .weights
         .clone()
+}
+
+#[test]
+fn link_changes_are_seen_on_the_next_read_and_counted() {
+    let (mut m, _rx) = manager(EXAMPLE);
+    let up = Arc::new(AtomicBool::new(true));
+    let link = up.clone();
+    m.ports = vec![PortView {
+        name: "wan".into(),
+        driver: "net_af_packet".into(),
+        mac: [2, 0, 0, 0, 0, 1],
+        link: Box::new(move || (link.load(Ordering::SeqCst), 10_000)),
+        stats: Box::new(Default::default),
+    }];
+    m.links = vec![LinkWatch {
+        up: true,
+        changes: 0,
+    }];
+    let t0 = Instant::now();
+    up.store(false, Ordering::SeqCst);
+    // Read at most every 100 ms; then down, and back up on a later read.
+    m.tick(t0 + Duration::from_millis(150));
+    assert!(!m.links[0].up && m.links[0].changes == 1);
+    up.store(true, Ordering::SeqCst);
+    m.tick(t0 + Duration::from_millis(200));
+    assert!(!m.links[0].up, "read again before 100 ms passed");
+    m.tick(t0 + Duration::from_millis(260));
+    assert!(m.links[0].up && m.links[0].changes == 2);
 }
 
 #[test]

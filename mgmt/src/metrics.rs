@@ -396,6 +396,18 @@ fn port_families(f: &mut Family<'_>, m: &Manager) {
         f.sample("weir_port_up", &[("port", port)], *up as u8 as f64);
     }
     f.head(
+        "weir_port_link_changes_total",
+        "counter",
+        "Times the port's link went down or came back up.",
+    );
+    for (p, w) in m.ports.iter().zip(&m.links) {
+        f.sample(
+            "weir_port_link_changes_total",
+            &[("port", &p.name)],
+            w.changes as f64,
+        );
+    }
+    f.head(
         "weir_port_speed_mbps",
         "gauge",
         "The link's speed (0 when unknown).",

@@ -238,13 +238,20 @@ fn run_workers(
         .zip(&cfg.ports)
         .map(|(p, c)| {
             let id = p.phys.id();
+            // A device on a kernel interface (af_packet, af_xdp, pcap) says its
+            // link is up from start to stop: the interface tells the truth.
+            let iface = match &c.device {
+                Device::Vdev { args, .. } => hostif::vdev_iface(args).map(str::to_string),
+                Device::Pci(_) => None,
+            };
             PortView {
                 name: c.name.clone(),
                 driver: p.phys.driver(),
                 mac: p.local.mac,
                 link: Box::new(move || {
                     let l = Port::link_of(id);
-                    (l.up, l.speed_mbps)
+                    let kernel = iface.as_deref().and_then(|i| hostif::link_up(i).ok());
+                    (l.up && kernel.unwrap_or(true), l.speed_mbps)
                 }),
                 stats: Box::new(move || Port::stats_of(id)),
             }

@@ -471,6 +471,33 @@ def test_every_mbuf_comes_back_to_the_pool_after_traffic_of_every_kind(testbed, 
     assert c["drop_ipv4_bad_checksum"] == 5 and c["drop_l4_bad_checksum"] == 5, c
 
 
+def test_a_port_whose_link_goes_down_is_seen_and_traffic_resumes_when_it_is_back(
+    testbed, tmp_path
+):
+    # DPDK 22.11's af_packet says its link is up from start to stop; weir reads
+    # the kernel interface under it, logs each change within a tenth of a second,
+    # shows it (show stat, weir_port_up) and counts it, and balanced traffic
+    # flows again once the link is back.
+    w = start(testbed, tmp_path, web(rid=testbed.rid))
+    assert http_clients(testbed, VIP, 80, 10)["errors"] == 0
+    pulled = time.time()
+    testbed.exec("lb", "ip", "link", "set", "wan0", "down")
+    assert log_time(w, r"port wan: link down") - pulled < 0.5
+    stat = ctl(testbed, "show", "stat", json_out=True)
+    wan = next(p for p in stat["ports"] if p["name"] == "wan")
+    assert (wan["link_up"], wan["link_changes"]) == (False, 1), wan
+    _, fam = scrape(testbed)
+    assert value(fam, "weir_port_up", port="wan") == 0
+    back = time.time()
+    testbed.exec("lb", "ip", "link", "set", "wan0", "up")
+    assert log_time(w, r"port wan: link up") - back < 0.5
+    assert http_clients(testbed, VIP, 80, 10)["errors"] == 0
+    _, fam = scrape(testbed)
+    assert value(fam, "weir_port_up", port="wan") == 1
+    assert value(fam, "weir_port_link_changes", port="wan") == 2
+    w.stop()
+
+
 def test_a_backend_that_does_not_answer_arp_takes_no_new_flows(testbed, tmp_path):
     # No health checks. A backend added at an address where no host answers ARP
     # cannot be sent to: its share of new flows goes to the others (before,

@@ -320,13 +320,11 @@ fn show_stat(m: &mut Manager, args: &[&str], _: &Who) -> Result<Reply, String> {
             c["busy_ratio"].as_f64().unwrap_or(0.0) * 100.0
         );
     }
-    let ports: Vec<Value> = m
-        .ports
-        .iter()
-        .map(|p| {
+    let ports: Vec<Value> = (m.ports.iter().zip(&m.links))
+        .map(|(p, w)| {
             let s = (p.stats)();
             let (up, speed) = (p.link)();
-            json!({"name": p.name, "link_up": up, "speed_mbps": speed,
+            json!({"name": p.name, "link_up": up, "speed_mbps": speed, "link_changes": w.changes,
                    "rx_packets": s.rx_packets, "tx_packets": s.tx_packets,
                    "rx_missed": s.rx_missed, "rx_no_mbuf": s.rx_no_mbuf,
                    "rx_errors": s.rx_errors, "tx_errors": s.tx_errors})
@@ -335,9 +333,10 @@ fn show_stat(m: &mut Manager, args: &[&str], _: &Who) -> Result<Reply, String> {
     for p in &ports {
         let _ = writeln!(
             text,
-            "port {}: link {}, device rx {} tx {}, lost: missed {} no_mbuf {} rx_errors {} tx_errors {}",
+            "port {}: link {} ({} changes), device rx {} tx {}, lost: missed {} no_mbuf {} rx_errors {} tx_errors {}",
             p["name"].as_str().unwrap_or(""),
             if p["link_up"].as_bool() == Some(true) { "up" } else { "down" },
+            p["link_changes"],
             p["rx_packets"],
             p["tx_packets"],
             p["rx_missed"],
