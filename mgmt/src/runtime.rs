@@ -74,9 +74,20 @@ fn run_on(eal: &Eal, cfg: &Config, cfg_path: &std::path::Path) -> Result<stats::
     );
     let mut ports = Vec::new();
     for (i, p) in cfg.ports.iter().enumerate() {
-        ports.push(start_port(i, p, cfg.workers() as u16, &pool)?);
+        // A queue that cannot fill its ring says "cannot allocate memory": say
+        // which setting holds the mbufs, and how many the rings already took.
+        let port = start_port(i, p, cfg.workers() as u16, &pool).map_err(|e| {
+            format!(
+                "{e} (RX queues fill their rings from the packet pool, eal.mbufs = {})",
+                cfg.eal.mbufs
+            )
+        })?;
+        ports.push(port);
     }
-    let outcome = run_workers(eal, cfg, cfg_path, &mut ports, &lcores, &pool);
+    let outcome = match pool_room(&pool, lcores.len()) {
+        Ok(()) => run_workers(eal, cfg, cfg_path, &mut ports, &lcores, &pool),
+        Err(e) => Err(e),
+    };
     for p in ports.iter_mut() {
         if let Some(h) = p.host.as_mut() {
             h.stop();
@@ -91,6 +102,29 @@ fn run_on(eal: &Eal, cfg: &Config, cfg_path: &std::path::Path) -> Result<stats::
     });
     drop(pool);
     outcome
+}
+
+/// The mbufs each worker may hold at once: its pool cache (up to 1.5 times
+/// the cache size, 256) and a burst in each of its stages.
+const MBUFS_PER_WORKER: u32 = 384 + 4 * 32;
+
+/// Refuses to run when the devices' queues left too few mbufs for the workers
+/// to take what they may hold: packets would be lost under load (af_packet
+/// does not even count them).
+fn pool_room(pool: &Mempool, workers: usize) -> Result<(), String> {
+    let u = pool.usage();
+    let free = u.capacity - u.in_use;
+    let want = MBUFS_PER_WORKER * workers as u32;
+    if free < want {
+        return Err(format!(
+            "eal.mbufs = {}: the ports' queues took {}, leaving {free} for {workers} worker(s), \
+             which may hold {want} at once; raise eal.mbufs to at least {}",
+            u.capacity,
+            u.in_use,
+            u.in_use + want
+        ));
+    }
+    Ok(())
 }
 
 /// DPDK 22.11's af_packet says it takes 1500 bytes at most (its frames hold
