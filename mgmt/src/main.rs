@@ -8,6 +8,7 @@ mod ctl;
 mod eal_args;
 mod health;
 mod hostif;
+mod kernel_ring;
 mod log;
 mod manager;
 #[cfg(test)]

@@ -5,10 +5,12 @@
 
 use crate::config::model::{Config, Device, Port as PortCfg};
 use crate::config::validate::{in_prefix4, in_prefix6};
+use crate::kernel_ring::RingDrops;
 use crate::manager::{Manager, Parts, PortView, Who};
 use crate::neigh::Resolver;
 use crate::{admin, eal_args, health, hostif, log, metrics, reload, signals, stats};
 use arc_swap::ArcSwap;
+use dataplane::dpdk::port::PortStats;
 use dataplane::dpdk::ring::handoff_ring;
 use dataplane::dpdk::{lcore, Eal, Mempool, Port, PortSpec};
 use dataplane::lb::core::LbCore;
@@ -31,6 +33,23 @@ struct PortState {
     host: Option<Port>,
     local: LocalAddrs,
     workers: u32,
+    /// For an af_packet port: its kernel rings' drops.
+    ring_drops: Option<Arc<RingDrops>>,
+}
+
+impl PortState {
+    /// The device's counters, with what its kernel rings dropped counted as
+    /// `missed` (on a NIC the device counts that itself).
+    fn stats(&self) -> impl Fn() -> PortStats + Send + 'static {
+        let (id, ring) = (self.phys.id(), self.ring_drops.clone());
+        move || {
+            let mut s = Port::stats_of(id);
+            if let Some(r) = &ring {
+                s.rx_missed += r.drops();
+            }
+            s
+        }
+    }
 }
 
 /// Runs until stopped. `Ok` carries the final counters; `Err` a message for the user.
@@ -232,11 +251,29 @@ fn start_port(
         // only a frame shorter than that is known whole.
         reassembled_len: p.device.reassembled_len(p.mtu).map_or(0, |n| n - 1),
     };
+    let ring_drops = match (&p.device, p.device.is_af_packet()) {
+        (Device::Vdev { args, .. }, true) => {
+            let iface = hostif::vdev_iface(args).unwrap_or_default();
+            match RingDrops::find(iface) {
+                Ok(r) if r.sockets() > 0 => Some(Arc::new(r)),
+                found => {
+                    log!(
+                        "port {}: the kernel's drops on {iface} cannot be read ({}); missed stays 0",
+                        p.name,
+                        found.err().map_or("no packet socket".into(), |e| e.to_string())
+                    );
+                    None
+                }
+            }
+        }
+        _ => None,
+    };
     Ok(PortState {
         phys,
         host,
         local,
         workers: p.workers,
+        ring_drops,
     })
 }
 
@@ -287,7 +324,7 @@ fn run_workers(
                     let kernel = iface.as_deref().and_then(|i| hostif::link_up(i).ok());
                     (l.up && kernel.unwrap_or(true), l.speed_mbps)
                 }),
-                stats: Box::new(move || Port::stats_of(id)),
+                stats: Box::new(p.stats()),
             }
         })
         .collect();
@@ -436,7 +473,7 @@ fn run_workers(
     let mut summary =
         stats::Summary::collect(&counters, &lb_counters, &snapshot.load(), started.elapsed());
     summary.ports = (ports.iter().zip(&cfg.ports))
-        .map(|(p, c)| (c.name.clone(), Port::stats_of(p.phys.id())))
+        .map(|(p, c)| (c.name.clone(), p.stats()()))
         .collect();
     log!("workers stopped in {} ms", stop_began.elapsed().as_millis());
     if let Some(e) = launch_error {

@@ -13,6 +13,7 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from weirlab import (
@@ -396,8 +397,7 @@ def test_prometheus_endpoint_parses_and_moves_under_load(testbed, tmp_path):
 def test_port_counters_come_from_the_device(testbed, tmp_path):
     # The device's own counters, beside the workers': what it received and sent,
     # and what it lost before a worker saw it (queue full, no mbuf, errors),
-    # which the workers cannot count. (DPDK 22.11's af_packet does not report
-    # the kernel ring's drops; NICs report them as missed.)
+    # which the workers cannot count.
     w = start(testbed, tmp_path, web(rid=testbed.rid))
     r = http_clients(testbed, VIP, 80, 30)
     assert r["errors"] == 0
@@ -496,6 +496,47 @@ def test_a_port_whose_link_goes_down_is_seen_and_traffic_resumes_when_it_is_back
     assert value(fam, "weir_port_up", port="wan") == 1
     assert value(fam, "weir_port_link_changes", port="wan") == 2
     w.stop()
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_frames_the_kernel_ring_drops_while_the_workers_stall_are_counted_as_missed(
+    testbed, tmp_path, workers
+):
+    # On a NIC, frames that find its RX ring full are counted by the device
+    # (missed). DPDK 22.11's af_packet does not read its kernel rings' drops;
+    # weir does, from each queue's socket. weir stopped (SIGSTOP), 2000 frames
+    # to a VIP port without a service: each ring (512 frames) keeps what fits,
+    # the kernel drops the rest; once weir runs again, every frame is either
+    # dropped by a worker (drop_no_service) or missed, once.
+    cfg = (
+        base_config(workers=workers)
+        + pool("web", EQUAL)
+        + service("web", VIP, 80, "web")
+        + admin_section(testbed.rid)
+    )
+    w = start(testbed, tmp_path, cfg)
+    flood = (
+        "from scapy.all import Ether, IP, UDP, RandShort, sendp\n"
+        f"sendp(Ether(src='02:00:00:00:00:10', dst='{testbed.port_mac()}') / "
+        f"IP(src='198.18.0.10', dst='{VIP}') / UDP(sport=RandShort(), dport=9), "
+        "iface='eth0', count=2000, verbose=False)\n"
+    )
+    _, fam = scrape(testbed)
+    before = sum(s.value for s in fam["weir_drops"].samples if s.labels["reason"] == "no_service")
+    w.proc.send_signal(signal.SIGSTOP)
+    try:
+        testbed.exec("cl", "/usr/bin/python3", "-c", flood, timeout=60)
+    finally:
+        w.proc.send_signal(signal.SIGCONT)
+    time.sleep(0.5)
+    _, fam = scrape(testbed)
+    missed = value(fam, "weir_port_drops", port="wan", reason="missed")
+    w.stop()
+    c = w.counters()
+    assert missed == w.summary["ports"]["wan"]["rx_missed"] >= 2000 - 512 * workers, missed
+    # The rings also drop what else came meanwhile (the neighbours' ARP and ND).
+    lost_or_seen = c["drop_no_service"] - before + missed
+    assert 2000 <= lost_or_seen <= 2020, (c["drop_no_service"], before, missed)
 
 
 def test_a_backend_that_does_not_answer_arp_takes_no_new_flows(testbed, tmp_path):
