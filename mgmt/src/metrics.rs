@@ -232,6 +232,27 @@ pub fn render(m: &Manager) -> String {
         );
     }
     f.head(
+        "weir_backend_drops_total",
+        "counter",
+        "Packets for a backend that could not be sent to it.",
+    );
+    for (id, b, _) in &backends {
+        let v = t.get_backend(*id, BackendStat::Drops) as f64;
+        f.sample("weir_backend_drops_total", &[("backend", &b.key())], v);
+    }
+    let name = "weir_backend_drops_by_reason_total";
+    f.head(
+        name,
+        "counter",
+        "Packets for a backend that could not be sent to it, by reason (drop_no_neighbor: its MAC unknown; drop_backend_maint: blocked).",
+    );
+    for (id, b, _) in &backends {
+        for (stat, reason) in BackendStat::drop_reasons() {
+            let v = t.get_backend(*id, stat) as f64;
+            f.sample(name, &[("backend", &b.key()), ("reason", reason)], v);
+        }
+    }
+    f.head(
         "weir_backend_active_connections",
         "gauge",
         "Connections to a backend in the tables, all cores.",

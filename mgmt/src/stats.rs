@@ -164,10 +164,11 @@ impl Summary {
         ));
         for (name, v) in &self.backends {
             out.push(format!(
-                "backend {name}: {} new flows, {} packets in, {} out",
+                "backend {name}: {} new flows, {} packets in, {} out, {} dropped",
                 v[BackendStat::NewFlows as usize],
                 v[BackendStat::PacketsIn as usize],
                 v[BackendStat::PacketsOut as usize],
+                v[BackendStat::Drops as usize],
             ));
         }
         for (name, s) in &self.ports {
@@ -197,14 +198,7 @@ impl Summary {
 
 use dataplane::lb::stats::ServiceStat;
 const SERVICE_STAT: [ServiceStat; SERVICE_STATS] = ServiceStat::ALL;
-const BACKEND_STAT: [BackendStat; BACKEND_STATS] = [
-    BackendStat::PacketsIn,
-    BackendStat::BytesIn,
-    BackendStat::PacketsOut,
-    BackendStat::BytesOut,
-    BackendStat::NewFlows,
-    BackendStat::Active,
-];
+const BACKEND_STAT: [BackendStat; BACKEND_STATS] = BackendStat::ALL;
 
 /// A port's device counters as JSON, by name.
 fn port_json(s: &PortStats) -> Value {

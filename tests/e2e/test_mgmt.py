@@ -210,6 +210,49 @@ def test_drain_keeps_existing_connections_and_sends_new_ones_elsewhere(testbed, 
     w.stop()
 
 
+def test_maint_stops_a_backends_connections_and_its_drops_are_counted_for_it(testbed, tmp_path):
+    # `maint` blocks a backend at once, established connections included: their
+    # packets are dropped (drop_backend_maint), counted for the service and for
+    # the backend they were for, on show stat, the metrics and the summary.
+    w = start(testbed, tmp_path, web(rid=testbed.rid))
+    script = GET_FN + (
+        "import sys\n"
+        f"socks=[socket.create_connection(('{VIP}',80),timeout=5) for _ in range(9)]\n"
+        "print(' '.join(get(s) for s in socks),flush=True)\n"
+        "sys.stdin.readline()\n"
+        "def again(s):\n"
+        "  try:\n"
+        "    s.settimeout(0.5); return get(s)\n"
+        "  except OSError:\n"
+        "    return 'lost'\n"
+        "print(' '.join(again(s) for s in socks),flush=True)\n"
+    )
+    p = testbed.popen("cl", "/usr/bin/python3", "-c", script, stdin=subprocess.PIPE,
+                      stdout=subprocess.PIPE, text=True)
+    try:
+        first = p.stdout.readline().split()
+        victim = max(set(first), key=first.count)
+        ctl(testbed, "set", "server", f"web/{victim}", "state", "maint")
+        p.stdin.write("again\n")
+        p.stdin.flush()
+        second = p.stdout.readline().split()
+    finally:
+        p.kill()
+    assert second == ["lost" if b == victim else b for b in first], (first, second)
+    stat = {b["name"]: b for b in ctl(testbed, "show", "stat", json_out=True)["backends"]}
+    dropped = stat[f"web/{victim}"]["drops"]
+    assert dropped >= first.count(victim), stat
+    assert stat[f"web/{victim}"]["drops_by_reason"] == {"drop_backend_maint": dropped}, stat
+    assert all(b["drops"] == 0 for n, b in stat.items() if n != f"web/{victim}"), stat
+    _, fam = scrape(testbed)
+    assert value(fam, "weir_backend_drops", backend=f"web/{victim}") == dropped
+    assert value(fam, "weir_backend_drops_by_reason", backend=f"web/{victim}",
+                 reason="drop_backend_maint") == dropped
+    w.stop()
+    assert w.summary["backends"][f"web/{victim}"]["drop_backend_maint"] >= dropped
+    assert w.counters()["drop_backend_maint"] == w.summary["backends"][f"web/{victim}"]["drops"]
+
+
 def test_weights_make_a_canary(testbed, tmp_path):
     w = start(testbed, tmp_path, web(rid=testbed.rid))
     ctl(testbed, "set", "server", "web/b1", "weight", "5")

@@ -344,7 +344,7 @@ impl LbCore {
                 }
             }
         };
-        let (out_port, be_mac) = match next_hop(snap, backend) {
+        let (out_port, be_mac) = match next_hop(snap, backend, &mut self.stats) {
             Ok(hop) => hop,
             Err(c) => return LbVerdict::Drop(c),
         };
@@ -591,18 +591,30 @@ impl LbCore {
     }
 }
 
-/// The port and MAC to send a packet for `backend` by: refused when the backend
-/// is in maintenance or its MAC is not resolved yet.
+/// The port and MAC to send a packet for `backend` by: refused (and counted for
+/// the backend) when it is blocked or its MAC is not resolved yet.
 #[inline(always)]
-fn next_hop(snap: &LbSnapshot, backend: u32) -> Result<(usize, [u8; 6]), Counter> {
+fn next_hop(
+    snap: &LbSnapshot,
+    backend: u32,
+    stats: &mut LbTally,
+) -> Result<(usize, [u8; 6]), Counter> {
     let be = snap
         .backends
         .get(backend as usize)
         .ok_or(Counter::DropNoBackend)?;
-    if be.blocked {
-        return Err(Counter::DropBackendMaint);
+    match (be.blocked, be.mac) {
+        (false, Some(mac)) => Ok((be.port_index, mac)),
+        (blocked, _) => {
+            let c = if blocked {
+                Counter::DropBackendMaint
+            } else {
+                Counter::DropNoNeighbor
+            };
+            stats.backend_drop(backend, c);
+            Err(c)
+        }
     }
-    Ok((be.port_index, be.mac.ok_or(Counter::DropNoNeighbor)?))
 }
 
 /// The hash the ring chooses a backend by (xxh3, portable across appliances);

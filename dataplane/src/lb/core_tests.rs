@@ -3,7 +3,7 @@
 use super::core::{Arrival, LbCore, LbVerdict};
 use super::ring::{RingMember, RingTable};
 use super::snapshot::{Backend, HashKey, LbSnapshot, LocalAddrs, Mode, SchedKind, Service};
-use super::stats::ServiceStat;
+use super::stats::{BackendStat, ServiceStat};
 use crate::buf::{PacketBuf, VecBuf};
 use crate::pipeline::counters::{Counter, Tally};
 use crate::wire::build::TcpV4;
@@ -519,6 +519,12 @@ fn blocked_and_unresolved_backends_are_counted() {
     assert_eq!(st(ServiceStat::DropBackendMaint), 1);
     assert_eq!(st(ServiceStat::DropTableFull), 0);
     assert_eq!(st(ServiceStat::Drops), 2);
+    // And so does the backend they were for.
+    let be = |x| core.stats.get_backend(0, x);
+    assert_eq!(be(BackendStat::DropNoNeighbor), 1);
+    assert_eq!(be(BackendStat::DropBackendMaint), 1);
+    assert_eq!(be(BackendStat::Drops), 2);
+    assert_eq!(core.stats.get_backend(1, BackendStat::Drops), 0);
 }
 
 #[test]

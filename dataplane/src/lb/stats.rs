@@ -94,8 +94,13 @@ pub enum BackendStat {
     NewFlows,
     /// Connections in this core's table (a gauge).
     Active,
+    /// Packets for the backend that could not be sent to it, in all and by
+    /// reason: its MAC unknown, or blocked (a drain past its deadline).
+    Drops,
+    DropNoNeighbor,
+    DropBackendMaint,
 }
-pub const BACKEND_STATS: usize = 6;
+pub const BACKEND_STATS: usize = 9;
 pub const BACKEND_STAT_NAMES: [&str; BACKEND_STATS] = [
     "packets_in",
     "bytes_in",
@@ -103,7 +108,41 @@ pub const BACKEND_STAT_NAMES: [&str; BACKEND_STATS] = [
     "bytes_out",
     "new_flows",
     "active",
+    "drops",
+    "drop_no_neighbor",
+    "drop_backend_maint",
 ];
+
+impl BackendStat {
+    pub const ALL: [BackendStat; BACKEND_STATS] = [
+        BackendStat::PacketsIn,
+        BackendStat::BytesIn,
+        BackendStat::PacketsOut,
+        BackendStat::BytesOut,
+        BackendStat::NewFlows,
+        BackendStat::Active,
+        BackendStat::Drops,
+        BackendStat::DropNoNeighbor,
+        BackendStat::DropBackendMaint,
+    ];
+
+    /// The per-backend slot of a drop reason that names a backend.
+    pub fn for_drop(c: Counter) -> Option<BackendStat> {
+        match c {
+            Counter::DropNoNeighbor => Some(BackendStat::DropNoNeighbor),
+            Counter::DropBackendMaint => Some(BackendStat::DropBackendMaint),
+            _ => None,
+        }
+    }
+
+    /// The drop reasons, as (slot, name).
+    pub fn drop_reasons() -> impl Iterator<Item = (BackendStat, &'static str)> {
+        BackendStat::ALL
+            .into_iter()
+            .zip(BACKEND_STAT_NAMES)
+            .skip(BackendStat::DropNoNeighbor as usize)
+    }
+}
 
 const LEN: usize = MAX_SERVICES * SERVICE_STATS + MAX_BACKENDS * BACKEND_STATS;
 
@@ -160,6 +199,15 @@ impl LbTally {
         self.service(id, ServiceStat::Drops, 1);
         if let Some(s) = ServiceStat::for_drop(c) {
             self.service(id, s, 1);
+        }
+    }
+
+    /// A packet for backend `id` dropped for reason `c`.
+    #[cold]
+    pub fn backend_drop(&mut self, id: u32, c: Counter) {
+        self.backend(id, BackendStat::Drops, 1);
+        if let Some(s) = BackendStat::for_drop(c) {
+            self.backend(id, s, 1);
         }
     }
 

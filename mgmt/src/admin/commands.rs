@@ -255,6 +255,11 @@ fn show_stat(m: &mut Manager, args: &[&str], _: &Who) -> Result<Reply, String> {
             "bytes_in": t.get_backend(id, BackendStat::BytesIn),
             "packets_out": t.get_backend(id, BackendStat::PacketsOut),
             "bytes_out": t.get_backend(id, BackendStat::BytesOut),
+            "drops": t.get_backend(id, BackendStat::Drops),
+            "drops_by_reason": BackendStat::drop_reasons()
+                .map(|(k, name)| (name.to_string(), json!(t.get_backend(id, k))))
+                .filter(|(_, n)| n.as_u64() != Some(0))
+                .collect::<serde_json::Map<_, _>>(),
         }));
     }
     let cores: Vec<Value> = per
@@ -293,11 +298,11 @@ fn show_stat(m: &mut Manager, args: &[&str], _: &Who) -> Result<Reply, String> {
             s["active"]
         );
     }
-    text.push_str("backend          state  health    weight  active  total_flows  flows/s  packets_in  packets_out\n");
+    text.push_str("backend          state  health    weight  active  total_flows  flows/s  packets_in  packets_out  drops\n");
     for b in &backends {
         let _ = writeln!(
             text,
-            "{:<16} {:<6} {:<9} {:<7} {:<7} {:<12} {:<8.1} {:<11} {}",
+            "{:<16} {:<6} {:<9} {:<7} {:<7} {:<12} {:<8.1} {:<11} {:<12} {}",
             b["name"].as_str().unwrap_or(""),
             b["state"].as_str().unwrap_or(""),
             b["health"].as_str().unwrap_or(""),
@@ -306,7 +311,8 @@ fn show_stat(m: &mut Manager, args: &[&str], _: &Who) -> Result<Reply, String> {
             b["total_flows"].to_string(),
             b["new_flows_per_s"].as_f64().unwrap_or(0.0),
             b["packets_in"].to_string(),
-            b["packets_out"]
+            b["packets_out"].to_string(),
+            b["drops"]
         );
     }
     for c in &cores {

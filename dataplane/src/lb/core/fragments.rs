@@ -106,7 +106,7 @@ impl LbCore {
         }
         let (to, port, mac, way, counter) = match dir {
             Direction::Forward => {
-                let (port, mac) = match next_hop(snap, c.backend) {
+                let (port, mac) = match next_hop(snap, c.backend, &mut self.stats) {
                     Ok(hop) => hop,
                     Err(e) => return LbVerdict::Drop(e),
                 };

@@ -55,7 +55,7 @@ impl LbCore {
                 client.1,
             )
         } else {
-            match next_hop(snap, backend) {
+            match next_hop(snap, backend, &mut self.stats) {
                 Ok(hop) => hop,
                 Err(c) => return LbVerdict::Drop(c),
             }
