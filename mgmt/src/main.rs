@@ -14,6 +14,7 @@ mod manager;
 #[cfg(test)]
 mod manager_tests;
 mod metrics;
+mod metrics_http;
 mod neigh;
 mod reload;
 mod runtime;

@@ -1,17 +1,12 @@
 //! The Prometheus text endpoint (exposition format 0.0.4), built by the management
 //! core from the per-core counters it already sums; nothing here touches the
-//! packet path. A small HTTP/1.1 server on its own thread answers `GET /metrics`.
+//! packet path; `metrics_http` serves it.
 
-use crate::log;
 use crate::manager::Manager;
 use dataplane::dpdk::port::PortStats;
 use dataplane::lb::stats::{BackendStat, ServiceStat};
 use dataplane::pipeline::counters::Counter;
 use std::fmt::Write as _;
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
-use std::sync::mpsc::{self, Sender};
-use std::time::Duration;
 
 /// Writes `# HELP`/`# TYPE` once and the samples under it.
 struct Family<'a> {
@@ -336,58 +331,6 @@ pub fn render(m: &Manager) -> String {
         }
     }
     out
-}
-
-/// Serves `GET /metrics` on `addr`; each scrape asks the manager for fresh text.
-pub fn start(addr: &str, ask: Sender<Sender<String>>) -> std::io::Result<()> {
-    let listener = TcpListener::bind(addr)?;
-    log!("metrics on http://{addr}/metrics");
-    std::thread::Builder::new()
-        .name("weir-metrics".into())
-        .spawn(move || {
-            for conn in listener.incoming() {
-                let Ok(mut conn) = conn else { continue };
-                let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
-                let mut line = String::new();
-                let mut reader = BufReader::new(match conn.try_clone() {
-                    Ok(c) => c,
-                    Err(_) => continue,
-                });
-                if reader.read_line(&mut line).is_err() {
-                    continue;
-                }
-                // Skip the headers.
-                loop {
-                    let mut h = String::new();
-                    match reader.read_line(&mut h) {
-                        Ok(0) => break,
-                        Ok(_) if h == "\r\n" || h == "\n" => break,
-                        Ok(_) => {}
-                        Err(_) => break,
-                    }
-                }
-                let path = line.split_whitespace().nth(1).unwrap_or("");
-                let (status, body, ctype) = if line.starts_with("GET ") && (path == "/metrics" || path == "/") {
-                    let (tx, rx) = mpsc::channel();
-                    let text = ask
-                        .send(tx)
-                        .ok()
-                        .and_then(|_| rx.recv_timeout(Duration::from_secs(5)).ok());
-                    match text {
-                        Some(t) => ("200 OK", t, "text/plain; version=0.0.4; charset=utf-8"),
-                        None => ("503 Service Unavailable", "stopping\n".into(), "text/plain"),
-                    }
-                } else {
-                    ("404 Not Found", "try /metrics\n".into(), "text/plain")
-                };
-                let _ = write!(
-                    conn,
-                    "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-            }
-        })?;
-    Ok(())
 }
 
 /// The packet pool: what is out of it (in the devices' queues, in flight, kept

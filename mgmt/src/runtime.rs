@@ -8,7 +8,7 @@ use crate::config::validate::{in_prefix4, in_prefix6};
 use crate::kernel_ring::RingDrops;
 use crate::manager::{Manager, Parts, PortView, Who};
 use crate::neigh::Resolver;
-use crate::{admin, eal_args, health, hostif, log, metrics, reload, signals, stats};
+use crate::{admin, eal_args, health, hostif, log, metrics, metrics_http, reload, signals, stats};
 use arc_swap::ArcSwap;
 use dataplane::dpdk::port::PortStats;
 use dataplane::dpdk::ring::handoff_ring;
@@ -414,7 +414,7 @@ fn run_workers(
                     }
                 }
             });
-            if let Err(e) = metrics::start(&cfg.admin.metrics, m_tx) {
+            if let Err(e) = metrics_http::start(&cfg.admin.metrics, m_tx) {
                 launch_error = Some(format!("metrics endpoint {}: {e}", cfg.admin.metrics));
             }
         }

@@ -437,6 +437,31 @@ def test_prometheus_endpoint_parses_and_moves_under_load(testbed, tmp_path):
     assert reasons == counted, reasons ^ counted
 
 
+def test_clients_that_stall_do_not_hold_up_a_scrape(testbed, tmp_path):
+    # Three connections to the metrics port that send nothing, half a request,
+    # or a request whose answer they never read (a receive buffer of one page):
+    # scrapes next to them are answered within curl's 3 s, before those
+    # connections time out (5 s).
+    w = start(testbed, tmp_path, web(rid=testbed.rid))
+    stall = (
+        "import socket,sys,time\n"
+        "a=socket.create_connection(('127.0.0.1',9100))\n"
+        "b=socket.create_connection(('127.0.0.1',9100)); b.sendall(b'GET /metrics HTTP/1.1\\r\\n')\n"
+        "c=socket.socket(); c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)\n"
+        "c.connect(('127.0.0.1',9100)); c.sendall(b'GET /metrics HTTP/1.1\\r\\n\\r\\n')\n"
+        "print('stalling', flush=True); time.sleep(30)\n"
+    )
+    p = testbed.popen("lb", "/usr/bin/python3", "-c", stall, stdout=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout.readline().strip() == "stalling"
+        for _ in range(3):
+            text, fam = scrape(testbed)
+            assert "weir_mbufs_in_use" in fam, text[:200]
+    finally:
+        p.kill()
+    w.stop()
+
+
 def test_port_counters_come_from_the_device(testbed, tmp_path):
     # The device's own counters, beside the workers': what it received and sent,
     # and what it lost before a worker saw it (queue full, no mbuf, errors),
