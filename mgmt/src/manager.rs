@@ -318,6 +318,7 @@ impl Manager {
                 tcp_fin: t.tcp_fin_timeout,
                 tcp_close: t.tcp_close_timeout,
                 udp: t.udp_timeout,
+                tcp_idle_reclaim: t.tcp_idle_reclaim,
             },
             ..Default::default()
         };

@@ -291,6 +291,46 @@ def test_full_fullnat_table_makes_room_from_finished_connections(testbed, tmp_pa
     assert c["drop_table_full"] == 0 and c["conn_entries"] == 16, c
 
 
+def test_full_fullnat_table_of_quiet_connections_takes_new_clients(testbed, tmp_path):
+    # Sixteen keep-alive connections fill the table and go quiet (clients that
+    # vanished without a FIN look the same). Past tcp_idle_reclaim new clients
+    # take the longest-quiet entries instead of being refused; a quiet client
+    # that speaks again is reset rather than left hanging.
+    cfg = (
+        base_config(capacity=16, timeouts={"tcp_idle_reclaim": 2})
+        + pool("web", EQUAL)
+        + service("web", VIP, 80, "web")
+    )
+    w = start(testbed, tmp_path, cfg)
+    script = GET_FN + (
+        "import sys\n"
+        f"socks=[socket.create_connection(('{VIP}',80),timeout=3) for _ in range(16)]\n"
+        "print(' '.join(get(s) for s in socks),flush=True)\n"
+        "sys.stdin.readline()\n"
+        "try:\n"
+        "  print(get(socks[0]),flush=True)\n"
+        "except OSError as e:\n"
+        "  print(type(e).__name__,flush=True)\n"
+    )
+    p = testbed.popen("cl", "/usr/bin/python3", "-c", script, stdin=subprocess.PIPE,
+                      stdout=subprocess.PIPE, text=True)
+    try:
+        assert len(p.stdout.readline().split()) == 16
+        time.sleep(2.5)
+        r = http_clients(testbed, VIP, 80, 10, threads=1)
+        p.stdin.write("again\n")
+        p.stdin.flush()
+        first_again = p.stdout.readline().strip()
+    finally:
+        p.kill()
+    w.stop()
+    c = w.counters()
+    assert r["errors"] == 0, (r, c)
+    assert c["drop_table_full"] == 0 and c["flows_reclaimed"] >= 10, c
+    assert first_again == "ConnectionResetError", first_again
+    assert c["tcp_resets_sent"] >= 1, c
+
+
 @pytest.mark.parametrize("workers", [1, 2])
 def test_a_syn_flood_on_a_full_fullnat_table_leaves_room_for_real_clients(testbed, tmp_path, workers):
     # 512 entries: several of the flood's 100-SYN bursts fit in the table, so a

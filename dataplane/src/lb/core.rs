@@ -145,13 +145,12 @@ impl LbCore {
     /// [`reclaimable`](super::reclaim::reclaimable)), if it finds one.
     #[cold]
     #[inline(never)]
-    fn reclaim(&mut self, udp_timeout_s: u32, tally: &mut Tally) {
+    fn reclaim(&mut self, timeouts: &Timeouts, tally: &mut Tally) {
         let now = self.now;
         if self.reclaim_missed == now {
             return;
         }
-        let udp_ticks = udp_timeout_s as u64 * TICKS_PER_SEC;
-        let rank = |c: &Conn| reclaimable(c, now, udp_ticks);
+        let rank = |c: &Conn| reclaimable(c, now, timeouts);
         let good_enough = match self.settle_for {
             (tick, r) if tick == now => r,
             _ => 0,
@@ -438,7 +437,7 @@ impl LbCore {
             if taken.is_none() {
                 // Every local port in use (fewer ports than entries): a
                 // reclaimed connection gives one back, on its own address.
-                self.reclaim(snap.timeouts.udp, tally);
+                self.reclaim(&snap.timeouts, tally);
                 taken = self.ports.take(range);
             }
             let Some((local_idx, lport)) = taken else {
@@ -450,7 +449,7 @@ impl LbCore {
             conn.rev = Some(FlowKey::new(be.addr, local, be_port, lport, p.key.proto));
         }
         if self.table.is_full() {
-            self.reclaim(snap.timeouts.udp, tally);
+            self.reclaim(&snap.timeouts, tally);
         }
         let Ok(id) = self.table.add(conn, hash) else {
             if let Some(rev) = conn.rev {

@@ -1,5 +1,5 @@
 //! A full connection table through LbCore: which entries a new flow may take
-//! (finished, then half-open, then quiet UDP; never established), the per-tick
+//! (finished, then half-open, then quiet UDP, then long-quiet TCP), the per-tick
 //! memos that keep a flood cheap, local ports running out, and dr going on
 //! statelessly.
 
@@ -94,6 +94,44 @@ fn a_full_table_gives_up_finished_then_half_open_connections_never_established_o
     assert_eq!(live(&core), vec![4, 5, 6]);
     // Each reclaimed connection left the backend's active count.
     assert_eq!(core.stats.get_backend(0, BackendStat::Active), 3);
+}
+
+#[test]
+fn a_full_table_of_established_connections_gives_up_the_longest_quiet_one() {
+    use super::core::TICKS_PER_SEC;
+    use tcp::flags::{ACK, SYN};
+    let (mut s, mut core) = full_table_of_three();
+    s.timeouts.tcp_idle_reclaim = 300;
+    let send = |core: &mut LbCore, sport: u16, flags: u8| from_client(core, &s, sport, flags);
+    for port in 1..=3 {
+        send(&mut core, port, SYN);
+        send(&mut core, port, ACK);
+    }
+    // Ten seconds on, 2 and 3 speak; five minutes later 1 has been quiet for
+    // 300 s, the others for 290 s: only 1 may go.
+    core.expire(10 * TICKS_PER_SEC, &mut Tally::default());
+    send(&mut core, 2, ACK);
+    send(&mut core, 3, ACK);
+    core.expire(299 * TICKS_PER_SEC, &mut Tally::default());
+    assert_eq!(
+        send(&mut core, 4, SYN).0,
+        LbVerdict::Drop(Counter::DropTableFull)
+    );
+    core.expire(300 * TICKS_PER_SEC, &mut Tally::default());
+    let (v, _, t) = send(&mut core, 4, SYN);
+    assert_eq!((v, t.get(Counter::FlowsReclaimed)), (LbVerdict::Tx(0), 1));
+    assert_eq!(live(&core), vec![2, 3, 4]);
+    send(&mut core, 4, ACK);
+    // Client 1 was still there: its next segment is answered with a reset.
+    let (v, _, t) = send(&mut core, 1, ACK);
+    assert_eq!((v, t.get(Counter::TcpResetsSent)), (LbVerdict::Tx(0), 1));
+    // With 0, established connections are never given up.
+    s.timeouts.tcp_idle_reclaim = 0;
+    core.expire(900 * TICKS_PER_SEC - 1, &mut Tally::default());
+    assert_eq!(
+        from_client(&mut core, &s, 5, SYN).0,
+        LbVerdict::Drop(Counter::DropTableFull)
+    );
 }
 
 #[test]

@@ -6,7 +6,7 @@
 
 use super::conn_table::Conn;
 use super::core::TICKS_PER_SEC;
-use super::tcp_state::ConnState;
+use super::tcp_state::{ConnState, Timeouts};
 
 /// UDP flows quiet for at least this long (ticks) may be given up for a new flow.
 pub const UDP_RECLAIM_IDLE: u64 = 10 * TICKS_PER_SEC;
@@ -15,19 +15,27 @@ pub const UDP_RECLAIM_IDLE: u64 = 10 * TICKS_PER_SEC;
 /// connections (closed, time_wait, rank 0), then half-open ones (syn_sent, rank
 /// 1: what a SYN flood fills a table with), then UDP flows quiet for 10 s or more
 /// (rank 2: UDP has no end, and request/answer traffic such as DNS would otherwise
-/// hold the table for the whole UDP timeout). Established and half-closed
-/// connections and active UDP flows are kept. `now` and `udp_ticks` (the UDP
-/// timeout) are in ticks.
-pub fn reclaimable(c: &Conn, now: u64, udp_ticks: u64) -> Option<u8> {
+/// hold the table for the whole UDP timeout), then established and half-closed
+/// connections quiet for `tcp_idle_reclaim` or more (rank 3: mostly clients
+/// that went away without a FIN; one still there is reset at its next packet
+/// in `fullnat`, and in `dr` follows the consistent hash to its backend).
+/// Active connections and UDP flows are kept. `now` is in ticks.
+pub fn reclaimable(c: &Conn, now: u64, t: &Timeouts) -> Option<u8> {
+    // A deadline is the last packet plus the state's timeout.
+    let quiet = || {
+        let last = c
+            .expires
+            .saturating_sub(t.for_state(c.state) as u64 * TICKS_PER_SEC);
+        now.saturating_sub(last)
+    };
     match c.state {
         ConnState::Closed | ConnState::TimeWait => Some(0),
         ConnState::SynSent => Some(1),
-        ConnState::Udp => {
-            // Its deadline is its last packet plus the UDP timeout.
-            let last = c.expires.saturating_sub(udp_ticks);
-            (now.saturating_sub(last) >= UDP_RECLAIM_IDLE).then_some(2)
+        ConnState::Udp => (quiet() >= UDP_RECLAIM_IDLE).then_some(2),
+        ConnState::Established | ConnState::FinWait => {
+            let idle = t.tcp_idle_reclaim as u64 * TICKS_PER_SEC;
+            (idle > 0 && quiet() >= idle).then_some(3)
         }
-        ConnState::Established | ConnState::FinWait => None,
     }
 }
 
@@ -38,24 +46,45 @@ mod tests {
     use std::net::Ipv4Addr;
 
     #[test]
-    fn finished_before_half_open_before_quiet_udp_and_nothing_else() {
+    fn finished_before_half_open_before_quiet_udp_before_quiet_tcp() {
         let a = Ipv4Addr::new(198, 18, 0, 10);
         let mut c = Conn {
             fwd: FlowKey::v4(a, a, 1, 2, 6),
             ..Conn::default()
         };
-        let (now, udp) = (10_000, 3000);
-        let mut rank = |state, expires| {
-            (c.state, c.expires) = (state, expires);
-            reclaimable(&c, now, udp)
+        let now = 100_000;
+        // Timeouts in seconds; deadlines in ticks (TICKS_PER_SEC apart).
+        let t = Timeouts {
+            udp: 30,
+            tcp_established: 900,
+            tcp_fin: 120,
+            tcp_idle_reclaim: 300,
+            ..Timeouts::default()
         };
-        assert_eq!(rank(ConnState::Closed, now + 50), Some(0));
-        assert_eq!(rank(ConnState::TimeWait, now + 50), Some(0));
-        assert_eq!(rank(ConnState::SynSent, now + 300), Some(1));
-        assert_eq!(rank(ConnState::Established, now), None);
-        assert_eq!(rank(ConnState::FinWait, now), None);
+        let sec = TICKS_PER_SEC;
+        let mut rank = |state, expires, t: &Timeouts| {
+            (c.state, c.expires) = (state, expires);
+            reclaimable(&c, now, t)
+        };
+        assert_eq!(rank(ConnState::Closed, now + 50, &t), Some(0));
+        assert_eq!(rank(ConnState::TimeWait, now + 50, &t), Some(0));
+        assert_eq!(rank(ConnState::SynSent, now + 300, &t), Some(1));
         // Last heard 10 s ago (deadline = then + the UDP timeout), and just after.
-        assert_eq!(rank(ConnState::Udp, now - 100 + udp), Some(2));
-        assert_eq!(rank(ConnState::Udp, now - 99 + udp), None);
+        assert_eq!(rank(ConnState::Udp, now - 10 * sec + 30 * sec, &t), Some(2));
+        assert_eq!(
+            rank(ConnState::Udp, now - 10 * sec + 1 + 30 * sec, &t),
+            None
+        );
+        // Established: quiet for 300 s, and just under; half-closed the same.
+        assert_eq!(rank(ConnState::Established, now + 600 * sec, &t), Some(3));
+        assert_eq!(rank(ConnState::Established, now + 600 * sec + 1, &t), None);
+        assert_eq!(rank(ConnState::FinWait, now - 180 * sec, &t), Some(3));
+        assert_eq!(rank(ConnState::FinWait, now - 180 * sec + 1, &t), None);
+        // 0: established connections are never given up.
+        let never = Timeouts {
+            tcp_idle_reclaim: 0,
+            ..t
+        };
+        assert_eq!(rank(ConnState::Established, now - 900 * sec, &never), None);
     }
 }

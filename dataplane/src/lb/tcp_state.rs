@@ -41,6 +41,9 @@ pub struct Timeouts {
     pub tcp_fin: u32,
     pub tcp_close: u32,
     pub udp: u32,
+    /// Seconds an established or half-closed connection must have been quiet
+    /// before a full table may give it up for a new flow (0: never).
+    pub tcp_idle_reclaim: u32,
 }
 
 impl Default for Timeouts {
@@ -51,6 +54,7 @@ impl Default for Timeouts {
             tcp_fin: 120,
             tcp_close: 10,
             udp: 300,
+            tcp_idle_reclaim: 300,
         }
     }
 }

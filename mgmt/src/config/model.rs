@@ -150,6 +150,8 @@ pub struct ConnTableConfig {
     pub tcp_close_timeout: u32,
     #[serde(default = "default_udp")]
     pub udp_timeout: u32,
+    #[serde(default = "default_tcp_idle_reclaim")]
+    pub tcp_idle_reclaim: u32,
 }
 
 impl Default for ConnTableConfig {
@@ -161,6 +163,7 @@ impl Default for ConnTableConfig {
             tcp_fin_timeout: default_fin(),
             tcp_close_timeout: default_close(),
             udp_timeout: default_udp(),
+            tcp_idle_reclaim: default_tcp_idle_reclaim(),
         }
     }
 }
@@ -173,6 +176,9 @@ fn default_syn() -> u32 {
 }
 fn default_established() -> u32 {
     900
+}
+fn default_tcp_idle_reclaim() -> u32 {
+    300
 }
 fn default_fin() -> u32 {
     120

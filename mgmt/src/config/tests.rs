@@ -112,6 +112,20 @@ fn duplicates_and_ranges() {
         .field,
         "port[0].device"
     );
+    assert_eq!(
+        check(&example_with(
+            "tcp_idle_reclaim = 300",
+            "tcp_idle_reclaim = 90000"
+        ))
+        .unwrap_err()
+        .field,
+        "conn_table.tcp_idle_reclaim"
+    );
+    assert!(check(&example_with(
+        "tcp_idle_reclaim = 300",
+        "tcp_idle_reclaim = 0"
+    ))
+    .is_ok());
     // DPDK 22.11's af_packet reads frame i at i frame sizes into its ring: a
     // block with room left after its frames would make it read garbage.
     for bad in [

@@ -187,6 +187,12 @@ fn check_conn_table(c: &ConnTableConfig, path: &FieldPath) -> Result<(), Invalid
             return Err(invalid(path.key(k), "must be between 1 and 86400 seconds"));
         }
     }
+    if c.tcp_idle_reclaim > 86_400 {
+        return Err(invalid(
+            path.key("tcp_idle_reclaim"),
+            "must be between 0 (never) and 86400 seconds",
+        ));
+    }
     Ok(())
 }
 
