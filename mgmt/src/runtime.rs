@@ -10,6 +10,7 @@ use crate::manager::{Manager, Parts, PortView, Who};
 use crate::neigh::Resolver;
 use crate::{admin, eal_args, health, hostif, log, metrics, metrics_http, reload, signals, stats};
 use arc_swap::ArcSwap;
+use dataplane::dpdk::error::DpdkError;
 use dataplane::dpdk::port::PortStats;
 use dataplane::dpdk::ring::handoff_ring;
 use dataplane::dpdk::{lcore, Eal, Mempool, Port, PortSpec};
@@ -95,13 +96,13 @@ fn run_on(eal: &Eal, cfg: &Config, cfg_path: &std::path::Path) -> Result<stats::
     for (i, p) in cfg.ports.iter().enumerate() {
         // A queue that cannot fill its ring says "cannot allocate memory": say
         // which setting holds the mbufs, and how many the rings already took.
-        let port = start_port(i, p, cfg.workers() as u16, &pool).map_err(|e| {
-            format!(
-                "{e} (RX queues fill their rings from the packet pool, eal.mbufs = {})",
-                cfg.eal.mbufs
-            )
-        })?;
-        ports.push(port);
+        ports.push(start_port(
+            i,
+            p,
+            cfg.workers() as u16,
+            &pool,
+            cfg.eal.mbufs,
+        )?);
     }
     let outcome = match pool_room(&pool, lcores.len()) {
         Ok(()) => run_workers(eal, cfg, cfg_path, &mut ports, &lcores, &pool),
@@ -166,7 +167,17 @@ fn start_port(
     p: &PortCfg,
     workers: u16,
     pool: &Mempool,
+    mbufs: u32,
 ) -> Result<PortState, String> {
+    // A queue that cannot fill its ring says "cannot allocate memory": say
+    // which setting holds the mbufs.
+    let started = |e: DpdkError| {
+        if e.code == libc::ENOMEM {
+            format!("{e} (RX queues fill their rings from the packet pool, eal.mbufs = {mbufs})")
+        } else {
+            e.to_string()
+        }
+    };
     // Every worker may transmit on every port (balanced traffic leaves by the
     // backend's port); only `p.workers` of them poll it.
     let mut phys = Port::open(p.device.dpdk_name(), &p.name).map_err(|e| e.to_string())?;
@@ -179,7 +190,7 @@ fn start_port(
         mtu: Some(kernel_mtu.map_or(p.mtu, |(_, device)| device)),
         promiscuous: p.promiscuous,
     };
-    phys.start(&spec, pool).map_err(|e| e.to_string())?;
+    phys.start(&spec, pool).map_err(started)?;
     if let Some((iface, _)) = kernel_mtu {
         hostif::set_mtu(iface, p.mtu).map_err(|e| format!("port {}: {e}", p.name))?;
     }
@@ -224,7 +235,7 @@ fn start_port(
                 mtu: Some(tap_mtu),
                 ..spec.clone()
             };
-            tap.start(&tap_spec, pool).map_err(|e| e.to_string())?;
+            tap.start(&tap_spec, pool).map_err(started)?;
             tap.set_mac(mac).map_err(|e| e.to_string())?;
             hostif::configure(ifname, tap_mtu, &p.ipv4, &p.ipv6).map_err(|e| e.to_string())?;
             log!(
