@@ -18,7 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from weirlab import (
     log_time,
-    GET_FN,
+    KeepAlive,
     EQUAL,
     WEIR_BIN,
     Weir,
@@ -153,50 +153,21 @@ def test_http_check_with_expected_body_catches_a_wrong_answer(testbed, tmp_path)
     w.stop()
 
 
-def keepalive(testbed, n):
-    return keepalive_to(testbed, VIP, n)
-
-
-def keepalive_to(testbed, vip, n):
-    """n keep-alive connections from the client; returns the Popen and its first
-    answers [(local port, backend)]. Write a line to make each send another request."""
-    script = GET_FN + (
-        "import sys\n"
-        f"socks=[socket.create_connection(('{vip}',80),timeout=5) for _ in range({n})]\n"
-        "print(' '.join(f'{s.getsockname()[1]}:{get(s)}' for s in socks),flush=True)\n"
-        "for line in sys.stdin:\n"
-        "  if line.strip()=='close':\n"
-        "    [s.close() for s in socks]; print('closed',flush=True); continue\n"
-        "  print(' '.join(get(s) for s in socks),flush=True)\n"
-    )
-    p = testbed.popen("cl", "/usr/bin/python3", "-c", script, stdin=subprocess.PIPE,
-                      stdout=subprocess.PIPE, text=True)
-    first = [tuple(x.split(":")) for x in p.stdout.readline().split()]
-    return p, [(int(a), b) for a, b in first]
-
-
-def again(p):
-    p.stdin.write("again\n")
-    p.stdin.flush()
-    return p.stdout.readline().split()
-
-
 def test_drain_keeps_existing_connections_and_sends_new_ones_elsewhere(testbed, tmp_path):
     w = start(testbed, tmp_path, web(rid=testbed.rid, timeouts={"tcp_close_timeout": 1, "tcp_fin_timeout": 2}))
-    p, conns = keepalive(testbed, 12)
-    victim = max({b for _, b in conns}, key=lambda b: sum(1 for _, x in conns if x == b))
-    held = sum(1 for _, b in conns if b == victim)
+    ka = KeepAlive(testbed, VIP, 12)
+    first = ka.backends()
+    victim = max(set(first), key=first.count)
+    held = first.count(victim)
     ctl(testbed, "set", "server", f"web/{victim}", "state", "drain")
     # Existing connections go on, to the same backends.
-    assert again(p) == [b for _, b in conns]
+    assert ka.again() == first
     r = http_clients(testbed, VIP, 80, 60)
     assert r["errors"] == 0 and victim not in r["backends"], r
     servers = {b["name"]: b for b in ctl(testbed, "show", "servers", json_out=True)}
     assert servers[f"web/{victim}"]["state"] == "drain"
     assert servers[f"web/{victim}"]["active"] == held
-    p.stdin.write("close\n")
-    p.stdin.flush()
-    assert p.stdout.readline().strip() == "closed"
+    ka.close_all()
     deadline = time.time() + 6
     while time.time() < deadline:
         servers = {b["name"]: b for b in ctl(testbed, "show", "servers", json_out=True)}
@@ -204,7 +175,7 @@ def test_drain_keeps_existing_connections_and_sends_new_ones_elsewhere(testbed, 
             break
         time.sleep(0.2)
     assert servers[f"web/{victim}"]["active"] == 0
-    p.kill()
+    ka.kill()
     audit = Path(f"/tmp/weir-{testbed.rid}.audit").read_text()
     assert f'set server web/{victim} state: before "ready" after "drain"' in audit, audit
     w.stop()
@@ -215,30 +186,15 @@ def test_maint_stops_a_backends_connections_and_its_drops_are_counted_for_it(tes
     # packets are dropped (drop_backend_maint), counted for the service and for
     # the backend they were for, on show stat, the metrics and the summary.
     w = start(testbed, tmp_path, web(rid=testbed.rid))
-    script = GET_FN + (
-        "import sys\n"
-        f"socks=[socket.create_connection(('{VIP}',80),timeout=5) for _ in range(9)]\n"
-        "print(' '.join(get(s) for s in socks),flush=True)\n"
-        "sys.stdin.readline()\n"
-        "def again(s):\n"
-        "  try:\n"
-        "    s.settimeout(0.5); return get(s)\n"
-        "  except OSError:\n"
-        "    return 'lost'\n"
-        "print(' '.join(again(s) for s in socks),flush=True)\n"
-    )
-    p = testbed.popen("cl", "/usr/bin/python3", "-c", script, stdin=subprocess.PIPE,
-                      stdout=subprocess.PIPE, text=True)
+    ka = KeepAlive(testbed, VIP, 9, wait=0.5)
     try:
-        first = p.stdout.readline().split()
+        first = ka.backends()
         victim = max(set(first), key=first.count)
         ctl(testbed, "set", "server", f"web/{victim}", "state", "maint")
-        p.stdin.write("again\n")
-        p.stdin.flush()
-        second = p.stdout.readline().split()
+        second = ka.again()
     finally:
-        p.kill()
-    assert second == ["lost" if b == victim else b for b in first], (first, second)
+        ka.kill()
+    assert second == ["TimeoutError" if b == victim else b for b in first], (first, second)
     stat = {b["name"]: b for b in ctl(testbed, "show", "stat", json_out=True)["backends"]}
     dropped = stat[f"web/{victim}"]["drops"]
     assert dropped >= first.count(victim), stat
@@ -268,8 +224,8 @@ def test_weights_make_a_canary(testbed, tmp_path):
 
 def test_show_flow_names_the_backend_the_flow_reached(testbed, tmp_path):
     w = start(testbed, tmp_path, web(rid=testbed.rid))
-    p, conns = keepalive(testbed, 3)
-    for sport, backend in conns:
+    ka = KeepAlive(testbed, VIP, 3)
+    for sport, backend in ka.first:
         out = ctl(testbed, "show", "flow", "tcp", "198.18.0.10", str(sport), VIP, "80")
         assert f"backend: web/{backend} (entry hit)" in out, out
         j = ctl(testbed, "show", "flow", "tcp", "198.18.0.10", str(sport), VIP, "80", json_out=True)
@@ -279,7 +235,7 @@ def test_show_flow_names_the_backend_the_flow_reached(testbed, tmp_path):
     assert j["why"] == "hash" and j["backend"].startswith("web/b")
     r = http_clients(testbed, VIP, 80, 1, sport_base=65000)
     assert f"web/{r['backends'].popitem()[0]}" == j["backend"]
-    p.kill()
+    ka.kill()
     w.stop()
 
 
@@ -297,7 +253,7 @@ def test_reload_under_load_and_a_broken_reload(testbed, tmp_path):
     w = start(testbed, tmp_path, cfg)
     load = Load(testbed, VIP2)
     # Established keep-alive connections to the untouched service, across the reload.
-    held, conns = keepalive_to(testbed, VIP2, 4)
+    held = KeepAlive(testbed, VIP2, 4)
     time.sleep(1)
     # Add b3 to web, change a weight in other, remove the dns service.
     new = cfg.replace(pool("web", [("b1", 1), ("b2", 1)]), pool("web", EQUAL))
@@ -306,7 +262,7 @@ def test_reload_under_load_and_a_broken_reload(testbed, tmp_path):
     w.config_path.write_text(new)
     out = ctl(testbed, "reload")
     assert out.startswith("reloaded:"), out
-    assert again(held) == [b for _, b in conns]
+    assert held.again() == held.backends()
     time.sleep(1)
     r = http_clients(testbed, VIP, 80, 90)
     assert r["errors"] == 0 and set(r["backends"]) == {"b1", "b2", "b3"}, r

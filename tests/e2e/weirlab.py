@@ -234,6 +234,52 @@ GET_FN = (
 )
 
 
+KEEPALIVE_CLIENT = GET_FN + (
+    "import sys\n"
+    "vip,n,wait=sys.argv[1],int(sys.argv[2]),float(sys.argv[3])\n"
+    "socks=[socket.create_connection((vip,80),timeout=5) for _ in range(n)]\n"
+    "print(' '.join(f'{s.getsockname()[1]}:{get(s)}' for s in socks),flush=True)\n"
+    "def again(s):\n"
+    "  try:\n"
+    "    s.settimeout(wait); return get(s)\n"
+    "  except OSError as e:\n"
+    "    return type(e).__name__\n"
+    "for line in sys.stdin:\n"
+    "  if line.strip()=='close':\n"
+    "    [s.close() for s in socks]; print('closed',flush=True); continue\n"
+    "  print(' '.join(again(s) for s in socks),flush=True)\n"
+)
+
+
+class KeepAlive:
+    """n keep-alive HTTP connections from the client to vip:80. `first` holds
+    each one's (local port, backend) from its first answer."""
+
+    def __init__(self, tb, vip, n, wait=5.0):
+        self.p = tb.popen("cl", "/usr/bin/python3", "-c", KEEPALIVE_CLIENT, vip, str(n), str(wait),
+                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        first = [x.split(":") for x in self.p.stdout.readline().split()]
+        self.first = [(int(port), b) for port, b in first]
+
+    def backends(self):
+        return [b for _, b in self.first]
+
+    def again(self):
+        """One more request on each connection: its backend, or the name of the
+        error it met (waiting at most `wait` seconds for each answer)."""
+        self.p.stdin.write("again\n")
+        self.p.stdin.flush()
+        return self.p.stdout.readline().split()
+
+    def close_all(self):
+        self.p.stdin.write("close\n")
+        self.p.stdin.flush()
+        assert self.p.stdout.readline().strip() == "closed"
+
+    def kill(self):
+        self.p.kill()
+
+
 def weir_check(tmp_path, text):
     """Runs `weir check` on `text`; returns (CompletedProcess, config path)."""
     path = Path(tmp_path) / "check.toml"
