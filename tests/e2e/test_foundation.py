@@ -17,6 +17,7 @@ from weirlab import (
     VIP6,
     WEIR_BIN,
     Weir,
+    base_config,
     ping,
     run,
     weir_check,
@@ -251,13 +252,8 @@ def test_a_packet_pool_the_queues_nearly_empty_is_refused_naming_eal_mbufs(testb
     # pool of 2100, leaving 54 where each worker may hold 512 at once (its cache
     # and its bursts). Run anyway, such a weir lost ~15% of HTTP requests
     # under light load, counted nowhere (af_packet does not count them).
-    cfg = (
-        EXAMPLE_CONFIG.read_text()
-        .replace("worker_cpus = [1]", "worker_cpus = [1, 1]")
-        .replace("qpairs=1", "qpairs=2")
-        .replace("workers = 1", "workers = 2")
-        .replace("mbufs = 8191", "mbufs = 2100")
-    )
+    cfg = base_config(workers=2).replace("mbufs = 8191", "mbufs = 2100")
+    assert "mbufs = 2100" in cfg
     w = Weir(testbed, config_text=cfg, tmp_path=tmp_path)
     assert w.proc.wait(timeout=20) == 1
     log = w.log()
