@@ -37,7 +37,10 @@ pub fn build(cfg: &Config) -> Vec<String> {
     let mut any_pci = false;
     for (i, p) in cfg.ports.iter().enumerate() {
         match &p.device {
-            Device::Vdev { .. } => a.extend(["--vdev".into(), p.device.eal_arg(p.mtu)]),
+            Device::Vdev { .. } => a.extend([
+                "--vdev".into(),
+                p.device.eal_arg(p.mtu, p.rx_desc.max(p.tx_desc)),
+            ]),
             Device::Pci(addr) => {
                 any_pci = true;
                 a.extend(["-a".into(), addr.clone()]);
@@ -68,7 +71,7 @@ mod tests {
         assert!(a.contains("--no-huge -m 256 --no-shconf"), "{a}");
         // af_packet gets frames with room for what its kernel reassembles.
         assert!(
-            a.contains("--vdev net_af_packet0,iface=wan0,qpairs=1,framesz=4096 "),
+            a.contains("--vdev net_af_packet0,iface=wan0,qpairs=1,framesz=4096,framecnt=1024 "),
             "{a}"
         );
         assert!(a.contains("--vdev net_tap_weir0,iface=weir0"), "{a}");
@@ -95,8 +98,8 @@ mod tests {
         };
         let af = vdev("net_af_packet1,iface=eth1,qpairs=2");
         assert_eq!(
-            af.eal_arg(1500),
-            "net_af_packet1,iface=eth1,qpairs=2,framesz=4096"
+            af.eal_arg(1500, 1024),
+            "net_af_packet1,iface=eth1,qpairs=2,framesz=4096,framecnt=1024"
         );
         assert_eq!(
             (af.reassembled_len(1500), af.mbuf_data_len(1500)),
@@ -105,30 +108,33 @@ mod tests {
         // A jumbo MTU: a frame of 9000 bytes, its Ethernet header, a VLAN tag and
         // the kernel's header, in whole pages, one frame per block.
         assert_eq!(
-            af.eal_arg(9000),
-            "net_af_packet1,iface=eth1,qpairs=2,framesz=12288,blocksz=12288"
+            af.eal_arg(9000, 256),
+            "net_af_packet1,iface=eth1,qpairs=2,framesz=12288,blocksz=12288,framecnt=256"
         );
         assert_eq!(
             (af.reassembled_len(9000), af.mbuf_data_len(9000)),
             (Some(12222), Some(12256))
         );
         // The operator's frame size stands.
-        let own = vdev("net_af_packet0,iface=eth1,framesz=8192,blocksz=8192");
+        let own = vdev("net_af_packet0,iface=eth1,framesz=8192,blocksz=8192,framecnt=64");
         assert_eq!(
-            own.eal_arg(9000),
-            "net_af_packet0,iface=eth1,framesz=8192,blocksz=8192"
+            own.eal_arg(9000, 1024),
+            "net_af_packet0,iface=eth1,framesz=8192,blocksz=8192,framecnt=64"
         );
         assert_eq!(own.reassembled_len(1500), Some(8126));
         // Other devices hand fragments over as they are.
         let pcap = vdev("net_pcap0,iface=eth1,phy_mac=1");
         assert_eq!(
-            (pcap.eal_arg(9000).as_str(), pcap.reassembled_len(9000)),
+            (
+                pcap.eal_arg(9000, 1024).as_str(),
+                pcap.reassembled_len(9000)
+            ),
             ("net_pcap0,iface=eth1,phy_mac=1", None)
         );
         assert_eq!(pcap.mbuf_data_len(9000), None);
         let pci = Device::Pci("0000:03:00.0".into());
         assert_eq!(
-            (pci.eal_arg(9000).as_str(), pci.reassembled_len(9000)),
+            (pci.eal_arg(9000, 1024).as_str(), pci.reassembled_len(9000)),
             ("0000:03:00.0", None)
         );
     }

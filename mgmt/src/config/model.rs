@@ -449,23 +449,30 @@ impl Device {
         self.dpdk_name().starts_with("net_af_packet")
     }
 
-    /// The device as the EAL gets it, for a port of `mtu`: an `af_packet` vdev
-    /// gets frames with room for [`AF_PACKET_FRAMESZ`] or a frame of `mtu` with
-    /// a VLAN tag, whichever is larger, in whole pages, and one frame per block
-    /// when a frame is larger than a page, unless its arguments set `framesz`.
-    pub fn eal_arg(&self, mtu: u16) -> String {
-        match self {
-            Device::Vdev { args, .. } if self.is_af_packet() && self.arg("framesz").is_none() => {
+    /// The device as the EAL gets it, for a port of `mtu` whose queues hold
+    /// `ring` packets. An `af_packet` vdev gets, unless its arguments set them:
+    /// frames with room for [`AF_PACKET_FRAMESZ`] or a frame of `mtu` with a
+    /// VLAN tag, whichever is larger, in whole pages (`framesz`), one frame per
+    /// block when a frame is larger than a page (`blocksz`), and `ring` frames
+    /// per kernel ring (`framecnt`: the PMD takes no descriptor count).
+    pub fn eal_arg(&self, mtu: u16, ring: u16) -> String {
+        let Device::Vdev { args, .. } = self else {
+            return self.dpdk_name().to_string();
+        };
+        let mut arg = args.clone();
+        if self.is_af_packet() {
+            if self.arg("framesz").is_none() {
                 let frame = self.af_packet_framesz(mtu).unwrap_or(AF_PACKET_FRAMESZ);
-                let mut arg = format!("{args},framesz={frame}");
+                arg += &format!(",framesz={frame}");
                 if frame > PAGE && self.arg("blocksz").is_none() {
                     arg += &format!(",blocksz={frame}");
                 }
-                arg
             }
-            Device::Vdev { args, .. } => args.clone(),
-            Device::Pci(addr) => addr.clone(),
+            if self.arg("framecnt").is_none() {
+                arg += &format!(",framecnt={ring}");
+            }
         }
+        arg
     }
 
     /// An `af_packet` port's frame size.
