@@ -122,6 +122,12 @@ mod tests {
             "net_af_packet0,iface=eth1,framesz=8192,blocksz=8192,framecnt=64"
         );
         assert_eq!(own.reassembled_len(1500), Some(8126));
+        assert_eq!(af.kernel_iface(), Some("eth1"));
+        assert_eq!(
+            vdev("net_af_xdp0,start_queue=0,iface=eth2").kernel_iface(),
+            Some("eth2")
+        );
+        assert_eq!(vdev("net_tap0").kernel_iface(), None);
         // Other devices hand fragments over as they are.
         let pcap = vdev("net_pcap0,iface=eth1,phy_mac=1");
         assert_eq!(

@@ -189,26 +189,3 @@ pub fn quiet_kernel_on(ifname: &str) -> io::Result<()> {
     let _ = sysctl_ipv6(ifname, "disable_ipv6", "1");
     Ok(())
 }
-
-/// The kernel interface named by a vdev's `iface=` argument, if any.
-pub fn vdev_iface(args: &str) -> Option<&str> {
-    args.split(',')
-        .skip(1)
-        .find_map(|kv| kv.trim().strip_prefix("iface="))
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn finds_iface_argument() {
-        assert_eq!(
-            super::vdev_iface("net_af_packet0,iface=wan0,qpairs=2"),
-            Some("wan0")
-        );
-        assert_eq!(
-            super::vdev_iface("net_af_xdp0,start_queue=0,iface=eth1"),
-            Some("eth1")
-        );
-        assert_eq!(super::vdev_iface("net_tap0"), None);
-    }
-}

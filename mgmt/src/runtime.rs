@@ -3,7 +3,7 @@
 //! for SIGINT/SIGTERM (or a worker failure) and tear everything down in order:
 //! workers joined, ports stopped and closed, pool freed, EAL cleaned up.
 
-use crate::config::model::{Config, Device, Port as PortCfg};
+use crate::config::model::{Config, Port as PortCfg};
 use crate::config::validate::{in_prefix4, in_prefix6};
 use crate::kernel_ring::RingDrops;
 use crate::manager::{Manager, Parts, PortView, Who};
@@ -94,8 +94,6 @@ fn run_on(eal: &Eal, cfg: &Config, cfg_path: &std::path::Path) -> Result<stats::
     );
     let mut ports = Vec::new();
     for (i, p) in cfg.ports.iter().enumerate() {
-        // A queue that cannot fill its ring says "cannot allocate memory": say
-        // which setting holds the mbufs, and how many the rings already took.
         ports.push(start_port(
             i,
             p,
@@ -152,13 +150,32 @@ fn pool_room(pool: &Mempool, workers: usize) -> Result<(), String> {
 /// and the kernel interface, which decides what the socket sends and receives,
 /// the port's MTU. `Some((interface, device MTU))` when that is needed.
 fn af_packet_kernel_mtu<'a>(p: &'a PortCfg, phys: &Port) -> Result<Option<(&'a str, u16)>, String> {
-    let Device::Vdev { args, .. } = &p.device else {
-        return Ok(None);
-    };
     let max = phys.max_mtu().map_err(|e| e.to_string())?;
-    match hostif::vdev_iface(args) {
+    match p.device.kernel_iface() {
         Some(iface) if p.device.is_af_packet() && p.mtu > max => Ok(Some((iface, max))),
         _ => Ok(None),
+    }
+}
+
+/// For an af_packet port, what reads its kernel rings' drops (logged when
+/// nothing can).
+fn kernel_ring_drops(p: &PortCfg) -> Option<Arc<RingDrops>> {
+    let iface = p
+        .device
+        .kernel_iface()
+        .filter(|_| p.device.is_af_packet())?;
+    match RingDrops::find(iface) {
+        Ok(r) if r.sockets() > 0 => Some(Arc::new(r)),
+        found => {
+            log!(
+                "port {}: the kernel's drops on {iface} cannot be read ({}); missed stays 0",
+                p.name,
+                found
+                    .err()
+                    .map_or("no packet socket".into(), |e| e.to_string())
+            );
+            None
+        }
     }
 }
 
@@ -210,10 +227,8 @@ fn start_port(
     let host = match &p.host_interface {
         None => None,
         Some(ifname) => {
-            if let Device::Vdev { args, .. } = &p.device {
-                if let Some(kif) = hostif::vdev_iface(args) {
-                    hostif::quiet_kernel_on(kif).map_err(|e| e.to_string())?;
-                }
+            if let Some(kif) = p.device.kernel_iface() {
+                hostif::quiet_kernel_on(kif).map_err(|e| e.to_string())?;
             }
             let label = format!("{}-host", p.name);
             let mut tap =
@@ -262,23 +277,7 @@ fn start_port(
         // only a frame shorter than that is known whole.
         reassembled_len: p.device.reassembled_len(p.mtu).map_or(0, |n| n - 1),
     };
-    let ring_drops = match (&p.device, p.device.is_af_packet()) {
-        (Device::Vdev { args, .. }, true) => {
-            let iface = hostif::vdev_iface(args).unwrap_or_default();
-            match RingDrops::find(iface) {
-                Ok(r) if r.sockets() > 0 => Some(Arc::new(r)),
-                found => {
-                    log!(
-                        "port {}: the kernel's drops on {iface} cannot be read ({}); missed stays 0",
-                        p.name,
-                        found.err().map_or("no packet socket".into(), |e| e.to_string())
-                    );
-                    None
-                }
-            }
-        }
-        _ => None,
-    };
+    let ring_drops = kernel_ring_drops(p);
     Ok(PortState {
         phys,
         host,
@@ -322,10 +321,7 @@ fn run_workers(
             let id = p.phys.id();
             // A device on a kernel interface (af_packet, af_xdp, pcap) says its
             // link is up from start to stop: the interface tells the truth.
-            let iface = match &c.device {
-                Device::Vdev { args, .. } => hostif::vdev_iface(args).map(str::to_string),
-                Device::Pci(_) => None,
-            };
+            let iface = c.device.kernel_iface().map(str::to_string);
             PortView {
                 name: c.name.clone(),
                 driver: p.phys.driver(),

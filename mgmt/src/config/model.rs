@@ -445,6 +445,12 @@ impl Device {
         }
     }
 
+    /// The kernel interface a vdev reads (its `iface=` argument): af_packet,
+    /// af_xdp, pcap.
+    pub fn kernel_iface(&self) -> Option<&str> {
+        self.arg("iface").map(str::trim)
+    }
+
     pub fn is_af_packet(&self) -> bool {
         self.dpdk_name().starts_with("net_af_packet")
     }
@@ -522,7 +528,7 @@ impl Device {
         };
         args.split(',')
             .skip(1)
-            .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
+            .find_map(|kv| kv.trim().strip_prefix(key)?.strip_prefix('='))
     }
 }
 
