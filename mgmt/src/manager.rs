@@ -505,7 +505,8 @@ impl Manager {
         }
     }
 
-    /// Periodic work: neighbour replies and requests, drain deadlines, rates.
+    /// Periodic work: neighbour replies and requests, drain deadlines, rates,
+    /// port links.
     /// Returns true when a new snapshot is needed.
     pub fn tick(&mut self, now: Instant) -> bool {
         let announced = self.announcer.tick(&self.resolvers, now);
