@@ -137,6 +137,12 @@ fn duplicates_and_ranges() {
         assert!(e.message.contains("must be a multiple of framesz"), "{e}");
     }
     assert!(check(&example_with("qpairs=1", "qpairs=1,framesz=2048")).is_ok());
+    // A frame size that cannot hold an MTU-sized frame.
+    let small =
+        example_with("qpairs=1", "qpairs=1,framesz=2048").replace("mtu = 1500", "mtu = 9000");
+    let e = check(&small).unwrap_err();
+    assert_eq!(e.field, "port[0].device");
+    assert!(e.message.contains("mtu 9000 needs 9018"), "{e}");
     assert!(check(&example_with(
         "qpairs=1",
         "qpairs=1,framesz=8192,blocksz=16384"

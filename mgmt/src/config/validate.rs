@@ -548,6 +548,19 @@ fn validate_port(p: PortConfig, path: &FieldPath, workers: usize) -> Result<Port
     if !(68..=9600).contains(&p.mtu) {
         return Err(invalid(path.key("mtu"), "must be between 68 and 9600"));
     }
+    // An af_packet frame size the operator set must hold an MTU-sized frame
+    // with a VLAN tag (the kernel cuts a longer one).
+    let frame = p.mtu as usize + 18;
+    if let Some(held) = device.reassembled_len(p.mtu).filter(|&h| h < frame) {
+        return Err(invalid(
+            path.key("device"),
+            format!(
+                "af_packet framesz holds frames of {held} bytes, mtu {} needs {frame}: \
+                 raise framesz or leave it out",
+                p.mtu
+            ),
+        ));
+    }
     for (k, d) in [("rx_desc", p.rx_desc), ("tx_desc", p.tx_desc)] {
         if !(32..=16384).contains(&d) || !d.is_power_of_two() {
             return Err(invalid(
