@@ -82,27 +82,31 @@ def test_jumbo_frames_pass_through_fullnat_and_dr(testbed, tmp_path, config):
     cfg = (
         config(9000)
         + pool("dns", EQUAL, port=5353)
+        + pool("dns6", EQUAL, port=5353, v6=True)
         + pool("dnsdr", EQUAL)
         + service("dns", VIP, 53, "dns", protocol="udp")
+        + service("dns6", VIP6, 53, "dns6", protocol="udp")
         + service("dns-dr", DR_VIP, 5353, "dnsdr", protocol="udp", mode="dr")
     )
-    w = start(testbed, tmp_path, cfg)
+    w = start(testbed, tmp_path, cfg, neighbours=6)
     try:
         # 8000-byte datagrams with DF: one 8042-byte frame each way, never fragmented.
         nat = probe(testbed, VIP, 53, 8000, "--df", "--connect", count=5)
+        nat6 = probe(testbed, VIP6, 53, 8000, "--df", "--connect", count=5)
         dr = probe(testbed, DR_VIP, 5353, 8000, "--df", count=5)
     finally:
         w.stop()
-    assert not nat["errors"] and len(nat["replies"]) == 5, nat
-    assert all(r["echo_ok"] and r["from"] == f"{VIP}:53" for r in nat["replies"]), nat
-    assert nat["mtu"] == 9000, nat
+    for r, vip in ((nat, VIP), (nat6, VIP6)):
+        assert not r["errors"] and len(r["replies"]) == 5, r
+        assert all(x["echo_ok"] and x["from"] == f"{vip}:53" for x in r["replies"]), r
+        assert r["mtu"] == 9000, r
     assert not dr["errors"] and len(dr["replies"]) == 5, dr
     assert all(r["echo_ok"] and r["len"] > 8000 for r in dr["replies"]), dr
     c = w.counters()
     assert c["drop_oversize"] == 0, c
-    # 5 requests out through fullnat and 5 replies back; 5 through dr.
-    assert c["lb_forward"] == 10 and c["lb_reverse"] == 5, c
-    assert c["rx_bytes"] > 15 * 8000, c
+    # 5 requests out through fullnat and 5 replies back, each family; 5 through dr.
+    assert c["lb_forward"] == 15 and c["lb_reverse"] == 10, c
+    assert c["rx_bytes"] > 25 * 8000 and c["ip_fragments_out"] == 0, c
     assert testbed.exec("lb", "cat", "/sys/class/net/wan0/mtu").stdout.strip() == "9000"
 
 
