@@ -122,8 +122,9 @@ fn run_on(eal: &Eal, cfg: &Config, cfg_path: &std::path::Path) -> Result<stats::
     outcome
 }
 
-/// The mbufs each worker may hold at once: its pool cache (up to 1.5 times
-/// the cache size, 256) and a burst in each of its stages.
+/// The least each worker needs to hold at once: its pool cache (up to 1.5
+/// times the cache size, 256) and a burst in each of its stages. Hand-off rings
+/// and kept fragments may take more under load.
 const MBUFS_PER_WORKER: u32 = 384 + 4 * 32;
 
 /// Refuses to run when the devices' queues left too few mbufs for the workers
@@ -136,7 +137,7 @@ fn pool_room(pool: &Mempool, workers: usize) -> Result<(), String> {
     if free < want {
         return Err(format!(
             "eal.mbufs = {}: the ports' queues took {}, leaving {free} for {workers} worker(s), \
-             which may hold {want} at once; raise eal.mbufs to at least {}",
+             which need at least {want}; raise eal.mbufs to at least {}",
             u.capacity,
             u.in_use,
             u.in_use + want

@@ -249,7 +249,7 @@ def test_a_port_that_fails_is_named_with_dpdk_text(testbed, tmp_path):
 
 def test_a_packet_pool_the_queues_nearly_empty_is_refused_naming_eal_mbufs(testbed, tmp_path):
     # Two workers: the host interface's two RX queues take 1023 mbufs each from a
-    # pool of 2100, leaving 54 where each worker may hold 512 at once (its cache
+    # pool of 2100, leaving 54 where each worker needs at least 512 (its cache
     # and its bursts). Run anyway, such a weir lost ~15% of HTTP requests
     # under light load, counted nowhere (af_packet does not count them).
     cfg = base_config(workers=2).replace("mbufs = 8191", "mbufs = 2100")
