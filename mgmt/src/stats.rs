@@ -141,12 +141,13 @@ impl Summary {
             t.get(Counter::EchoRepliesV6),
         ));
         out.push(format!(
-            "balanced: {} forward, {} reverse, {} new flows, {} expired, {} reclaimed, {} moved, hand-off {} out / {} in",
+            "balanced: {} forward, {} reverse, {} new flows, {} expired, {} reclaimed ({} quiet tcp), {} moved, hand-off {} out / {} in",
             t.get(Counter::LbForward),
             t.get(Counter::LbReverse),
             t.get(Counter::FlowsNew),
             t.get(Counter::FlowsExpired),
             t.get(Counter::FlowsReclaimed),
+            t.get(Counter::FlowsReclaimedQuiet),
             t.get(Counter::FlowsMoved),
             t.get(Counter::HandoffOut),
             t.get(Counter::HandoffIn),

@@ -10,7 +10,7 @@ use super::frag_routes::FragRoutes;
 use super::icmp_sent;
 use super::local_ports::LocalPorts;
 use super::nat::{self, Parsed, Shape};
-use super::reclaim::reclaimable;
+use super::reclaim::{reclaimable, QUIET_TCP};
 use super::ring::NO_BACKEND;
 use super::snapshot::{HashKey, LbSnapshot, Mode, SchedKind, Service, MAX_BACKENDS, MAX_SERVICES};
 use super::stats::{BackendStat, LbTally, ServiceStat};
@@ -157,12 +157,16 @@ impl LbCore {
         };
         match self.table.reclaim(rank, good_enough) {
             Some(c) => {
-                match rank(&c) {
+                let r = rank(&c);
+                match r {
                     Some(r) if r > good_enough => self.settle_for = (now, r),
                     _ => {}
                 }
                 retire(&c, &mut self.ports, &mut self.active, &mut self.stats);
                 tally.add(Counter::FlowsReclaimed, 1);
+                if r == Some(QUIET_TCP) {
+                    tally.add(Counter::FlowsReclaimedQuiet, 1);
+                }
             }
             None => self.reclaim_missed = now,
         }

@@ -62,6 +62,7 @@ fn a_full_table_gives_up_finished_then_half_open_connections_never_established_o
     let (v, _, t) = send(&mut core, 4, SYN);
     assert_eq!(v, LbVerdict::Tx(0));
     assert_eq!(t.get(Counter::FlowsReclaimed), 1);
+    assert_eq!(t.get(Counter::FlowsReclaimedQuiet), 0);
     assert_eq!(core.ports.free(0), free);
     assert_eq!(live(&core), vec![2, 3, 4]);
     // The reclaimed flow's next packet finds no entry: reset.
@@ -120,6 +121,7 @@ fn a_full_table_of_established_connections_gives_up_the_longest_quiet_one() {
     core.expire(300 * TICKS_PER_SEC, &mut Tally::default());
     let (v, _, t) = send(&mut core, 4, SYN);
     assert_eq!((v, t.get(Counter::FlowsReclaimed)), (LbVerdict::Tx(0), 1));
+    assert_eq!(t.get(Counter::FlowsReclaimedQuiet), 1);
     assert_eq!(live(&core), vec![2, 3, 4]);
     send(&mut core, 4, ACK);
     // Client 1 was still there: its next segment is answered with a reset.

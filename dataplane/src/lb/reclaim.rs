@@ -8,6 +8,9 @@ use super::conn_table::Conn;
 use super::core::TICKS_PER_SEC;
 use super::tcp_state::{ConnState, Timeouts};
 
+/// The rank of a quiet established or half-closed connection (the last given up).
+pub const QUIET_TCP: u8 = 3;
+
 /// UDP flows quiet for at least this long (ticks) may be given up for a new flow.
 pub const UDP_RECLAIM_IDLE: u64 = 10 * TICKS_PER_SEC;
 
@@ -34,7 +37,7 @@ pub fn reclaimable(c: &Conn, now: u64, t: &Timeouts) -> Option<u8> {
         ConnState::Udp => (quiet() >= UDP_RECLAIM_IDLE).then_some(2),
         ConnState::Established | ConnState::FinWait => {
             let idle = t.tcp_idle_reclaim as u64 * TICKS_PER_SEC;
-            (idle > 0 && quiet() >= idle).then_some(3)
+            (idle > 0 && quiet() >= idle).then_some(QUIET_TCP)
         }
     }
 }

@@ -42,6 +42,7 @@ counters! {
     FlowsMidstream = "flows_midstream",
     FlowsExpired = "flows_expired",
     FlowsReclaimed = "flows_reclaimed",
+    FlowsReclaimedQuiet = "flows_reclaimed_quiet_tcp",
     FlowsMoved = "flows_moved",
     HandoffOut = "handoff_out",
     HandoffIn = "handoff_in",
