@@ -71,7 +71,7 @@ mod tests {
         assert!(a.contains("--no-huge -m 256 --no-shconf"), "{a}");
         // af_packet gets frames with room for what its kernel reassembles.
         assert!(
-            a.contains("--vdev net_af_packet0,iface=wan0,qpairs=1,framesz=4096,framecnt=1024 "),
+            a.contains("--vdev net_af_packet0,iface=wan0,qpairs=1,framesz=8192,blocksz=8192,framecnt=1024 "),
             "{a}"
         );
         assert!(a.contains("--vdev net_tap_weir0,iface=weir0"), "{a}");
@@ -99,11 +99,11 @@ mod tests {
         let af = vdev("net_af_packet1,iface=eth1,qpairs=2");
         assert_eq!(
             af.eal_arg(1500, 1024),
-            "net_af_packet1,iface=eth1,qpairs=2,framesz=4096,framecnt=1024"
+            "net_af_packet1,iface=eth1,qpairs=2,framesz=8192,blocksz=8192,framecnt=1024"
         );
         assert_eq!(
             (af.reassembled_len(1500), af.mbuf_data_len(1500)),
-            (Some(4030), Some(4064))
+            (Some(8126), Some(8160))
         );
         // A jumbo MTU: a frame of 9000 bytes, its Ethernet header, a VLAN tag and
         // the kernel's header, in whole pages, one frame per block.

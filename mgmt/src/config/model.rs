@@ -422,8 +422,9 @@ pub enum Device {
 
 /// The frame size an `af_packet` port gets at least unless its device string
 /// sets `framesz`: room for the datagrams the kernel reassembles before DPDK
-/// sees them (DPDK 22.11 always asks it to), not only for MTU-sized frames.
-pub const AF_PACKET_FRAMESZ: usize = 4096;
+/// sees them (DPDK 22.11 always asks it to), not only for MTU-sized frames:
+/// up to 8126 bytes, which takes in a 4096-byte EDNS answer with room to spare.
+pub const AF_PACKET_FRAMESZ: usize = 8192;
 
 /// Where the kernel puts an Ethernet frame in an af_packet (TPACKET_V2) frame:
 /// its 52-byte header and the link header's 16-byte room, rounded to 16, less
