@@ -39,6 +39,17 @@ local_ipv6 = ["2001:db8:1::2"]
 """
 
 
+# UDP echo services: fullnat over IPv4 and IPv6, and dr, on the three backends.
+UDP_SERVICES = (
+    pool("dns", EQUAL, port=5353)
+    + pool("dns6", EQUAL, port=5353, v6=True)
+    + pool("dnsdr", EQUAL)
+    + service("dns", VIP, 53, "dns", protocol="udp")
+    + service("dns6", VIP6, 53, "dns6", protocol="udp")
+    + service("dns-dr", DR_VIP, 5353, "dnsdr", protocol="udp", mode="dr")
+)
+
+
 def pcap_config(mtu, back_port=False):
     """The example's [eal] and wan port on pcap with `mtu`, and optionally the
     backend-side port of a split testbed."""
@@ -79,15 +90,7 @@ def af_packet_config(mtu):
 @pytest.mark.parametrize("config", [pcap_config, af_packet_config])
 def test_jumbo_frames_pass_through_fullnat_and_dr(testbed, tmp_path, config):
     set_mtu(testbed, 9000)
-    cfg = (
-        config(9000)
-        + pool("dns", EQUAL, port=5353)
-        + pool("dns6", EQUAL, port=5353, v6=True)
-        + pool("dnsdr", EQUAL)
-        + service("dns", VIP, 53, "dns", protocol="udp")
-        + service("dns6", VIP6, 53, "dns6", protocol="udp")
-        + service("dns-dr", DR_VIP, 5353, "dnsdr", protocol="udp", mode="dr")
-    )
+    cfg = config(9000) + UDP_SERVICES
     w = start(testbed, tmp_path, cfg, neighbours=6)
     try:
         # 8000-byte datagrams with DF: one 8042-byte frame each way, never fragmented.
@@ -189,15 +192,7 @@ def test_af_packet_ports_take_the_datagrams_their_kernel_reassembled(testbed, tm
     # port frames with room for it, balances it whole and cuts it up again for the
     # way out. IPv6 fragments come as they are and follow their first (with two
     # workers, to the worker that owns the flow).
-    cfg = (
-        base_config(workers=workers)
-        + pool("dns", EQUAL, port=5353)
-        + pool("dns6", EQUAL, port=5353, v6=True)
-        + pool("dnsdr", EQUAL)
-        + service("dns", VIP, 53, "dns", protocol="udp")
-        + service("dns6", VIP6, 53, "dns6", protocol="udp")
-        + service("dns-dr", DR_VIP, 5353, "dnsdr", protocol="udp", mode="dr")
-    )
+    cfg = base_config(workers=workers) + UDP_SERVICES
     w = start(testbed, tmp_path, cfg, neighbours=6)
     try:
         nat = probe(testbed, VIP, 53, 3000, "--connect", count=3)
