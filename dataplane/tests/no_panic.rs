@@ -15,6 +15,7 @@ fn local(vlan: Option<u16>) -> LocalAddrs {
         ipv4: vec!["198.18.0.1".parse().unwrap()],
         ipv6: vec!["2001:db8::1".parse().unwrap()],
         host_interface: true,
+        host_mtu: 1500,
         reassembled_len: 0,
     }
 }

@@ -225,6 +225,7 @@ fn start_port(
         if phys.rx_ip_checksum() { "on" } else { "off" },
         if link.up { "up" } else { "down" }
     );
+    let mut host_mtu = 0;
     let host = match &p.host_interface {
         None => None,
         Some(ifname) => {
@@ -254,6 +255,7 @@ fn start_port(
             tap.start(&tap_spec, pool).map_err(started)?;
             tap.set_mac(mac).map_err(|e| e.to_string())?;
             hostif::configure(ifname, tap_mtu, &p.ipv4, &p.ipv6).map_err(|e| e.to_string())?;
+            host_mtu = tap_mtu;
             log!(
                 "port {}: host interface {ifname} carries {}",
                 p.name,
@@ -274,6 +276,7 @@ fn start_port(
         ipv4: p.ipv4.iter().map(|c| c.addr).collect(),
         ipv6: p.ipv6.iter().map(|c| c.addr).collect(),
         host_interface: host.is_some(),
+        host_mtu,
         // The kernel cuts a longer frame to the frame's size without saying so:
         // only a frame shorter than that is known whole.
         reassembled_len: p.device.reassembled_len(p.mtu).map_or(0, |n| n - 1),

@@ -214,6 +214,7 @@ fn port_addrs() -> PortAddrs {
         ipv4: vec![Ipv4Addr::new(198, 18, 0, 1)],
         ipv6: vec![Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1)],
         host_interface: false,
+        host_mtu: 0,
         reassembled_len: 0,
     }
 }

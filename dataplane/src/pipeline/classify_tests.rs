@@ -31,6 +31,7 @@ fn local() -> LocalAddrs {
         ipv4: vec![OUR_V4],
         ipv6: vec![our_v6()],
         host_interface: true,
+        host_mtu: 1500,
         reassembled_len: 0,
     }
 }

@@ -37,6 +37,7 @@ pub fn port_with(ours: IpAddr) -> LocalAddrs {
         ipv4,
         ipv6,
         host_interface: true,
+        host_mtu: 1500,
         reassembled_len: 0,
     }
 }

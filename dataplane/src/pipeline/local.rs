@@ -16,6 +16,9 @@ pub struct LocalAddrs {
     pub ipv6: Vec<Ipv6Addr>,
     /// Whether a host interface carries traffic to the kernel.
     pub host_interface: bool,
+    /// The host interface's MTU: a longer IPv4 packet for the kernel (one the
+    /// port reassembled) goes to it in fragments.
+    pub host_mtu: u16,
     /// For a port whose kernel reassembles IP fragments before DPDK sees them
     /// (`af_packet`), the longest frame it hands over whole; 0 otherwise.
     pub reassembled_len: usize,

@@ -458,6 +458,7 @@ fn act(ctx: &mut Ctx<'_>, mut m: Mbuf, stage: &Stage, in_port: usize) {
         }
         Verdict::ToHost => {
             let port = &mut ctx.ports[in_port];
+            let host_mtu = port.local.host_mtu;
             let Some(host) = port.host.as_mut() else {
                 ctx.tally.add(Counter::DropNoHostInterface, 1);
                 return;
@@ -467,6 +468,9 @@ fn act(ctx: &mut Ctx<'_>, mut m: Mbuf, stage: &Stage, in_port: usize) {
                 return;
             }
             ctx.tally.add(Counter::ToHost, 1);
+            if fragment_v4::exceeds(m.data(), host_mtu) {
+                return fragment_to_host(ctx, m, in_port);
+            }
             push_host(&mut ctx.bufs[in_port].host, &mut host.tx, m, ctx.tally);
         }
         Verdict::Drop(c) => ctx.tally.add(c, 1),
@@ -539,6 +543,27 @@ fn fragment_out(ctx: &mut Ctx<'_>, m: Mbuf, out: usize) {
     let mtu = port.local.mtu;
     let (wire, tx, tally) = (&mut ctx.bufs[out].wire, &mut port.tx, &mut *ctx.tally);
     let emit = |f| push_wire(wire, tx, f, tally);
+    match fragment_v4::fragment(m.data(), mtu, || m.alloc_sibling(), emit) {
+        Ok(n) => ctx.tally.add(Counter::FragmentsOut, n as u64),
+        Err(c) => ctx.tally.add(c, 1),
+    }
+}
+
+/// Bigger than the host interface takes: a datagram the port's kernel
+/// reassembled (af_packet), for the appliance's own kernel, which gets it in
+/// fragments and puts it together again; one that cannot be cut (DF, not IPv4)
+/// is counted as `drop_fragment_failed`.
+#[cold]
+#[inline(never)]
+fn fragment_to_host(ctx: &mut Ctx<'_>, m: Mbuf, p: usize) {
+    let port = &mut ctx.ports[p];
+    let mtu = port.local.host_mtu;
+    let Some(host) = port.host.as_mut() else {
+        ctx.tally.add(Counter::DropNoHostInterface, 1);
+        return;
+    };
+    let (batch, tx, tally) = (&mut ctx.bufs[p].host, &mut host.tx, &mut *ctx.tally);
+    let emit = |f| push_host(batch, tx, f, tally);
     match fragment_v4::fragment(m.data(), mtu, || m.alloc_sibling(), emit) {
         Ok(n) => ctx.tally.add(Counter::FragmentsOut, n as u64),
         Err(c) => ctx.tally.add(c, 1),
