@@ -98,8 +98,9 @@ class Weir:
             time.sleep(0.05)
         raise AssertionError(f"weir not ready in {timeout}s:\n{self.log()}")
 
-    def stop(self, timeout=10):
-        """SIGTERM; returns seconds until the process exited. Parses the summary."""
+    def stop(self, timeout=10, check_mbufs=True):
+        """SIGTERM; returns seconds until the process exited. Parses the summary
+        and checks that no mbuf was lost (`check_mbufs`)."""
         if self.proc.poll() is None:
             t0 = time.monotonic()
             # `ip netns exec` execs weir, so the pid is weir's own.
@@ -115,7 +116,7 @@ class Weir:
             # Every run is a leak check: with the ports closed, each mbuf a
             # worker took must be back in the pool.
             lost = self.summary["mbufs"]["in_use"]
-            assert lost == 0, f"{lost} mbufs never came back to the pool:\n{self.log()}"
+            assert lost == 0 or not check_mbufs, f"{lost} mbufs never came back to the pool:\n{self.log()}"
         return elapsed
 
     def counters(self):
