@@ -404,12 +404,17 @@ def test_full_table_gives_quiet_udp_flows_to_new_ones(testbed, tmp_path):
         + service("dns", VIP, 53, "dns", protocol="udp")
     )
     w = start(testbed, tmp_path, cfg)
+    # Each query from a port of its own (the kernel's random ports could give
+    # a later query an earlier one's 5-tuple, and so its entry).
     script = (
         "import socket,time\n"
+        "port=20000\n"
         "def ask(n):\n"
+        "  global port\n"
         "  ok=0\n"
         "  for i in range(n):\n"
         "    s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.settimeout(0.5)\n"
+        "    s.bind(('',port)); port+=1\n"
         "    s.sendto(b'q',('198.18.0.100',53))\n"
         "    try: s.recvfrom(2048); ok+=1\n"
         "    except OSError: pass\n"
