@@ -26,4 +26,6 @@ mod core_full_table_tests;
 #[cfg(test)]
 mod core_icmp_tests;
 #[cfg(test)]
+mod core_property_tests;
+#[cfg(test)]
 mod core_tests;

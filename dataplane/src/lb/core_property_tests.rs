@@ -1,0 +1,717 @@
+//! Random traffic, clean and damaged, through two workers' LbCores: client
+//! segments and datagrams, backend replies, ICMP errors about forwarded packets
+//! and IPv4 fragments, in any order, with the clock moving. Whatever comes in:
+//! nothing panics; a refusal names a drop counter; a packet is handed over at
+//! most once and untouched; what leaves has intact checksums when what came in
+//! had; a flow's packets go to the backend its hash picks (until backends
+//! change: they go down, into maint or lose their MAC too); the per-backend and
+//! per-service active counts match the table; and once everything has expired,
+//! no entry, local port, active count or parked fragment is left behind.
+
+use super::core::{Arrival, LbCore, LbVerdict};
+use super::core_tests::{be_mac, snap_of, Family, CLIENT_MAC, OUR, V4, V6};
+use super::frag_parking::Done;
+use super::ring::{RingMember, RingTable};
+use super::snapshot::{smooth_wrr, LbSnapshot, Mode, SchedKind};
+use super::stats::{BackendStat, ServiceStat};
+use crate::buf::{PacketBuf, VecBuf};
+use crate::pipeline::counters::{Counter, Tally};
+use crate::wire::build::{TcpV4, TcpV6};
+use crate::wire::checksum::{pseudo_v4, pseudo_v6};
+use crate::wire::{icmpv4, icmpv6, ip_proto, ipv4, ipv6, tcp, udp};
+use proptest::prelude::*;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, OnceLock};
+
+const WORKERS: u16 = 2;
+const BACKENDS: usize = 3;
+/// The UDP service's port on the VIP (the TCP one is on 80).
+const UDP_PORT: u16 = 53;
+
+/// What a step sends.
+#[derive(Debug, Clone)]
+enum Kind {
+    /// A segment with these flags from the client to the VIP.
+    ClientTcp(u8),
+    /// A datagram from the client to the VIP.
+    ClientUdp,
+    /// An answer (flags `.2` if a segment) from where a forwarded packet went to
+    /// where it came from, `.1` picking the packet; 1 time in 8, a stray segment
+    /// from backend `.0` to local port `.1`.
+    Reply(u8, u16, u8),
+    /// An ICMP error from where a forwarded packet went, about it (`.0` picks it).
+    IcmpAbout(u8),
+    /// A client segment in two IPv4 fragments: the first, the second, both, or
+    /// both the second first.
+    Fragments(u8),
+}
+
+#[derive(Debug, Clone)]
+struct Send {
+    kind: Kind,
+    /// The client's port: a few, so flows repeat.
+    flow: u8,
+    payload: u8,
+    /// The worker whose queue it arrives on.
+    worker: bool,
+    /// A byte after the Ethernet header XORed with a non-zero value.
+    damage: Option<(u16, u8)>,
+    /// Cut to this length (modulo its own).
+    cut: Option<u16>,
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    Send(Send),
+    /// The clock moves this many ticks and the workers expire what fell due.
+    Tick(u8),
+    /// The management core publishes backend `.0` up, down (health checks
+    /// failed), blocked (maint) or with its MAC unknown, by `.1`.
+    Backend(u8, u8),
+}
+
+fn kind() -> impl Strategy<Value = Kind> {
+    use tcp::flags::{ACK, FIN, PSH, RST, SYN};
+    let flags = prop::sample::select(vec![
+        SYN,
+        ACK,
+        SYN | ACK,
+        ACK | PSH,
+        FIN | ACK,
+        RST,
+        0,
+        0xff,
+    ]);
+    prop_oneof![
+        4 => flags.clone().prop_map(Kind::ClientTcp),
+        2 => Just(Kind::ClientUdp),
+        3 => (0..BACKENDS as u8, any::<u16>(), flags).prop_map(|(b, p, f)| Kind::Reply(b, p, f)),
+        1 => any::<u8>().prop_map(Kind::IcmpAbout),
+        1 => (0u8..4).prop_map(Kind::Fragments),
+    ]
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    let send = (
+        kind(),
+        0u8..6,
+        0u8..40,
+        any::<bool>(),
+        prop::option::weighted(0.25, (any::<u16>(), 1u8..=255)),
+        prop::option::weighted(0.1, any::<u16>()),
+    )
+        .prop_map(|(kind, flow, payload, worker, damage, cut)| {
+            Op::Send(Send {
+                kind,
+                flow,
+                payload,
+                worker,
+                damage,
+                cut,
+            })
+        });
+    prop_oneof![
+        16 => send,
+        2 => (0u8..40).prop_map(Op::Tick),
+        1 => (0..BACKENDS as u8, 0u8..4).prop_map(|(b, s)| Op::Backend(b, s)),
+    ]
+}
+
+/// A TCP service on port 80 and a UDP one on [`UDP_PORT`] of one VIP, three
+/// backends, short timeouts (so a run sees entries expire).
+fn snapshot(f: &Family, mode: Mode) -> LbSnapshot {
+    let mut s = snap_of(f, mode, SchedKind::RingHash, &[1; BACKENDS]);
+    let mut udp = s.services[0].clone();
+    (udp.name, udp.port, udp.proto) = ("dns".into(), UDP_PORT, ip_proto::UDP);
+    s.services.push(udp);
+    let key = *s.by_vip.keys().next().expect("the TCP service");
+    s.by_vip.insert((key.0, UDP_PORT, ip_proto::UDP), 1);
+    s.index_locals();
+    let t = &mut s.timeouts;
+    (t.tcp_syn, t.tcp_established, t.tcp_fin, t.tcp_close) = (2, 6, 3, 1);
+    (t.udp, t.tcp_idle_reclaim) = (3, 4);
+    s
+}
+
+/// The two ends of the traffic of one family.
+struct Ends {
+    f: &'static Family,
+    client: IpAddr,
+}
+
+impl Ends {
+    fn segment(
+        &self,
+        src: IpAddr,
+        sport: u16,
+        dst: IpAddr,
+        dport: u16,
+        flags: u8,
+        n: usize,
+    ) -> Vec<u8> {
+        let src_mac = if src == self.client {
+            CLIENT_MAC
+        } else {
+            be_mac(backend_index(self.f, src).unwrap_or(0))
+        };
+        match (src, dst) {
+            (IpAddr::V4(src), IpAddr::V4(dst)) => TcpV4 {
+                src_mac,
+                dst_mac: OUR,
+                src,
+                sport,
+                dst,
+                dport,
+            }
+            .frame(flags, n),
+            (IpAddr::V6(src), IpAddr::V6(dst)) => TcpV6 {
+                src_mac,
+                dst_mac: OUR,
+                src,
+                sport,
+                dst,
+                dport,
+            }
+            .frame(flags, n),
+            _ => unreachable!("one family"),
+        }
+    }
+
+    /// A datagram with `n` payload bytes.
+    fn datagram(&self, src: IpAddr, sport: u16, dst: IpAddr, dport: u16, n: usize) -> Vec<u8> {
+        let mut f = self.segment(src, sport, dst, dport, 0, n + 12);
+        let l3 = 14 + if self.f.vip.is_ipv4() { 20 } else { 40 };
+        f.truncate(l3 + 8 + n);
+        for (i, b) in f[l3 + 8..].iter_mut().enumerate() {
+            *b = i as u8;
+        }
+        let len = (8 + n) as u16;
+        let pseudo = match (src, dst) {
+            (IpAddr::V4(s), IpAddr::V4(d)) => {
+                let mut ip = ipv4::Packet::new_unchecked(&mut f[14..]);
+                ip.set_protocol(ip_proto::UDP);
+                ip.set_total_len(20 + len);
+                ip.fill_checksum();
+                pseudo_v4(s, d, ip_proto::UDP, len)
+            }
+            (IpAddr::V6(s), IpAddr::V6(d)) => {
+                f[14 + 4..14 + 6].copy_from_slice(&len.to_be_bytes());
+                f[14 + 6] = ip_proto::UDP;
+                pseudo_v6(&s, &d, ip_proto::UDP, len as u32)
+            }
+            _ => unreachable!("one family"),
+        };
+        let mut u = udp::Packet::new_unchecked(&mut f[l3..]);
+        u.set_len(len);
+        u.fill_checksum(pseudo);
+        f
+    }
+
+    /// An ICMP error from `out`'s destination to its source, quoting its start.
+    fn error_about(&self, out: &[u8]) -> Option<Vec<u8>> {
+        let l3 = &out[14..];
+        Some(match ipv4::Packet::new_checked(l3) {
+            Ok(ip) => TcpV4 {
+                src_mac: CLIENT_MAC,
+                dst_mac: OUR,
+                src: ip.dst(),
+                sport: 0,
+                dst: ip.src(),
+                dport: 0,
+            }
+            .icmp_error(3, 3, 0, &l3[..l3.len().min(28)]),
+            Err(_) => {
+                let ip = ipv6::Packet::new_checked(l3).ok()?;
+                TcpV6 {
+                    src_mac: CLIENT_MAC,
+                    dst_mac: OUR,
+                    src: ip.dst(),
+                    sport: 0,
+                    dst: ip.src(),
+                    dport: 0,
+                }
+                .icmp_error(1, 4, 0, &l3[..l3.len().min(48)])
+            }
+        })
+    }
+}
+
+fn backend_index(f: &Family, a: IpAddr) -> Option<usize> {
+    (0..BACKENDS).find(|&i| (f.backend)(i) == a)
+}
+
+/// An IPv4 frame's two fragments, the first with 16 bytes of its payload.
+fn fragments(frame: &[u8], id: u16) -> Vec<Vec<u8>> {
+    let piece = |bytes: &[u8], offset: usize, more: bool| {
+        let mut f = frame[..34].to_vec();
+        f.extend_from_slice(bytes);
+        let mut ip = ipv4::Packet::new_unchecked(&mut f[14..]);
+        ip.set_total_len((20 + bytes.len()) as u16);
+        ip.set_ident(id);
+        ip.set_fragment((offset / 8) as u16, more);
+        ip.fill_checksum();
+        f
+    };
+    let payload = &frame[34..];
+    vec![
+        piece(&payload[..16], 0, true),
+        piece(&payload[16..], 16, false),
+    ]
+}
+
+/// Whether an IPv4 frame's header checksum holds (`None` for other frames).
+fn ip_header_ok(frame: &[u8]) -> Option<bool> {
+    (frame.get(12..14)? == [8, 0])
+        .then(|| {
+            ipv4::Packet::new_checked(&frame[14..])
+                .ok()
+                .map(|p| p.verify_checksum())
+        })
+        .flatten()
+}
+
+/// Whether a whole (unfragmented, no IPv6 extension header) TCP, UDP or ICMP
+/// packet's checksum holds; `None` where it cannot be told.
+fn l4_ok(frame: &[u8]) -> Option<bool> {
+    let l3 = frame.get(14..)?;
+    let (proto, l4, pseudo) = match frame.get(12..14)? {
+        [8, 0] => {
+            let ip = ipv4::Packet::new_checked(l3).ok()?;
+            if ip.frag_offset() != 0 || ip.more_frags() {
+                return None;
+            }
+            let l4 = &l3[ip.header_len()..ip.total_len() as usize];
+            (
+                ip.protocol(),
+                l4,
+                pseudo_v4(ip.src(), ip.dst(), ip.protocol(), l4.len() as u16),
+            )
+        }
+        [0x86, 0xdd] => {
+            let ip = ipv6::Packet::new_checked(l3).ok()?;
+            let l4 = &l3[40..40 + ip.payload_len() as usize];
+            let (s, d) = (ip.src(), ip.dst());
+            (
+                ip.next_header(),
+                l4,
+                pseudo_v6(&s, &d, ip.next_header(), l4.len() as u32),
+            )
+        }
+        _ => return None,
+    };
+    match proto {
+        ip_proto::TCP => Some(tcp::Packet::new_checked(l4).ok()?.verify_checksum(pseudo)),
+        ip_proto::UDP => Some(
+            udp::Packet::new_checked(l4)
+                .ok()?
+                .verify_checksum(pseudo, frame[12] == 8),
+        ),
+        ip_proto::ICMP => Some(icmpv4::Packet::new_checked(l4).ok()?.verify_checksum()),
+        ip_proto::ICMPV6 => {
+            let p = icmpv6::Packet::new_checked(l4).ok()?;
+            let mut b = l4.to_vec();
+            let mut copy = icmpv6::Packet::new_unchecked(&mut b[..]);
+            let ip = ipv6::Packet::new_checked(l3).ok()?;
+            copy.fill_checksum(&ip.src(), &ip.dst());
+            Some(copy.checksum() == p.checksum())
+        }
+        _ => None,
+    }
+}
+
+/// The addresses, ports and protocol of a packet that left.
+fn ends_of(out: &[u8]) -> (IpAddr, u16, IpAddr, u16, u8) {
+    let (src, dst, proto, l4): (IpAddr, IpAddr, u8, usize) = match out[12] {
+        8 => {
+            let ip = ipv4::Packet::new_checked(&out[14..]).expect("IPv4 left");
+            (
+                ip.src().into(),
+                ip.dst().into(),
+                ip.protocol(),
+                14 + ip.header_len(),
+            )
+        }
+        _ => {
+            let ip = ipv6::Packet::new_checked(&out[14..]).expect("IPv6 left");
+            (ip.src().into(), ip.dst().into(), ip.next_header(), 54)
+        }
+    };
+    let port = |at: usize| u16::from_be_bytes([out[at], out[at + 1]]);
+    (src, port(l4), dst, port(l4 + 2), proto)
+}
+
+/// The hop limit or TTL of an IP frame.
+fn ttl(frame: &[u8]) -> Option<u8> {
+    match frame.get(12..14)? {
+        [8, 0] => frame.get(14 + 8).copied(),
+        [0x86, 0xdd] => frame.get(14 + 7).copied(),
+        _ => None,
+    }
+}
+
+/// Two workers, as the worker loop drives them, and what the checks remember.
+struct Lab {
+    s: LbSnapshot,
+    ends: Ends,
+    cores: Vec<LbCore>,
+    free_ports: Vec<usize>,
+    now: u64,
+    /// Fragments a core parked, by (worker, place).
+    kept: HashMap<(usize, u16), (Vec<u8>, Arrival)>,
+    /// Recently forwarded packets, for replies and ICMP errors.
+    forwarded: Vec<Vec<u8>>,
+    /// The backend each undamaged client flow went to: (proto, client port);
+    /// checked until a backend changes.
+    chosen: Option<HashMap<(u8, u16), usize>>,
+    next_id: u16,
+}
+
+impl Lab {
+    fn new(f: &'static Family, mode: Mode, capacity: usize) -> Lab {
+        let s = snapshot(f, mode);
+        let cores: Vec<LbCore> = (0..WORKERS)
+            .map(|w| LbCore::new(w, WORKERS, capacity, 1))
+            .collect();
+        let free_ports = cores.iter().map(|c| c.ports.free(0)).collect();
+        let client = match f.vip {
+            IpAddr::V4(_) => IpAddr::V4(super::core_tests::CLIENT),
+            IpAddr::V6(_) => "2001:db8::10".parse().unwrap(),
+        };
+        Lab {
+            s,
+            ends: Ends { f, client },
+            cores,
+            free_ports,
+            now: 0,
+            kept: HashMap::new(),
+            forwarded: vec![],
+            chosen: Some(HashMap::new()),
+            next_id: 1,
+        }
+    }
+
+    /// The frames a step sends (fragments: one or two), and whether they go to
+    /// a local address (a backend's reply) rather than the VIP.
+    fn frames(&mut self, s: &Send) -> Vec<(Vec<u8>, bool)> {
+        let (e, sport) = (&self.ends, 40000 + s.flow as u16);
+        let n = s.payload as usize;
+        let local = self.s.locals[0].v4.iter().map(|&a| IpAddr::V4(a));
+        let local = local.chain(self.s.locals[0].v6.iter().map(|&a| IpAddr::V6(a)));
+        let local = local.into_iter().next().expect("a local address");
+        let mut out = match s.kind {
+            Kind::ClientTcp(flags) => {
+                vec![(e.segment(e.client, sport, e.f.vip, 80, flags, n), false)]
+            }
+            Kind::ClientUdp => vec![(e.datagram(e.client, sport, e.f.vip, UDP_PORT, n), false)],
+            Kind::Reply(b, pick, flags) => match self.forwarded.len() {
+                // Mostly an answer to a packet that left (from the backend it
+                // went to, to the address and port it came from), else a stray.
+                k if k > 0 && pick % 8 != 0 => {
+                    let out = &self.forwarded[pick as usize % k];
+                    let (src, sport, dst, dport, proto) = ends_of(out);
+                    let f = match proto {
+                        ip_proto::UDP => e.datagram(dst, dport, src, sport, n),
+                        _ => e.segment(dst, dport, src, sport, flags, n),
+                    };
+                    vec![(f, true)]
+                }
+                _ => {
+                    let from = (e.f.backend)(b as usize);
+                    vec![(e.segment(from, 8080, local, pick, flags, n), true)]
+                }
+            },
+            Kind::IcmpAbout(pick) => match self.forwarded.len() {
+                0 => vec![],
+                k => e
+                    .error_about(&self.forwarded[pick as usize % k])
+                    .map(|f| (f, true))
+                    .into_iter()
+                    .collect(),
+            },
+            Kind::Fragments(which) => {
+                if !e.f.vip.is_ipv4() {
+                    return vec![];
+                }
+                let whole = e.segment(e.client, sport, e.f.vip, 80, tcp::flags::ACK, 24 + n);
+                self.next_id += 1;
+                let [a, b]: [Vec<u8>; 2] = fragments(&whole, self.next_id).try_into().unwrap();
+                match which {
+                    0 => vec![(a, false)],
+                    1 => vec![(b, false)],
+                    2 => vec![(a, false), (b, false)],
+                    _ => vec![(b, false), (a, false)],
+                }
+            }
+        };
+        if let Some((last, _)) = out.last_mut() {
+            if let Some((at, x)) = s.damage {
+                let at = 14 + at as usize % (last.len() - 14);
+                last[at] ^= x;
+            }
+            if let Some(cut) = s.cut {
+                last.truncate(cut as usize % last.len());
+            }
+        }
+        out
+    }
+
+    fn step(&mut self, op: &Op) {
+        match op {
+            Op::Tick(n) => {
+                self.now += *n as u64;
+                self.expire();
+            }
+            Op::Backend(b, state) => self.set_backend(*b as usize, *state),
+            Op::Send(s) => {
+                let frames = self.frames(s);
+                let clean = s.damage.is_none() && s.cut.is_none();
+                for (frame, local) in frames {
+                    let at = Arrival {
+                        l2: 14,
+                        v6: frame.get(12..14) == Some(&[0x86, 0xdd]),
+                        in_port: 0,
+                        handed: false,
+                        local,
+                    };
+                    self.deliver(s.worker as usize, frame, at, clean && !local);
+                }
+            }
+        }
+        self.check_counts();
+    }
+
+    /// `frame` through worker `w`, then through the worker it is handed to, then
+    /// the parked fragments released; every verdict checked.
+    fn deliver(&mut self, w: usize, frame: Vec<u8>, at: Arrival, clean_client: bool) {
+        let mut queue = vec![(w, frame, at)];
+        while let Some((w, frame, at)) = queue.pop() {
+            let mut b = VecBuf::new(&frame, 9000);
+            let mut t = Tally::default();
+            let v = self.cores[w].process(&mut b, at, &self.s, &[OUR], &mut t);
+            match v {
+                LbVerdict::Drop(c) => assert!(c.is_drop(), "{} is not a drop", c.name()),
+                LbVerdict::Handoff(o) => {
+                    assert!(!at.handed, "handed over twice");
+                    assert!(o < WORKERS && o as usize != w, "handed to {o}");
+                    assert_eq!(b.data(), &frame[..], "changed before the hand-off");
+                    queue.push((o as usize, frame, Arrival { handed: true, ..at }));
+                }
+                LbVerdict::Park(i) => {
+                    // A place still kept is the longest wait's, given up.
+                    self.kept.insert((w, i), (frame, at));
+                }
+                LbVerdict::Tx(port) => {
+                    assert_eq!(port, 0);
+                    self.check_out(&frame, b.data(), &t, clean_client);
+                }
+            }
+            while let Some(done) = self.cores[w].parking.take_done() {
+                match done {
+                    Done::Retry(i) => {
+                        let (f, a) = self.kept.remove(&(w, i)).expect("kept");
+                        queue.push((w, f, a));
+                    }
+                    Done::Expired(i) => {
+                        self.kept.remove(&(w, i)).expect("kept");
+                    }
+                }
+            }
+        }
+    }
+
+    /// What left for a packet that came in as `inp`.
+    fn check_out(&mut self, inp: &[u8], out: &[u8], t: &Tally, clean_client: bool) {
+        assert!(out.len() >= 14 + 20, "a {}-byte frame left", out.len());
+        assert_eq!(out[6..12], OUR, "sent from our MAC");
+        let made = [
+            Counter::TcpResetsSent,
+            Counter::TooBigSent,
+            Counter::TimeExceededSent,
+            Counter::PortUnreachableSent,
+        ]
+        .iter()
+        .any(|&c| t.get(c) > 0);
+        let intact = ip_header_ok(inp) != Some(false) && l4_ok(inp) != Some(false);
+        if made || intact {
+            assert_ne!(
+                ip_header_ok(out),
+                Some(false),
+                "IPv4 header checksum: {out:02x?}"
+            );
+            assert_ne!(l4_ok(out), Some(false), "L4 checksum: {out:02x?}");
+        }
+        if !made {
+            let (a, b) = (ttl(inp).unwrap(), ttl(out).unwrap());
+            assert_eq!(b, a.wrapping_sub(1), "TTL or hop limit");
+        }
+        if made || t.get(Counter::IcmpErrorsRelayed) > 0 || t.get(Counter::LbForward) == 0 {
+            return;
+        }
+        let be = be_mac_index(out).expect("forwarded to a backend's MAC");
+        if !self.ends.f.vip.is_ipv4()
+            || ipv4::Packet::new_checked(&out[14..]).is_ok_and(|p| p.frag_offset() == 0)
+        {
+            self.forwarded.push(out.to_vec());
+            if self.forwarded.len() > 16 {
+                self.forwarded.remove(0);
+            }
+        }
+        let proto = out[14 + if out[12] == 8 { 9 } else { 6 }];
+        let later_fragment = inp[12] == 8
+            && ipv4::Packet::new_checked(&inp[14..]).is_ok_and(|p| p.frag_offset() != 0);
+        let Some(chosen) = self.chosen.as_mut() else {
+            return;
+        };
+        if clean_client && !later_fragment && (proto == ip_proto::TCP || proto == ip_proto::UDP) {
+            let l3_in = 14 + if inp[12] == 8 { 20 } else { 40 };
+            let sport = u16::from_be_bytes([inp[l3_in], inp[l3_in + 1]]);
+            let first = *chosen.entry((proto, sport)).or_insert(be);
+            assert_eq!(be, first, "flow {proto}/{sport} moved between backends");
+        }
+    }
+
+    /// Backend `b` as the management core would publish it in `state` (0 up,
+    /// 1 down, 2 blocked, 3 MAC unknown), both services' rings rebuilt. Flows
+    /// may move from then on.
+    fn set_backend(&mut self, b: usize, state: u8) {
+        let be = &mut self.s.backends[b];
+        (be.down, be.blocked, be.mac) = (state == 1, state == 2, Some(be_mac(b)));
+        if state == 3 {
+            be.mac = None;
+        }
+        for svc in self.s.services.iter_mut() {
+            svc.weights[b] = (state != 1) as u32;
+            svc.ring = ring_of(&svc.weights);
+            svc.wrr = smooth_wrr(&svc.weights, 100);
+        }
+        self.chosen = None;
+    }
+
+    fn expire(&mut self) {
+        for c in self.cores.iter_mut() {
+            c.expire(self.now, &mut Tally::default());
+        }
+        // What a worker does between bursts: take back what expired in parking.
+        for w in 0..self.cores.len() {
+            while let Some(d) = self.cores[w].parking.take_done() {
+                let i = match d {
+                    Done::Retry(i) | Done::Expired(i) => i,
+                };
+                self.kept.remove(&(w, i)).expect("kept");
+            }
+        }
+    }
+
+    /// The active counts of backends and services are what each table holds.
+    fn check_counts(&self) {
+        for core in &self.cores {
+            assert!(core.table.len() <= core.table.capacity());
+            let mut by_backend = [0u64; BACKENDS];
+            let mut by_service = [0u64; 2];
+            for (_, c) in core.table.iter() {
+                by_backend[c.backend as usize] += 1;
+                by_service[c.service as usize] += 1;
+            }
+            for (b, &n) in by_backend.iter().enumerate() {
+                assert_eq!(
+                    core.active(b as u32) as u64,
+                    n,
+                    "backend {b}'s active count"
+                );
+                assert_eq!(core.stats.get_backend(b as u32, BackendStat::Active), n);
+            }
+            for (id, &n) in by_service.iter().enumerate() {
+                assert_eq!(core.stats.get_service(id as u32, ServiceStat::Active), n);
+            }
+        }
+    }
+
+    /// After every deadline: nothing left anywhere.
+    fn check_drained(&mut self) {
+        for _ in 0..20 {
+            self.now += 64;
+            self.expire();
+        }
+        self.check_counts();
+        for (w, core) in self.cores.iter().enumerate() {
+            assert_eq!(core.table.len(), 0, "worker {w}'s table");
+            assert_eq!(
+                core.ports.free(0),
+                self.free_ports[w],
+                "worker {w}'s local ports"
+            );
+            assert_eq!(core.parking.waiting(), 0);
+        }
+        assert!(
+            self.kept.is_empty(),
+            "fragments never given back: {:?}",
+            self.kept.keys()
+        );
+    }
+}
+
+/// The ring of backends with weights 0 or 1, built once per set (a build
+/// takes a millisecond or so).
+fn ring_of(weights: &[u32]) -> Arc<RingTable> {
+    static RINGS: OnceLock<Vec<Arc<RingTable>>> = OnceLock::new();
+    let rings = RINGS.get_or_init(|| {
+        let names: Vec<String> = (0..BACKENDS).map(|i| format!("p/b{i}")).collect();
+        (0..1u32 << BACKENDS)
+            .map(|set| {
+                let members: Vec<RingMember<'_>> = names
+                    .iter()
+                    .enumerate()
+                    .map(|(i, key)| RingMember {
+                        key,
+                        weight: set >> i & 1,
+                    })
+                    .collect();
+                Arc::new(RingTable::build(&members))
+            })
+            .collect()
+    });
+    let set = weights
+        .iter()
+        .enumerate()
+        .map(|(i, &w)| (w.min(1)) << i)
+        .sum::<u32>();
+    rings[set as usize].clone()
+}
+
+/// The backend a frame was sent to, by its destination MAC.
+fn be_mac_index(out: &[u8]) -> Option<usize> {
+    (0..BACKENDS).find(|&i| out[..6] == be_mac(i))
+}
+
+fn run_case(f: &'static Family, mode: Mode, capacity: usize, ops: &[Op]) {
+    let mut lab = Lab::new(f, mode, capacity);
+    for op in ops {
+        lab.step(op);
+    }
+    lab.check_drained();
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    #[test]
+    fn fullnat_v4(capacity in 2usize..24, ops in prop::collection::vec(op(), 1..120)) {
+        run_case(&V4, Mode::FullNat, capacity, &ops);
+    }
+
+    #[test]
+    fn fullnat_v6(capacity in 2usize..24, ops in prop::collection::vec(op(), 1..120)) {
+        run_case(&V6, Mode::FullNat, capacity, &ops);
+    }
+
+    #[test]
+    fn dr_v4(capacity in 2usize..24, ops in prop::collection::vec(op(), 1..120)) {
+        run_case(&V4, Mode::Dr, capacity, &ops);
+    }
+
+    #[test]
+    fn dr_v6(capacity in 2usize..24, ops in prop::collection::vec(op(), 1..120)) {
+        run_case(&V6, Mode::Dr, capacity, &ops);
+    }
+}
