@@ -1,9 +1,10 @@
 //! Random traffic, clean and damaged, through two workers' LbCores: client
 //! segments and datagrams, backend replies, ICMP errors about forwarded packets
-//! and IPv4 fragments, in any order, with the clock moving. Whatever comes in:
-//! nothing panics; a refusal names a drop counter; a packet is handed over at
-//! most once and untouched; what leaves has intact checksums when what came in
-//! had; a flow's packets go to the backend its hash picks (until backends
+//! and fragments (IPv4 and IPv6), in any order, with the clock moving. Whatever
+//! comes in: nothing panics; a refusal names a drop counter; a packet is handed
+//! over at most once and untouched; what leaves has intact checksums when what
+//! came in had, and a datagram's two fragments leave for one backend, rewritten
+//! alike, making a segment with a valid checksum; a flow's packets go to the backend its hash picks (until backends
 //! change: they go down, into maint or lose their MAC too); the per-backend and
 //! per-service active counts match the table; and once everything has expired,
 //! no entry, local port, active count or parked fragment is left behind.
@@ -241,23 +242,115 @@ fn backend_index(f: &Family, a: IpAddr) -> Option<usize> {
     (0..BACKENDS).find(|&i| (f.backend)(i) == a)
 }
 
-/// An IPv4 frame's two fragments, the first with 16 bytes of its payload.
-fn fragments(frame: &[u8], id: u16) -> Vec<Vec<u8>> {
+/// A frame's two fragments (IPv4, or IPv6 with a fragment header), the first
+/// with 24 bytes of its payload (a TCP header and 4 bytes).
+fn fragments(frame: &[u8], id: u16) -> [Vec<u8>; 2] {
+    let v4 = frame[12] == 8;
+    let l4 = if v4 { 34 } else { 54 };
     let piece = |bytes: &[u8], offset: usize, more: bool| {
-        let mut f = frame[..34].to_vec();
-        f.extend_from_slice(bytes);
-        let mut ip = ipv4::Packet::new_unchecked(&mut f[14..]);
-        ip.set_total_len((20 + bytes.len()) as u16);
-        ip.set_ident(id);
-        ip.set_fragment((offset / 8) as u16, more);
-        ip.fill_checksum();
+        let mut f = frame[..l4].to_vec();
+        if v4 {
+            f.extend_from_slice(bytes);
+            let mut ip = ipv4::Packet::new_unchecked(&mut f[14..]);
+            ip.set_total_len((20 + bytes.len()) as u16);
+            ip.set_ident(id);
+            ip.set_fragment((offset / 8) as u16, more);
+            ip.fill_checksum();
+        } else {
+            let next = f[14 + 6];
+            f[14 + 6] = ipv6::next_header::FRAGMENT;
+            f[14 + 4..14 + 6].copy_from_slice(&(8 + bytes.len() as u16).to_be_bytes());
+            f.extend_from_slice(&[next, 0]);
+            f.extend_from_slice(&(offset as u16 | more as u16).to_be_bytes());
+            f.extend_from_slice(&(id as u32).to_be_bytes());
+            f.extend_from_slice(bytes);
+        }
         f
     };
-    let payload = &frame[34..];
-    vec![
-        piece(&payload[..16], 0, true),
-        piece(&payload[16..], 16, false),
+    let payload = &frame[l4..];
+    [
+        piece(&payload[..24], 0, true),
+        piece(&payload[24..], 24, false),
     ]
+}
+
+/// A frame's fragment offset, if it is a fragment.
+fn fragment_offset(frame: &[u8]) -> Option<u16> {
+    match frame.get(12..14)? {
+        [8, 0] => ipv4::Packet::new_checked(&frame[14..])
+            .ok()
+            .filter(|p| p.is_fragment())
+            .map(|p| p.frag_offset()),
+        _ => (frame.get(14 + 6) == Some(&ipv6::next_header::FRAGMENT))
+            .then(|| {
+                frame
+                    .get(56..58)
+                    .map(|o| u16::from_be_bytes([o[0], o[1]]) & !7)
+            })
+            .flatten(),
+    }
+}
+
+/// A fragment that left: what it carries of which datagram, and where to.
+struct Part {
+    id: u32,
+    offset: u16,
+    ends: (IpAddr, IpAddr),
+    proto: u8,
+    bytes: Vec<u8>,
+    backend: usize,
+}
+
+/// `frame` as a [`Part`], if it is a fragment.
+fn part_of(frame: &[u8], backend: usize) -> Option<Part> {
+    let offset = fragment_offset(frame)?;
+    let (id, ends, proto, bytes) = match frame[12] {
+        8 => {
+            let ip = ipv4::Packet::new_checked(&frame[14..]).ok()?;
+            let bytes = frame[14 + ip.header_len()..14 + ip.total_len() as usize].to_vec();
+            (
+                ip.ident() as u32,
+                (ip.src().into(), ip.dst().into()),
+                ip.protocol(),
+                bytes,
+            )
+        }
+        _ => {
+            let ip = ipv6::Packet::new_checked(&frame[14..]).ok()?;
+            let id = u32::from_be_bytes(frame.get(58..62)?.try_into().ok()?);
+            let bytes = frame.get(62..54 + ip.payload_len() as usize)?.to_vec();
+            (
+                id,
+                (ip.src().into(), ip.dst().into()),
+                *frame.get(54)?,
+                bytes,
+            )
+        }
+    };
+    Some(Part {
+        id,
+        offset,
+        ends,
+        proto,
+        bytes,
+        backend,
+    })
+}
+
+/// The protocol and source port of a whole packet or a first fragment.
+fn proto_and_sport(frame: &[u8]) -> Option<(u8, u16)> {
+    let (proto, l4) = match frame.get(12..14)? {
+        [8, 0] => (
+            *frame.get(14 + 9)?,
+            14 + 4 * (*frame.get(14)? as usize & 0xf),
+        ),
+        _ if frame.get(14 + 6) == Some(&ipv6::next_header::FRAGMENT) => (*frame.get(54)?, 62),
+        _ => (*frame.get(14 + 6)?, 54),
+    };
+    Some((
+        proto,
+        u16::from_be_bytes([*frame.get(l4)?, *frame.get(l4 + 1)?]),
+    ))
 }
 
 /// Whether an IPv4 frame's header checksum holds (`None` for other frames).
@@ -358,7 +451,11 @@ struct Lab {
     free_ports: Vec<usize>,
     now: u64,
     /// Fragments a core parked, by (worker, place).
-    kept: HashMap<(usize, u16), (Vec<u8>, Arrival)>,
+    kept: HashMap<(usize, u16), (Vec<u8>, Arrival, bool)>,
+    /// Fragments of client datagrams that left, by datagram, until both have.
+    parts: HashMap<u32, Part>,
+    /// Datagrams whose two fragments both left.
+    reassembled: usize,
     /// Recently forwarded packets, for replies and ICMP errors.
     forwarded: Vec<Vec<u8>>,
     /// The backend each undamaged client flow went to: (proto, client port);
@@ -387,6 +484,8 @@ impl Lab {
             kept: HashMap::new(),
             forwarded: vec![],
             chosen: Some(HashMap::new()),
+            parts: HashMap::new(),
+            reassembled: 0,
             next_id: 1,
         }
     }
@@ -430,12 +529,9 @@ impl Lab {
                     .collect(),
             },
             Kind::Fragments(which) => {
-                if !e.f.vip.is_ipv4() {
-                    return vec![];
-                }
                 let whole = e.segment(e.client, sport, e.f.vip, 80, tcp::flags::ACK, 24 + n);
                 self.next_id += 1;
-                let [a, b]: [Vec<u8>; 2] = fragments(&whole, self.next_id).try_into().unwrap();
+                let [a, b] = fragments(&whole, self.next_id);
                 match which {
                     0 => vec![(a, false)],
                     1 => vec![(b, false)],
@@ -464,9 +560,11 @@ impl Lab {
             }
             Op::Backend(b, state) => self.set_backend(*b as usize, *state),
             Op::Send(s) => {
-                let frames = self.frames(s);
-                let clean = s.damage.is_none() && s.cut.is_none();
-                for (frame, local) in frames {
+                let mut frames = self.frames(s);
+                let n = frames.len();
+                for (i, (frame, local)) in frames.drain(..).enumerate() {
+                    // Only the last frame of a step is damaged.
+                    let clean = i + 1 < n || (s.damage.is_none() && s.cut.is_none());
                     let at = Arrival {
                         l2: 14,
                         v6: frame.get(12..14) == Some(&[0x86, 0xdd]),
@@ -474,7 +572,7 @@ impl Lab {
                         handed: false,
                         local,
                     };
-                    self.deliver(s.worker as usize, frame, at, clean && !local);
+                    self.deliver(s.worker as usize, frame, at, clean);
                 }
             }
         }
@@ -483,9 +581,9 @@ impl Lab {
 
     /// `frame` through worker `w`, then through the worker it is handed to, then
     /// the parked fragments released; every verdict checked.
-    fn deliver(&mut self, w: usize, frame: Vec<u8>, at: Arrival, clean_client: bool) {
-        let mut queue = vec![(w, frame, at)];
-        while let Some((w, frame, at)) = queue.pop() {
+    fn deliver(&mut self, w: usize, frame: Vec<u8>, at: Arrival, clean: bool) {
+        let mut queue = vec![(w, frame, at, clean)];
+        while let Some((w, frame, at, clean)) = queue.pop() {
             let mut b = VecBuf::new(&frame, 9000);
             let mut t = Tally::default();
             let v = self.cores[w].process(&mut b, at, &self.s, &[OUR], &mut t);
@@ -495,22 +593,22 @@ impl Lab {
                     assert!(!at.handed, "handed over twice");
                     assert!(o < WORKERS && o as usize != w, "handed to {o}");
                     assert_eq!(b.data(), &frame[..], "changed before the hand-off");
-                    queue.push((o as usize, frame, Arrival { handed: true, ..at }));
+                    queue.push((o as usize, frame, Arrival { handed: true, ..at }, clean));
                 }
                 LbVerdict::Park(i) => {
                     // A place still kept is the longest wait's, given up.
-                    self.kept.insert((w, i), (frame, at));
+                    self.kept.insert((w, i), (frame, at, clean));
                 }
                 LbVerdict::Tx(port) => {
                     assert_eq!(port, 0);
-                    self.check_out(&frame, b.data(), &t, clean_client);
+                    self.check_out(&frame, b.data(), &t, clean && !at.local);
                 }
             }
             while let Some(done) = self.cores[w].parking.take_done() {
                 match done {
                     Done::Retry(i) => {
-                        let (f, a) = self.kept.remove(&(w, i)).expect("kept");
-                        queue.push((w, f, a));
+                        let (f, a, clean) = self.kept.remove(&(w, i)).expect("kept");
+                        queue.push((w, f, a, clean));
                     }
                     Done::Expired(i) => {
                         self.kept.remove(&(w, i)).expect("kept");
@@ -549,26 +647,54 @@ impl Lab {
             return;
         }
         let be = be_mac_index(out).expect("forwarded to a backend's MAC");
-        if !self.ends.f.vip.is_ipv4()
-            || ipv4::Packet::new_checked(&out[14..]).is_ok_and(|p| p.frag_offset() == 0)
-        {
+        if let Some(part) = part_of(out, be).filter(|_| clean_client) {
+            self.fragment_left(part);
+        }
+        if fragment_offset(out).is_none() {
             self.forwarded.push(out.to_vec());
             if self.forwarded.len() > 16 {
                 self.forwarded.remove(0);
             }
         }
-        let proto = out[14 + if out[12] == 8 { 9 } else { 6 }];
-        let later_fragment = inp[12] == 8
-            && ipv4::Packet::new_checked(&inp[14..]).is_ok_and(|p| p.frag_offset() != 0);
         let Some(chosen) = self.chosen.as_mut() else {
             return;
         };
-        if clean_client && !later_fragment && (proto == ip_proto::TCP || proto == ip_proto::UDP) {
-            let l3_in = 14 + if inp[12] == 8 { 20 } else { 40 };
-            let sport = u16::from_be_bytes([inp[l3_in], inp[l3_in + 1]]);
+        let whole_or_first = fragment_offset(inp).unwrap_or(0) == 0;
+        let Some((proto, sport)) = proto_and_sport(inp) else {
+            return;
+        };
+        if clean_client && whole_or_first && (proto == ip_proto::TCP || proto == ip_proto::UDP) {
             let first = *chosen.entry((proto, sport)).or_insert(be);
             assert_eq!(be, first, "flow {proto}/{sport} moved between backends");
         }
+    }
+
+    /// A client datagram's fragment left: once both have, they went to one
+    /// backend, rewritten alike, and the segment they make has a valid checksum.
+    fn fragment_left(&mut self, part: Part) {
+        let Some(other) = self.parts.remove(&part.id) else {
+            self.parts.insert(part.id, part);
+            return;
+        };
+        let (first, second) = match part.offset {
+            0 => (part, other),
+            _ => (other, part),
+        };
+        assert_eq!((first.offset, second.offset), (0, 24), "fragment offsets");
+        assert_eq!(first.backend, second.backend, "fragments to one backend");
+        assert_eq!(first.ends, second.ends, "fragments rewritten alike");
+        let segment = [first.bytes, second.bytes].concat();
+        let pseudo = match first.ends {
+            (IpAddr::V4(s), IpAddr::V4(d)) => pseudo_v4(s, d, first.proto, segment.len() as u16),
+            (IpAddr::V6(s), IpAddr::V6(d)) => pseudo_v6(&s, &d, first.proto, segment.len() as u32),
+            _ => unreachable!("one family"),
+        };
+        let seg = tcp::Packet::new_checked(&segment[..]).expect("a TCP segment");
+        assert!(
+            seg.verify_checksum(pseudo),
+            "reassembled segment's checksum"
+        );
+        self.reassembled += 1;
     }
 
     /// Backend `b` as the management core would publish it in `state` (0 up,
