@@ -9,14 +9,16 @@
 //! per-service active counts match the table; and once everything has expired,
 //! no entry, local port, active count or parked fragment is left behind.
 
-use super::core::{Arrival, LbCore, LbVerdict};
+use super::core::{Arrival, LbCore, LbVerdict, Prepared};
 use super::core_tests::{be_mac, snap_of, Family, CLIENT_MAC, OUR, V4, V6};
 use super::frag_parking::Done;
+use super::nat;
 use super::ring::{RingMember, RingTable};
 use super::snapshot::{smooth_wrr, LbSnapshot, Mode, SchedKind};
 use super::stats::{BackendStat, ServiceStat};
 use crate::buf::{PacketBuf, VecBuf};
 use crate::pipeline::counters::{Counter, Tally};
+use crate::pipeline::worker::ENTRY_AHEAD;
 use crate::wire::build::{TcpV4, TcpV6};
 use crate::wire::checksum::{pseudo_v4, pseudo_v6};
 use crate::wire::{icmpv4, icmpv6, ip_proto, ipv4, ipv6, tcp, udp};
@@ -70,6 +72,9 @@ enum Op {
     /// The management core publishes backend `.0` up, down (health checks
     /// failed), blocked (maint) or with its MAC unknown, by `.1`.
     Backend(u8, u8),
+    /// Each worker takes what it received as one burst, staging entries this
+    /// many packets ahead.
+    Flush(u8),
 }
 
 fn kind() -> impl Strategy<Value = Kind> {
@@ -115,6 +120,7 @@ fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         16 => send,
         2 => (0u8..40).prop_map(Op::Tick),
+        4 => (0u8..12).prop_map(Op::Flush),
         1 => (0..BACKENDS as u8, 0u8..4).prop_map(|(b, s)| Op::Backend(b, s)),
     ]
 }
@@ -443,6 +449,9 @@ fn ttl(frame: &[u8]) -> Option<u8> {
     }
 }
 
+/// A frame that came in, how, and whether it is undamaged.
+type Item = (Vec<u8>, Arrival, bool);
+
 /// Two workers, as the worker loop drives them, and what the checks remember.
 struct Lab {
     s: LbSnapshot,
@@ -450,8 +459,10 @@ struct Lab {
     cores: Vec<LbCore>,
     free_ports: Vec<usize>,
     now: u64,
+    /// What each worker has received since its last burst.
+    pending: Vec<Vec<Item>>,
     /// Fragments a core parked, by (worker, place).
-    kept: HashMap<(usize, u16), (Vec<u8>, Arrival, bool)>,
+    kept: HashMap<(usize, u16), Item>,
     /// Fragments of client datagrams that left, by datagram, until both have.
     parts: HashMap<u32, Part>,
     /// Datagrams whose two fragments both left.
@@ -481,6 +492,7 @@ impl Lab {
             cores,
             free_ports,
             now: 0,
+            pending: vec![vec![]; WORKERS as usize],
             kept: HashMap::new(),
             forwarded: vec![],
             chosen: Some(HashMap::new()),
@@ -554,11 +566,17 @@ impl Lab {
 
     fn step(&mut self, op: &Op) {
         match op {
+            Op::Flush(ahead) => self.flush(*ahead as usize),
             Op::Tick(n) => {
+                // Entries leave the table, and snapshots change, between bursts.
+                self.flush(ENTRY_AHEAD);
                 self.now += *n as u64;
                 self.expire();
             }
-            Op::Backend(b, state) => self.set_backend(*b as usize, *state),
+            Op::Backend(b, state) => {
+                self.flush(ENTRY_AHEAD);
+                self.set_backend(*b as usize, *state);
+            }
             Op::Send(s) => {
                 let mut frames = self.frames(s);
                 let n = frames.len();
@@ -572,48 +590,110 @@ impl Lab {
                         handed: false,
                         local,
                     };
-                    self.deliver(s.worker as usize, frame, at, clean);
+                    self.pending[s.worker as usize].push((frame, at, clean));
+                }
+                if self.pending.iter().any(|b| b.len() >= 32) {
+                    self.flush(ENTRY_AHEAD);
                 }
             }
         }
         self.check_counts();
     }
 
-    /// `frame` through worker `w`, then through the worker it is handed to, then
-    /// the parked fragments released; every verdict checked.
-    fn deliver(&mut self, w: usize, frame: Vec<u8>, at: Arrival, clean: bool) {
-        let mut queue = vec![(w, frame, at, clean)];
-        while let Some((w, frame, at, clean)) = queue.pop() {
-            let mut b = VecBuf::new(&frame, 9000);
-            let mut t = Tally::default();
-            let v = self.cores[w].process(&mut b, at, &self.s, &[OUR], &mut t);
-            match v {
-                LbVerdict::Drop(c) => assert!(c.is_drop(), "{} is not a drop", c.name()),
-                LbVerdict::Handoff(o) => {
-                    assert!(!at.handed, "handed over twice");
-                    assert!(o < WORKERS && o as usize != w, "handed to {o}");
-                    assert_eq!(b.data(), &frame[..], "changed before the hand-off");
-                    queue.push((o as usize, frame, Arrival { handed: true, ..at }, clean));
+    /// A burst of frames through worker `w` as its loop takes them (see
+    /// [`Lab::burst_through`]); then what it handed over, as a burst through the
+    /// other worker, and the parked fragments it released. Every verdict checked.
+    fn deliver(&mut self, w: usize, burst: Vec<Item>, ahead: usize) {
+        let mut queue = vec![(w, burst)];
+        while let Some((w, burst)) = queue.pop() {
+            let results = self.burst_through(w, &burst, ahead);
+            let mut handed = vec![];
+            for ((frame, at, clean), (v, out, t)) in burst.into_iter().zip(results) {
+                match v {
+                    LbVerdict::Drop(c) => assert!(c.is_drop(), "{} is not a drop", c.name()),
+                    LbVerdict::Handoff(o) => {
+                        assert!(!at.handed, "handed over twice");
+                        assert_eq!(o as usize, 1 - w, "handed to {o}");
+                        assert_eq!(out.data(), &frame[..], "changed before the hand-off");
+                        handed.push((frame, Arrival { handed: true, ..at }, clean));
+                    }
+                    LbVerdict::Park(i) => {
+                        // A place still kept is the longest wait's, given up.
+                        self.kept.insert((w, i), (frame, at, clean));
+                    }
+                    LbVerdict::Tx(port) => {
+                        assert_eq!(port, 0);
+                        self.check_out(&frame, out.data(), &t, clean && !at.local);
+                    }
                 }
-                LbVerdict::Park(i) => {
-                    // A place still kept is the longest wait's, given up.
-                    self.kept.insert((w, i), (frame, at, clean));
-                }
-                LbVerdict::Tx(port) => {
-                    assert_eq!(port, 0);
-                    self.check_out(&frame, b.data(), &t, clean && !at.local);
-                }
+            }
+            if !handed.is_empty() {
+                queue.push((1 - w, handed));
             }
             while let Some(done) = self.cores[w].parking.take_done() {
                 match done {
                     Done::Retry(i) => {
-                        let (f, a, clean) = self.kept.remove(&(w, i)).expect("kept");
-                        queue.push((w, f, a, clean));
+                        let item = self.kept.remove(&(w, i)).expect("kept");
+                        queue.push((w, vec![item]));
                     }
                     Done::Expired(i) => {
                         self.kept.remove(&(w, i)).expect("kept");
                     }
                 }
+            }
+        }
+    }
+
+    /// A burst through worker `w` as the worker's loop takes it: every packet
+    /// parsed and hashed, then each one's entry staged `ahead` packets before it
+    /// is finished (0: just before), so that earlier packets of the burst may
+    /// add the entry a later one staged before it existed. What each left as.
+    fn burst_through(
+        &mut self,
+        w: usize,
+        burst: &[Item],
+        ahead: usize,
+    ) -> Vec<(LbVerdict, VecBuf, Tally)> {
+        let core = &mut self.cores[w];
+        let mut bufs: Vec<VecBuf> = burst.iter().map(|(f, ..)| VecBuf::new(f, 9000)).collect();
+        let mut preps: Vec<Result<Prepared, Counter>> = bufs
+            .iter()
+            .zip(burst)
+            .map(|(b, (_, at, _))| {
+                nat::parse(b.data(), 14, at.v6).map(|p| core.prepare(p, *at, None))
+            })
+            .collect();
+        let stage = |core: &LbCore, p: Option<&mut Result<Prepared, Counter>>| {
+            if let Some(Ok(p)) = p {
+                core.prefetch_entry(p);
+            }
+        };
+        for k in 0..ahead.min(burst.len()) {
+            stage(core, preps.get_mut(k));
+        }
+        let mut results = vec![];
+        for (k, b) in bufs.iter_mut().enumerate() {
+            stage(core, preps.get_mut(k + ahead));
+            let mut t = Tally::default();
+            let v = match &preps[k] {
+                Ok(p) => core.finish(b, p, &self.s, &[OUR], &mut t),
+                Err(c) => LbVerdict::Drop(*c),
+            };
+            results.push((v, t));
+        }
+        core.end_burst();
+        bufs.into_iter()
+            .zip(results)
+            .map(|(b, (v, t))| (v, b, t))
+            .collect()
+    }
+
+    /// Sends what each worker has received so far, as one burst each.
+    fn flush(&mut self, ahead: usize) {
+        for w in 0..self.cores.len() {
+            let burst = std::mem::take(&mut self.pending[w]);
+            if !burst.is_empty() {
+                self.deliver(w, burst, ahead);
             }
         }
     }
@@ -729,8 +809,19 @@ impl Lab {
         }
     }
 
-    /// The active counts of backends and services are what each table holds.
+    /// The active counts of backends and services are what each table holds,
+    /// and a flow has one entry, in one worker's table, whichever way it is
+    /// looked up.
     fn check_counts(&self) {
+        let mut keys = vec![];
+        for core in &self.cores {
+            for (_, c) in core.table.iter() {
+                keys.extend(std::iter::once(c.fwd).chain(c.rev));
+            }
+        }
+        for (i, k) in keys.iter().enumerate() {
+            assert!(!keys[i + 1..].contains(k), "two entries for {k:?}");
+        }
         for core in &self.cores {
             assert!(core.table.len() <= core.table.capacity());
             let mut by_backend = [0u64; BACKENDS];
@@ -755,6 +846,7 @@ impl Lab {
 
     /// After every deadline: nothing left anywhere.
     fn check_drained(&mut self) {
+        self.flush(ENTRY_AHEAD);
         for _ in 0..20 {
             self.now += 64;
             self.expire();

@@ -35,7 +35,7 @@ const PREFETCH_AHEAD: usize = 3;
 
 /// How many packets ahead of the one being finished its connection entry is
 /// looked up in the index and prefetched.
-const ENTRY_AHEAD: usize = 8;
+pub(crate) const ENTRY_AHEAD: usize = 8;
 
 /// One port as seen by one worker: the RX queue it polls (if any), its own TX queue,
 /// and the host interface's queues paired with the RX queue.
