@@ -2,6 +2,8 @@
 //! a configuration file.
 
 mod admin;
+#[cfg(test)]
+mod admin_property_tests;
 mod announce;
 mod config;
 mod ctl;

@@ -13,9 +13,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
-const EXAMPLE: &str = include_str!("../../examples/weir.toml");
+pub(crate) const EXAMPLE: &str = include_str!("../../examples/weir.toml");
 
-fn manager(src: &str) -> (Manager, mpsc::Receiver<crate::health::engine::Command>) {
+pub(crate) fn manager(src: &str) -> (Manager, mpsc::Receiver<crate::health::engine::Command>) {
     let cfg = config::parse(src, Path::new("weir.toml")).expect("valid");
     let (health, rx) = mpsc::channel();
     let m = Manager::new(Parts {
