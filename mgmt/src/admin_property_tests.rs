@@ -126,7 +126,7 @@ fn state(m: &Manager) -> String {
 /// The published snapshot is whole: every service's backends exist, its
 /// weights and ports match them, its ring picks only backends of weight > 0,
 /// and every (VIP, port, protocol) leads to a service.
-fn check_snapshot(m: &Manager) {
+pub(crate) fn check_snapshot(m: &Manager) {
     let snap = m.snapshot.load();
     for svc in &snap.services {
         let n = svc.backends.len();
