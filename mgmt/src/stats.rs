@@ -111,6 +111,7 @@ impl Summary {
             "uptime_ms": self.uptime.as_millis() as u64,
             "ports": ports,
             "mbufs": {"capacity": self.mbufs.capacity, "in_use": self.mbufs.in_use},
+            "packets_unaccounted": self.total.unaccounted(),
             "services": services,
             "backends": backends,
             "total": Self::counters_json(&self.total),
@@ -159,8 +160,9 @@ impl Summary {
             t.get(Counter::TimeExceededSent),
         ));
         out.push(format!(
-            "ip fragments: {} sent, {} kept until their first fragment came",
+            "ip fragments: {} sent (from {} packets), {} kept until their first fragment came",
             t.get(Counter::FragmentsOut),
+            t.get(Counter::Fragmented),
             t.get(Counter::FragmentsParked),
         ));
         for (name, v) in &self.backends {
@@ -183,6 +185,12 @@ impl Summary {
             "mbufs: {} of {} not back in the pool after the ports closed",
             self.mbufs.in_use, self.mbufs.capacity
         ));
+        // Every packet a worker took went out, to the kernel or another worker,
+        // or was dropped under a named counter; anything else is a bug.
+        out.push(match t.unaccounted() {
+            0 => "packets: every one sent, handed on or dropped under a named counter".into(),
+            n => format!("packets: {n} unaccounted for (taken but neither sent nor counted as dropped; a bug)"),
+        });
         let drops: Vec<String> = Counter::ALL
             .iter()
             .filter(|c| c.is_drop() && t.get(**c) > 0)

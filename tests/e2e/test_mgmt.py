@@ -492,6 +492,7 @@ def test_every_mbuf_comes_back_to_the_pool_after_traffic_of_every_kind(testbed, 
     # Each kind of path above was taken.
     assert c["handoff_in"] > 0 and c["fragments_parked"] >= 6 and c["drop_fragment"] >= 3, c
     assert c["ip_fragments_out"] >= 18 and c["icmp_echo_replies"] == 3, c
+    assert 0 < c["ip_packets_fragmented"] < c["ip_fragments_out"], c
     assert c["drop_ipv4_bad_checksum"] == 5 and c["drop_l4_bad_checksum"] == 5, c
 
 

@@ -100,7 +100,8 @@ class Weir:
 
     def stop(self, timeout=10, check_mbufs=True):
         """SIGTERM; returns seconds until the process exited. Parses the summary
-        and checks that no mbuf was lost (`check_mbufs`)."""
+        and checks that no mbuf was lost (`check_mbufs`) and that every packet
+        is accounted for by the counters."""
         if self.proc.poll() is None:
             t0 = time.monotonic()
             # `ip netns exec` execs weir, so the pid is weir's own.
@@ -117,6 +118,10 @@ class Weir:
             # worker took must be back in the pool.
             lost = self.summary["mbufs"]["in_use"]
             assert lost == 0 or not check_mbufs, f"{lost} mbufs never came back to the pool:\n{self.log()}"
+            # And an accounting check: every packet a worker took was sent,
+            # handed on or dropped under a named counter.
+            odd = self.summary["packets_unaccounted"]
+            assert odd == 0, f"{odd} packets unaccounted for:\n{self.summary['total']}\n{self.log()}"
         return elapsed
 
     def counters(self):

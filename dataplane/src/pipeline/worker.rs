@@ -245,6 +245,11 @@ impl Worker {
             }
             if now.wrapping_sub(last_drain) >= drain_ticks || quitting {
                 self.flush(&snap, &mut st);
+                if quitting {
+                    // Fragments still waiting for their first go with the worker.
+                    let kept = st.parked.iter_mut().filter_map(Option::take).count();
+                    st.tally.add(Counter::DropFragment, kept as u64);
+                }
                 let tally = &mut st.tally;
                 self.lb
                     .expire(now.wrapping_sub(start) / tsc_per_tick, tally);
@@ -467,7 +472,6 @@ fn act(ctx: &mut Ctx<'_>, mut m: Mbuf, stage: &Stage, in_port: usize) {
                 ctx.tally.add(Counter::DropNoRoom, 1);
                 return;
             }
-            ctx.tally.add(Counter::ToHost, 1);
             if fragment_v4::exceeds(m.data(), host_mtu) {
                 return fragment_to_host(ctx, m, in_port);
             }
@@ -544,7 +548,10 @@ fn fragment_out(ctx: &mut Ctx<'_>, m: Mbuf, out: usize) {
     let (wire, tx, tally) = (&mut ctx.bufs[out].wire, &mut port.tx, &mut *ctx.tally);
     let emit = |f| push_wire(wire, tx, f, tally);
     match fragment_v4::fragment(m.data(), mtu, || m.alloc_sibling(), emit) {
-        Ok(n) => ctx.tally.add(Counter::FragmentsOut, n as u64),
+        Ok(n) => {
+            ctx.tally.add(Counter::FragmentsOut, n as u64);
+            ctx.tally.add(Counter::Fragmented, 1);
+        }
         Err(c) => ctx.tally.add(c, 1),
     }
 }
@@ -565,7 +572,10 @@ fn fragment_to_host(ctx: &mut Ctx<'_>, m: Mbuf, p: usize) {
     let (batch, tx, tally) = (&mut ctx.bufs[p].host, &mut host.tx, &mut *ctx.tally);
     let emit = |f| push_host(batch, tx, f, tally);
     match fragment_v4::fragment(m.data(), mtu, || m.alloc_sibling(), emit) {
-        Ok(n) => ctx.tally.add(Counter::FragmentsOut, n as u64),
+        Ok(n) => {
+            ctx.tally.add(Counter::FragmentsOut, n as u64);
+            ctx.tally.add(Counter::Fragmented, 1);
+        }
         Err(c) => ctx.tally.add(c, 1),
     }
 }
@@ -603,9 +613,11 @@ fn push_wire(batch: &mut MbufArray, tx: &mut TxQueue, m: Mbuf, tally: &mut Tally
     let _ = batch.push(m);
 }
 
-/// Buffers `m` for the host interface.
+/// Buffers `m` for the host interface (counted as to_host: the packets queued
+/// for the kernel, fragments included).
 #[inline]
 fn push_host(batch: &mut MbufArray, tx: &mut TxQueue, m: Mbuf, tally: &mut Tally) {
+    tally.add(Counter::ToHost, 1);
     if batch.is_full() {
         send_host(batch, tx, tally);
     }
