@@ -86,5 +86,5 @@ kill -TERM "$WEIR_PID"
 wait "$WEIR_PID" || true
 WEIR_PID=
 echo "== summary"
-grep -E "rx |answered|balanced|icmp errors|ip fragments|backend web|mbufs|drops|workers stopped|DOWN|UP|audit" "$LOG/weir.log" | sed 's/^[0-9.]* weir: /   /'
+grep -E "rx |answered|balanced|icmp errors|ip fragments|backend web|mbufs|packets:|drops|workers stopped|DOWN|UP|audit" "$LOG/weir.log" | sed 's/^[0-9.]* weir: /   /'
 rm -rf "$LOG"
