@@ -17,7 +17,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// Splits a single-segment IPv4 frame into two fragments (IP ID `id`): the first
 /// with `first` bytes of its IP payload (a multiple of 8), the second with the rest.
-fn split(frame: &[u8], id: u16, first: usize) -> [Vec<u8>; 2] {
+pub(super) fn split(frame: &[u8], id: u16, first: usize) -> [Vec<u8>; 2] {
     let payload = &frame[34..];
     let piece = |bytes: &[u8], offset: usize, more: bool| {
         let mut f = frame[..34].to_vec();
@@ -314,7 +314,7 @@ fn mutated_fragments_never_panic_and_leave_with_valid_headers() {
 
 /// `split` for an IPv6 frame: a fragment header (identification `id`) goes in
 /// after the fixed header of each piece.
-fn split6(frame: &[u8], id: u32, first: usize) -> [Vec<u8>; 2] {
+pub(super) fn split6(frame: &[u8], id: u32, first: usize) -> [Vec<u8>; 2] {
     let (next, payload) = (frame[14 + 6], &frame[54..]);
     let piece = |bytes: &[u8], offset: usize, more: bool| {
         let mut f = frame[..54].to_vec();

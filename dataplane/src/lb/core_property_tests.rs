@@ -10,6 +10,7 @@
 //! no entry, local port, active count or parked fragment is left behind.
 
 use super::core::{Arrival, LbCore, LbVerdict, Prepared};
+use super::core_fragment_tests::{split, split6};
 use super::core_tests::{be_mac, snap_of, Family, CLIENT_MAC, OUR, V4, V6};
 use super::frag_parking::Done;
 use super::nat;
@@ -19,7 +20,7 @@ use super::stats::{BackendStat, ServiceStat};
 use crate::buf::{PacketBuf, VecBuf};
 use crate::pipeline::counters::{Counter, Tally};
 use crate::pipeline::worker::ENTRY_AHEAD;
-use crate::wire::build::{TcpV4, TcpV6};
+use crate::wire::build::Tcp;
 use crate::wire::checksum::{pseudo_v4, pseudo_v6};
 use crate::wire::{icmpv4, icmpv6, ip_proto, ipv4, ipv6, tcp, udp};
 use proptest::prelude::*;
@@ -163,24 +164,8 @@ impl Ends {
             be_mac(backend_index(self.f, src).unwrap_or(0))
         };
         match (src, dst) {
-            (IpAddr::V4(src), IpAddr::V4(dst)) => TcpV4 {
-                src_mac,
-                dst_mac: OUR,
-                src,
-                sport,
-                dst,
-                dport,
-            }
-            .frame(flags, n),
-            (IpAddr::V6(src), IpAddr::V6(dst)) => TcpV6 {
-                src_mac,
-                dst_mac: OUR,
-                src,
-                sport,
-                dst,
-                dport,
-            }
-            .frame(flags, n),
+            (IpAddr::V4(s), IpAddr::V4(d)) => ends(src_mac, (s, sport), (d, dport)).frame(flags, n),
+            (IpAddr::V6(s), IpAddr::V6(d)) => ends(src_mac, (s, sport), (d, dport)).frame(flags, n),
             _ => unreachable!("one family"),
         }
     }
@@ -219,28 +204,34 @@ impl Ends {
     fn error_about(&self, out: &[u8]) -> Option<Vec<u8>> {
         let l3 = &out[14..];
         Some(match ipv4::Packet::new_checked(l3) {
-            Ok(ip) => TcpV4 {
-                src_mac: CLIENT_MAC,
-                dst_mac: OUR,
-                src: ip.dst(),
-                sport: 0,
-                dst: ip.src(),
-                dport: 0,
-            }
-            .icmp_error(3, 3, 0, &l3[..l3.len().min(28)]),
+            Ok(ip) => ends(CLIENT_MAC, (ip.dst(), 0), (ip.src(), 0)).icmp_error(
+                3,
+                3,
+                0,
+                &l3[..l3.len().min(28)],
+            ),
             Err(_) => {
                 let ip = ipv6::Packet::new_checked(l3).ok()?;
-                TcpV6 {
-                    src_mac: CLIENT_MAC,
-                    dst_mac: OUR,
-                    src: ip.dst(),
-                    sport: 0,
-                    dst: ip.src(),
-                    dport: 0,
-                }
-                .icmp_error(1, 4, 0, &l3[..l3.len().min(48)])
+                ends(CLIENT_MAC, (ip.dst(), 0), (ip.src(), 0)).icmp_error(
+                    1,
+                    4,
+                    0,
+                    &l3[..l3.len().min(48)],
+                )
             }
         })
+    }
+}
+
+/// A frame's two ends, from `src_mac`, to our MAC.
+fn ends<A>(src_mac: [u8; 6], (src, sport): (A, u16), (dst, dport): (A, u16)) -> Tcp<A> {
+    Tcp {
+        src_mac,
+        dst_mac: OUR,
+        src,
+        sport,
+        dst,
+        dport,
     }
 }
 
@@ -251,33 +242,10 @@ fn backend_index(f: &Family, a: IpAddr) -> Option<usize> {
 /// A frame's two fragments (IPv4, or IPv6 with a fragment header), the first
 /// with 24 bytes of its payload (a TCP header and 4 bytes).
 fn fragments(frame: &[u8], id: u16) -> [Vec<u8>; 2] {
-    let v4 = frame[12] == 8;
-    let l4 = if v4 { 34 } else { 54 };
-    let piece = |bytes: &[u8], offset: usize, more: bool| {
-        let mut f = frame[..l4].to_vec();
-        if v4 {
-            f.extend_from_slice(bytes);
-            let mut ip = ipv4::Packet::new_unchecked(&mut f[14..]);
-            ip.set_total_len((20 + bytes.len()) as u16);
-            ip.set_ident(id);
-            ip.set_fragment((offset / 8) as u16, more);
-            ip.fill_checksum();
-        } else {
-            let next = f[14 + 6];
-            f[14 + 6] = ipv6::next_header::FRAGMENT;
-            f[14 + 4..14 + 6].copy_from_slice(&(8 + bytes.len() as u16).to_be_bytes());
-            f.extend_from_slice(&[next, 0]);
-            f.extend_from_slice(&(offset as u16 | more as u16).to_be_bytes());
-            f.extend_from_slice(&(id as u32).to_be_bytes());
-            f.extend_from_slice(bytes);
-        }
-        f
-    };
-    let payload = &frame[l4..];
-    [
-        piece(&payload[..24], 0, true),
-        piece(&payload[24..], 24, false),
-    ]
+    match frame[12] {
+        8 => split(frame, id, 24),
+        _ => split6(frame, id as u32, 24),
+    }
 }
 
 /// A frame's fragment offset, if it is a fragment.
