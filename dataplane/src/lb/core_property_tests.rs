@@ -29,9 +29,9 @@ use std::net::IpAddr;
 use std::sync::{Arc, OnceLock};
 
 const WORKERS: u16 = 2;
-const BACKENDS: usize = 3;
+pub(crate) const BACKENDS: usize = 3;
 /// The UDP service's port on the VIP (the TCP one is on 80).
-const UDP_PORT: u16 = 53;
+pub(crate) const UDP_PORT: u16 = 53;
 
 /// What a step sends.
 #[derive(Debug, Clone)]
@@ -128,7 +128,7 @@ fn op() -> impl Strategy<Value = Op> {
 
 /// A TCP service on port 80 and a UDP one on [`UDP_PORT`] of one VIP, three
 /// backends, short timeouts (so a run sees entries expire).
-fn snapshot(f: &Family, mode: Mode) -> LbSnapshot {
+pub(crate) fn snapshot(f: &Family, mode: Mode) -> LbSnapshot {
     let mut s = snap_of(f, mode, SchedKind::RingHash, &[1; BACKENDS]);
     let mut udp = s.services[0].clone();
     (udp.name, udp.port, udp.proto) = ("dns".into(), UDP_PORT, ip_proto::UDP);
@@ -143,13 +143,13 @@ fn snapshot(f: &Family, mode: Mode) -> LbSnapshot {
 }
 
 /// The two ends of the traffic of one family.
-struct Ends {
-    f: &'static Family,
-    client: IpAddr,
+pub(crate) struct Ends {
+    pub f: &'static Family,
+    pub client: IpAddr,
 }
 
 impl Ends {
-    fn segment(
+    pub(crate) fn segment(
         &self,
         src: IpAddr,
         sport: u16,
@@ -171,7 +171,14 @@ impl Ends {
     }
 
     /// A datagram with `n` payload bytes.
-    fn datagram(&self, src: IpAddr, sport: u16, dst: IpAddr, dport: u16, n: usize) -> Vec<u8> {
+    pub(crate) fn datagram(
+        &self,
+        src: IpAddr,
+        sport: u16,
+        dst: IpAddr,
+        dport: u16,
+        n: usize,
+    ) -> Vec<u8> {
         let mut f = self.segment(src, sport, dst, dport, 0, n + 12);
         let l3 = 14 + if self.f.vip.is_ipv4() { 20 } else { 40 };
         f.truncate(l3 + 8 + n);
@@ -201,7 +208,7 @@ impl Ends {
     }
 
     /// An ICMP error from `out`'s destination to its source, quoting its start.
-    fn error_about(&self, out: &[u8]) -> Option<Vec<u8>> {
+    pub(crate) fn error_about(&self, out: &[u8]) -> Option<Vec<u8>> {
         let l3 = &out[14..];
         Some(match ipv4::Packet::new_checked(l3) {
             Ok(ip) => ends(CLIENT_MAC, (ip.dst(), 0), (ip.src(), 0)).icmp_error(
@@ -224,7 +231,7 @@ impl Ends {
 }
 
 /// A frame's two ends, from `src_mac`, to our MAC.
-fn ends<A>(src_mac: [u8; 6], (src, sport): (A, u16), (dst, dport): (A, u16)) -> Tcp<A> {
+pub(crate) fn ends<A>(src_mac: [u8; 6], (src, sport): (A, u16), (dst, dport): (A, u16)) -> Tcp<A> {
     Tcp {
         src_mac,
         dst_mac: OUR,
@@ -241,7 +248,7 @@ fn backend_index(f: &Family, a: IpAddr) -> Option<usize> {
 
 /// A frame's two fragments (IPv4, or IPv6 with a fragment header), the first
 /// with 24 bytes of its payload (a TCP header and 4 bytes).
-fn fragments(frame: &[u8], id: u16) -> [Vec<u8>; 2] {
+pub(crate) fn fragments(frame: &[u8], id: u16) -> [Vec<u8>; 2] {
     match frame[12] {
         8 => split(frame, id, 24),
         _ => split6(frame, id as u32, 24),
@@ -388,7 +395,7 @@ fn l4_ok(frame: &[u8]) -> Option<bool> {
 }
 
 /// The addresses, ports and protocol of a packet that left.
-fn ends_of(out: &[u8]) -> (IpAddr, u16, IpAddr, u16, u8) {
+pub(crate) fn ends_of(out: &[u8]) -> (IpAddr, u16, IpAddr, u16, u8) {
     let (src, dst, proto, l4): (IpAddr, IpAddr, u8, usize) = match out[12] {
         8 => {
             let ip = ipv4::Packet::new_checked(&out[14..]).expect("IPv4 left");

@@ -13,35 +13,35 @@ use crate::wire::{icmpv4, ip_proto, ipv4, tcp, udp};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
-pub(super) const OUR: [u8; 6] = [2, 0, 0, 0, 0, 1];
-pub(super) const CLIENT_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x10];
-pub(super) const CLIENT: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 10);
-pub(super) const VIP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 100);
-pub(super) const LOCAL: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
+pub(crate) const OUR: [u8; 6] = [2, 0, 0, 0, 0, 1];
+pub(crate) const CLIENT_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x10];
+pub(crate) const CLIENT: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 10);
+pub(crate) const VIP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 100);
+pub(crate) const LOCAL: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
 
-pub(super) fn be_mac(i: usize) -> [u8; 6] {
+pub(crate) fn be_mac(i: usize) -> [u8; 6] {
     [2, 0, 0, 0, 1, i as u8]
 }
 
-pub(super) fn snap(mode: Mode, sched: SchedKind, weights: &[u32]) -> LbSnapshot {
+pub(crate) fn snap(mode: Mode, sched: SchedKind, weights: &[u32]) -> LbSnapshot {
     snap_of(&V4, mode, sched, weights)
 }
 
 /// The addresses of a test snapshot, of one family.
-pub(super) struct Family {
+pub(crate) struct Family {
     pub vip: IpAddr,
     pub local: IpAddr,
     /// Backend `i`'s address.
     pub backend: fn(usize) -> IpAddr,
 }
 
-pub(super) const V4: Family = Family {
+pub(crate) const V4: Family = Family {
     vip: IpAddr::V4(VIP),
     local: IpAddr::V4(LOCAL),
     backend: |i| Ipv4Addr::new(198, 18, 0, 11 + i as u8).into(),
 };
 
-pub(super) const V6: Family = Family {
+pub(crate) const V6: Family = Family {
     vip: IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x100)),
     local: IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 2)),
     backend: |i| Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x11 + i as u16).into(),

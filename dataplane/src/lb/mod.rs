@@ -20,12 +20,12 @@ pub mod tcp_state;
 pub mod timer_wheel;
 
 #[cfg(test)]
-mod core_fragment_tests;
+pub(crate) mod core_fragment_tests;
 #[cfg(test)]
 mod core_full_table_tests;
 #[cfg(test)]
 mod core_icmp_tests;
 #[cfg(test)]
-mod core_property_tests;
+pub(crate) mod core_property_tests;
 #[cfg(test)]
-mod core_tests;
+pub(crate) mod core_tests;

@@ -17,3 +17,5 @@ pub mod worker;
 mod classify_tests;
 #[cfg(test)]
 pub(crate) mod fast_path_check;
+#[cfg(test)]
+mod worker_accounting_tests;
