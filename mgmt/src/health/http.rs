@@ -52,7 +52,8 @@ pub fn complete(resp: &[u8]) -> bool {
         .find_map(|l| l.strip_prefix("content-length:"))
         .and_then(|v| v.trim().parse::<usize>().ok())
     {
-        Some(n) => resp.len() >= head_end + 4 + n,
+        // (Subtracted: a Content-Length near usize::MAX must not overflow.)
+        Some(n) => resp.len() - (head_end + 4) >= n,
         None => false,
     }
 }
@@ -90,6 +91,32 @@ mod tests {
         assert!(complete(OK));
         assert!(!complete(&OK[..OK.len() - 1]));
         assert!(!complete(b"HTTP/1.1 200 OK\r\n\r\nno length"));
+    }
+
+    #[test]
+    fn a_huge_content_length_is_never_complete() {
+        let r = b"HTTP/1.1 200 OK\r\nContent-Length: 18446744073709551615\r\n\r\nab";
+        assert!(!complete(r));
+    }
+
+    proptest::proptest! {
+        /// Whatever a backend answers, judging it neither panics nor calls a
+        /// complete response incomplete.
+        #[test]
+        fn any_answer_is_judged(
+            head in "(HTTP/1\\.[01] [0-9]{1,6} [A-Za-z ]{0,8}|[ -~]{0,20})",
+            headers in proptest::collection::vec("(Content-Length|content-length|X-A): ?[0-9a-z ]{0,22}", 0..3),
+            body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..40),
+            cut in proptest::prelude::any::<usize>(),
+        ) {
+            let mut r = format!("{head}\r\n{}\r\n", headers.iter().map(|h| format!("{h}\r\n")).collect::<String>()).into_bytes();
+            r.extend_from_slice(&body);
+            let r = &r[..cut % (r.len() + 1)];
+            let verdict = judge(r, &[200], Some("ok"));
+            if complete(r) {
+                proptest::prop_assert_ne!(verdict, Err("incomplete response".to_string()));
+            }
+        }
     }
 
     #[test]
