@@ -547,13 +547,8 @@ fn fragment_out(ctx: &mut Ctx<'_>, m: Mbuf, out: usize) {
     let mtu = port.local.mtu;
     let (wire, tx, tally) = (&mut ctx.bufs[out].wire, &mut port.tx, &mut *ctx.tally);
     let emit = |f| push_wire(wire, tx, f, tally);
-    match fragment_v4::fragment(m.data(), mtu, || m.alloc_sibling(), emit) {
-        Ok(n) => {
-            ctx.tally.add(Counter::FragmentsOut, n as u64);
-            ctx.tally.add(Counter::Fragmented, 1);
-        }
-        Err(c) => ctx.tally.add(c, 1),
-    }
+    let cut = fragment_v4::fragment(m.data(), mtu, || m.alloc_sibling(), emit);
+    count_cut(ctx.tally, cut);
 }
 
 /// Bigger than the host interface takes: a datagram the port's kernel
@@ -571,12 +566,18 @@ fn fragment_to_host(ctx: &mut Ctx<'_>, m: Mbuf, p: usize) {
     };
     let (batch, tx, tally) = (&mut ctx.bufs[p].host, &mut host.tx, &mut *ctx.tally);
     let emit = |f| push_host(batch, tx, f, tally);
-    match fragment_v4::fragment(m.data(), mtu, || m.alloc_sibling(), emit) {
+    let cut = fragment_v4::fragment(m.data(), mtu, || m.alloc_sibling(), emit);
+    count_cut(ctx.tally, cut);
+}
+
+/// Counts a packet cut into `n` fragments, or the reason it could not be.
+fn count_cut(tally: &mut Tally, cut: Result<usize, Counter>) {
+    match cut {
         Ok(n) => {
-            ctx.tally.add(Counter::FragmentsOut, n as u64);
-            ctx.tally.add(Counter::Fragmented, 1);
+            tally.add(Counter::FragmentsOut, n as u64);
+            tally.add(Counter::Fragmented, 1);
         }
-        Err(c) => ctx.tally.add(c, 1),
+        Err(c) => tally.add(c, 1),
     }
 }
 
