@@ -29,3 +29,5 @@ mod core_icmp_tests;
 pub(crate) mod core_property_tests;
 #[cfg(test)]
 pub(crate) mod core_tests;
+#[cfg(test)]
+pub(crate) mod test_traffic;

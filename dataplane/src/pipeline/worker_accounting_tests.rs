@@ -18,11 +18,9 @@ use crate::buf::PacketBuf;
 use crate::dpdk::ring::handoff_ring;
 use crate::dpdk::{Eal, Mbuf, MbufArray, Mempool, Port, PortSpec, RxQueue, TxQueue};
 use crate::lb::core::LbCore;
-use crate::lb::core_property_tests::{
-    ends, ends_of, fragments, snapshot, Ends, BACKENDS, UDP_PORT,
-};
 use crate::lb::core_tests::{be_mac, CLIENT, CLIENT_MAC, OUR, V4, V6};
 use crate::lb::snapshot::{LbSnapshot, Mode};
+use crate::lb::test_traffic::{ends, ends_of, fragments, snapshot, Ends, BACKENDS, UDP_PORT};
 use crate::test_rng::XorShift;
 use crate::wire::build::Tcp;
 use crate::wire::{arp, ipv4, tcp};
