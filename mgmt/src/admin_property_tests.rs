@@ -176,4 +176,77 @@ proptest! {
         }
         std::fs::remove_dir_all(&dir).ok();
     }
+
+    /// `reload` of the example with a few settings changed, some of them only
+    /// a restart can change: refused (invalid, or needing a restart) with
+    /// nothing changed, or applied whole.
+    #[test]
+    fn reloads_of_changed_files_apply_whole_or_change_nothing(
+        mutations in prop::collection::vec(crate::config::mutation_tests::change(), 0..3),
+        edits in prop::collection::vec((0..RELOAD_EDITS.len(), any::<usize>()), 1..4),
+    ) {
+        let (mut m, _health) = manager(EXAMPLE);
+        let dir = std::env::temp_dir().join(format!("weir-reload-prop-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        m.cfg_path = dir.join("weir.toml");
+        let mut text = crate::config::mutation_tests::changed(&mutations);
+        for (e, pick) in edits {
+            text = edit(&text, RELOAD_EDITS[e], pick);
+        }
+        std::fs::write(&m.cfg_path, text).unwrap();
+        let who = Who { uid: 0, pid: 1, via: "test" };
+        let before = state(&m);
+        match dispatch(&mut m, "reload", &who) {
+            Ok(_) => check_snapshot(&m),
+            Err(e) => {
+                prop_assert!(e.contains("reload refused"), "{e}");
+                prop_assert_eq!(&before, &state(&m), "refused ({}) but changed things", e);
+            }
+        }
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}
+
+/// Valid changes a reload may meet: (setting, values), the first three only
+/// applied by a restart.
+const RELOAD_EDITS: &[(&str, &[&str])] = &[
+    ("mbufs", &["4095", "8191"]),
+    ("mtu", &["1400", "1500"]),
+    ("capacity", &["1024", "65536"]),
+    ("weight", &["0", "1", "2", "3"]),
+    (
+        "scheduler",
+        &["\"ring_hash\"", "\"round_robin\"", "\"least_conn\""],
+    ),
+    ("mode", &["\"fullnat\"", "\"dr\""]),
+    ("tcp_established_timeout", &["100", "900"]),
+    ("drain_timeout", &["0", "300"]),
+];
+
+/// `text` with one of the lines `key = ...` (picked by `pick`) given one of
+/// `values` (picked by it too).
+fn edit(text: &str, (key, values): (&str, &[&str]), pick: usize) -> String {
+    let prefix = format!("{key} = ");
+    let at: Vec<usize> = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| l.starts_with(&prefix))
+        .map(|(i, _)| i)
+        .collect();
+    if at.is_empty() {
+        return text.to_string();
+    }
+    let line = at[pick % at.len()];
+    let value = values[pick / at.len() % values.len()];
+    text.lines()
+        .enumerate()
+        .map(|(i, l)| {
+            if i == line {
+                format!("{prefix}{value}")
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }

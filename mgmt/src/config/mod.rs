@@ -40,6 +40,6 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
 }
 
 #[cfg(test)]
-mod mutation_tests;
+pub(crate) mod mutation_tests;
 #[cfg(test)]
 mod tests;

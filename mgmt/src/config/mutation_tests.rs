@@ -87,7 +87,7 @@ fn value_like(old: &str, pick: usize) -> &'static str {
 }
 
 #[derive(Debug, Clone)]
-enum Change {
+pub(crate) enum Change {
     /// The `.0`-th `key = value` line gets a value picked by `.1`.
     Value(usize, usize),
     /// The `.0`-th line is left out.
@@ -96,7 +96,7 @@ enum Change {
     Repeat(usize),
 }
 
-fn change() -> impl Strategy<Value = Change> {
+pub(crate) fn change() -> impl Strategy<Value = Change> {
     prop_oneof![
         6 => (any::<usize>(), any::<usize>()).prop_map(|(i, v)| Change::Value(i, v)),
         2 => any::<usize>().prop_map(Change::Drop),
@@ -105,7 +105,7 @@ fn change() -> impl Strategy<Value = Change> {
 }
 
 /// The example with `changes` applied, in order.
-fn changed(changes: &[Change]) -> String {
+pub(crate) fn changed(changes: &[Change]) -> String {
     let mut lines: Vec<String> = EXAMPLE.lines().map(String::from).collect();
     let setting = |l: &str| !l.trim_start().starts_with('#') && l.contains(" = ");
     for c in changes {
