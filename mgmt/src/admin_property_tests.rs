@@ -111,6 +111,24 @@ fn line() -> impl Strategy<Value = String> {
     ]
 }
 
+/// A directory of this process's for a test's files, removed when dropped
+/// (a failing case included).
+struct ScratchDir(std::path::PathBuf);
+
+impl ScratchDir {
+    fn new(what: &str) -> ScratchDir {
+        let dir = std::env::temp_dir().join(format!("weir-{what}-prop-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        ScratchDir(dir)
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// What a refused command must leave as it was.
 fn state(m: &Manager) -> String {
     format!(
@@ -159,9 +177,8 @@ proptest! {
     fn admin_commands_refused_change_nothing(lines in prop::collection::vec(line(), 1..25)) {
         let (mut m, _health) = manager(EXAMPLE);
         // `reload` reads this file: the example, as the manager started with.
-        let dir = std::env::temp_dir().join(format!("weir-admin-prop-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        m.cfg_path = dir.join("weir.toml");
+        let dir = ScratchDir::new("admin");
+        m.cfg_path = dir.0.join("weir.toml");
         std::fs::write(&m.cfg_path, EXAMPLE).unwrap();
         let who = Who { uid: 0, pid: 1, via: "test" };
         for l in &lines {
@@ -174,7 +191,6 @@ proptest! {
                 }
             }
         }
-        std::fs::remove_dir_all(&dir).ok();
     }
 
     /// `reload` of the example with a few settings changed, some of them only
@@ -186,9 +202,8 @@ proptest! {
         edits in prop::collection::vec((0..RELOAD_EDITS.len(), any::<usize>()), 1..4),
     ) {
         let (mut m, _health) = manager(EXAMPLE);
-        let dir = std::env::temp_dir().join(format!("weir-reload-prop-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        m.cfg_path = dir.join("weir.toml");
+        let dir = ScratchDir::new("reload");
+        m.cfg_path = dir.0.join("weir.toml");
         let mut text = crate::config::mutation_tests::changed(&mutations);
         for (e, pick) in edits {
             text = edit(&text, RELOAD_EDITS[e], pick);
@@ -203,7 +218,6 @@ proptest! {
                 prop_assert_eq!(&before, &state(&m), "refused ({}) but changed things", e);
             }
         }
-        std::fs::remove_dir_all(&dir).ok();
     }
 }
 
