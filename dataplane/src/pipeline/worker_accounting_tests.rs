@@ -5,7 +5,8 @@
 //! left, ICMP errors, fragments, packets too big for the way out (cut into
 //! fragments, or refused with DF), ARP and ping, packets for the appliance's
 //! kernel (some cut to fit the host interface), frames from the kernel, and
-//! garbage. After each round, once the queues are quiet: every mbuf is back in
+//! garbage; then all of it again on a VLAN port, some frames with another tag
+//! or none (what leaves must carry the port's tag). After each round, once the queues are quiet: every mbuf is back in
 //! the pool but the fragments kept for their first; every packet the workers
 //! took is accounted for by their counters; and the counters match what the
 //! rings carried (rx and from_host what went in, tx and to_host what came
@@ -109,6 +110,8 @@ struct Rig {
     v6: Ends,
     now: u64,
     rng: XorShift,
+    /// The port's VLAN, once the test gives it one.
+    vlan: Option<u16>,
     _ports: [Port; 2],
     pool: Mempool,
     _eal: Dpdk,
@@ -250,6 +253,7 @@ impl Rig {
             },
             now: 0,
             rng: XorShift(0x5eed_0f4e_12ab),
+            vlan: None,
             _ports: [wire, host],
             pool,
             _eal: eal,
@@ -332,7 +336,27 @@ impl Rig {
             1 => f.truncate(1 + (r[6] % f.len() as u64) as usize),
             _ => {}
         }
+        // On a VLAN port: mostly tagged with its VLAN, else another or none.
+        if let (Some(vid), true) = (self.vlan, f.len() >= 12) {
+            let vid = match r[1] % 12 {
+                0 => None,
+                1 => Some(vid + 1),
+                _ => Some(vid),
+            };
+            if let Some(v) = vid {
+                f.splice(12..12, [0x81, 0x00, (v >> 8) as u8, v as u8]);
+            }
+        }
         (f, false)
+    }
+
+    /// From now on the port takes only frames tagged with `vid`, and tags what
+    /// it sends.
+    fn set_vlan(&mut self, vid: u16) {
+        for l in self.workers.iter_mut() {
+            l.w.ports[0].local.vlan = Some(vid);
+        }
+        self.vlan = Some(vid);
     }
 
     /// Sends `k` random frames in, each to a random worker's port or host queue.
@@ -390,14 +414,19 @@ impl Rig {
                 got = true;
                 for m in rx.drain() {
                     self.counts[2] += 1;
-                    let f = m.data();
+                    let mut f = m.data().to_vec();
                     assert_eq!(f[6..12], OUR, "sent from the port's MAC");
+                    if let Some(vid) = self.vlan {
+                        let tag = [0x81, 0x00, (vid >> 8) as u8, vid as u8];
+                        assert_eq!(f[12..16], tag, "tagged with the port's VLAN");
+                        f.drain(12..16);
+                    }
                     if f[12..14] == [8, 0] {
                         let ip = ipv4::Packet::new_checked(&f[14..]).expect("a whole IPv4 header");
                         assert!(ip.verify_checksum(), "IPv4 header checksum: {f:02x?}");
                     }
                     if (0..2 * BACKENDS).any(|b| f[..6] == be_mac(b % BACKENDS)) && f.len() < 200 {
-                        self.forwarded.push(f.to_vec());
+                        self.forwarded.push(f);
                         if self.forwarded.len() > 32 {
                             self.forwarded.remove(0);
                         }
@@ -491,10 +520,19 @@ fn two_workers_account_for_every_packet_and_mbuf_of_random_traffic() {
             rig.check(round);
         }
     }
+    // The same on a VLAN port: tags taken off on the way in (to the balancer
+    // and the kernel), put on on the way out (from the kernel too).
+    rig.set_vlan(7);
+    for round in ROUNDS..ROUNDS + 100 {
+        let k = 1 + rig.next(120) as usize;
+        rig.send(k);
+        rig.settle();
+        rig.check(round);
+    }
     // Long enough for every entry and kept fragment to expire.
     rig.tick(100_000);
     rig.settle();
-    rig.check(ROUNDS);
+    rig.check(ROUNDS + 100);
     assert_eq!(rig.pool.usage().in_use, 0);
     let mut t = Tally::default();
     for l in &rig.workers {
@@ -516,6 +554,7 @@ fn two_workers_account_for_every_packet_and_mbuf_of_random_traffic() {
         Counter::ToHost,
         Counter::FromHost,
         Counter::DropRunt,
+        Counter::DropVlanMismatch,
         Counter::DropFragment,
         Counter::TcpResetsSent,
     ] {
