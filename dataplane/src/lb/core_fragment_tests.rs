@@ -215,6 +215,40 @@ fn dr_fragments_follow_their_first_fragment_to_its_backend() {
 }
 
 #[test]
+fn a_later_fragment_is_dropped_when_its_connection_moved_after_the_first() {
+    // dr: a connection on a backend that went down; its client starts it again
+    // (a SYN, which moves it to another backend) between a datagram's first
+    // fragment and a later one that overtook it: the later one cannot follow
+    // the first to the old backend through the moved connection.
+    let mut s = snap(Mode::Dr, SchedKind::RingHash, &[1, 1, 1]);
+    let mut core = LbCore::new(0, 1, 64, 1);
+    let syn = tcp_frame(CLIENT, 40000, VIP, 80, tcp::flags::SYN, 0);
+    let (_, out, _) = run(&mut core, &s, &syn, false);
+    let old = Frame::new_checked(out.data()).unwrap().dst();
+    super::core_tests::take_down(&mut s, old[5] as usize);
+    let data = tcp_frame(CLIENT, 40000, VIP, 80, tcp::flags::ACK, 100);
+    let [first, later] = split(&data, 7, 48);
+    assert!(matches!(
+        run(&mut core, &s, &later, false).0,
+        LbVerdict::Park(_)
+    ));
+    let (v, out, _) = run(&mut core, &s, &first, false);
+    assert_eq!(
+        (v, Frame::new_checked(out.data()).unwrap().dst()),
+        (LbVerdict::Tx(0), old)
+    );
+    let (v, out, t) = run(&mut core, &s, &syn, false);
+    assert_eq!((v, t.get(Counter::FlowsMoved)), (LbVerdict::Tx(0), 1));
+    assert_ne!(Frame::new_checked(out.data()).unwrap().dst(), old);
+    // The kept fragment goes through again: dropped, not sent to the new backend.
+    let Some(Done::Retry(_)) = core.parking.take_done() else {
+        panic!("the later fragment is ready");
+    };
+    let (v, _, _) = run(&mut core, &s, &later, false);
+    assert_eq!(v, LbVerdict::Drop(Counter::DropFragment));
+}
+
+#[test]
 fn with_two_workers_fragments_go_to_the_connection_owner() {
     let s = snap(Mode::FullNat, SchedKind::RingHash, &[1, 1, 1]);
     let key = super::flow::FlowKey::v4(CLIENT, VIP, 40000, 80, ip_proto::TCP);

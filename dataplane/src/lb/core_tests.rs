@@ -591,7 +591,7 @@ pub(super) fn udp_frame(sport: u16) -> Vec<u8> {
 
 /// Backend `b` of `s`'s service fails its health checks: it is flagged down and
 /// its weight for new flows is zero, as the management core publishes it.
-fn take_down(s: &mut LbSnapshot, b: usize) {
+pub(super) fn take_down(s: &mut LbSnapshot, b: usize) {
     s.backends[b].down = true;
     let svc = &mut s.services[0];
     svc.weights[b] = 0;

@@ -68,8 +68,14 @@ impl Datagram {
 pub enum Route {
     /// Handed to the worker that owns its connection.
     Worker(u16),
-    /// Forwarded on this worker's connection `id`, in direction `dir`.
-    Conn { id: u32, dir: Direction },
+    /// Forwarded on this worker's connection `id`, in direction `dir`, to
+    /// `backend` (the connection's then: should it move to another, the later
+    /// fragments cannot follow the first).
+    Conn {
+        id: u32,
+        dir: Direction,
+        backend: u32,
+    },
 }
 
 #[derive(Clone, Copy)]
@@ -132,6 +138,7 @@ mod tests {
         let to = Route::Conn {
             id: 7,
             dir: Direction::Forward,
+            backend: 1,
         };
         r.learn(datagram(1), to, 100);
         assert_eq!(r.route(&datagram(1), 100), Some(to));

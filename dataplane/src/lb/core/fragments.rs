@@ -50,6 +50,7 @@ impl LbCore {
                         .map(|h| Route::Conn {
                             id: h.id,
                             dir: h.dir,
+                            backend: self.table.get(h.id).backend,
                         })
                 }
                 LbVerdict::Drop(_) | LbVerdict::Park(_) => None,
@@ -64,8 +65,8 @@ impl LbCore {
             Some(Route::Worker(w)) if !prep.at.handed => LbVerdict::Handoff(w),
             // Handed over, yet routed to a worker again: never bounce.
             Some(Route::Worker(_)) => LbVerdict::Drop(Counter::DropFragment),
-            Some(Route::Conn { id, dir }) => {
-                self.later_fragment(buf, p, (id, dir), snap, macs, tally)
+            Some(Route::Conn { id, dir, backend }) => {
+                self.later_fragment(buf, p, (id, dir, backend), snap, macs, tally)
             }
             // Its first fragment not seen: overtaken by this one, late, or lost.
             _ => self.park(datagram, tally),
@@ -84,12 +85,13 @@ impl LbCore {
     }
 
     /// A later fragment of a datagram whose first went through connection `id`
-    /// in direction `dir`: to the same place, its addresses rewritten alike.
+    /// in direction `dir` to `backend`: to the same place, its addresses
+    /// rewritten alike.
     fn later_fragment<B: PacketBuf>(
         &mut self,
         buf: &mut B,
         p: &Parsed,
-        (id, dir): (u32, Direction),
+        (id, dir, backend): (u32, Direction, u32),
         snap: &LbSnapshot,
         macs: PortMacs<'_>,
         tally: &mut Tally,
@@ -102,6 +104,11 @@ impl LbCore {
             Direction::Reverse => c.rev,
         };
         if arrived_as.is_none_or(|k| (k.src, k.dst, k.proto) != (src, dst, p.key.proto)) {
+            return LbVerdict::Drop(Counter::DropFragment);
+        }
+        // Moved to another backend since (a SYN after its backend went down):
+        // the first fragment went to the old one.
+        if c.backend != backend {
             return LbVerdict::Drop(Counter::DropFragment);
         }
         let (to, port, mac, way, counter) = match dir {
