@@ -15,7 +15,7 @@ use super::core_tests::{be_mac, Family, OUR, V4, V6};
 use super::frag_parking::Done;
 use super::nat;
 use super::ring::{RingMember, RingTable};
-use super::snapshot::{smooth_wrr, LbSnapshot, Mode};
+use super::snapshot::{smooth_wrr, LbSnapshot, Mode, SchedKind};
 use super::stats::{BackendStat, ServiceStat};
 use super::test_traffic::{
     ends_of, fragment_offset, fragments, ip_header_ok, l4_ok, part_of, proto_and_sport, snapshot,
@@ -153,8 +153,9 @@ struct Lab {
 }
 
 impl Lab {
-    fn new(f: &'static Family, mode: Mode, capacity: usize) -> Lab {
-        let s = snapshot(f, mode);
+    fn new(f: &'static Family, mode: Mode, sched: SchedKind, capacity: usize) -> Lab {
+        let mut s = snapshot(f, mode);
+        s.services.iter_mut().for_each(|svc| svc.sched = sched);
         let cores: Vec<LbCore> = (0..WORKERS)
             .map(|w| LbCore::new(w, WORKERS, capacity, 1))
             .collect();
@@ -172,7 +173,8 @@ impl Lab {
             pending: vec![vec![]; WORKERS as usize],
             kept: HashMap::new(),
             forwarded: vec![],
-            chosen: Some(HashMap::new()),
+            // Only the consistent hash picks the same backend for a flow again.
+            chosen: (sched == SchedKind::RingHash).then(HashMap::new),
             parts: HashMap::new(),
             reassembled: 0,
             next_id: 1,
@@ -579,8 +581,20 @@ fn be_mac_index(out: &[u8]) -> Option<usize> {
     (0..BACKENDS).find(|&i| out[..6] == be_mac(i))
 }
 
-fn run_case(f: &'static Family, mode: Mode, capacity: usize, ops: &[Op]) {
-    let mut lab = Lab::new(f, mode, capacity);
+/// Mostly the consistent hash (the default), else each other scheduler.
+fn sched() -> impl Strategy<Value = SchedKind> {
+    use SchedKind::*;
+    prop::sample::select(vec![
+        RingHash,
+        RingHash,
+        RoundRobin,
+        WeightedRoundRobin,
+        LeastConn,
+    ])
+}
+
+fn run_case(f: &'static Family, mode: Mode, sched: SchedKind, capacity: usize, ops: &[Op]) {
+    let mut lab = Lab::new(f, mode, sched, capacity);
     for op in ops {
         lab.step(op);
     }
@@ -591,22 +605,22 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(300))]
 
     #[test]
-    fn fullnat_v4(capacity in 2usize..24, ops in prop::collection::vec(op(), 1..120)) {
-        run_case(&V4, Mode::FullNat, capacity, &ops);
+    fn fullnat_v4(sched in sched(), capacity in 2usize..24, ops in prop::collection::vec(op(), 1..120)) {
+        run_case(&V4, Mode::FullNat, sched, capacity, &ops);
     }
 
     #[test]
-    fn fullnat_v6(capacity in 2usize..24, ops in prop::collection::vec(op(), 1..120)) {
-        run_case(&V6, Mode::FullNat, capacity, &ops);
+    fn fullnat_v6(sched in sched(), capacity in 2usize..24, ops in prop::collection::vec(op(), 1..120)) {
+        run_case(&V6, Mode::FullNat, sched, capacity, &ops);
     }
 
     #[test]
-    fn dr_v4(capacity in 2usize..24, ops in prop::collection::vec(op(), 1..120)) {
-        run_case(&V4, Mode::Dr, capacity, &ops);
+    fn dr_v4(sched in sched(), capacity in 2usize..24, ops in prop::collection::vec(op(), 1..120)) {
+        run_case(&V4, Mode::Dr, sched, capacity, &ops);
     }
 
     #[test]
-    fn dr_v6(capacity in 2usize..24, ops in prop::collection::vec(op(), 1..120)) {
-        run_case(&V6, Mode::Dr, capacity, &ops);
+    fn dr_v6(sched in sched(), capacity in 2usize..24, ops in prop::collection::vec(op(), 1..120)) {
+        run_case(&V6, Mode::Dr, sched, capacity, &ops);
     }
 }
