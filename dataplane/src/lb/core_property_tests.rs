@@ -602,7 +602,7 @@ fn run_case(f: &'static Family, mode: Mode, sched: SchedKind, capacity: usize, o
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(300))]
+    #![proptest_config(ProptestConfig::with_cases(1000))]
 
     #[test]
     fn fullnat_v4(sched in sched(), capacity in 2usize..24, ops in prop::collection::vec(op(), 1..120)) {
