@@ -6,11 +6,15 @@
 //! fragments, or refused with DF), ARP and ping, packets for the appliance's
 //! kernel (some cut to fit the host interface), frames from the kernel, and
 //! garbage; then all of it again on a VLAN port, some frames with another tag
-//! or none (what leaves must carry the port's tag). After each round, once the queues are quiet: every mbuf is back in
-//! the pool but the fragments kept for their first; every packet the workers
-//! took is accounted for by their counters; and the counters match what the
-//! rings carried (rx and from_host what went in, tx and to_host what came
-//! out). Every IPv4 frame sent to the wire has a valid header checksum.
+//! or none (what leaves must carry the port's tag). After each round, once the
+//! queues are quiet: every mbuf is back in the pool but the fragments kept for
+//! their first; every packet the workers took is accounted for by their
+//! counters; and the counters match what the rings carried (rx and from_host
+//! what went in, tx and to_host what came out). Every IPv4 frame sent to the
+//! wire has a valid header checksum.
+//!
+//! It starts DPDK in the test process (no hugepages, a file prefix of its own),
+//! so `cargo test` runs as root, as `scripts/test.sh` does.
 
 use super::counters::{Counter, Tally};
 use super::local::LocalAddrs;
