@@ -4,8 +4,8 @@
 //! damaged: balanced both ways over IPv4 fullnat and IPv6 dr, answers to what
 //! left, ICMP errors, fragments, packets too big for the way out (cut into
 //! fragments, or refused with DF), ARP and ping, packets for the appliance's
-//! kernel (some cut to fit the host interface), frames from the kernel, and
-//! garbage; then all of it again on a VLAN port, some frames with another tag
+//! kernel (some cut to fit the host interface), frames from the kernel,
+//! frames in two segments, and garbage; then all of it again on a VLAN port, some frames with another tag
 //! or none (what leaves must carry the port's tag). After each round, once the
 //! queues are quiet: every mbuf is back in the pool but the fragments kept for
 //! their first; every packet the workers took is accounted for by their
@@ -372,6 +372,10 @@ impl Rig {
             let mut m = Mbuf::alloc(&self.pool).expect("an mbuf");
             m.set_len(f.len()).expect("room");
             m.data_mut().copy_from_slice(&f);
+            // Now and then a frame in two segments (the workers take only one).
+            if !from_host && self.next(40) == 0 {
+                m = self.chained(m);
+            }
             let b = &mut batches[w * 2 + from_host as usize];
             if b.is_full() {
                 self.flush_in(w, from_host, b);
@@ -380,6 +384,19 @@ impl Rig {
         }
         for (i, mut b) in batches.into_iter().enumerate() {
             self.flush_in(i / 2, i % 2 == 1, &mut b);
+        }
+    }
+
+    /// `head` with a second segment of 8 bytes after it.
+    fn chained(&mut self, head: Mbuf) -> Mbuf {
+        let mut tail = Mbuf::alloc(&self.pool).expect("an mbuf");
+        tail.set_len(8).expect("room");
+        let (head, tail) = (head.into_raw(), tail.into_raw());
+        // SAFETY: two valid mbufs we own; on success the chain owns the tail,
+        // and the head (returned) owns the chain.
+        unsafe {
+            assert_eq!(dpdk_sys::rte_pktmbuf_chain(head, tail), 0);
+            Mbuf::from_raw(head)
         }
     }
 
@@ -559,6 +576,7 @@ fn two_workers_account_for_every_packet_and_mbuf_of_random_traffic() {
         Counter::FromHost,
         Counter::DropRunt,
         Counter::DropVlanMismatch,
+        Counter::DropMultiSegment,
         Counter::DropFragment,
         Counter::TcpResetsSent,
     ] {
