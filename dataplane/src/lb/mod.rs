@@ -30,4 +30,6 @@ pub(crate) mod core_property_tests;
 #[cfg(test)]
 pub(crate) mod core_tests;
 #[cfg(test)]
+mod ring_update_tests;
+#[cfg(test)]
 pub(crate) mod test_traffic;
