@@ -1,13 +1,18 @@
 //! Random admin command lines against a manager running the example
 //! configuration: nothing panics; a refused command says why and changes
 //! nothing (configuration, backends, pools, services, the published snapshot);
-//! after an accepted one, the snapshot the workers read is whole.
+//! after an accepted one, the snapshot the workers read is whole, and each
+//! service's ring table (updated from the previous one when a few weights or
+//! members changed) is the one a whole build gives.
 
 use crate::admin::commands::dispatch;
 use crate::manager::{Manager, Who};
 use crate::manager_tests::{manager, EXAMPLE};
-use dataplane::lb::ring::NO_BACKEND;
+use dataplane::lb::ring::{RingMember, RingTable, NO_BACKEND, TABLE_SLOTS};
 use proptest::prelude::*;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::Arc;
 
 const VERBS: &[&str] = &[
     "help",
@@ -144,6 +149,32 @@ fn state(m: &Manager) -> String {
 /// The published snapshot is whole: every service's backends exist, its
 /// weights and ports match them, its ring picks only backends of weight > 0,
 /// and every (VIP, port, protocol) leads to a service.
+/// Ring tables by the (backend, weight) list they were built for.
+type Built = HashMap<Vec<(String, u32)>, Arc<RingTable>>;
+
+/// `RingTable::build` of `pool`, built once per pool and weights (the tests
+/// meet the same few many times).
+fn built_ring(pool: &[(String, u32)]) -> Arc<RingTable> {
+    thread_local! {
+        static BUILT: RefCell<Built> = Default::default();
+    }
+    BUILT.with(|b| {
+        b.borrow_mut()
+            .entry(pool.to_vec())
+            .or_insert_with(|| {
+                let members: Vec<RingMember<'_>> = pool
+                    .iter()
+                    .map(|(key, weight)| RingMember {
+                        key,
+                        weight: *weight,
+                    })
+                    .collect();
+                Arc::new(RingTable::build(&members))
+            })
+            .clone()
+    })
+}
+
 pub(crate) fn check_snapshot(m: &Manager) {
     let snap = m.snapshot.load();
     for svc in &snap.services {
@@ -163,6 +194,21 @@ pub(crate) fn check_snapshot(m: &Manager) {
                 );
             }
         }
+        let pool: Vec<(String, u32)> = svc
+            .backends
+            .iter()
+            .zip(&svc.weights)
+            .map(|(&b, &w)| (snap.backends[b as usize].name.clone(), w))
+            .collect();
+        let built = built_ring(&pool);
+        let differing = (0..TABLE_SLOTS as u64)
+            .filter(|&slot| svc.ring.choose(slot << 48) != built.choose(slot << 48))
+            .count();
+        assert_eq!(
+            differing, 0,
+            "{}: the ring is not a build's for {pool:?}",
+            svc.name
+        );
     }
     assert!(snap
         .by_vip
