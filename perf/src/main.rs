@@ -18,6 +18,7 @@
 //!               [--packets N] [--no-huge]
 
 mod reference;
+mod ring_build;
 
 use arc_swap::ArcSwap;
 use dataplane::buf::PacketBuf;
@@ -547,6 +548,21 @@ fn main() {
             .and_then(|v| v.parse().ok())
             .unwrap_or(default)
     };
+    // `--ring N,N,...`: the management core's ring-table builds and updates
+    // for pools of those sizes, instead of the packet loops (no DPDK).
+    if let Some(sizes) = args.iter().position(|a| a == "--ring").map(|i| {
+        args.get(i + 1)
+            .map(|v| {
+                v.split(',')
+                    .filter_map(|n| n.parse().ok())
+                    .collect::<Vec<usize>>()
+            })
+            .filter(|v| !v.is_empty())
+            .unwrap_or_else(|| vec![3, 100, 1000])
+    }) {
+        println!("{:#}", ring_build::run(&sizes));
+        return;
+    }
     let seconds = arg("--seconds", 1.0);
     let large = arg("--large", 1_000_000.0) as usize;
     // `--only TEXT` runs the scenarios whose label contains TEXT (and the bare loop).
