@@ -45,6 +45,12 @@ fn one(n: usize, mixed: bool) -> Value {
     let mut down = base.clone();
     down[n / 2].1 = 0;
     let (member_down, down_table) = timed(runs, || table.update(&members(&base), &members(&down)));
+    // An update that is fast but wrong fails the run.
+    let built = RingTable::build(&members(&down));
+    assert!(
+        (0..1u64 << 16).all(|slot| down_table.choose(slot << 48) == built.choose(slot << 48)),
+        "an update differs from a build"
+    );
     let (member_back, _) = timed(runs, || down_table.update(&members(&down), &members(&base)));
     let mut heavier = base.clone();
     heavier[n / 2].1 += 4;
