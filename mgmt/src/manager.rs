@@ -33,6 +33,32 @@ use std::time::{Duration, Instant};
 /// A service's ring and the (backend, weight) list it was built from.
 type CachedRing = (Vec<(String, u32)>, Arc<RingTable>);
 
+/// Service `id`'s ring table for the (backend, weight) list `keys`: the one it
+/// has when `keys` are unchanged, one another service has for the same list (a
+/// shared pool), or its previous table updated: a backend going down or up
+/// changes one weight, and an update takes a millisecond or two where a build
+/// takes about 0.2 s for 1,000 backends.
+fn ring_for(
+    cache: &mut HashMap<u32, CachedRing>,
+    id: u32,
+    keys: &[(String, u32)],
+) -> Arc<RingTable> {
+    if let Some((k, r)) = cache.get(&id) {
+        if k == keys {
+            return r.clone();
+        }
+    }
+    let r = match cache.values().find(|(k, _)| k == keys) {
+        Some((_, r)) => r.clone(),
+        None => Arc::new(match cache.get(&id) {
+            Some((old, r)) => r.update(&ring_members(old), &ring_members(keys)),
+            None => RingTable::build(&ring_members(keys)),
+        }),
+    };
+    cache.insert(id, (keys.to_vec(), r.clone()));
+    r
+}
+
 fn ring_members(keys: &[(String, u32)]) -> Vec<RingMember<'_>> {
     keys.iter()
         .map(|(k, w)| RingMember { key: k, weight: *w })
@@ -361,20 +387,7 @@ impl Manager {
                 .zip(&weights)
                 .map(|(&i, &w)| (self.backends[i as usize].key(), w))
                 .collect();
-            let ring = match self.rings.get(&(id as u32)) {
-                Some((k, r)) if *k == keys => r.clone(),
-                cached => {
-                    // A backend going down or up changes one weight: the previous
-                    // table is updated (milliseconds), not built again (about a
-                    // second for 1,000 backends).
-                    let r = Arc::new(match cached {
-                        Some((old, r)) => r.update(&ring_members(old), &ring_members(&keys)),
-                        None => RingTable::build(&ring_members(&keys)),
-                    });
-                    self.rings.insert(id as u32, (keys.clone(), r.clone()));
-                    r
-                }
-            };
+            let ring = ring_for(&mut self.rings, id as u32, &keys);
             let proto = match s.protocol {
                 Protocol::Tcp => ip_proto::TCP,
                 Protocol::Udp => ip_proto::UDP,

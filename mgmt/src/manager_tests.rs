@@ -192,3 +192,27 @@ fn ids_survive_a_config_change() {
     assert!(snap.services.iter().all(|s| s.name != "dns"));
     assert_eq!(snap.by_vip.len(), 3);
 }
+
+#[test]
+fn services_of_one_pool_share_one_ring_table_through_changes() {
+    let (mut m, _rx) = manager(EXAMPLE);
+    let shared = |m: &Manager| {
+        let snap = m.snapshot.load();
+        let ring = |name: &str| {
+            snap.services
+                .iter()
+                .find(|s| s.name == name)
+                .unwrap()
+                .ring
+                .clone()
+        };
+        Arc::ptr_eq(&ring("web"), &ring("web-dr"))
+    };
+    m.publish();
+    assert!(shared(&m));
+    let b2 = m.backend_id("web/b2").unwrap() as usize;
+    m.backends[b2].admin = AdminState::Maint;
+    m.publish();
+    assert!(shared(&m));
+    assert_eq!(weights(&m, "web-dr"), vec![1, 0, 1]);
+}
