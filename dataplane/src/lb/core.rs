@@ -3,7 +3,7 @@
 //! connection, choose a backend, rewrite, and say which port to send on.
 
 use super::conn_table::{Conn, ConnTable, Hit, Staged};
-use super::flow::FlowKey;
+use super::flow::{owner_of, FlowKey};
 use super::frag_parking::FragParking;
 use super::frag_routes::FragRoutes;
 
@@ -234,7 +234,7 @@ impl LbCore {
         let owner = if prep.at.local {
             LocalPorts::owner(prep.p.key.dport, self.workers)
         } else {
-            (prep.hash % self.workers as u64) as u16 // == p.key.owner(workers)
+            owner_of(prep.hash, self.workers) // == p.key.owner(workers)
         };
         (owner != self.worker).then_some(owner)
     }
