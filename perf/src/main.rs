@@ -24,6 +24,7 @@ use arc_swap::ArcSwap;
 use dataplane::buf::PacketBuf;
 use dataplane::dpdk::{Eal, Mbuf, MbufArray, Mempool, Port, PortSpec, RxQueue, TxQueue};
 use dataplane::lb::core::{Arrival, LbCore, LbVerdict};
+use dataplane::lb::flow::FlowKey;
 use dataplane::lb::ring::{RingMember, RingTable};
 use dataplane::lb::snapshot::{Backend, HashKey, LbSnapshot, LocalAddrs, Mode, SchedKind, Service};
 use dataplane::pipeline::control::Control;
@@ -322,6 +323,12 @@ impl Measured for Reference {
 
 impl UnderTest {
     fn new(bench: &mut Bench, flows_capacity: usize) -> UnderTest {
+        UnderTest::of_workers(bench, flows_capacity, 1)
+    }
+
+    /// Worker 0 of `workers` (the others are not run: flows they own would be
+    /// handed to them).
+    fn of_workers(bench: &mut Bench, flows_capacity: usize, workers: u16) -> UnderTest {
         let snap = Arc::new(snapshot());
         let locals = snap.local_flat.len();
         let (_, queries) = std::sync::mpsc::channel();
@@ -333,7 +340,7 @@ impl UnderTest {
             quit: Default::default(),
             tsc_hz: bench.tsc_hz,
             idle_sleep_us: 0,
-            lb: LbCore::new(0, 1, flows_capacity, locals),
+            lb: LbCore::new(0, workers, flows_capacity, locals),
             snapshot: Arc::new(ArcSwap::from(snap.clone())),
             handoff: Default::default(),
             port_index: vec![0; 8],
@@ -683,6 +690,31 @@ fn main() {
                 })
                 .collect()
         };
+        results.push(established(&mut b, w.as_mut(), label, &templates, &opts));
+    }
+    // As "established dr, 1k entries", on worker 0 of two, with flows it owns:
+    // what deciding each packet's owner adds when there are several workers.
+    let label = "established dr, 1k entries, worker 0 of 2";
+    if wanted(label) {
+        let vip = vip_dr;
+        let own: Vec<usize> = (0..)
+            .filter(|&i| {
+                let (s, p) = flow(i);
+                FlowKey::v4(s, vip, p, 80, 6).owner(2) == 0
+            })
+            .take(1000)
+            .collect();
+        let mut w = Box::new(UnderTest::of_workers(&mut b, 2000, 2));
+        w.establish_with(own.len(), false, |k| {
+            let (s, p) = flow(own[k]);
+            frame(s, p, vip, tcp::flags::SYN).to_vec()
+        });
+        let templates: Vec<[u8; FRAME_LEN]> = (0..own.len())
+            .map(|k| {
+                let (s, p) = flow(own[(k * 7919) % own.len()]);
+                frame(s, p, vip, tcp::flags::ACK)
+            })
+            .collect();
         results.push(established(&mut b, w.as_mut(), label, &templates, &opts));
     }
     // Reference loops on the packets of the dr 1k scenario (see reference.rs).
