@@ -72,6 +72,15 @@ impl Eal {
         unsafe { dpdk_sys::rte_get_main_lcore() }
     }
 
+    /// The directory the EAL keeps its runtime files in (`/var/run/dpdk/PREFIX`
+    /// as root, under `$XDG_RUNTIME_DIR` or `/tmp` otherwise).
+    pub fn runtime_dir(&self) -> std::path::PathBuf {
+        // SAFETY: valid after EAL init; it returns a pointer to a static,
+        // NUL-terminated buffer that the EAL does not change after init.
+        let dir = unsafe { std::ffi::CStr::from_ptr(dpdk_sys::rte_eal_get_runtime_dir()) };
+        std::path::PathBuf::from(dir.to_string_lossy().into_owned())
+    }
+
     /// The DPDK version string, e.g. "DPDK 22.11.4".
     pub fn version() -> String {
         // SAFETY: rte_version returns a pointer to a static string.

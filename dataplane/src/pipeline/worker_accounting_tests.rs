@@ -13,8 +13,8 @@
 //! what went in, tx and to_host what came out). Every IPv4 frame sent to the
 //! wire has a valid header checksum.
 //!
-//! It starts DPDK in the test process (no hugepages, a file prefix of its own),
-//! so `cargo test` runs as root, as `scripts/test.sh` does.
+//! It starts DPDK in the test process (no hugepages, no PCI, a file prefix of
+//! its own, whose runtime directory it removes at the end); root is not needed.
 
 use super::counters::{Counter, Tally};
 use super::local::LocalAddrs;
@@ -125,14 +125,17 @@ struct Rig {
 /// but made) removed after it.
 struct Dpdk {
     eal: Option<Eal>,
-    runtime_dir: String,
+    runtime_dir: std::path::PathBuf,
 }
 
 impl Drop for Dpdk {
     fn drop(&mut self) {
         drop(self.eal.take());
+        // Its directory, and the `dpdk` one above it when nothing else is there.
         let _ = std::fs::remove_dir(&self.runtime_dir);
-        let _ = std::fs::remove_dir("/var/run/dpdk");
+        if let Some(parent) = self.runtime_dir.parent() {
+            let _ = std::fs::remove_dir(parent);
+        }
     }
 }
 
@@ -161,9 +164,10 @@ impl Rig {
         .map(|s| s.to_string())
         .collect();
         // Once per process: this is the only test that starts DPDK.
+        let eal = Eal::init(&args).expect("EAL");
         let eal = Dpdk {
-            eal: Some(Eal::init(&args).expect("EAL (run as root)")),
-            runtime_dir: format!("/var/run/dpdk/{prefix}"),
+            runtime_dir: eal.runtime_dir(),
+            eal: Some(eal),
         };
         let pool = Mempool::new("wtest", 4095, 0, 2176, 0).expect("mempool");
         let spec = PortSpec {
