@@ -8,7 +8,7 @@ use super::frag_parking::FragParking;
 use super::frag_routes::FragRoutes;
 
 use super::icmp_sent;
-use super::local_ports::LocalPorts;
+use super::local_ports::{LocalPorts, PortOwner};
 use super::nat::{self, Parsed, Shape};
 use super::reclaim::{reclaimable, QUIET_TCP};
 use super::ring::NO_BACKEND;
@@ -46,6 +46,8 @@ pub enum LbVerdict {
 pub struct LbCore {
     pub worker: u16,
     pub workers: u16,
+    /// Which worker owns a local port (the FullNAT replies' steering).
+    port_owner: PortOwner,
     pub table: ConnTable,
     pub ports: LocalPorts,
     rr: Box<[u32]>,
@@ -113,6 +115,7 @@ impl LbCore {
         LbCore {
             worker,
             workers: workers.max(1),
+            port_owner: PortOwner::new(workers),
             table: ConnTable::new(capacity, 0),
             ports: LocalPorts::new(local_addresses, worker, workers.max(1)),
             rr: vec![0; MAX_SERVICES].into_boxed_slice(),
@@ -232,7 +235,7 @@ impl LbCore {
             return None;
         }
         let owner = if prep.at.local {
-            LocalPorts::owner(prep.p.key.dport, self.workers)
+            self.port_owner.of(prep.p.key.dport)
         } else {
             owner_of(prep.hash, self.workers) // == p.key.owner(workers)
         };

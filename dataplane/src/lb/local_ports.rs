@@ -64,6 +64,33 @@ impl LocalPorts {
     }
 }
 
+/// [`LocalPorts::owner`] for a fixed number of workers, without a division on
+/// the packet path: the remainder from a multiply by a precomputed reciprocal
+/// (Lemire, Kaser and Kurz, "Faster remainder by direct computation"), exact
+/// for every 16-bit port (checked for every port and worker count up to 512).
+#[derive(Clone, Copy, Debug)]
+pub struct PortOwner {
+    reciprocal: u32,
+    workers: u32,
+}
+
+impl PortOwner {
+    pub fn new(workers: u16) -> PortOwner {
+        let d = workers.max(1) as u32;
+        PortOwner {
+            // ceil(2^32 / d), which wraps to 0 for d = 1 (every port is worker 0's).
+            reciprocal: (u32::MAX / d).wrapping_add(1),
+            workers: d,
+        }
+    }
+
+    #[inline(always)]
+    pub fn of(self, port: u16) -> u16 {
+        let fraction = self.reciprocal.wrapping_mul(port as u32) as u64;
+        ((fraction * self.workers as u64) >> 32) as u16
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -85,5 +112,19 @@ mod tests {
         assert_eq!(a.take(0..1), None);
         a.give_back(0, 1025);
         assert_eq!(a.take(0..1), Some((0, 1025)));
+    }
+
+    #[test]
+    fn the_owner_without_division_is_the_remainder_for_every_port() {
+        for workers in 1..=512u16 {
+            let fast = PortOwner::new(workers);
+            for port in 0..=u16::MAX {
+                assert_eq!(
+                    fast.of(port),
+                    LocalPorts::owner(port, workers),
+                    "{port} of {workers}"
+                );
+            }
+        }
     }
 }
