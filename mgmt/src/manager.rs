@@ -392,6 +392,14 @@ impl Manager {
                 Protocol::Tcp => ip_proto::TCP,
                 Protocol::Udp => ip_proto::UDP,
             };
+            let sched = match s.scheduler {
+                crate::config::model::SchedulerConfig::RingHash => SchedKind::RingHash,
+                crate::config::model::SchedulerConfig::RoundRobin => SchedKind::RoundRobin,
+                crate::config::model::SchedulerConfig::WeightedRoundRobin => {
+                    SchedKind::WeightedRoundRobin
+                }
+                crate::config::model::SchedulerConfig::LeastConn => SchedKind::LeastConn,
+            };
             snap.services.push(Service {
                 name: s.name.clone(),
                 vip: s.vip,
@@ -401,19 +409,18 @@ impl Manager {
                     ModeConfig::Fullnat => Mode::FullNat,
                     ModeConfig::Dr => Mode::Dr,
                 },
-                sched: match s.scheduler {
-                    crate::config::model::SchedulerConfig::RingHash => SchedKind::RingHash,
-                    crate::config::model::SchedulerConfig::RoundRobin => SchedKind::RoundRobin,
-                    crate::config::model::SchedulerConfig::WeightedRoundRobin => {
-                        SchedKind::WeightedRoundRobin
-                    }
-                    crate::config::model::SchedulerConfig::LeastConn => SchedKind::LeastConn,
-                },
+                sched,
                 hash_key: match s.hash_key {
                     crate::config::model::HashKeyConfig::FiveTuple => HashKey::FiveTuple,
                     crate::config::model::HashKeyConfig::Source => HashKey::Source,
                 },
-                wrr: smooth_wrr(&weights, WRR_MAX),
+                // Only its own scheduler reads the order (up to 4096 long, at
+                // a cost of its length times the pool's size).
+                wrr: if sched == SchedKind::WeightedRoundRobin {
+                    smooth_wrr(&weights, WRR_MAX)
+                } else {
+                    Vec::new()
+                },
                 weights,
                 ports,
                 backends: ids,

@@ -216,3 +216,26 @@ fn services_of_one_pool_share_one_ring_table_through_changes() {
     assert!(shared(&m));
     assert_eq!(weights(&m, "web-dr"), vec![1, 0, 1]);
 }
+
+#[test]
+fn only_a_weighted_round_robin_service_gets_its_order() {
+    let src = EXAMPLE.replacen(
+        "scheduler = \"ring_hash\"",
+        "scheduler = \"weighted_round_robin\"",
+        1,
+    );
+    let (mut m, _rx) = manager(&src);
+    let b1 = m.backend_id("web/b1").unwrap() as usize;
+    m.backends[b1].weight = 3;
+    m.publish();
+    let snap = m.snapshot.load();
+    let svc = |name: &str| snap.services.iter().find(|s| s.name == name).unwrap();
+    // b1 three times in five, b2 and b3 once each.
+    let mut counts = [0; 3];
+    for &i in &svc("web").wrr {
+        counts[i as usize] += 1;
+    }
+    assert_eq!(counts, [3, 1, 1]);
+    // web-dr shares the pool but hashes: no order built for it.
+    assert!(svc("web-dr").wrr.is_empty());
+}
