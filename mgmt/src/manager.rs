@@ -293,17 +293,36 @@ impl Manager {
     /// (`drop_no_neighbor`). Before any member is resolved (the first
     /// milliseconds) the weights stand, so that no flow is refused for it.
     pub fn new_flow_weight(&self, id: u32, pool: &PoolState) -> u32 {
-        let resolved = |i: u32| {
-            self.backends
-                .get(i as usize)
-                .is_some_and(|b| self.macs.contains_key(&b.addr))
-        };
+        self.weight_with(id, pool, self.any_resolved(pool))
+    }
+
+    /// [`new_flow_weight`](Self::new_flow_weight) of every member of `pool`, in
+    /// order (whether any member is resolved is found once, not per member).
+    pub fn pool_weights(&self, pool: &PoolState) -> Vec<u32> {
+        let any = self.any_resolved(pool);
+        pool.members
+            .iter()
+            .map(|&i| self.weight_with(i, pool, any))
+            .collect()
+    }
+
+    fn weight_with(&self, id: u32, pool: &PoolState, any_resolved: bool) -> u32 {
         let own = self.backends[id as usize].new_flow_weight(&pool.health);
-        if !resolved(id) && pool.members.iter().any(|&i| resolved(i)) {
+        if any_resolved && !self.resolved(id) {
             0
         } else {
             own
         }
+    }
+
+    fn resolved(&self, id: u32) -> bool {
+        self.backends
+            .get(id as usize)
+            .is_some_and(|b| self.macs.contains_key(&b.addr))
+    }
+
+    fn any_resolved(&self, pool: &PoolState) -> bool {
+        pool.members.iter().any(|&i| self.resolved(i))
     }
 
     fn pool_of(&self, id: u32) -> Option<&PoolState> {
@@ -354,8 +373,16 @@ impl Manager {
             },
             ..Default::default()
         };
-        for (id, b) in self.backends.iter().enumerate() {
-            let pool = self.pool_of(id as u32);
+        // Each backend's pool, found once (not a search per backend).
+        let mut pool_of: Vec<Option<&PoolState>> = vec![None; self.backends.len()];
+        for p in &self.pools {
+            for &m in &p.members {
+                if let Some(slot @ None) = pool_of.get_mut(m as usize) {
+                    *slot = Some(p);
+                }
+            }
+        }
+        for (b, &pool) in self.backends.iter().zip(&pool_of) {
             let drain = pool.map_or(Duration::ZERO, |p| {
                 Duration::from_secs(p.drain_timeout as u64)
             });
@@ -377,7 +404,7 @@ impl Manager {
             };
             let pool = &self.pools[s.pool];
             let ids = pool.members.clone();
-            let weights: Vec<u32> = ids.iter().map(|&i| self.new_flow_weight(i, pool)).collect();
+            let weights = self.pool_weights(pool);
             let ports: Vec<u16> = ids
                 .iter()
                 .map(|&i| self.backends[i as usize].port.unwrap_or(s.port))
@@ -502,7 +529,7 @@ impl Manager {
 
     /// A finished check; true when the backend's verdict changed.
     pub fn on_check(&mut self, r: CheckResult) -> bool {
-        let Some(pool) = self.pool_of(r.id).cloned() else {
+        let Some((rise, fall)) = self.pool_of(r.id).map(|p| (p.health.rise, p.health.fall)) else {
             return false;
         };
         let Some(b) = self.backends.get_mut(r.id as usize) else {
@@ -513,24 +540,20 @@ impl Manager {
         } else {
             b.checks_failed += 1;
         }
-        let t = b.health.record(r.ok, pool.health.rise, pool.health.fall);
-        let key = b.key();
-        let reason = r.reason.clone();
-        b.last_check = Some(r);
+        let t = b.health.record(r.ok, rise, fall);
         match t {
             Transition::WentDown => {
                 log!(
-                    "backend {key} is DOWN: {reason} ({} failed checks)",
-                    pool.health.fall
+                    "backend {} is DOWN: {} ({fall} failed checks)",
+                    b.key(),
+                    r.reason
                 );
-                true
             }
-            Transition::WentUp => {
-                log!("backend {key} is UP ({} good checks)", pool.health.rise);
-                true
-            }
-            Transition::None => false,
+            Transition::WentUp => log!("backend {} is UP ({rise} good checks)", b.key()),
+            Transition::None => {}
         }
+        b.last_check = Some(r);
+        t != Transition::None
     }
 
     /// Periodic work: neighbour replies and requests, drain deadlines, rates,
