@@ -18,6 +18,8 @@ mod manager_tests;
 mod metrics;
 mod metrics_http;
 mod neigh;
+#[cfg(test)]
+mod publish_timing;
 mod reload;
 mod runtime;
 mod signals;
