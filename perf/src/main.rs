@@ -694,7 +694,7 @@ fn main() {
     }
     // As "established dr, 1k entries", on worker 0 of two, with flows it owns:
     // what deciding each packet's owner adds when there are several workers.
-    let label = "established dr, 1k entries, worker 0 of 2";
+    let label = "worker 0 of 2: dr, 1k entries, established";
     if wanted(label) {
         let vip = vip_dr;
         let own: Vec<usize> = (0..)
