@@ -36,11 +36,10 @@ pub fn classify_fast_v6<B: PacketBuf>(
     }
     let src: [u8; 16] = ip[8..24].try_into().ok()?;
     let dst: [u8; 16] = ip[24..40].try_into().ok()?;
-    let dst_addr = Ipv6Addr::from(dst);
-    if local.owns_v6(&dst_addr) {
-        return None;
-    }
-    let entry = snap.entry_v6(&dst_addr)?;
+    // A VIP or local address, or the general path (the appliance's own
+    // addresses are neither: `weir check` refuses a VIP or local address that
+    // is a port's).
+    let entry = snap.entry_v6(&Ipv6Addr::from(dst))?;
     let l4 = fast_parts::fields(proto, &d[ETH + IP..ETH + IP + payload])?;
     let p = fast_parts::parsed((src, dst), proto, l4, IP, IP + payload, true);
     Some(balance(p, entry))
