@@ -86,9 +86,14 @@ impl RingTable {
     /// the first member in order wins, can fall otherwise when members were
     /// reordered).
     pub fn update(&self, old: &[RingMember<'_>], new: &[RingMember<'_>]) -> RingTable {
-        let Some(plan) = UpdatePlan::new(old, new) else {
-            return RingTable::build(new);
-        };
+        match UpdatePlan::new(old, new) {
+            Some(plan) if plan.worth_it(new) => self.updated_by(plan, new),
+            _ => RingTable::build(new),
+        }
+    }
+
+    /// The steps of [`update`](Self::update), whatever they cost.
+    pub(super) fn updated_by(&self, plan: UpdatePlan, new: &[RingMember<'_>]) -> RingTable {
         let seeds = seeds(new);
         // This table in `new`'s indexes, with the weights it was built for.
         let mut weights = plan.start_weights;
@@ -98,7 +103,7 @@ impl RingTable {
             .map(|&o| plan.renumber.get(o as usize).copied().unwrap_or(NO_BACKEND))
             .collect();
         // Slots of members that left: scored again among those that stay.
-        if plan.some_left {
+        if plan.left > 0 {
             let owners = Owners::new(&seeds, &weights);
             for (slot, o) in slots.iter_mut().enumerate() {
                 if *o == LEFT {
@@ -256,12 +261,13 @@ pub(super) struct UpdatePlan {
     renumber: Vec<u16>,
     /// Each new member's weight in the old table (0 for one that joined).
     start_weights: Vec<u32>,
-    some_left: bool,
+    /// Members that left, and members whose weight differs (joined ones too).
+    left: usize,
+    changed: usize,
 }
 
 impl UpdatePlan {
-    /// `None` when a whole build is as cheap (most members changed) or the
-    /// members cannot be matched by key (a key twice).
+    /// `None` when the members cannot be matched by key (a key twice).
     pub(super) fn new(old: &[RingMember<'_>], new: &[RingMember<'_>]) -> Option<UpdatePlan> {
         if new.len() >= LEFT as usize || old.len() >= LEFT as usize {
             return None;
@@ -291,15 +297,22 @@ impl UpdatePlan {
             .zip(&start_weights)
             .filter(|(m, &w)| m.weight != w)
             .count();
-        // A step costs about two scores a slot; a build, one per member.
-        if 2 * (changed + left) >= new.len() {
-            return None;
-        }
         Some(UpdatePlan {
             renumber,
             start_weights,
-            some_left: left > 0,
+            left,
+            changed,
         })
+    }
+
+    /// Whether the steps cost less than a whole build. Per slot, a build takes
+    /// a hash per member and a logarithm (about five hashes' time) per
+    /// distinct weight; a step, at most two of each per member changed.
+    pub(super) fn worth_it(&self, new: &[RingMember<'_>]) -> bool {
+        let mut weights: Vec<u32> = new.iter().map(|m| m.weight).filter(|&w| w > 0).collect();
+        weights.sort_unstable();
+        weights.dedup();
+        12 * (self.changed + self.left) < new.len() + 5 * weights.len()
     }
 }
 

@@ -130,8 +130,16 @@ proptest! {
             for e in edits {
                 apply(&mut pool, e);
             }
-            let updated = table.update(&members(&before), &members(&pool));
             let built = RingTable::build(&members(&pool));
+            // The steps, whether or not they would be worth it here.
+            if let Some(plan) = UpdatePlan::new(&members(&before), &members(&pool)) {
+                let stepped = table.updated_by(plan, &members(&pool));
+                prop_assert_eq!(
+                    differing((&stepped, &pool), (&built, &pool)), 0,
+                    "steps: {:?} -> {:?}", before, pool
+                );
+            }
+            let updated = table.update(&members(&before), &members(&pool));
             prop_assert_eq!(
                 differing((&updated, &pool), (&built, &pool)), 0,
                 "{:?} -> {:?}", before, pool
@@ -172,7 +180,8 @@ fn a_large_pool_is_updated_in_place_and_matches_a_build() {
     let (mut from, mut t) = (pool, table);
     for step in steps {
         // Few members change: the update works from the table.
-        assert!(UpdatePlan::new(&members(&from), &members(&step)).is_some());
+        let plan = UpdatePlan::new(&members(&from), &members(&step)).unwrap();
+        assert!(plan.worth_it(&members(&step)));
         let updated = t.update(&members(&from), &members(&step));
         let built = RingTable::build(&members(&step));
         assert_eq!(differing((&updated, &step), (&built, &step)), 0);
@@ -184,14 +193,15 @@ fn a_large_pool_is_updated_in_place_and_matches_a_build() {
 }
 
 #[test]
-fn a_pool_that_mostly_changed_or_repeats_a_key_is_built_whole() {
+fn a_pool_that_mostly_changed_is_built_whole_as_is_one_that_repeats_a_key() {
     let a = [("b1", 1), ("b2", 1), ("b3", 1), ("b4", 1)];
     let half = [("b1", 0), ("b2", 0), ("b3", 1), ("b4", 1)];
     let twice = [("b1", 1), ("b1", 1), ("b3", 1), ("b4", 1)];
     let one = [("b1", 1), ("b2", 2), ("b3", 1), ("b4", 1)];
-    assert!(UpdatePlan::new(&members(&a), &members(&half)).is_none());
-    assert!(UpdatePlan::new(&members(&a), &members(&twice)).is_none());
-    assert!(UpdatePlan::new(&members(&a), &members(&one)).is_some());
+    let plan = |new: &[(&str, u32)]| UpdatePlan::new(&members(&a), &members(new));
+    assert!(!plan(&half).unwrap().worth_it(&members(&half)));
+    assert!(plan(&twice).is_none());
+    assert!(plan(&one).unwrap().worth_it(&members(&one)));
     // Built whole or not, the answer is a build's.
     let t = RingTable::build(&members(&a));
     for new in [&half[..], &twice[..], &one[..]] {
@@ -208,12 +218,13 @@ fn a_pool_with_every_member_down_is_filled_by_the_first_back() {
     assert_eq!(t.choose(0), NO_BACKEND);
     let mut one = down.clone();
     one[3].1 = 1;
-    assert!(UpdatePlan::new(&members(&down), &members(&one)).is_some());
-    let u = t.update(&members(&down), &members(&one));
+    let plan = UpdatePlan::new(&members(&down), &members(&one)).unwrap();
+    let u = t.updated_by(plan, &members(&one));
     assert_eq!(u.shares(6), vec![0, 0, 0, TABLE_SLOTS, 0, 0]);
     let mut two = one.clone();
     two[0].1 = 1;
-    let u2 = u.update(&members(&one), &members(&two));
+    let plan = UpdatePlan::new(&members(&one), &members(&two)).unwrap();
+    let u2 = u.updated_by(plan, &members(&two));
     let b2 = RingTable::build(&members(&two));
     assert_eq!(differing((&u2, &two), (&b2, &two)), 0);
 }

@@ -177,26 +177,38 @@ fn wrong_type_is_an_error() {
 /// appliance's own and a VIP or a FullNAT local address.
 #[test]
 fn a_vip_or_local_address_that_is_the_ports_own_is_refused() {
-    let vip_own = example_with("vip = \"198.18.0.100\"", "vip = \"198.18.0.1\"");
-    assert_eq!(check(&vip_own).unwrap_err().field, "service[0].vip");
-    let vip_local = example_with("vip = \"198.18.0.100\"", "vip = \"198.18.0.2\"");
-    assert_eq!(check(&vip_local).unwrap_err().field, "service[0].vip");
-    let vip6_own = example_with("vip = \"2001:db8::100\"", "vip = \"2001:db8::1\"");
-    assert_eq!(check(&vip6_own).unwrap_err().field, "service[1].vip");
-    let local_own = example_with(
-        "local_ipv4 = [\"198.18.0.2\"]",
-        "local_ipv4 = [\"198.18.0.1\"]",
-    );
-    assert_eq!(
-        check(&local_own).unwrap_err().field,
-        "port[0].local_ipv4[0]"
-    );
-    let local6_own = example_with(
-        "local_ipv6 = [\"2001:db8::2\"]",
-        "local_ipv6 = [\"2001:db8::1\"]",
-    );
-    assert_eq!(
-        check(&local6_own).unwrap_err().field,
-        "port[0].local_ipv6[0]"
-    );
+    let cases = [
+        (
+            "vip = \"198.18.0.100\"",
+            "vip = \"198.18.0.1\"",
+            "service[0].vip",
+        ),
+        (
+            "vip = \"198.18.0.100\"",
+            "vip = \"198.18.0.2\"",
+            "service[0].vip",
+        ),
+        (
+            "vip = \"2001:db8::100\"",
+            "vip = \"2001:db8::1\"",
+            "service[1].vip",
+        ),
+        (
+            "local_ipv4 = [\"198.18.0.2\"]",
+            "local_ipv4 = [\"198.18.0.1\"]",
+            "port[0].local_ipv4[0]",
+        ),
+        (
+            "local_ipv6 = [\"2001:db8::2\"]",
+            "local_ipv6 = [\"2001:db8::1\"]",
+            "port[0].local_ipv6[0]",
+        ),
+    ];
+    for (from, to, field) in cases {
+        assert_eq!(
+            check(&example_with(from, to)).unwrap_err().field,
+            field,
+            "{to}"
+        );
+    }
 }
