@@ -18,6 +18,7 @@ mod manager_tests;
 mod metrics;
 mod metrics_http;
 mod neigh;
+mod neigh_targets;
 #[cfg(test)]
 mod publish_timing;
 mod reload;

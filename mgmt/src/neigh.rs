@@ -5,6 +5,7 @@
 //! back from the same socket. Entries are refreshed while they answer and forgotten
 //! when they stop.
 
+use crate::neigh_targets::Targets;
 use dataplane::wire::checksum;
 use dataplane::wire::ethernet::{self, ethertype, Frame};
 use dataplane::wire::{arp, icmpv6, ip_proto, ipv6};
@@ -12,21 +13,7 @@ use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::time::{Duration, Instant};
-
-/// Ask again when an entry is older than this.
-const REFRESH: Duration = Duration::from_secs(5);
-/// Forget an entry that has not answered for this long.
-const FORGET: Duration = Duration::from_secs(30);
-/// Minimum gap between two requests for one address.
-const RETRY: Duration = Duration::from_millis(500);
-
-struct Target {
-    addr: IpAddr,
-    mac: Option<[u8; 6]>,
-    seen: Option<Instant>,
-    asked: Option<Instant>,
-}
+use std::time::Instant;
 
 /// One host interface's resolver.
 pub struct Resolver {
@@ -35,7 +22,7 @@ pub struct Resolver {
     mac: [u8; 6],
     src4: Option<Ipv4Addr>,
     src6: Option<Ipv6Addr>,
-    targets: Vec<Target>,
+    targets: Targets,
     /// Which addresses belong to this interface's networks.
     covers: Vec<Box<dyn Fn(IpAddr) -> bool + Send>>,
 }
@@ -89,46 +76,27 @@ impl Resolver {
         if ret < 0 {
             return Err(io::Error::last_os_error());
         }
-        let mut targets: Vec<Target> = targets
-            .into_iter()
-            .map(|addr| Target {
-                addr,
-                mac: None,
-                seen: None,
-                asked: None,
-            })
-            .collect();
-        targets.dedup_by_key(|t| t.addr);
+        let mut all = Targets::default();
+        all.set(targets);
         Ok(Resolver {
             fd,
             ifindex,
             mac,
             src4,
             src6,
-            targets,
+            targets: all,
             covers,
         })
     }
 
-    /// Sends the requests that are due and reads every reply waiting. Returns true
-    /// when a MAC changed (appeared, moved, or was forgotten).
+    /// Sends the requests that are due (see [`neigh_targets`](crate::neigh_targets))
+    /// and reads every reply waiting. Returns true when a MAC changed (appeared,
+    /// moved, or was forgotten).
     pub fn poll(&mut self, now: Instant) -> bool {
         let mut changed = self.read_replies(now);
-        for i in 0..self.targets.len() {
-            let t = &mut self.targets[i];
-            if let (Some(seen), Some(_)) = (t.seen, t.mac) {
-                if now.duration_since(seen) > FORGET {
-                    t.mac = None;
-                    changed = true;
-                }
-            }
-            let fresh = t.seen.is_some_and(|s| now.duration_since(s) < REFRESH);
-            let recently_asked = t.asked.is_some_and(|a| now.duration_since(a) < RETRY);
-            if !fresh && !recently_asked {
-                t.asked = Some(now);
-                let addr = t.addr;
-                let _ = self.ask(addr);
-            }
+        changed |= self.targets.forget_stale(now);
+        for addr in self.targets.due(now) {
+            let _ = self.ask(addr);
         }
         changed
     }
@@ -136,29 +104,18 @@ impl Resolver {
     /// Resolves exactly these addresses from now on (those on this interface's
     /// networks; the others are ignored by the caller's choice of resolver).
     pub fn set_targets(&mut self, addrs: &[IpAddr]) {
-        let wanted: Vec<IpAddr> = addrs
-            .iter()
-            .copied()
-            .filter(|a| self.covers.iter().any(|f| f(*a)))
-            .collect();
-        self.targets.retain(|t| wanted.contains(&t.addr));
-        for a in wanted {
-            if !self.targets.iter().any(|t| t.addr == a) {
-                self.targets.push(Target {
-                    addr: a,
-                    mac: None,
-                    seen: None,
-                    asked: None,
-                });
-            }
-        }
+        let covers = &self.covers;
+        self.targets.set(
+            addrs
+                .iter()
+                .copied()
+                .filter(|a| covers.iter().any(|f| f(*a))),
+        );
     }
 
     /// Resolved MACs.
     pub fn table(&self) -> impl Iterator<Item = (IpAddr, [u8; 6])> + '_ {
-        self.targets
-            .iter()
-            .filter_map(|t| t.mac.map(|m| (t.addr, m)))
+        self.targets.table()
     }
 
     /// Tells this interface's network that `addr` is at this port's MAC, as a
@@ -245,13 +202,7 @@ impl Resolver {
                 break;
             }
             if let Some((addr, mac)) = parse_reply(&buf[..n as usize], self.mac) {
-                if let Some(t) = self.targets.iter_mut().find(|t| t.addr == addr) {
-                    if t.mac != Some(mac) {
-                        changed = true;
-                    }
-                    t.mac = Some(mac);
-                    t.seen = Some(now);
-                }
+                changed |= self.targets.answered(addr, mac, now);
             }
         }
         changed
