@@ -582,6 +582,22 @@ def test_a_backend_that_does_not_answer_arp_takes_no_new_flows(testbed, tmp_path
     assert w.counters()["drop_no_neighbor"] == 0
 
 
+def test_a_backend_that_never_answers_arp_is_asked_less_and_less_often(testbed, tmp_path):
+    # Weir asks for a silent address after 0.5, 1, 2 and 4 s, then every 5 s:
+    # dead backends must not make it broadcast twice a second each (it did).
+    w = start(testbed, tmp_path, web(rid=testbed.rid))
+    watch = testbed.popen("b1", "/usr/bin/python3", str(HERE / "arp_watch.py"), "eth0",
+                          "198.18.0.14", "9", stdout=subprocess.PIPE, text=True)
+    time.sleep(0.3)
+    ctl(testbed, "add", "server", "web", "b4", "198.18.0.14:80")
+    asked = json.loads(watch.communicate(timeout=20)[0])
+    w.stop()
+    gaps = [round(b - a, 2) for a, b in zip(asked, asked[1:])]
+    # About 0.3, 0.8, 1.8, 3.8, 7.8: five; twice a second would be seventeen.
+    assert 4 <= len(asked) <= 6, (asked, gaps)
+    assert all(b > a * 1.5 for a, b in zip(gaps[:3], gaps[1:4])), (asked, gaps)
+
+
 def test_add_del_server_and_health_toggles(testbed, tmp_path):
     h = health(kind="tcp", interval_ms=200, timeout_ms=150, rise=1, fall=1)
     w = start(testbed, tmp_path, web(h, rid=testbed.rid))
