@@ -63,18 +63,16 @@ pub fn classify_fast<B: PacketBuf>(
         false,
     );
     // A VIP's service or a local address from the word table; anything else by
-    // the address (the same answers, in more steps). The appliance's own
-    // addresses are neither (`weir check` refuses a VIP or local address that
-    // is a port's), so they go to the general path without a look of their own.
+    // the address (the same answers, in more steps), or the general path. The
+    // appliance's own addresses are neither (`weir check` refuses a VIP or
+    // local address that is a port's): they find no entry and go to the
+    // general path without a look of their own.
     let dst_word = u32::from_ne_bytes([ip[16], ip[17], ip[18], ip[19]]);
     let (local, service) = match snap.addrs.dest_v4(dst_word, p.key.dport, proto) {
         V4Dest::Service(id) => (false, Some(id)),
         V4Dest::Local => (true, None),
         V4Dest::Unknown => {
             let dst = Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19]);
-            if local.owns_v4(dst) {
-                return None;
-            }
             return Some(balance(p, snap.entry_v4(dst)?));
         }
     };
