@@ -43,6 +43,8 @@ const CLIENT_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x10];
 /// Packets circulating by default (`--in-flight N`).
 const IN_FLIGHT: usize = 2048;
 const FRAME_LEN: usize = 64;
+/// Backends in the large pool of the new-flow scenarios that compare schedulers.
+const POOL_SIZE: usize = 1000;
 
 fn tsc() -> u64 {
     // SAFETY: rdtsc has no preconditions.
@@ -208,6 +210,57 @@ fn snapshot() -> LbSnapshot {
     snap
 }
 
+/// The VIP of the large pool's service (dr), added by [`with_large_pool`].
+const VIP_POOL: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 201);
+
+/// [`snapshot`] plus a dr service on [`VIP_POOL`] over a pool of `n` equal
+/// backends (198.18.4.0 onwards), scheduled by `sched`: what a new flow's
+/// choice costs when the pool is large.
+fn with_large_pool(n: usize, sched: SchedKind) -> LbSnapshot {
+    let mut snap = snapshot();
+    let first = snap.backends.len() as u32;
+    let names: Vec<String> = (0..n).map(|i| format!("big/b{i}")).collect();
+    for (i, name) in names.iter().enumerate() {
+        let i = i as u32;
+        snap.backends.push(Backend {
+            name: name.clone(),
+            addr: IpAddr::V4(Ipv4Addr::from(u32::from(Ipv4Addr::new(198, 18, 4, 0)) + i)),
+            port: 80,
+            weight: 1,
+            mac: Some([2, 0, 0, 1, (i >> 8) as u8, i as u8]),
+            port_index: 0,
+            blocked: false,
+            down: false,
+        });
+    }
+    let members: Vec<RingMember<'_>> = names
+        .iter()
+        .map(|k| RingMember { key: k, weight: 1 })
+        .collect();
+    let sid = snap.services.len() as u32;
+    snap.services.push(Service {
+        name: "big".into(),
+        vip: IpAddr::V4(VIP_POOL),
+        port: 80,
+        proto: 6,
+        mode: Mode::Dr,
+        sched,
+        hash_key: HashKey::FiveTuple,
+        backends: (first..first + n as u32).collect(),
+        weights: vec![1; n],
+        ports: vec![80; n],
+        ring: Arc::new(RingTable::build(&members)),
+        wrr: vec![],
+        fragments: false,
+    });
+    let vip = IpAddr::V4(VIP_POOL);
+    let key = FlowKey::new(vip, vip, 0, 80, 6);
+    snap.by_vip.insert((key.dst, 80, 6), sid);
+    snap.vips.push(vip);
+    snap.index_locals();
+    snap
+}
+
 fn port_addrs() -> PortAddrs {
     PortAddrs {
         mac: OUR_MAC,
@@ -329,7 +382,11 @@ impl UnderTest {
     /// Worker 0 of `workers` (the others are not run: flows they own would be
     /// handed to them).
     fn of_workers(bench: &mut Bench, flows_capacity: usize, workers: u16) -> UnderTest {
-        let snap = Arc::new(snapshot());
+        UnderTest::with(bench, flows_capacity, workers, snapshot())
+    }
+
+    fn with(bench: &mut Bench, flows_capacity: usize, workers: u16, snap: LbSnapshot) -> UnderTest {
+        let snap = Arc::new(snap);
         let locals = snap.local_flat.len();
         let (_, queries) = std::sync::mpsc::channel();
         let mut worker = Worker {
@@ -762,13 +819,28 @@ fn main() {
     // New flows: every packet is a SYN of a flow never seen, until the table holds
     // `large` connections; or, on a table already full of half-open connections
     // (a SYN flood's), each new flow taking the entry of one of them.
-    for (label, vip, full) in [
-        ("new flow (SYN) dr", vip_dr, 0),
-        ("new flow (SYN) fullnat", vip_nat, 0),
+    // The last two pick among 1,000 backends rather than 3.
+    let pool = |sched| Some((POOL_SIZE, sched));
+    for (label, vip, full, large_pool) in [
+        ("new flow (SYN) dr", vip_dr, 0, None),
+        ("new flow (SYN) fullnat", vip_nat, 0, None),
         (
             "new flow, fullnat, table full of half-open ones (SYN flood)",
             vip_nat,
             FULL_TABLE,
+            None,
+        ),
+        (
+            "new flow (SYN) dr, 1k backends, ring_hash",
+            VIP_POOL,
+            0,
+            pool(SchedKind::RingHash),
+        ),
+        (
+            "new flow (SYN) dr, 1k backends, least_conn",
+            VIP_POOL,
+            0,
+            pool(SchedKind::LeastConn),
         ),
     ] {
         if !wanted(label) {
@@ -776,7 +848,11 @@ fn main() {
         }
         let bare = paired_bare(&mut b, &templates, &opts);
         let capacity = if full > 0 { full } else { large + b.in_flight };
-        let mut w = Box::new(UnderTest::new(&mut b, capacity));
+        let snap = match large_pool {
+            Some((n, sched)) => with_large_pool(n, sched),
+            None => snapshot(),
+        };
+        let mut w = Box::new(UnderTest::with(&mut b, capacity, 1, snap));
         w.establish(full, vip);
         b.end(w.as_mut());
         w.attach(b.fwd.take().expect("queues"));
