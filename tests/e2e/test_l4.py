@@ -163,6 +163,51 @@ def test_same_tuple_same_backend_and_removal_moves_only_that_backend(testbed, tm
     assert 70 < len(on_b2) < 130
 
 
+def test_least_conn_sends_each_new_connection_to_the_least_loaded_backend(testbed, tmp_path):
+    """Held connections, opened one after another, land where least_conn puts
+    them (fewest connections per unit of weight, the first on a tie); once
+    some have closed and expired, the next go to the backend they left."""
+    cfg = (
+        base_config(timeouts={"tcp_fin_timeout": 1, "tcp_close_timeout": 1})
+        + pool("web", [("b1", 1), ("b2", 1), ("b3", 2)])
+        + service("web", VIP, 80, "web", scheduler="least_conn")
+        + admin_section(testbed.rid)
+    )
+    w = start(testbed, tmp_path, cfg)
+    held = []
+    try:
+        a = KeepAlive(testbed, VIP, 2)
+        held.append(a)
+        assert a.backends() == ["b1", "b2"]
+        # b3 (weight 2, none yet) takes the next two; then each in turn.
+        b = KeepAlive(testbed, VIP, 6)
+        held.append(b)
+        assert b.backends() == ["b3", "b3", "b1", "b2", "b3", "b3"]
+
+        def active():
+            servers = ctl(testbed, "show", "servers", json_out=True)
+            return {s["name"]: s["active"] for s in servers}
+
+        assert active() == {"web/b1": 2, "web/b2": 2, "web/b3": 4}
+        # b's six close (one on b1, one on b2, four on b3) and expire: b3,
+        # emptied, takes the next two.
+        b.close_all()
+        left = {"web/b1": 1, "web/b2": 1, "web/b3": 0}
+        deadline = time.time() + 8
+        while time.time() < deadline and active() != left:
+            time.sleep(0.2)
+        assert active() == left
+        c = KeepAlive(testbed, VIP, 3)
+        held.append(c)
+        assert c.backends() == ["b3", "b3", "b1"]
+        assert a.again() == a.backends()
+    finally:
+        for k in held:
+            k.kill()
+    w.stop()
+    assert w.counters()["flows_expired"] >= 6
+
+
 def test_source_hash_keeps_a_client_on_one_backend(testbed, tmp_path):
     cfg = (
         base_config()

@@ -8,11 +8,12 @@ use super::frag_parking::FragParking;
 use super::frag_routes::FragRoutes;
 
 use super::icmp_sent;
+use super::least_conn::Loads;
 use super::local_ports::{LocalPorts, PortOwner};
 use super::nat::{self, Parsed, Shape};
 use super::reclaim::{reclaimable, QUIET_TCP};
 use super::ring::NO_BACKEND;
-use super::snapshot::{HashKey, LbSnapshot, Mode, SchedKind, Service, MAX_BACKENDS, MAX_SERVICES};
+use super::snapshot::{HashKey, LbSnapshot, Mode, SchedKind, Service, MAX_SERVICES};
 use super::stats::{BackendStat, LbTally, ServiceStat};
 use super::tcp_state::{next_state, ConnState, Direction, Timeouts};
 use crate::buf::PacketBuf;
@@ -51,7 +52,8 @@ pub struct LbCore {
     pub table: ConnTable,
     pub ports: LocalPorts,
     rr: Box<[u32]>,
-    active: Box<[u32]>,
+    /// Connections per backend, and the `least_conn` choice over them.
+    loads: Loads,
     pub stats: LbTally,
     /// Connection-table clock, in ticks.
     pub now: u64,
@@ -119,7 +121,7 @@ impl LbCore {
             table: ConnTable::new(capacity, 0),
             ports: LocalPorts::new(local_addresses, worker, workers.max(1)),
             rr: vec![0; MAX_SERVICES].into_boxed_slice(),
-            active: vec![0; MAX_BACKENDS].into_boxed_slice(),
+            loads: Loads::default(),
             stats: LbTally::default(),
             now: 0,
             reclaim_missed: u64::MAX,
@@ -135,10 +137,10 @@ impl LbCore {
     pub fn expire(&mut self, now: u64, tally: &mut Tally) {
         self.now = now;
         self.parking.expire(now);
-        let (ports, active, stats) = (&mut self.ports, &mut self.active, &mut self.stats);
+        let (ports, loads, stats) = (&mut self.ports, &mut self.loads, &mut self.stats);
         // At most 64 ticks (6.4 s) per call keeps one call short after a stall.
         self.table.expire(now, 64, |c| {
-            retire(c, ports, active, stats);
+            retire(c, ports, loads, stats);
             tally.add(Counter::FlowsExpired, 1);
         });
     }
@@ -165,7 +167,7 @@ impl LbCore {
                     Some(r) if r > good_enough => self.settle_for = (now, r),
                     _ => {}
                 }
-                retire(&c, &mut self.ports, &mut self.active, &mut self.stats);
+                retire(&c, &mut self.ports, &mut self.loads, &mut self.stats);
                 tally.add(Counter::FlowsReclaimed, 1);
                 if r == Some(QUIET_TCP) {
                     tally.add(Counter::FlowsReclaimedQuiet, 1);
@@ -404,6 +406,9 @@ impl LbCore {
             // The backend knows this connection by a source port we no longer have.
             return Err(Counter::DropNoFlow);
         }
+        // Counts move below: on the trees of this snapshot's pools (a new one is
+        // seen here first; between bursts no flow starts).
+        self.loads.follow(snap);
         // Mid-stream packets follow the consistent hash whatever the scheduler, so an
         // established flow finds its backend again after a restart or failover.
         let idx = if midstream {
@@ -472,9 +477,7 @@ impl LbCore {
             tally.add(Counter::FlowsStateless, 1);
             return Ok((backend, None));
         };
-        if let Some(a) = self.active.get_mut(backend as usize) {
-            *a += 1;
-        }
+        self.loads.add(backend);
         tally.add(
             if midstream {
                 Counter::FlowsMidstream
@@ -517,25 +520,8 @@ impl LbCore {
                 }
                 NO_BACKEND
             }
-            SchedKind::LeastConn => {
-                let mut best: Option<(usize, u64, u64)> = None;
-                for i in 0..n {
-                    let w = svc.weights.get(i).copied().unwrap_or(0) as u64;
-                    if w == 0 {
-                        continue;
-                    }
-                    let a = self
-                        .active
-                        .get(svc.backends[i] as usize)
-                        .copied()
-                        .unwrap_or(0) as u64;
-                    // a / w < best_a / best_w, without division.
-                    if best.is_none_or(|(_, ba, bw)| a * bw < ba * w) {
-                        best = Some((i, a, w));
-                    }
-                }
-                best.map_or(NO_BACKEND, |(i, _, _)| i as u16)
-            }
+            // `new_flow` has laid the trees out for `snap`.
+            SchedKind::LeastConn => self.loads.least(sid, svc).unwrap_or(NO_BACKEND),
         }
     }
 
@@ -593,7 +579,7 @@ impl LbCore {
 
     /// Connections in this core's table for backend `id`.
     pub fn active(&self, id: u32) -> u32 {
-        self.active.get(id as usize).copied().unwrap_or(0)
+        self.loads.get(id)
     }
 }
 
@@ -635,13 +621,11 @@ fn key_hash(svc: &Service, key: &FlowKey) -> u64 {
 
 /// The bookkeeping of a connection leaving the table: its local port goes back to
 /// the pool, and its backend and service count one active connection fewer.
-fn retire(c: &Conn, ports: &mut LocalPorts, active: &mut [u32], stats: &mut LbTally) {
+fn retire(c: &Conn, ports: &mut LocalPorts, loads: &mut Loads, stats: &mut LbTally) {
     if let Some(rev) = &c.rev {
         ports.give_back(c.local_idx as usize, rev.dport);
     }
-    if let Some(a) = active.get_mut(c.backend as usize) {
-        *a = a.saturating_sub(1);
-    }
+    loads.remove(c.backend);
     stats.backend_dec(c.backend, BackendStat::Active);
     stats.service_dec(c.service, ServiceStat::Active);
 }

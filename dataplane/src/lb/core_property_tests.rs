@@ -406,6 +406,14 @@ impl Lab {
             return;
         }
         let be = be_mac_index(out).expect("forwarded to a backend's MAC");
+        // Whatever the scheduler, a new flow goes to a backend that takes them
+        // (a weight of 0 here is a backend down, in every service).
+        if t.get(Counter::FlowsNew) > 0 {
+            assert!(
+                self.s.services[0].weights[be] > 0,
+                "a new flow went to backend {be}, which is down"
+            );
+        }
         if let Some(part) = part_of(out, be).filter(|_| clean_client) {
             self.fragment_left(part);
         }
@@ -470,6 +478,9 @@ impl Lab {
             svc.ring = ring_of(&svc.weights);
             svc.wrr = smooth_wrr(&svc.weights, 100);
         }
+        // As the management core publishes a new snapshot (workers keep
+        // per-snapshot state: the least_conn trees).
+        self.s.generation += 1;
         self.chosen = None;
     }
 

@@ -9,6 +9,7 @@ pub mod frag_parking;
 pub mod frag_routes;
 pub mod icmp_error;
 pub mod icmp_sent;
+pub mod least_conn;
 pub mod local_ports;
 pub mod nat;
 pub mod reclaim;
@@ -29,6 +30,8 @@ mod core_icmp_tests;
 pub(crate) mod core_property_tests;
 #[cfg(test)]
 pub(crate) mod core_tests;
+#[cfg(test)]
+mod least_conn_tests;
 #[cfg(test)]
 mod ring_update_tests;
 #[cfg(test)]

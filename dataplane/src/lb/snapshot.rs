@@ -96,6 +96,9 @@ pub struct LocalRanges {
 
 #[derive(Debug, Clone, Default)]
 pub struct LbSnapshot {
+    /// Different in every snapshot published: workers keep state laid out for
+    /// one (the `least_conn` trees) and lay it out again when it changes. A
+    /// snapshot changed in place (tests do) must take a new one.
     pub generation: u64,
     pub services: Vec<Service>,
     pub backends: Vec<Backend>,

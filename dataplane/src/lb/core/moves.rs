@@ -26,7 +26,7 @@ impl LbCore {
         tally: &mut Tally,
     ) -> Result<(u32, Option<u32>), Counter> {
         let gone = self.table.remove(id);
-        retire(&gone, &mut self.ports, &mut self.active, &mut self.stats);
+        retire(&gone, &mut self.ports, &mut self.loads, &mut self.stats);
         let moved = self.new_flow(prep, sid, svc, first, snap, tally);
         if moved.is_ok() {
             tally.add(Counter::FlowsMoved, 1);
