@@ -80,11 +80,12 @@ def test_fullnat_and_dr_over_ipv4_and_ipv6(testbed, tmp_path):
         assert set(r["backends"]) == {"b1", "b2", "b3"}, (addr, r)
         # fullnat: the backend sees the local address; dr: the client itself.
         assert set(r["sources"]) == {source}, (addr, r["sources"])
-    # wrk: keep-alive load through the fullnat VIP, no errors.
-    wrk = testbed.exec("cl", "wrk", "-t2", "-c16", "-d3s", f"http://{VIP}/", timeout=30).stdout
-    m = re.search(r"(\d+) requests in", wrk)
-    assert m and int(m.group(1)) > 500, wrk
-    assert "Socket errors" not in wrk and "Non-2xx" not in wrk, wrk
+    # wrk: keep-alive load through the fullnat VIP and the IPv6 dr VIP, no errors.
+    for addr in (VIP, f"[{DR_VIP6}]"):
+        wrk = testbed.exec("cl", "wrk", "-t2", "-c16", "-d3s", f"http://{addr}/", timeout=30).stdout
+        m = re.search(r"(\d+) requests in", wrk)
+        assert m and int(m.group(1)) > 500, (addr, wrk)
+        assert "Socket errors" not in wrk and "Non-2xx" not in wrk, (addr, wrk)
     w.stop()
     c = w.counters()
     assert c["drop_no_flow"] == 0 and c["drop_no_neighbor"] == 0, c
@@ -161,6 +162,27 @@ def test_same_tuple_same_backend_and_removal_moves_only_that_backend(testbed, tm
     on_b2 = [s for s in first if first[s] == "b2"]
     assert sorted(moved) == sorted(on_b2), "only b2's flows may move"
     assert 70 < len(on_b2) < 130
+
+
+def test_round_robin_and_weighted_round_robin_split_exactly(testbed, tmp_path):
+    """One worker takes every new flow in turn: round_robin gives three equal
+    backends exactly a third each, weighted_round_robin 1:2:3 exactly."""
+    cfg = (
+        base_config()
+        + pool("web", EQUAL)
+        + pool("weighted", [("b1", 1), ("b2", 2), ("b3", 3)], port=80)
+        + service("rr", VIP, 80, "web", scheduler="round_robin")
+        + service("wrr", VIP, 8080, "weighted", scheduler="weighted_round_robin")
+    )
+    w = start(testbed, tmp_path, cfg)
+    r = http_clients(testbed, VIP, 80, 600, threads=16)
+    assert r["errors"] == 0, r
+    assert r["backends"] == {"b1": 200, "b2": 200, "b3": 200}, r
+    r = http_clients(testbed, VIP, 8080, 600, threads=16)
+    assert r["errors"] == 0, r
+    assert r["backends"] == {"b1": 100, "b2": 200, "b3": 300}, r
+    w.stop()
+    assert w.summary["services"]["wrr"]["new_flows"] == 600
 
 
 def test_least_conn_sends_each_new_connection_to_the_least_loaded_backend(testbed, tmp_path):
