@@ -37,8 +37,7 @@ struct Tree {
 pub struct Loads {
     active: Box<[u32]>,
     /// The snapshot the trees are laid out for: its generation and the address
-    /// of its services.
-    /// (Services at address 0: none yet.)
+    /// of its services (0, which no snapshot's services have, before the first).
     laid_out_for: (u64, usize),
     /// By service id.
     trees: Vec<Tree>,
