@@ -44,6 +44,8 @@ fn main() {
         .parse_callbacks(Box::new(bindgen::CargoCallbacks::new()))
         .allowlist_function("rte_(eal|eth|pktmbuf|mbuf|mempool|lcore|get|socket|strerror|rdtsc|ring|vlan|version|dev|delay|pause|prefetch|zmalloc|free|ether).*")
         .allowlist_function("weir_.*")
+        // The software Toeplitz hash, to check Weir's against DPDK's own.
+        .allowlist_function("rte_softrss")
         .allowlist_type("rte_.*")
         .allowlist_var("RTE_.*")
             .blocklist_item("per_lcore_.*")

@@ -13,6 +13,7 @@
 #include <rte_ethdev.h>
 #include <rte_ring.h>
 #include <rte_ether.h>
+#include <rte_thash.h>
 
 /* rte_errno is a thread-local variable, which bindgen cannot bind; shim.c reads it. */
 int weir_rte_errno(void);

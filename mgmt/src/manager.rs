@@ -107,6 +107,9 @@ pub struct Manager {
     pub cfg_path: std::path::PathBuf,
     pub cfg: Config,
     pub workers: usize,
+    /// How the workers own client flows where the devices spread them by RSS
+    /// (`show flow` asks the owner).
+    pub steering: Option<Arc<dataplane::lb::rss_steer::RssSteering>>,
     pub started: Instant,
     pub ports: Vec<PortView>,
     pub backends: Vec<BackendSlot>,
@@ -165,6 +168,7 @@ impl Manager {
         let mut m = Manager {
             cfg_path: p.cfg_path,
             workers: p.cfg.workers(),
+            steering: None,
             cfg: p.cfg.clone(),
             started: Instant::now(),
             ports: p.ports,

@@ -3,7 +3,7 @@
 //! for SIGINT/SIGTERM (or a worker failure) and tear everything down in order:
 //! workers joined, ports stopped and closed, pool freed, EAL cleaned up.
 
-use crate::config::model::{Config, Port as PortCfg};
+use crate::config::model::{Config, Device, Port as PortCfg};
 use crate::config::validate::{in_prefix4, in_prefix6};
 use crate::kernel_ring::RingDrops;
 use crate::manager::{Manager, Parts, PortView, Who};
@@ -11,10 +11,11 @@ use crate::neigh::Resolver;
 use crate::{admin, eal_args, health, hostif, log, metrics, metrics_http, reload, signals, stats};
 use arc_swap::ArcSwap;
 use dataplane::dpdk::error::DpdkError;
-use dataplane::dpdk::port::PortStats;
+use dataplane::dpdk::port::{PortStats, RssTable};
 use dataplane::dpdk::ring::handoff_ring;
 use dataplane::dpdk::{lcore, Eal, Mempool, Port, PortSpec};
 use dataplane::lb::core::LbCore;
+use dataplane::lb::rss_steer::RssSteering;
 use dataplane::lb::snapshot::LbSnapshot;
 use dataplane::lb::stats::LbCounters;
 use dataplane::pipeline::control::Control;
@@ -339,6 +340,7 @@ fn run_workers(
             }
         })
         .collect();
+    let steering = rss_steering(ports, cfg, workers);
     let mut manager = Manager::new(Parts {
         cfg_path: cfg_path.to_path_buf(),
         cfg: cfg.clone(),
@@ -354,6 +356,7 @@ fn run_workers(
             Box::new(move || pool.usage())
         },
     });
+    manager.steering = steering.as_ref().map(|s| s.0.clone());
     manager.publish();
     let local_addresses = snapshot.load().local_flat.len();
     let mut handoffs = handoff_rings(workers)?;
@@ -365,6 +368,16 @@ fn run_workers(
     let mut jobs = Vec::new();
     let mut launch_error = None;
     for (w, &lcore_id) in lcores.iter().enumerate() {
+        let mut lb = LbCore::new(
+            w as u16,
+            workers as u16,
+            cfg.conn_table.capacity as usize,
+            local_addresses,
+        );
+        if let Some((s, ports)) = &steering {
+            lb.steer = Some(s.clone());
+            lb.steered_ports = *ports;
+        }
         let worker = Worker {
             id: w,
             ports: worker_ports(ports, w as u16),
@@ -373,12 +386,7 @@ fn run_workers(
             quit: quit.clone(),
             tsc_hz: eal.tsc_hz(),
             idle_sleep_us: cfg.eal.idle_sleep_us,
-            lb: LbCore::new(
-                w as u16,
-                workers as u16,
-                cfg.conn_table.capacity as usize,
-                local_addresses,
-            ),
+            lb,
             snapshot: snapshot.clone(),
             handoff: std::mem::take(&mut handoffs[w]),
             port_index: port_index.clone(),
@@ -534,6 +542,57 @@ fn open_resolvers(cfg: &Config, ports: &[PortState]) -> Result<Vec<Resolver>, St
         out.push(r);
     }
     Ok(out)
+}
+
+/// How the workers own client flows. Where every port that spreads packets
+/// over all the workers does so by RSS with Weir's key, through a redirection
+/// table Weir programmed (PCI devices that take them), a flow belongs to the
+/// worker RSS gives it to and its packets need no hand-off; otherwise (a
+/// virtual device spreads them its own way, or a device refused the table) to
+/// the worker a hash of Weir's own picks, and RSS's choice is handed over.
+/// Returns the steering and the ports (bit per index) spreading by it.
+fn rss_steering(
+    ports: &mut [PortState],
+    cfg: &Config,
+    workers: usize,
+) -> Option<(Arc<RssSteering>, u64)> {
+    if workers < 2 {
+        return None;
+    }
+    let mut found: Option<RssTable> = None;
+    let mut steered = 0u64;
+    for (i, (p, c)) in ports.iter_mut().zip(&cfg.ports).enumerate() {
+        if p.workers < 2 {
+            continue;
+        }
+        let by_device = match (&c.device, p.workers as usize == workers) {
+            (Device::Pci(_), true) => p.phys.steer_by_rss().map_err(|e| e.to_string()),
+            (Device::Pci(_), false) => Err(format!("{} of {workers} workers poll it", p.workers)),
+            _ => Err(format!("{} spreads packets its own way", p.phys.driver())),
+        };
+        match by_device {
+            Ok(Some(t)) if i < 64 && found.as_ref().is_none_or(|f| *f == t) => {
+                found = Some(t);
+                steered |= 1 << i;
+            }
+            Ok(Some(_)) => {
+                return no_steering(&c.name, "its redirection table differs from another port's")
+            }
+            Ok(None) => return no_steering(&c.name, "RSS with Weir's key and table is not on"),
+            Err(why) => return no_steering(&c.name, &why),
+        }
+    }
+    let t = found?;
+    log!(
+        "flows belong to the worker RSS gives them to ({}-entry redirection table)",
+        t.reta.len()
+    );
+    RssSteering::new(&t.key, t.reta).map(|s| (Arc::new(s), steered))
+}
+
+fn no_steering(port: &str, why: &str) -> Option<(Arc<RssSteering>, u64)> {
+    log!("flows belong to the worker Weir's own hash picks, handed over from the one that receives them (port {port}: {why})");
+    None
 }
 
 /// Rings between every ordered pair of workers: `out[w].to[v]` feeds `out[v].from`.

@@ -26,6 +26,7 @@ use dataplane::dpdk::{Eal, Mbuf, MbufArray, Mempool, Port, PortSpec, RxQueue, Tx
 use dataplane::lb::core::{Arrival, LbCore, LbVerdict};
 use dataplane::lb::flow::FlowKey;
 use dataplane::lb::ring::{RingMember, RingTable};
+use dataplane::lb::rss_steer::RssSteering;
 use dataplane::lb::snapshot::{Backend, HashKey, LbSnapshot, LocalAddrs, Mode, SchedKind, Service};
 use dataplane::pipeline::control::Control;
 use dataplane::pipeline::counters::{Counter, Tally};
@@ -750,18 +751,37 @@ fn main() {
         results.push(established(&mut b, w.as_mut(), label, &templates, &opts));
     }
     // As "established dr, 1k entries", on worker 0 of two, with flows it owns:
-    // what deciding each packet's owner adds when there are several workers.
-    let label = "worker 0 of 2: dr, 1k entries, established";
-    if wanted(label) {
+    // what deciding each packet's owner adds when there are several workers,
+    // by Weir's own hash or (on a device that spreads flows by RSS) by the
+    // Toeplitz hash and redirection table.
+    let rss = {
+        let key: [u8; 40] = std::array::from_fn(|i| if i % 2 == 0 { 0x6d } else { 0x5a });
+        let reta = (0..512).map(|i| i % 2).collect();
+        Arc::new(RssSteering::new(&key, reta).expect("a power-of-two table"))
+    };
+    for (label, steer) in [
+        ("worker 0 of 2: dr, 1k entries, established", None),
+        (
+            "worker 0 of 2, owning flows by RSS: dr, 1k entries, established",
+            Some(rss),
+        ),
+    ] {
+        if !wanted(label) {
+            continue;
+        }
         let vip = vip_dr;
         let own: Vec<usize> = (0..)
             .filter(|&i| {
                 let (s, p) = flow(i);
-                FlowKey::v4(s, vip, p, 80, 6).owner(2) == 0
+                FlowKey::v4(s, vip, p, 80, 6).owner_by(2, steer.as_deref()) == 0
             })
             .take(1000)
             .collect();
         let mut w = Box::new(UnderTest::of_workers(&mut b, 2000, 2));
+        // Port 0 spreads packets by that steering (a NIC would have put these
+        // flows on queue 0).
+        w.worker.lb.steered_ports = steer.is_some() as u64;
+        w.worker.lb.steer = steer;
         w.establish_with(own.len(), false, |k| {
             let (s, p) = flow(own[k]);
             frame(s, p, vip, tcp::flags::SYN).to_vec()

@@ -574,6 +574,10 @@ def test_two_workers_own_both_directions(testbed, tmp_path):
         + service("dns", VIP, 53, "dns", protocol="udp")
     )
     w = start(testbed, tmp_path, cfg)
+    # af_packet spreads packets by the kernel's hash, not by RSS with Weir's
+    # key: flows belong to the worker Weir's own hash picks, and weir says so.
+    assert ("flows belong to the worker Weir's own hash picks, handed over from the one"
+            " that receives them (port wan: net_af_packet spreads packets its own way)") in w.log()
     r = http_clients(testbed, VIP, 80, 300)
     assert r["errors"] == 0, r
     r = http_clients(testbed, DR_VIP, 80, 100)

@@ -81,6 +81,14 @@ static SYMMETRIC_RSS_KEY: [u8; 40] = {
     k
 };
 
+/// How a device spreads packets over its RX queues: the Toeplitz key it hashes
+/// with and its redirection table (the queue for each entry).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RssTable {
+    pub key: [u8; 40],
+    pub reta: Vec<u16>,
+}
+
 /// A probed port. Dropping it stops and closes it.
 pub struct Port {
     id: u16,
@@ -91,6 +99,8 @@ pub struct Port {
     taken_rx: Vec<bool>,
     taken_tx: Vec<bool>,
     rss: bool,
+    /// The device hashes with [`SYMMETRIC_RSS_KEY`] (it took ours).
+    rss_key_ours: bool,
     rx_ip_checksum: bool,
 }
 
@@ -122,6 +132,7 @@ impl Port {
             taken_rx: Vec::new(),
             taken_tx: Vec::new(),
             rss: false,
+            rss_key_ours: false,
             rx_ip_checksum: false,
         })
     }
@@ -137,6 +148,52 @@ impl Port {
     /// Whether RSS spreads flows over the RX queues.
     pub fn rss(&self) -> bool {
         self.rss
+    }
+
+    /// Points the device's RSS redirection table at the RX queues in turn
+    /// (entry i -> queue i % queues) and returns its key and that table, so that
+    /// the workers can tell which queue a flow's packets come in on (see
+    /// `lb::rss_steer`). `None` when RSS is off, hashes with a key of the
+    /// device's own, or the device takes no such table.
+    pub fn steer_by_rss(&mut self) -> Result<Option<RssTable>, DpdkError> {
+        if !self.rss || !self.rss_key_ours {
+            return Ok(None);
+        }
+        let size = self.info()?.reta_size as usize;
+        let group = dpdk_sys::RTE_ETH_RETA_GROUP_SIZE as usize;
+        if size == 0 || !size.is_power_of_two() || !size.is_multiple_of(group) {
+            return Ok(None);
+        }
+        let queues = self.rx_queues.max(1);
+        let table: Vec<u16> = (0..size).map(|i| (i % queues as usize) as u16).collect();
+        let mut conf: Vec<dpdk_sys::rte_eth_rss_reta_entry64> = table
+            .chunks(group)
+            .map(|c| {
+                let mut e = dpdk_sys::rte_eth_rss_reta_entry64 {
+                    mask: u64::MAX,
+                    ..Default::default()
+                };
+                e.reta[..c.len()].copy_from_slice(c);
+                e
+            })
+            .collect();
+        // SAFETY: `conf` holds size / 64 entries, as many as `size` asks for.
+        let ret = unsafe {
+            dpdk_sys::rte_eth_dev_rss_reta_update(self.id, conf.as_mut_ptr(), size as u16)
+        };
+        if ret == -libc::ENOTSUP {
+            return Ok(None);
+        }
+        if ret < 0 {
+            return Err(DpdkError::from_ret(
+                format!("port {}: RSS redirection table", self.name),
+                ret,
+            ));
+        }
+        Ok(Some(RssTable {
+            key: SYMMETRIC_RSS_KEY,
+            reta: table,
+        }))
     }
 
     /// Whether the NIC verifies IPv4 header checksums on receive.
@@ -209,6 +266,7 @@ impl Port {
         let mut conf = dpdk_sys::rte_eth_conf::default();
         let rss_hf = info.flow_type_rss_offloads & RSS_WANTED;
         self.rss = spec.rx_queues > 1 && rss_hf != 0;
+        self.rss_key_ours = false;
         if self.rss {
             conf.rxmode.mq_mode = dpdk_sys::rte_eth_rx_mq_mode_RTE_ETH_MQ_RX_RSS;
             conf.rx_adv_conf.rss_conf.rss_hf = rss_hf;
@@ -217,6 +275,7 @@ impl Port {
                 // DPDK only reads the key (the pointer is *mut for historical reasons).
                 conf.rx_adv_conf.rss_conf.rss_key = SYMMETRIC_RSS_KEY.as_ptr() as *mut u8;
                 conf.rx_adv_conf.rss_conf.rss_key_len = SYMMETRIC_RSS_KEY.len() as u8;
+                self.rss_key_ours = true;
             }
         }
         if let Some(mtu) = spec.mtu {

@@ -13,12 +13,14 @@ use super::local_ports::{LocalPorts, PortOwner};
 use super::nat::{self, Parsed, Shape};
 use super::reclaim::{reclaimable, QUIET_TCP};
 use super::ring::NO_BACKEND;
-use super::snapshot::{HashKey, LbSnapshot, Mode, SchedKind, Service, MAX_SERVICES};
+use super::rss_steer::RssSteering;
+use super::snapshot::{Backend, HashKey, LbSnapshot, Mode, SchedKind, Service, MAX_SERVICES};
 use super::stats::{BackendStat, LbTally, ServiceStat};
 use super::tcp_state::{next_state, ConnState, Direction, Timeouts};
 use crate::buf::PacketBuf;
 use crate::pipeline::counters::{Counter, Tally};
 use crate::wire::{ip_proto, tcp};
+use std::sync::Arc;
 
 mod fragments;
 mod icmp_out;
@@ -49,6 +51,13 @@ pub struct LbCore {
     pub workers: u16,
     /// Which worker owns a local port (the FullNAT replies' steering).
     port_owner: PortOwner,
+    /// Where the device spreads flows by RSS: which worker it gives a client
+    /// flow to, which then owns it (else a hash of Weir's own decides).
+    pub steer: Option<Arc<RssSteering>>,
+    /// The ports (bit per index, below 64) whose devices spread packets by that
+    /// steering: a whole TCP or UDP packet from one of them came to the worker
+    /// RSS picks for its flow, which is this one.
+    pub steered_ports: u64,
     pub table: ConnTable,
     pub ports: LocalPorts,
     rr: Box<[u32]>,
@@ -118,6 +127,8 @@ impl LbCore {
             worker,
             workers: workers.max(1),
             port_owner: PortOwner::new(workers),
+            steer: None,
+            steered_ports: 0,
             table: ConnTable::new(capacity, 0),
             ports: LocalPorts::new(local_addresses, worker, workers.max(1)),
             rr: vec![0; MAX_SERVICES].into_boxed_slice(),
@@ -238,6 +249,15 @@ impl LbCore {
         }
         let owner = if prep.at.local {
             self.port_owner.of(prep.p.key.dport)
+        } else if let Some(s) = &self.steer {
+            let port = prep.at.in_port as u32;
+            let by_device = port < 64 && self.steered_ports >> port & 1 == 1;
+            if by_device && prep.p.shape == Shape::Whole {
+                return None;
+            }
+            // A fragment (RSS hashes it by its addresses), an ICMP error, a
+            // packet from another port: the worker RSS gives the flow to.
+            s.owner(&prep.p.key)
         } else {
             owner_of(prep.hash, self.workers) // == p.key.owner(workers)
         };
@@ -445,19 +465,19 @@ impl LbCore {
         if svc.mode == Mode::FullNat {
             let be = &snap.backends[backend as usize];
             let range = snap.local_range(be.port_index, p.v6);
-            let mut taken = self.ports.take(range.clone());
+            let be_port = svc.ports.get(idx as usize).copied().unwrap_or(be.port);
+            let mut taken = self.take_local_port(range.clone(), be, be_port, p.key.proto, snap);
             if taken.is_none() {
                 // Every local port in use (fewer ports than entries): a
                 // reclaimed connection gives one back, on its own address.
                 self.reclaim(&snap.timeouts, tally);
-                taken = self.ports.take(range);
+                taken = self.take_local_port(range, be, be_port, p.key.proto, snap);
             }
             let Some((local_idx, lport)) = taken else {
                 return Err(Counter::DropNoLocalPort);
             };
             let local = snap.local_flat[local_idx];
             conn.local_idx = local_idx as u16;
-            let be_port = svc.ports.get(idx as usize).copied().unwrap_or(be.port);
             conn.rev = Some(FlowKey::new(be.addr, local, be_port, lport, p.key.proto));
         }
         if self.table.is_full() {
@@ -491,6 +511,41 @@ impl LbCore {
         self.stats.backend(backend, BackendStat::NewFlows, 1);
         self.stats.backend(backend, BackendStat::Active, 1);
         Ok((backend, Some(id)))
+    }
+
+    /// A FullNAT source (local address index, port) for a connection to `be`
+    /// on `be_port`. Where the device spreads flows by RSS, a port whose
+    /// replies RSS gives to this worker, if one of the next few free ones is
+    /// (each fits for about one worker in N): the backend's packets then come
+    /// in where the connection is, not through a hand-off.
+    #[inline]
+    fn take_local_port(
+        &mut self,
+        range: std::ops::Range<usize>,
+        be: &Backend,
+        be_port: u16,
+        proto: u8,
+        snap: &LbSnapshot,
+    ) -> Option<(usize, u16)> {
+        let Some(steer) = self.steer.as_deref() else {
+            return self.ports.take(range);
+        };
+        let tries = 8 * self.workers as usize;
+        let (me, v6) = (self.worker, be.addr.is_ipv6());
+        // The reply's hash but for the port, once for the address chosen.
+        let base = std::cell::Cell::new(None::<(usize, u32)>);
+        self.ports.take_fitting(range, tries, |a, port| {
+            let h = match base.get() {
+                Some((at, h)) if at == a => h,
+                _ => {
+                    let reply = FlowKey::new(be.addr, snap.local_flat[a], be_port, 0, proto);
+                    let h = steer.hash_without_dport(&reply);
+                    base.set(Some((a, h)));
+                    h
+                }
+            };
+            steer.owner_with_dport(h, v6, port) == me
+        })
     }
 
     /// The scheduler's choice for a new flow (an index into `svc.backends`).

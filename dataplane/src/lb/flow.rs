@@ -2,6 +2,7 @@
 //! backend choice (fixed-seed xxh3, so two appliances or one after a restart pick
 //! the same backend for the same flow).
 
+use super::rss_steer::RssSteering;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
@@ -125,6 +126,16 @@ impl FlowKey {
     #[inline]
     pub fn owner(&self, workers: u16) -> u16 {
         owner_of(self.table_hash(), workers)
+    }
+
+    /// The worker (of `workers`) whose table holds this client flow: the one
+    /// the device's RSS gives it to where the workers own flows by that
+    /// (`steer`), else [`owner`](Self::owner).
+    pub fn owner_by(&self, workers: u16, steer: Option<&RssSteering>) -> u16 {
+        match steer {
+            Some(s) if workers > 1 => s.owner(self),
+            _ => self.owner(workers),
+        }
     }
 
     /// Hash of the full 5-tuple.

@@ -43,6 +43,30 @@ impl LocalPorts {
         None
     }
 
+    /// As [`take`](Self::take), preferring a port that `fits(address, port)`:
+    /// of the chosen address's free ports, the first of the next `tries` that
+    /// fits, or the last of them (those passed over go to the back of the
+    /// queue, as if just given back).
+    #[inline]
+    pub fn take_fitting(
+        &mut self,
+        candidates: std::ops::Range<usize>,
+        tries: usize,
+        fits: impl Fn(usize, u16) -> bool,
+    ) -> Option<(usize, u16)> {
+        let (a, mut p) = self.take(candidates)?;
+        let q = self.pools.get_mut(a)?;
+        for _ in 1..tries {
+            if fits(a, p) {
+                break;
+            }
+            q.push_back(p);
+            let Some(next) = q.pop_front() else { break };
+            p = next;
+        }
+        Some((a, p))
+    }
+
     /// Returns a port. Never allocates: a pool holds at most what it started with.
     #[inline]
     pub fn give_back(&mut self, address: usize, port: u16) {
@@ -94,6 +118,34 @@ impl PortOwner {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_fitting_port_is_preferred_within_the_tries() {
+        let mut a = LocalPorts::new(1, 0, 1);
+        // The first port divisible by 5 among the next ten: 1025 (1024 goes
+        // to the back).
+        assert_eq!(a.take_fitting(0..1, 10, |_, p| p % 5 == 0), Some((0, 1025)));
+        // One try takes what comes first.
+        assert_eq!(a.take_fitting(0..1, 1, |_, p| p % 5 == 0), Some((0, 1026)));
+        // None of the next three fits: the third is taken, the two before it
+        // go to the back, after 1024.
+        assert_eq!(a.take_fitting(0..1, 3, |_, p| p == 9), Some((0, 1029)));
+        assert_eq!(a.free(0), (65536 - 1024) - 3);
+        let last: Vec<u16> = (0..3).map(|_| a.take(0..1).unwrap().1).collect();
+        assert_eq!(last, [1030, 1031, 1032]);
+        let mut rest = vec![];
+        while let Some((_, p)) = a.take(0..1) {
+            rest.push(p);
+        }
+        assert_eq!(rest[rest.len() - 3..], [1024, 1027, 1028]);
+        // A pool of one port: that port, whatever the tries.
+        let mut b = LocalPorts::new(1, 0, 1);
+        while b.free(0) > 1 {
+            b.take(0..1);
+        }
+        assert_eq!(b.take_fitting(0..1, 8, |_, _| false), Some((0, u16::MAX)));
+        assert_eq!(b.take_fitting(0..1, 8, |_, _| true), None);
+    }
 
     #[test]
     fn partition_fifo_and_exhaustion() {

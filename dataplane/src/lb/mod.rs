@@ -14,6 +14,7 @@ pub mod local_ports;
 pub mod nat;
 pub mod reclaim;
 pub mod ring;
+pub mod rss_steer;
 pub mod snapshot;
 pub mod stats;
 pub mod tcp_reset;
@@ -34,5 +35,7 @@ pub(crate) mod core_tests;
 mod least_conn_tests;
 #[cfg(test)]
 mod ring_update_tests;
+#[cfg(test)]
+mod rss_steer_tests;
 #[cfg(test)]
 pub(crate) mod test_traffic;

@@ -523,7 +523,7 @@ fn show_flow(m: &mut Manager, args: &[&str], _: &Who) -> Result<Reply, String> {
     let owner = if is_local {
         LocalPorts::owner(key.dport, workers as u16) as usize
     } else {
-        key.owner(workers as u16) as usize
+        key.owner_by(workers as u16, m.steering.as_deref()) as usize
     };
     let (tx, rx) = mpsc::channel();
     let found = match m.queries.get(owner) {
