@@ -15,6 +15,7 @@ use super::core_tests::{be_mac, Family, OUR, V4, V6};
 use super::frag_parking::Done;
 use super::nat;
 use super::ring::{RingMember, RingTable};
+use super::rss_steer::RssSteering;
 use super::snapshot::{smooth_wrr, LbSnapshot, Mode, SchedKind};
 use super::stats::{BackendStat, ServiceStat};
 use super::test_traffic::{
@@ -604,8 +605,24 @@ fn sched() -> impl Strategy<Value = SchedKind> {
     ])
 }
 
-fn run_case(f: &'static Family, mode: Mode, sched: SchedKind, capacity: usize, ops: &[Op]) {
+/// `steer`: the workers own flows as a device's RSS would spread them (the
+/// lab's packets come in as from a port that does not: owners computed, hand-offs
+/// to them, FullNAT ports chosen for the replies' RSS).
+fn run_case(
+    f: &'static Family,
+    mode: Mode,
+    sched: SchedKind,
+    capacity: usize,
+    steer: bool,
+    ops: &[Op],
+) {
     let mut lab = Lab::new(f, mode, sched, capacity);
+    if steer {
+        let reta = (0..128).map(|i| i % WORKERS).collect();
+        let key: [u8; 40] = std::array::from_fn(|i| (i as u8).wrapping_mul(151) ^ 0x6d);
+        let s = std::sync::Arc::new(RssSteering::new(&key, reta).expect("a table"));
+        lab.cores.iter_mut().for_each(|c| c.steer = Some(s.clone()));
+    }
     for op in ops {
         lab.step(op);
     }
@@ -616,22 +633,22 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(1000))]
 
     #[test]
-    fn fullnat_v4(sched in sched(), capacity in 2usize..24, ops in prop::collection::vec(op(), 1..120)) {
-        run_case(&V4, Mode::FullNat, sched, capacity, &ops);
+    fn fullnat_v4(sched in sched(), capacity in 2usize..24, steer in any::<bool>(), ops in prop::collection::vec(op(), 1..120)) {
+        run_case(&V4, Mode::FullNat, sched, capacity, steer, &ops);
     }
 
     #[test]
-    fn fullnat_v6(sched in sched(), capacity in 2usize..24, ops in prop::collection::vec(op(), 1..120)) {
-        run_case(&V6, Mode::FullNat, sched, capacity, &ops);
+    fn fullnat_v6(sched in sched(), capacity in 2usize..24, steer in any::<bool>(), ops in prop::collection::vec(op(), 1..120)) {
+        run_case(&V6, Mode::FullNat, sched, capacity, steer, &ops);
     }
 
     #[test]
-    fn dr_v4(sched in sched(), capacity in 2usize..24, ops in prop::collection::vec(op(), 1..120)) {
-        run_case(&V4, Mode::Dr, sched, capacity, &ops);
+    fn dr_v4(sched in sched(), capacity in 2usize..24, steer in any::<bool>(), ops in prop::collection::vec(op(), 1..120)) {
+        run_case(&V4, Mode::Dr, sched, capacity, steer, &ops);
     }
 
     #[test]
-    fn dr_v6(sched in sched(), capacity in 2usize..24, ops in prop::collection::vec(op(), 1..120)) {
-        run_case(&V6, Mode::Dr, sched, capacity, &ops);
+    fn dr_v6(sched in sched(), capacity in 2usize..24, steer in any::<bool>(), ops in prop::collection::vec(op(), 1..120)) {
+        run_case(&V6, Mode::Dr, sched, capacity, steer, &ops);
     }
 }
