@@ -22,6 +22,7 @@ mod ring_build;
 
 use arc_swap::ArcSwap;
 use dataplane::buf::PacketBuf;
+use dataplane::dpdk::ring::{handoff_ring, Consumer};
 use dataplane::dpdk::{Eal, Mbuf, MbufArray, Mempool, Port, PortSpec, RxQueue, TxQueue};
 use dataplane::lb::core::{Arrival, LbCore, LbVerdict};
 use dataplane::lb::flow::FlowKey;
@@ -31,7 +32,7 @@ use dataplane::lb::snapshot::{Backend, HashKey, LbSnapshot, LocalAddrs, Mode, Sc
 use dataplane::pipeline::control::Control;
 use dataplane::pipeline::counters::{Counter, Tally};
 use dataplane::pipeline::local::LocalAddrs as PortAddrs;
-use dataplane::pipeline::worker::{LoopState, Worker, WorkerPort};
+use dataplane::pipeline::worker::{Handoff, LoopState, Worker, WorkerPort};
 use dataplane::wire::build::Tcp;
 use dataplane::wire::{ipv4, tcp};
 use reference::{Kind, Reference};
@@ -358,6 +359,73 @@ impl Measured for UnderTest {
 
     fn entries(&self) -> usize {
         self.worker.lb.table.len()
+    }
+}
+
+/// Worker 0 of two, given packets of flows worker 1 owns: it hands each one
+/// over, and a stand-in for worker 1 sends them on untouched. What a packet
+/// costs the worker that receives it when the device put it on the wrong
+/// queue (worker 1's own processing of it is not counted: it is owed anyway).
+struct HandingOver {
+    under: UnderTest,
+    from_peer: Consumer,
+    batch: MbufArray,
+}
+
+impl HandingOver {
+    fn new(bench: &mut Bench) -> HandingOver {
+        let mut under = UnderTest::of_workers(bench, 2000, 2);
+        let (to, from) = handoff_ring("perf_handoff", 1024).expect("hand-off ring");
+        under.worker.handoff = Handoff {
+            to: vec![None, Some(to)],
+            from: vec![],
+            stopped: Default::default(),
+        };
+        under.st = under.worker.loop_state();
+        HandingOver {
+            under,
+            from_peer: from,
+            batch: MbufArray::default(),
+        }
+    }
+
+    fn send_on(&mut self) {
+        self.from_peer.receive(&mut self.batch);
+        if let Some(port) = self.under.worker.ports.last_mut() {
+            port.tx.flush(&mut self.batch);
+        }
+    }
+}
+
+impl Loop for HandingOver {
+    #[inline]
+    fn step(&mut self) {
+        self.under.step();
+        self.send_on();
+    }
+
+    fn release(&mut self) -> (RxQueue, TxQueue) {
+        self.under
+            .worker
+            .flush(&self.under.snap, &mut self.under.st);
+        self.send_on();
+        self.under.release()
+    }
+}
+
+impl Measured for HandingOver {
+    fn attach(&mut self, queues: (RxQueue, TxQueue)) {
+        self.under.attach(queues);
+    }
+
+    /// Packets worker 0 neither handed over nor forwarded.
+    fn not_forwarded(&self) -> u64 {
+        let t = &self.under.st.tally;
+        t.get(Counter::RxPackets) - t.get(Counter::HandoffOut)
+    }
+
+    fn entries(&self) -> usize {
+        0
     }
 }
 
@@ -790,6 +858,26 @@ fn main() {
             .map(|k| {
                 let (s, p) = flow(own[(k * 7919) % own.len()]);
                 frame(s, p, vip, tcp::flags::ACK)
+            })
+            .collect();
+        results.push(established(&mut b, w.as_mut(), label, &templates, &opts));
+    }
+    // The same flows' packets on worker 0 when worker 1 owns them: what a
+    // hand-off costs the worker that receives the packet.
+    let label = "worker 0 of 2, handing every packet to worker 1: dr, 1k flows";
+    if wanted(label) {
+        let theirs: Vec<usize> = (0..)
+            .filter(|&i| {
+                let (s, p) = flow(i);
+                FlowKey::v4(s, vip_dr, p, 80, 6).owner(2) == 1
+            })
+            .take(1000)
+            .collect();
+        let mut w = Box::new(HandingOver::new(&mut b));
+        let templates: Vec<[u8; FRAME_LEN]> = (0..theirs.len())
+            .map(|k| {
+                let (s, p) = flow(theirs[(k * 7919) % theirs.len()]);
+                frame(s, p, vip_dr, tcp::flags::ACK)
             })
             .collect();
         results.push(established(&mut b, w.as_mut(), label, &templates, &opts));
