@@ -7,11 +7,12 @@
 //! through a ring. On a port whose device spreads packets by RSS, making the
 //! owner the worker RSS picks means a client's packets arrive where their entry
 //! is: no hand-off. Without it, a flow's owner would be a hash of Weir's own,
-//! which agrees with the device's choice for one flow in N. The owner is still
-//! computed for every packet, not read from the queue it came in on, so that
-//! packets RSS spreads otherwise (fragments, ICMP errors, other ports) find the
-//! same owner, and the hand-off keeps every case correct when a device hashes
-//! differently.
+//! which agrees with the device's choice for one flow in N. A whole TCP or UDP
+//! packet from a port that spreads by this steering is the receiving worker's
+//! (the device computed this very hash); every other packet (fragments, which
+//! RSS hashes by their addresses; ICMP errors; packets from other ports)
+//! computes its flow's owner here, and is handed over when that is another
+//! worker, so a device that hashes differently costs hand-offs, not flows.
 //!
 //! The hash is table-driven: one table per input byte giving that byte's share
 //! of the hash for each of its 256 values (XORed together, as Toeplitz is linear).
