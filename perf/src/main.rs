@@ -599,6 +599,17 @@ impl Bench {
     }
 }
 
+/// ACKs of the flows `flow(i)` for `i` in `flows`, to `vip`, in a scattered
+/// order (so that a table misses the caches as real traffic would).
+fn scattered_acks(flows: &[usize], vip: Ipv4Addr) -> Vec<[u8; FRAME_LEN]> {
+    (0..flows.len())
+        .map(|k| {
+            let (s, p) = flow(flows[(k * 7919) % flows.len()]);
+            frame(s, p, vip, tcp::flags::ACK)
+        })
+        .collect()
+}
+
 /// What every established-flow scenario runs with.
 struct Opts {
     seconds: f64,
@@ -854,12 +865,7 @@ fn main() {
             let (s, p) = flow(own[k]);
             frame(s, p, vip, tcp::flags::SYN).to_vec()
         });
-        let templates: Vec<[u8; FRAME_LEN]> = (0..own.len())
-            .map(|k| {
-                let (s, p) = flow(own[(k * 7919) % own.len()]);
-                frame(s, p, vip, tcp::flags::ACK)
-            })
-            .collect();
+        let templates = scattered_acks(&own, vip);
         results.push(established(&mut b, w.as_mut(), label, &templates, &opts));
     }
     // The same flows' packets on worker 0 when worker 1 owns them: what a
@@ -874,12 +880,7 @@ fn main() {
             .take(1000)
             .collect();
         let mut w = Box::new(HandingOver::new(&mut b));
-        let templates: Vec<[u8; FRAME_LEN]> = (0..theirs.len())
-            .map(|k| {
-                let (s, p) = flow(theirs[(k * 7919) % theirs.len()]);
-                frame(s, p, vip_dr, tcp::flags::ACK)
-            })
-            .collect();
+        let templates = scattered_acks(&theirs, vip_dr);
         results.push(established(&mut b, w.as_mut(), label, &templates, &opts));
     }
     // Reference loops on the packets of the dr 1k scenario (see reference.rs).
