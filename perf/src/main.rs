@@ -22,6 +22,7 @@ mod ring_build;
 
 use arc_swap::ArcSwap;
 use dataplane::buf::PacketBuf;
+use dataplane::dpdk::port::SYMMETRIC_RSS_KEY;
 use dataplane::dpdk::ring::{handoff_ring, Consumer};
 use dataplane::dpdk::{Eal, Mbuf, MbufArray, Mempool, Port, PortSpec, RxQueue, TxQueue};
 use dataplane::lb::core::{Arrival, LbCore, LbVerdict};
@@ -834,9 +835,8 @@ fn main() {
     // by Weir's own hash or (on a device that spreads flows by RSS) by the
     // Toeplitz hash and redirection table.
     let rss = {
-        let key: [u8; 40] = std::array::from_fn(|i| if i % 2 == 0 { 0x6d } else { 0x5a });
         let reta = (0..512).map(|i| i % 2).collect();
-        Arc::new(RssSteering::new(&key, reta).expect("a power-of-two table"))
+        Arc::new(RssSteering::new(&SYMMETRIC_RSS_KEY, reta).expect("a power-of-two table"))
     };
     for (label, steer) in [
         ("worker 0 of 2: dr, 1k entries, established", None),

@@ -71,7 +71,7 @@ const RSS_WANTED: u64 = RSS_IPV4
 /// A symmetric Toeplitz key (0x6d5a repeated): a flow's two directions (a,b) and
 /// (b,a) hash to the same queue, so dr flows and replies that keep their 5-tuple
 /// stay on one worker without a hand-off.
-static SYMMETRIC_RSS_KEY: [u8; 40] = {
+pub static SYMMETRIC_RSS_KEY: [u8; 40] = {
     let mut k = [0u8; 40];
     let mut i = 0;
     while i < 40 {
@@ -87,6 +87,22 @@ static SYMMETRIC_RSS_KEY: [u8; 40] = {
 pub struct RssTable {
     pub key: [u8; 40],
     pub reta: Vec<u16>,
+}
+
+/// A redirection table in the groups of 64 entries DPDK takes it in, every
+/// entry of each marked to be set.
+fn reta_groups(table: &[u16]) -> Vec<dpdk_sys::rte_eth_rss_reta_entry64> {
+    table
+        .chunks(dpdk_sys::RTE_ETH_RETA_GROUP_SIZE as usize)
+        .map(|c| {
+            let mut e = dpdk_sys::rte_eth_rss_reta_entry64 {
+                mask: u64::MAX >> (64 - c.len()),
+                ..Default::default()
+            };
+            e.reta[..c.len()].copy_from_slice(c);
+            e
+        })
+        .collect()
 }
 
 /// A probed port. Dropping it stops and closes it.
@@ -164,19 +180,10 @@ impl Port {
         if size == 0 || !size.is_power_of_two() || !size.is_multiple_of(group) {
             return Ok(None);
         }
-        let queues = self.rx_queues.max(1);
-        let table: Vec<u16> = (0..size).map(|i| (i % queues as usize) as u16).collect();
-        let mut conf: Vec<dpdk_sys::rte_eth_rss_reta_entry64> = table
-            .chunks(group)
-            .map(|c| {
-                let mut e = dpdk_sys::rte_eth_rss_reta_entry64 {
-                    mask: u64::MAX,
-                    ..Default::default()
-                };
-                e.reta[..c.len()].copy_from_slice(c);
-                e
-            })
+        let table: Vec<u16> = (0..size)
+            .map(|i| (i % self.rx_queues.max(1) as usize) as u16)
             .collect();
+        let mut conf = reta_groups(&table);
         // SAFETY: `conf` holds size / 64 entries, as many as `size` asks for.
         let ret = unsafe {
             dpdk_sys::rte_eth_dev_rss_reta_update(self.id, conf.as_mut_ptr(), size as u16)
@@ -466,4 +473,28 @@ impl Drop for Port {
 /// well as the MTU against max_mtu.
 fn mtu_limit(info: &dpdk_sys::rte_eth_dev_info) -> u16 {
     (info.max_mtu as u32).min(info.max_rx_pktlen.saturating_sub(18)) as u16
+}
+
+#[cfg(test)]
+mod reta_tests {
+    use super::reta_groups;
+
+    #[test]
+    fn a_table_goes_in_groups_of_64_each_entry_marked() {
+        let table: Vec<u16> = (0..128).map(|i| i % 3).collect();
+        let groups = reta_groups(&table);
+        assert_eq!(groups.len(), 2);
+        for (g, e) in groups.iter().enumerate() {
+            assert_eq!(e.mask, u64::MAX);
+            for j in 0..64 {
+                assert_eq!(e.reta[j] as usize, (g * 64 + j) % 3);
+            }
+        }
+        // A shorter last group marks only its own entries.
+        let groups = reta_groups(&[1; 70]);
+        assert_eq!(
+            (groups[1].mask, groups[1].reta[5], groups[1].reta[6]),
+            (0x3f, 1, 0)
+        );
+    }
 }

@@ -65,8 +65,10 @@ impl RssSteering {
         })
     }
 
-    /// The Toeplitz hash of `input` (at most 36 bytes).
-    #[inline]
+    /// The Toeplitz hash of any `input` (at most 36 bytes): what a device
+    /// computes for a fragment (addresses only). Only tests ask for it; the
+    /// packet path uses [`flow_hash`](Self::flow_hash).
+    #[cfg(test)]
     pub fn hash(&self, input: &[u8]) -> u32 {
         input
             .iter()
