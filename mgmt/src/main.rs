@@ -22,6 +22,7 @@ mod neigh_targets;
 #[cfg(test)]
 mod publish_timing;
 mod reload;
+mod rss_rule;
 mod runtime;
 mod signals;
 mod state;

@@ -8,10 +8,11 @@ use crate::config::validate::{in_prefix4, in_prefix6};
 use crate::kernel_ring::RingDrops;
 use crate::manager::{Manager, Parts, PortView, Who};
 use crate::neigh::Resolver;
+use crate::rss_rule::{self, ByRss, PortRss};
 use crate::{admin, eal_args, health, hostif, log, metrics, metrics_http, reload, signals, stats};
 use arc_swap::ArcSwap;
 use dataplane::dpdk::error::DpdkError;
-use dataplane::dpdk::port::{PortStats, RssTable};
+use dataplane::dpdk::port::PortStats;
 use dataplane::dpdk::ring::handoff_ring;
 use dataplane::dpdk::{lcore, Eal, Mempool, Port, PortSpec};
 use dataplane::lb::core::LbCore;
@@ -559,40 +560,38 @@ fn rss_steering(
     if workers < 2 {
         return None;
     }
-    let mut found: Option<RssTable> = None;
-    let mut steered = 0u64;
-    for (i, (p, c)) in ports.iter_mut().zip(&cfg.ports).enumerate() {
-        if p.workers < 2 {
-            continue;
-        }
-        let by_device = match (&c.device, p.workers as usize == workers) {
-            (Device::Pci(_), true) => p.phys.steer_by_rss().map_err(|e| e.to_string()),
-            (Device::Pci(_), false) => Err(format!("{} of {workers} workers poll it", p.workers)),
-            _ => Err(format!("{} spreads packets its own way", p.phys.driver())),
+    // Lazily: a port is asked (and its table programmed) only while the ports
+    // before it left RSS possible.
+    let said = ports.iter_mut().zip(&cfg.ports).map(|(p, c)| {
+        let n = p.workers as usize;
+        let pci = matches!(c.device, Device::Pci(_));
+        let what = if n < 2 {
+            PortRss::OneQueue
+        } else if let Some(why) = rss_rule::cannot(pci, &p.phys.driver(), n, workers) {
+            PortRss::Cannot(why)
+        } else {
+            match p.phys.steer_by_rss() {
+                Ok(Some(t)) => PortRss::Table(t),
+                Ok(None) => PortRss::NotOn,
+                Err(e) => PortRss::Cannot(e.to_string()),
+            }
         };
-        match by_device {
-            Ok(Some(t)) if i < 64 && found.as_ref().is_none_or(|f| *f == t) => {
-                found = Some(t);
-                steered |= 1 << i;
-            }
-            Ok(Some(_)) => {
-                return no_steering(&c.name, "its redirection table differs from another port's")
-            }
-            Ok(None) => return no_steering(&c.name, "RSS with Weir's key and table is not on"),
-            Err(why) => return no_steering(&c.name, &why),
+        (c.name.clone(), what)
+    });
+    match rss_rule::choose(said) {
+        Ok(Some(ByRss { table, ports })) => {
+            log!(
+                "flows belong to the worker RSS gives them to ({}-entry redirection table)",
+                table.reta.len()
+            );
+            RssSteering::new(&table.key, table.reta).map(|s| (Arc::new(s), ports))
+        }
+        Ok(None) => None,
+        Err((port, why)) => {
+            log!("flows belong to the worker Weir's own hash picks, handed over from the one that receives them (port {port}: {why})");
+            None
         }
     }
-    let t = found?;
-    log!(
-        "flows belong to the worker RSS gives them to ({}-entry redirection table)",
-        t.reta.len()
-    );
-    RssSteering::new(&t.key, t.reta).map(|s| (Arc::new(s), steered))
-}
-
-fn no_steering(port: &str, why: &str) -> Option<(Arc<RssSteering>, u64)> {
-    log!("flows belong to the worker Weir's own hash picks, handed over from the one that receives them (port {port}: {why})");
-    None
 }
 
 /// Rings between every ordered pair of workers: `out[w].to[v]` feeds `out[v].from`.
