@@ -22,6 +22,7 @@ cargo test --release --workspace
 echo "== benchmark harness smoke run (perf/; figures are not asserted, dropped packets are)"
 target/release/weir-perf --seconds 0.05 --large 20000 >/dev/null
 target/release/weir-perf --ring 3,100 >/dev/null
+perf/veth_ports.sh --seconds 0.05 --large 20000 --only "established dr" >/dev/null
 
 echo "== end-to-end tests (pytest, netns testbed)"
 # Debian's scapy belongs to /usr/bin/python3, not to a python3 earlier on PATH.

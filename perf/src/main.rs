@@ -14,8 +14,11 @@
 //! the worker (on the same table) and reports the medians, so that the machine's
 //! drift during a run touches both sides alike.
 //!
+//! With `--veth A,B` (see `perf/veth_ports.sh`), the loop under test and the
+//! source own an af_packet port each, on the two ends of a veth pair, instead.
+//!
 //!     weir-perf [--seconds S] [--rounds R] [--large N] [--only TEXT] [--in-flight N]
-//!               [--packets N] [--no-huge]
+//!               [--packets N] [--no-huge] [--veth A,B]
 
 mod reference;
 mod ring_build;
@@ -726,44 +729,33 @@ fn main() {
     } else {
         &["--no-huge", "-m", "512", "--no-shconf"]
     };
+    // `--veth A,B`: two af_packet ports on the two ends of a veth pair (which
+    // perf/veth_ports.sh creates in a namespace of its own) instead of net_ring.
+    let veth = args
+        .iter()
+        .position(|a| a == "--veth")
+        .and_then(|i| args.get(i + 1))
+        .map(|v| v.split_once(',').expect("--veth A,B"));
     let eal_args: Vec<String> = ["weir-perf", "-l", "0"]
         .iter()
         .chain(memory)
-        .chain(&[
-            "--no-telemetry",
-            "--no-pci",
-            "--log-level=warning",
-            "--vdev",
-            "net_ring0",
-        ])
+        .chain(&["--no-telemetry", "--no-pci", "--log-level=warning"])
         .map(|s| s.to_string())
+        .chain(
+            vdevs(veth)
+                .into_iter()
+                .flat_map(|v| ["--vdev".to_string(), v]),
+        )
         .collect();
     let eal = Eal::init(&eal_args).expect("EAL");
     let pool = Mempool::new("perf", 8191, 256, 2176, 0).expect("mempool");
-    let mut port = Port::open("net_ring0", "loop").expect("net_ring0");
-    port.start(
-        &PortSpec {
-            rx_queues: 2,
-            tx_queues: 2,
-            rx_desc: 4096,
-            tx_desc: 4096,
-            mtu: None,
-            promiscuous: false,
-        },
-        &pool,
-    )
-    .expect("start");
-    // net_ring's queue i receives what queue i transmits: queue 0 carries the
-    // source's packets to the loop under test, queue 1 carries them back.
+    let (ports, src_rx, src_tx, fwd) = wire(veth.is_some(), &pool);
     let mut b = Bench {
         in_flight: (arg("--in-flight", IN_FLIGHT as f64) as usize).clamp(32, 4096),
         pool,
-        src_rx: port.take_rx_queue(1).unwrap(),
-        src_tx: port.take_tx_queue(0).unwrap(),
-        fwd: Some((
-            port.take_rx_queue(0).unwrap(),
-            port.take_tx_queue(1).unwrap(),
-        )),
+        src_rx,
+        src_tx,
+        fwd: Some(fwd),
         tsc_hz: eal.tsc_hz(),
     };
     let vip_nat = Ipv4Addr::new(198, 18, 0, 100);
@@ -1005,5 +997,60 @@ fn main() {
         }))
         .unwrap()
     );
-    drop(port);
+    drop(ports);
+}
+
+/// The EAL's `--vdev` devices: one `net_ring`, or an af_packet port on each end
+/// of the veth pair `veth`.
+fn vdevs(veth: Option<(&str, &str)>) -> Vec<String> {
+    match veth {
+        None => vec!["net_ring0".into()],
+        Some((a, b)) => vec![
+            format!("net_af_packet0,iface={a},qpairs=1"),
+            format!("net_af_packet1,iface={b},qpairs=1"),
+        ],
+    }
+}
+
+/// Opens and starts the ports; returns them (to keep them open), the source's
+/// RX and TX queues, and the loop under test's.
+fn wire(veth: bool, pool: &Mempool) -> (Vec<Port>, RxQueue, TxQueue, (RxQueue, TxQueue)) {
+    let spec = |queues| PortSpec {
+        rx_queues: queues,
+        tx_queues: queues,
+        rx_desc: 4096,
+        tx_desc: 4096,
+        mtu: None,
+        promiscuous: veth,
+    };
+    if veth {
+        // What the loop under test sends on one end comes in at the source's on
+        // the other, and the other way round: the kernel's veth carries them.
+        let mut under = Port::open("net_af_packet0", "under test").expect("net_af_packet0");
+        let mut source = Port::open("net_af_packet1", "source").expect("net_af_packet1");
+        under.start(&spec(1), pool).expect("start");
+        source.start(&spec(1), pool).expect("start");
+        let fwd = (
+            under.take_rx_queue(0).unwrap(),
+            under.take_tx_queue(0).unwrap(),
+        );
+        let (src_rx, src_tx) = (
+            source.take_rx_queue(0).unwrap(),
+            source.take_tx_queue(0).unwrap(),
+        );
+        return (vec![under, source], src_rx, src_tx, fwd);
+    }
+    let mut port = Port::open("net_ring0", "loop").expect("net_ring0");
+    port.start(&spec(2), pool).expect("start");
+    // net_ring's queue i receives what queue i transmits: queue 0 carries the
+    // source's packets to the loop under test, queue 1 carries them back.
+    let fwd = (
+        port.take_rx_queue(0).unwrap(),
+        port.take_tx_queue(1).unwrap(),
+    );
+    let (src_rx, src_tx) = (
+        port.take_rx_queue(1).unwrap(),
+        port.take_tx_queue(0).unwrap(),
+    );
+    (vec![port], src_rx, src_tx, fwd)
 }
