@@ -1030,27 +1030,23 @@ fn wire(veth: bool, pool: &Mempool) -> (Vec<Port>, RxQueue, TxQueue, (RxQueue, T
         let mut source = Port::open("net_af_packet1", "source").expect("net_af_packet1");
         under.start(&spec(1), pool).expect("start");
         source.start(&spec(1), pool).expect("start");
-        let fwd = (
-            under.take_rx_queue(0).unwrap(),
-            under.take_tx_queue(0).unwrap(),
-        );
-        let (src_rx, src_tx) = (
-            source.take_rx_queue(0).unwrap(),
-            source.take_tx_queue(0).unwrap(),
-        );
+        let fwd = queues(&mut under, 0, 0);
+        let (src_rx, src_tx) = queues(&mut source, 0, 0);
         return (vec![under, source], src_rx, src_tx, fwd);
     }
     let mut port = Port::open("net_ring0", "loop").expect("net_ring0");
     port.start(&spec(2), pool).expect("start");
     // net_ring's queue i receives what queue i transmits: queue 0 carries the
     // source's packets to the loop under test, queue 1 carries them back.
-    let fwd = (
-        port.take_rx_queue(0).unwrap(),
-        port.take_tx_queue(1).unwrap(),
-    );
-    let (src_rx, src_tx) = (
-        port.take_rx_queue(1).unwrap(),
-        port.take_tx_queue(0).unwrap(),
-    );
+    let fwd = queues(&mut port, 0, 1);
+    let (src_rx, src_tx) = queues(&mut port, 1, 0);
     (vec![port], src_rx, src_tx, fwd)
+}
+
+/// RX queue `rx` and TX queue `tx` of a started port.
+fn queues(port: &mut Port, rx: u16, tx: u16) -> (RxQueue, TxQueue) {
+    (
+        port.take_rx_queue(rx).expect("rx queue"),
+        port.take_tx_queue(tx).expect("tx queue"),
+    )
 }
