@@ -9,7 +9,7 @@
 //! - `Track`: as `Route`, but look up the connection by its 5-tuple and count its
 //!   packets, bytes and last packet (the least a stateful dr balancer must do).
 
-use crate::Loop;
+use crate::loops::Loop;
 use dataplane::buf::PacketBuf;
 use dataplane::dpdk::{MbufArray, RxQueue, TxQueue};
 use hashbrown::HashMap;
