@@ -175,6 +175,16 @@ impl Port {
         if !self.rss || !self.rss_key_ours {
             return Ok(None);
         }
+        Ok(self.spread_reta()?.map(|reta| RssTable {
+            key: SYMMETRIC_RSS_KEY,
+            reta,
+        }))
+    }
+
+    /// Sets the device's redirection table to entry i -> queue i % queues and
+    /// returns it; `None` when the device keeps no table (or one whose size is
+    /// not a power of two in whole groups of 64).
+    pub fn spread_reta(&mut self) -> Result<Option<Vec<u16>>, DpdkError> {
         let size = self.info()?.reta_size as usize;
         let group = dpdk_sys::RTE_ETH_RETA_GROUP_SIZE as usize;
         if size == 0 || !size.is_power_of_two() || !size.is_multiple_of(group) {
@@ -197,10 +207,7 @@ impl Port {
                 ret,
             ));
         }
-        Ok(Some(RssTable {
-            key: SYMMETRIC_RSS_KEY,
-            reta: table,
-        }))
+        Ok(Some(table))
     }
 
     /// Whether the NIC verifies IPv4 header checksums on receive.
