@@ -4,10 +4,10 @@
 //! `rte_eth_dev_rss_reta_query`, through the same ethdev calls a NIC's driver
 //! answers. It does not say how long its hash key is, so `steer_by_rss` (which
 //! steers only by a key Weir gave the device) leaves it alone, as it must.
-//! It starts DPDK in the test process (no hugepages, no PCI, a file prefix of
-//! its own, whose runtime directory it removes); root is not needed.
+//! It starts DPDK in the test process (`ScratchEal`); root is not needed.
 
-use dataplane::dpdk::{Eal, Mempool, Port, PortSpec};
+use dataplane::dpdk::scratch::ScratchEal;
+use dataplane::dpdk::{Mempool, Port, PortSpec};
 
 /// The device's redirection table, read back entry by entry.
 fn device_table(port: &Port, size: usize) -> Vec<u16> {
@@ -25,23 +25,6 @@ fn device_table(port: &Port, size: usize) -> Vec<u16> {
     conf.iter().flat_map(|g| g.reta).collect()
 }
 
-/// The EAL, and on drop (also when a check fails) its runtime directory gone,
-/// with the `dpdk` one above it when nothing else is there.
-struct Dpdk {
-    eal: Option<Eal>,
-    runtime_dir: std::path::PathBuf,
-}
-
-impl Drop for Dpdk {
-    fn drop(&mut self) {
-        drop(self.eal.take());
-        let _ = std::fs::remove_dir(&self.runtime_dir);
-        if let Some(parent) = self.runtime_dir.parent() {
-            let _ = std::fs::remove_dir(parent);
-        }
-    }
-}
-
 fn spec(queues: u16) -> PortSpec {
     PortSpec {
         rx_queues: queues,
@@ -55,35 +38,8 @@ fn spec(queues: u16) -> PortSpec {
 
 #[test]
 fn the_redirection_table_reaches_the_device_and_only_weirs_key_steers() {
-    let prefix = format!("weir-rss-{}", std::process::id());
-    let args: Vec<String> = [
-        "weir-test",
-        "-l",
-        "0",
-        "--no-huge",
-        "-m",
-        "64",
-        "--no-shconf",
-        "--file-prefix",
-        &prefix,
-        "--no-telemetry",
-        "--no-pci",
-        "--log-level=warning",
-        "--vdev",
-        "net_null0",
-        "--vdev",
-        "net_null1",
-        "--vdev",
-        "net_null2",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    let eal = Eal::init(&args).expect("EAL");
-    let _dpdk = Dpdk {
-        runtime_dir: eal.runtime_dir(),
-        eal: Some(eal),
-    };
+    let _eal =
+        ScratchEal::start("weir-rss", 64, &["net_null0", "net_null1", "net_null2"]).expect("EAL");
     let pool = Mempool::new("rss", 1023, 0, 2176, 0).expect("mempool");
 
     for (name, queues) in [("net_null0", 2u16), ("net_null1", 4)] {

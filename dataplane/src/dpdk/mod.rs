@@ -9,6 +9,7 @@ pub mod mbuf;
 pub mod mempool;
 pub mod port;
 pub mod ring;
+pub mod scratch;
 
 pub use burst::{MbufArray, RxQueue, TxQueue, BURST};
 pub use eal::Eal;

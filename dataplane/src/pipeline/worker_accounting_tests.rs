@@ -13,15 +13,17 @@
 //! what went in, tx and to_host what came out). Every IPv4 frame sent to the
 //! wire has a valid header checksum.
 //!
-//! It starts DPDK in the test process (no hugepages, no PCI, a file prefix of
-//! its own, whose runtime directory it removes at the end); root is not needed.
+//! It starts DPDK in the test process (`ScratchEal`: no hugepages, no PCI, a
+//! file prefix of its own, whose runtime directory it removes at the end); root
+//! is not needed.
 
 use super::counters::{Counter, Tally};
 use super::local::LocalAddrs;
 use super::worker::{Handoff, HostQueues, LoopState, Worker, WorkerPort};
 use crate::buf::PacketBuf;
 use crate::dpdk::ring::handoff_ring;
-use crate::dpdk::{Eal, Mbuf, MbufArray, Mempool, Port, PortSpec, RxQueue, TxQueue};
+use crate::dpdk::scratch::ScratchEal;
+use crate::dpdk::{Mbuf, MbufArray, Mempool, Port, PortSpec, RxQueue, TxQueue};
 use crate::lb::core::LbCore;
 use crate::lb::core_tests::{be_mac, CLIENT, CLIENT_MAC, OUR, V4, V6};
 use crate::lb::snapshot::{LbSnapshot, Mode};
@@ -118,57 +120,13 @@ struct Rig {
     vlan: Option<u16>,
     _ports: [Port; 2],
     pool: Mempool,
-    _eal: Dpdk,
-}
-
-/// DPDK, cleaned up on drop, its runtime directory (empty with --no-shconf,
-/// but made) removed after it.
-struct Dpdk {
-    eal: Option<Eal>,
-    runtime_dir: std::path::PathBuf,
-}
-
-impl Drop for Dpdk {
-    fn drop(&mut self) {
-        drop(self.eal.take());
-        // Its directory, and the `dpdk` one above it when nothing else is there.
-        let _ = std::fs::remove_dir(&self.runtime_dir);
-        if let Some(parent) = self.runtime_dir.parent() {
-            let _ = std::fs::remove_dir(parent);
-        }
-    }
+    _eal: ScratchEal,
 }
 
 impl Rig {
     fn new() -> Rig {
-        let prefix = format!("weir-unit-{}", std::process::id());
-        let args: Vec<String> = [
-            "weir-test",
-            "-l",
-            "0",
-            "--no-huge",
-            "-m",
-            "128",
-            "--no-shconf",
-            "--file-prefix",
-            &prefix,
-            "--no-telemetry",
-            "--no-pci",
-            "--log-level=warning",
-            "--vdev",
-            "net_ring0",
-            "--vdev",
-            "net_ring1",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
         // Once per process: this is the only test that starts DPDK.
-        let eal = Eal::init(&args).expect("EAL");
-        let eal = Dpdk {
-            runtime_dir: eal.runtime_dir(),
-            eal: Some(eal),
-        };
+        let eal = ScratchEal::start("weir-unit", 128, &["net_ring0", "net_ring1"]).expect("EAL");
         let pool = Mempool::new("wtest", 4095, 0, 2176, 0).expect("mempool");
         let spec = PortSpec {
             rx_queues: 4,
