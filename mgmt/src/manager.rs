@@ -531,7 +531,10 @@ impl Manager {
             .map(|s| s.port)
     }
 
-    /// A finished check; true when the backend's verdict changed.
+    /// A finished check; true when the backend's verdict changed. A check that
+    /// was in flight when its backend stopped being checked (`disable health`,
+    /// `maint`, removed) is not counted: its result would otherwise move the
+    /// counts and the verdict of a backend the operator took out of checking.
     pub fn on_check(&mut self, r: CheckResult) -> bool {
         let Some((rise, fall)) = self.pool_of(r.id).map(|p| (p.health.rise, p.health.fall)) else {
             return false;
@@ -539,6 +542,9 @@ impl Manager {
         let Some(b) = self.backends.get_mut(r.id as usize) else {
             return false;
         };
+        if b.removed || !b.check_enabled || b.admin == AdminState::Maint {
+            return false;
+        }
         if r.ok {
             b.checks_ok += 1;
         } else {

@@ -157,6 +157,41 @@ fn health_verdicts_take_backends_out_of_new_flows() {
 }
 
 #[test]
+fn a_check_that_ends_after_its_backend_left_checking_is_not_counted() {
+    let (mut m, _rx) = manager(EXAMPLE);
+    let b1 = m.backend_id("web/b1").unwrap();
+    let result = |id, ok| CheckResult {
+        id,
+        ok,
+        reason: "refused".into(),
+        latency: Duration::from_millis(1),
+    };
+    assert!(!m.on_check(result(b1, true)));
+    assert_eq!(m.backends[b1 as usize].checks_ok, 1);
+    // In flight when checking stopped: neither counted nor able to bring it down
+    // (fall = 3 in the example).
+    for stop in 0..3 {
+        let b = &mut m.backends[b1 as usize];
+        match stop {
+            0 => b.check_enabled = false,
+            1 => b.admin = AdminState::Maint,
+            _ => b.removed = true,
+        }
+        for _ in 0..3 {
+            assert!(!m.on_check(result(b1, false)));
+        }
+        assert!(!m.on_check(result(b1, true)));
+        let b = &mut m.backends[b1 as usize];
+        assert_eq!((b.checks_ok, b.checks_failed), (1, 0), "stop {stop}");
+        assert!(b.health.up, "stop {stop}");
+        (b.check_enabled, b.admin, b.removed) = (true, AdminState::Ready, false);
+    }
+    // Checked again: counted again.
+    assert!(!m.on_check(result(b1, false)));
+    assert_eq!(m.backends[b1 as usize].checks_failed, 1);
+}
+
+#[test]
 fn ids_survive_a_config_change() {
     let (mut m, _rx) = manager(EXAMPLE);
     let b1 = m.backend_id("web/b1").unwrap();
