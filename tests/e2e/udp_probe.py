@@ -38,6 +38,8 @@ ap.add_argument("--timeout", type=float, default=2.0)
 ap.add_argument("--fragments-reversed", metavar="MAC")
 ap.add_argument("--no-first", action="store_true")
 a = ap.parse_args()
+if a.fragments_reversed and a.count > 16:
+    ap.error("--fragments-reversed takes at most 16 datagrams (their identifications)")
 
 v6 = ":" in a.dst
 s = socket.socket(socket.AF_INET6 if v6 else socket.AF_INET, socket.SOCK_DGRAM)
@@ -76,7 +78,11 @@ for i in range(a.count):
     payload = (f"{i:06d}".encode() + os.urandom(a.size))[: a.size]
     try:
         if a.fragments_reversed:
-            send_fragments_reversed(payload, 0x4000 + i)
+            # Unique across the probes of a test: fragments that share an
+            # identification with a datagram Weir saw in the last second follow
+            # that datagram's connection (as they must), so a probe reusing
+            # another's would not test what it says.
+            send_fragments_reversed(payload, (os.getpid() << 4 | i) & 0xFFFF)
         elif a.connect:
             s.send(payload)
         else:
