@@ -11,8 +11,13 @@ PACKAGES=(
   dpdk libdpdk-dev libclang-dev clang pkg-config build-essential
   # testbed and test tools
   iproute2 ethtool iputils-ping arping ndisc6 netcat-openbsd curl wrk
-  python3 python3-scapy python3-pytest python3-prometheus-client tcpdump procps util-linux
+  python3 python3-scapy python3-pytest python3-prometheus-client python3-venv tcpdump procps
+  util-linux
 )
+# TRex's client library (PyPI), in a virtualenv of its own: the tests compile the
+# TRex profiles in perf/trex/ with it.
+TREX_VENV=${TREX_VENV:-/opt/weir-trex}
+TREX_CLIENT=lbr-trex-client==3.4.0
 HUGEPAGES=${HUGEPAGES:-512}
 
 if [ "$(id -u)" != 0 ]; then
@@ -29,6 +34,12 @@ if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! "$TREX_VENV/bin/python" -c "import lbr_trex_client" 2>/dev/null; then
+  echo "setup.sh: installing $TREX_CLIENT into $TREX_VENV"
+  /usr/bin/python3 -m venv "$TREX_VENV"
+  "$TREX_VENV/bin/pip" install -q --disable-pip-version-check "$TREX_CLIENT"
 fi
 
 if ! command -v cargo >/dev/null 2>&1; then
