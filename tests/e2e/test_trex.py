@@ -1,0 +1,87 @@
+"""The TRex profile a bare-metal bench runs against Weir (perf/trex/weir_l4.py),
+compiled by TRex's own client library (lbr-trex-client, installed by
+scripts/setup.sh) into the streams a TRex server would be sent, and replayed
+here out of the client namespace frame by frame (tests/e2e/trex_replay.py plays
+the server's field engine; the TRex server itself cannot run here). What Weir did
+with every frame is read from its own counters."""
+
+import json
+import os
+from pathlib import Path
+import subprocess
+import time
+
+from weirlab import EQUAL, HERE, ROOT, base_config, pool, run, service
+from test_l4 import DR_VIP, VIP6, assert_even, start
+
+TREX_PY = Path(os.environ.get("TREX_VENV", "/opt/weir-trex")) / "bin" / "python"
+PROFILE = ROOT / "perf" / "trex" / "weir_l4.py"
+
+
+def streams(tmp_path, *tunables):
+    """The profile's streams as JSON (a file the client namespace can read)."""
+    out = run([str(TREX_PY), str(ROOT / "perf" / "trex" / "streams_json.py"), str(PROFILE),
+               *tunables]).stdout
+    path = tmp_path / "streams.json"
+    path.write_text(out)
+    return path
+
+
+def replay(testbed, path, continuous):
+    out = testbed.exec("cl", "/usr/bin/python3", str(HERE / "trex_replay.py"), str(path), "eth0",
+                       testbed.port_mac(), "--continuous", str(continuous), timeout=120).stdout
+    return json.loads(out)
+
+
+def test_established_profile_opens_its_flows_then_keeps_each_on_its_backend(testbed, tmp_path):
+    cfg = base_config() + pool("web", EQUAL) + service("web-dr", DR_VIP, 80, "web", mode="dr")
+    w = start(testbed, tmp_path, cfg)
+    path = streams(tmp_path, "--vip", DR_VIP, "--flows", "3000", "--clients", "30")
+    try:
+        # 3000 SYNs (30 clients x 100 ports), then every flow's ACK twice.
+        sent = replay(testbed, path, 6000)
+        time.sleep(0.3)
+    finally:
+        w.stop()
+    assert sent == {"open": 3000, "load": 6000}, sent
+    c = w.counters()
+    svc = w.summary["services"]["web-dr"]
+    # Every frame was well formed and forwarded; each SYN opened a flow and the
+    # ACKs found those flows (none was taken mid-stream).
+    assert svc["new_flows"] == 3000 and svc["packets"] == 9000, svc
+    assert c["lb_forward"] == 9000 and c["flows_midstream"] == 0, c
+    assert c["drop_ipv4_bad_checksum"] == 0 and c["drop_l4_bad_checksum"] == 0, c
+    backends = {b.split("/")[1]: v for b, v in w.summary["backends"].items()}
+    assert_even({b: v["new_flows"] for b, v in backends.items()}, 3000)
+    # A flow's three packets went to one backend.
+    for b, v in backends.items():
+        assert v["packets_in"] == 3 * v["new_flows"], (b, v)
+
+
+def test_syn_profile_makes_every_packet_a_new_fullnat_connection(testbed, tmp_path):
+    cfg = base_config() + pool("web6", EQUAL, v6=True) + service("web6", VIP6, 80, "web6")
+    w = start(testbed, tmp_path, cfg)
+    path = streams(tmp_path, "--vip", VIP6, "--kind", "syn", "--clients", "50")
+    try:
+        sent = replay(testbed, path, 3000)
+        time.sleep(0.5)
+    finally:
+        w.stop()
+    assert sent == {"syn": 3000}, sent
+    c = w.counters()
+    svc = w.summary["services"]["web6"]
+    assert svc["new_flows"] == 3000 and c["lb_forward"] == 3000, (svc, c)
+    backends = {b.split("/")[1]: v["new_flows"] for b, v in w.summary["backends"].items()}
+    assert_even(backends, 3000)
+    # The backends' kernels answered every SYN (SYN-ACK, from the local address);
+    # Weir took each answer back to its client.
+    assert c["lb_reverse"] >= 3000 and c["drop_no_flow"] == 0, c
+
+
+def test_the_profile_refuses_what_it_cannot_send():
+    for tunables in (["--vip", DR_VIP, "--client", "2001:db8::5"],
+                     ["--vip", DR_VIP, "--proto", "udp", "--kind", "syn"],
+                     ["--vip", DR_VIP, "--flows", "0"]):
+        r = subprocess.run([str(TREX_PY), str(ROOT / "perf" / "trex" / "streams_json.py"),
+                            str(PROFILE), *tunables], capture_output=True, text=True)
+        assert r.returncode == 2 and "weir_l4.py: error:" in r.stderr, (tunables, r.stderr)
