@@ -20,6 +20,14 @@ for these addresses and needs none: replies go to the MAC a flow came from. In
 `dr` the backends answer the clients directly, so route --client's network back
 to TRex (port 1) to count the answers there.
 
+The profile is stateless: its TCP flows never finish a handshake. In `dr` that
+does not matter (Weir sees only the client's side; the backends' answers go to
+TRex). In `fullnat` real backends reset each flow at its first ACK (their
+SYN-ACK was never acknowledged): Weir forwards the flow's packets for
+`tcp_close_timeout` (10 s) more, then drops them (`drop_no_flow`) and answers
+with resets, 1,000 a second per worker at most. For longer
+fullnat runs use `--proto udp`, or backends that drop the service port.
+
 TRex writes the Ethernet addresses from its port configuration: point port 0's
 `dest_mac` (or `default_gw`) at Weir's port. Checksums are set by the NIC
 (fix_checksum_hw), so each packet carries a valid IP and TCP/UDP checksum.
