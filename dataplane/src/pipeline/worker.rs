@@ -5,7 +5,7 @@
 //! counter publication) runs on a TSC timer, as in DPDK's l3fwd.
 
 use super::classify::{classify_general, Verdict};
-use super::control::{ConnReport, Control, Query};
+use super::control::{self, Control};
 use super::counters::{CoreCounters, Counter, Tally};
 use super::fast_v4::classify_fast;
 use super::fast_v6::classify_fast_v6;
@@ -258,7 +258,7 @@ impl Worker {
                 self.lb_counters
                     .publish(&self.lb.stats, snap.services.len(), snap.backends.len());
                 if let Ok(q) = self.control.queries.try_recv() {
-                    answer(self.id, &self.lb, q);
+                    control::answer(self.id, &self.lb, q);
                 }
                 last_drain = now;
                 if quitting {
@@ -267,40 +267,6 @@ impl Worker {
                 // One more round after the flag: drain what is in flight.
                 quitting = self.quit.load(Ordering::Relaxed);
             }
-        }
-    }
-}
-
-/// Answers a management query from this worker's table.
-fn answer(worker: usize, lb: &LbCore, q: Query) {
-    let report = |entry: u32, c: &crate::lb::conn_table::Conn| ConnReport {
-        worker,
-        entry,
-        conn: *c,
-        age_s: (lb.now as u32).wrapping_sub(c.created) as f64 / TICKS_PER_SEC as f64,
-        expires_in_s: c.expires.saturating_sub(lb.now) as f64 / TICKS_PER_SEC as f64,
-    };
-    match q {
-        Query::Flow(key, reply) => {
-            let found = lb
-                .table
-                .lookup(&key)
-                .map(|h| report(h.id, lb.table.get(h.id)));
-            let _ = reply.send(found);
-        }
-        Query::Conns {
-            service,
-            limit,
-            reply,
-        } => {
-            let list = lb
-                .table
-                .iter()
-                .filter(|(_, c)| service.is_none_or(|s| c.service == s))
-                .take(limit)
-                .map(|(id, c)| report(id, c))
-                .collect();
-            let _ = reply.send(list);
         }
     }
 }
