@@ -10,6 +10,9 @@ Kinds (--kind):
                --open-pps), then sends their ACK segments (datagrams) for as long
                as the stream runs: a connection table of --flows entries, every
                packet on an established flow (weir-perf "established ...").
+               Once the burst is out, the cores' `new flows` in Weir's
+               `show stat` should have grown by --flows (TRex running on
+               several cores shares the burst and the tuple range out).
   syn          a SYN of a new flow every packet (--clients x 64,512 source ports
                before it wraps): a new connection rate test, or a SYN flood.
 
