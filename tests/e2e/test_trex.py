@@ -11,7 +11,7 @@ from pathlib import Path
 import subprocess
 import time
 
-from weirlab import EQUAL, HERE, ROOT, base_config, pool, run, service
+from weirlab import EQUAL, HERE, ROOT, WEIR_BIN, base_config, pool, run, service
 from test_l4 import DR_VIP, VIP, VIP6, assert_even, start
 
 TREX_PY = Path(os.environ.get("TREX_VENV", "/opt/weir-trex")) / "bin" / "python"
@@ -107,3 +107,9 @@ def test_the_profile_refuses_what_it_cannot_send():
         r = subprocess.run([str(TREX_PY), str(ROOT / "perf" / "trex" / "streams_json.py"),
                             str(PROFILE), *tunables], capture_output=True, text=True)
         assert r.returncode == 2 and "weir_l4.py: error:" in r.stderr, (tunables, r.stderr)
+
+
+def test_the_bare_metal_example_for_a_trex_bench_passes_weir_check():
+    example = ROOT / "examples" / "bare-metal-trex.toml"
+    r = run([WEIR_BIN, "check", "--config", str(example)], check=False)
+    assert r.returncode == 0 and "OK: 2 worker(s)" in r.stdout, (r.stdout, r.stderr)
