@@ -487,7 +487,7 @@ impl Manager {
             }
             for &id in &pool.members {
                 let b = &self.backends[id as usize];
-                if b.removed || !b.check_enabled || b.admin == AdminState::Maint {
+                if !b.health_checked() {
                     continue;
                 }
                 let port = h
@@ -535,6 +535,7 @@ impl Manager {
     /// was in flight when its backend stopped being checked (`disable health`,
     /// `maint`, removed) is not counted: its result would otherwise move the
     /// counts and the verdict of a backend the operator took out of checking.
+    /// The same rule picks the engine's targets.
     pub fn on_check(&mut self, r: CheckResult) -> bool {
         let Some((rise, fall)) = self.pool_of(r.id).map(|p| (p.health.rise, p.health.fall)) else {
             return false;
@@ -542,7 +543,7 @@ impl Manager {
         let Some(b) = self.backends.get_mut(r.id as usize) else {
             return false;
         };
-        if b.removed || !b.check_enabled || b.admin == AdminState::Maint {
+        if !b.health_checked() {
             return false;
         }
         if r.ok {

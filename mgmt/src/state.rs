@@ -55,6 +55,13 @@ impl BackendSlot {
         format!("{}/{}", self.pool, self.name)
     }
 
+    /// Whether health checks run for it: not removed, not in maintenance, its
+    /// check not disabled. A check's result for a backend that is not counts
+    /// for nothing (it was in flight when checking stopped).
+    pub fn health_checked(&self) -> bool {
+        !self.removed && self.check_enabled && self.admin != AdminState::Maint
+    }
+
     /// Weight for new flows: zero unless ready and (when checked) up.
     pub fn new_flow_weight(&self, health: &HealthConfig) -> u32 {
         let checked = health.kind != crate::config::model::CheckKind::None && self.check_enabled;
