@@ -3,7 +3,7 @@ import shutil
 
 import pytest
 
-from weirlab import WEIR_BIN, Testbed, Weir
+from weirlab import TREX_PY, WEIR_BIN, Testbed, Weir
 
 
 def pytest_sessionstart(session):
@@ -14,6 +14,8 @@ def pytest_sessionstart(session):
     for tool in ["ip", "ping", "arping", "ndisc6", "nc", "curl", "ethtool"]:
         if shutil.which(tool) is None:
             pytest.exit(f"missing {tool}; run scripts/setup.sh", returncode=2)
+    if not TREX_PY.exists():
+        pytest.exit(f"no TRex client library at {TREX_PY}; run scripts/setup.sh", returncode=2)
 
 
 @pytest.fixture

@@ -6,15 +6,12 @@ the server's field engine; the TRex server itself cannot run here). What Weir di
 with every frame is read from its own counters."""
 
 import json
-import os
-from pathlib import Path
 import subprocess
 import time
 
-from weirlab import EQUAL, HERE, ROOT, WEIR_BIN, base_config, pool, run, service
+from weirlab import EQUAL, HERE, ROOT, TREX_PY, WEIR_BIN, base_config, pool, run, service
 from test_l4 import DR_VIP, VIP, VIP6, assert_even, start
 
-TREX_PY = Path(os.environ.get("TREX_VENV", "/opt/weir-trex")) / "bin" / "python"
 PROFILE = ROOT / "perf" / "trex" / "weir_l4.py"
 
 

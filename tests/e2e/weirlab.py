@@ -19,6 +19,8 @@ ROOT = HERE.parent.parent
 TESTBED = ROOT / "scripts" / "testbed.sh"
 EXAMPLE_CONFIG = ROOT / "examples" / "weir.toml"
 WEIR_BIN = os.environ.get("WEIR_BIN", str(ROOT / "target" / "release" / "weir"))
+# The virtualenv scripts/setup.sh installs TRex's client library into.
+TREX_PY = Path(os.environ.get("TREX_VENV", "/opt/weir-trex")) / "bin" / "python"
 
 VIP4 = "198.18.0.1"
 VIP6 = "2001:db8::1"
