@@ -72,7 +72,7 @@ pub fn render(m: &Manager) -> String {
         let w = w.to_string();
         for k in Counter::ALL
             .iter()
-            .filter(|k| !k.is_drop() && **k != Counter::ConnEntries)
+            .filter(|k| !k.is_drop() && !k.is_gauge())
         {
             f.sample(
                 "weir_core_events_total",
@@ -118,6 +118,30 @@ pub fn render(m: &Manager) -> String {
             "weir_conn_table_entries",
             &[("worker", &w.to_string())],
             c.get(Counter::ConnEntries) as f64,
+        );
+    }
+    f.head(
+        "weir_local_ports_in_use",
+        "gauge",
+        "FullNAT source ports held by each core's connections.",
+    );
+    for (w, c) in per.iter().enumerate() {
+        f.sample(
+            "weir_local_ports_in_use",
+            &[("worker", &w.to_string())],
+            c.get(Counter::LocalPortsInUse) as f64,
+        );
+    }
+    f.head(
+        "weir_local_ports",
+        "gauge",
+        "FullNAT source ports each core owns, over every local address.",
+    );
+    for (w, c) in per.iter().enumerate() {
+        f.sample(
+            "weir_local_ports",
+            &[("worker", &w.to_string())],
+            c.get(Counter::LocalPortsCapacity) as f64,
         );
     }
     f.head(

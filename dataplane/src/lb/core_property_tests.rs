@@ -532,6 +532,9 @@ impl Lab {
             for (id, &n) in by_service.iter().enumerate() {
                 assert_eq!(core.stats.get_service(id as u32, ServiceStat::Active), n);
             }
+            // Each FullNAT connection holds one source port, and only they do.
+            let nat = core.table.iter().filter(|(_, c)| c.rev.is_some()).count();
+            assert_eq!(core.ports.in_use(), nat, "local ports held");
         }
     }
 

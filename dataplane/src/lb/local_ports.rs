@@ -12,6 +12,8 @@ pub struct LocalPorts {
     /// Per local address (in the order the snapshot lists them for each port and
     /// family): the free ports of this worker.
     pools: Vec<VecDeque<u16>>,
+    /// The ports each pool started with: a pool never holds more.
+    per_address: usize,
     next: usize,
 }
 
@@ -25,6 +27,7 @@ impl LocalPorts {
             pools: (0..addresses)
                 .map(|_| mine.iter().copied().collect())
                 .collect(),
+            per_address: mine.len(),
             next: 0,
         }
     }
@@ -71,7 +74,7 @@ impl LocalPorts {
     #[inline]
     pub fn give_back(&mut self, address: usize, port: u16) {
         if let Some(q) = self.pools.get_mut(address) {
-            if q.len() < q.capacity() {
+            if q.len() < self.per_address {
                 q.push_back(port);
             }
         }
@@ -79,6 +82,16 @@ impl LocalPorts {
 
     pub fn free(&self, address: usize) -> usize {
         self.pools.get(address).map_or(0, |q| q.len())
+    }
+
+    /// Ports taken and not given back, over every address.
+    pub fn in_use(&self) -> usize {
+        self.pools.iter().map(|q| self.per_address - q.len()).sum()
+    }
+
+    /// Ports this worker owns, over every address.
+    pub fn capacity(&self) -> usize {
+        self.per_address * self.pools.len()
     }
 
     /// The worker that owns local port `port`.
@@ -164,6 +177,24 @@ mod tests {
         assert_eq!(a.take(0..1), None);
         a.give_back(0, 1025);
         assert_eq!(a.take(0..1), Some((0, 1025)));
+    }
+
+    #[test]
+    fn ports_in_use_are_counted_and_a_pool_never_grows_past_its_start() {
+        let mut a = LocalPorts::new(2, 0, 2);
+        assert_eq!(a.capacity(), 2 * 32256);
+        assert_eq!(a.in_use(), 0);
+        let (x, p) = a.take(0..2).unwrap();
+        let (y, q) = a.take(0..2).unwrap();
+        assert_eq!(a.in_use(), 2);
+        a.give_back(x, p);
+        assert_eq!(a.in_use(), 1);
+        // A port given back twice (a bug elsewhere) is not a second free port:
+        // two connections would share one source.
+        a.give_back(x, p);
+        assert_eq!(a.free(x), 32256);
+        a.give_back(y, q);
+        assert_eq!(a.in_use(), 0);
     }
 
     #[test]

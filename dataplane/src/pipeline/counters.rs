@@ -57,8 +57,11 @@ counters! {
     FragmentsParked = "fragments_parked",
     LoopsTotal = "loops_total",
     LoopsBusy = "loops_busy",
-    // A gauge: the entries in this core's connection table.
+    // Gauges: the entries in this core's connection table, and the FullNAT
+    // source ports its connections hold and it owns.
     ConnEntries = "conn_entries",
+    LocalPortsInUse = "local_ports_in_use",
+    LocalPortsCapacity = "local_ports_capacity",
     // Drops, one per reason.
     DropRunt = "drop_runt",
     DropOversize = "drop_oversize",
@@ -97,6 +100,14 @@ counters! {
 impl Counter {
     pub fn is_drop(self) -> bool {
         self.name().starts_with("drop_")
+    }
+
+    /// A level the worker sets, not a count of events.
+    pub fn is_gauge(self) -> bool {
+        matches!(
+            self,
+            Counter::ConnEntries | Counter::LocalPortsInUse | Counter::LocalPortsCapacity
+        )
     }
 }
 
@@ -223,6 +234,7 @@ mod tests {
         // A packet freed without a counter shows; gauges and loops do not count.
         t.add(RxPackets, 1);
         t.add(ConnEntries, 7);
+        t.set(LocalPortsInUse, 3);
         t.add(LoopsTotal, 100);
         assert_eq!(t.unaccounted(), 1);
     }

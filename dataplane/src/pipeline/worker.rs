@@ -254,6 +254,8 @@ impl Worker {
                 self.lb
                     .expire(now.wrapping_sub(start) / tsc_per_tick, tally);
                 tally.set(Counter::ConnEntries, self.lb.table.len() as u64);
+                tally.set(Counter::LocalPortsInUse, self.lb.ports.in_use() as u64);
+                tally.set(Counter::LocalPortsCapacity, self.lb.ports.capacity() as u64);
                 self.counters.publish(tally);
                 self.lb_counters
                     .publish(&self.lb.stats, snap.services.len(), snap.backends.len());

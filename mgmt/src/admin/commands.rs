@@ -269,6 +269,9 @@ fn show_stat(m: &mut Manager, args: &[&str], _: &Who) -> Result<Reply, String> {
             let loops = c.get(Counter::LoopsTotal).max(1);
             json!({"worker": i, "rx_packets": c.get(Counter::RxPackets), "tx_packets": c.get(Counter::TxPackets),
                    "flows_new": c.get(Counter::FlowsNew), "handoff_out": c.get(Counter::HandoffOut),
+                   "conn_entries": c.get(Counter::ConnEntries),
+                   "local_ports_in_use": c.get(Counter::LocalPortsInUse),
+                   "local_ports": c.get(Counter::LocalPortsCapacity),
                    "busy_ratio": c.get(Counter::LoopsBusy) as f64 / loops as f64})
         })
         .collect();
@@ -318,11 +321,14 @@ fn show_stat(m: &mut Manager, args: &[&str], _: &Who) -> Result<Reply, String> {
     for c in &cores {
         let _ = writeln!(
             text,
-            "core {}: rx {} tx {} new flows {} busy {:.1}%",
+            "core {}: rx {} tx {} new flows {} connections {} local ports {} of {} busy {:.1}%",
             c["worker"],
             c["rx_packets"],
             c["tx_packets"],
             c["flows_new"],
+            c["conn_entries"],
+            c["local_ports_in_use"],
+            c["local_ports"],
             c["busy_ratio"].as_f64().unwrap_or(0.0) * 100.0
         );
     }
