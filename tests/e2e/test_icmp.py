@@ -10,8 +10,8 @@ import re
 
 import pytest
 
-from test_l4 import DR_VIP, DR_VIP6, LOCAL4, VIP, VIP6, start
-from weirlab import EQUAL, base_config, pool, service
+from test_l4 import DR_VIP, DR_VIP6, LOCAL4, VIP, VIP6
+from weirlab import EQUAL, base_config, pool, service, start_weir as start
 
 PROBE = str(Path(__file__).parent / "icmp_probe.py")
 LOCAL6 = "2001:db8::2"

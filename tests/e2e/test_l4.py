@@ -12,6 +12,7 @@ import time
 import pytest
 
 from weirlab import (
+    start_weir as start,
     log_time,
     EXAMPLE_CONFIG,
     weir_check,
@@ -33,22 +34,6 @@ VIP6 = "2001:db8::100"
 DR_VIP = "198.18.0.200"
 DR_VIP6 = "2001:db8::200"
 LOCAL4 = "198.18.0.2"
-
-
-def start(testbed, tmp_path, text, neighbours=3):
-    w = Weir(testbed, config_text=text, tmp_path=tmp_path)
-    w.wait_ready()
-    wait_neighbours(w, neighbours)
-    return w
-
-
-def wait_neighbours(w, n=3, timeout=5):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if len(re.findall(r"neighbour \S+ is at", w.log())) >= n:
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"backends not resolved:\n{w.log()}")
 
 
 def assert_even(counts, total, names=("b1", "b2", "b3"), weights=(1, 1, 1)):

@@ -6,22 +6,21 @@ the Prometheus endpoint."""
 
 import json
 import os
-import re
 import signal
 import subprocess
-import threading
 import time
 from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from background_load import Load
 from weirlab import (
+    start_weir as start,
     log_time,
     KeepAlive,
     EQUAL,
     WEIR_BIN,
-    Weir,
     admin_section,
     backend_pid,
     base_config,
@@ -42,15 +41,6 @@ VIP2 = "198.18.0.101"
 VIP6 = "2001:db8::100"
 
 
-def start(testbed, tmp_path, text, neighbours=3):
-    w = Weir(testbed, config_text=text, tmp_path=tmp_path)
-    w.wait_ready()
-    deadline = time.time() + 5
-    while len(re.findall(r"neighbour \S+ is at", w.log())) < neighbours and time.time() < deadline:
-        time.sleep(0.05)
-    return w
-
-
 def web(h="", extra_pools="", extra_services="", weights=EQUAL, rid="x", timeouts=None):
     return (
         base_config(timeouts=timeouts)
@@ -61,49 +51,6 @@ def web(h="", extra_pools="", extra_services="", weights=EQUAL, rid="x", timeout
         + extra_services
         + admin_section(rid)
     )
-
-
-class Load:
-    """Background HTTP requests (new connection each) until stopped; records
-    (time, backend or None)."""
-
-    def __init__(self, tb, addr, port=80):
-        self.tb, self.addr, self.port = tb, addr, port
-        self.results = []
-        self.stop = threading.Event()
-        self.t = threading.Thread(target=self.loop, daemon=True)
-        self.t.start()
-
-    def loop(self):
-        script = (
-            "import socket,sys,time\n"
-            "while True:\n"
-            "  t=time.time()\n"
-            "  try:\n"
-            f"    s=socket.create_connection(('{self.addr}',{self.port}),timeout=3)\n"
-            "    s.sendall(b'GET / HTTP/1.1\\r\\nHost: w\\r\\nConnection: close\\r\\n\\r\\n'); d=b''\n"
-            "    while True:\n"
-            "      c=s.recv(4096)\n"
-            "      if not c: break\n"
-            "      d+=c\n"
-            "    print(t, d.split(b'\\r\\n\\r\\n',1)[1].split()[1].decode(), flush=True)\n"
-            "  except Exception as e:\n"
-            "    print(t, 'ERR', flush=True)\n"
-            "  time.sleep(0.01)\n"
-        )
-        self.p = self.tb.popen("cl", "/usr/bin/python3", "-c", script, stdout=subprocess.PIPE, text=True)
-        for line in self.p.stdout:
-            t, b = line.split()
-            self.results.append((float(t), None if b == "ERR" else b))
-            if self.stop.is_set():
-                break
-
-    def finish(self):
-        self.stop.set()
-        time.sleep(0.2)
-        self.p.kill()
-        self.t.join(5)
-        return self.results
 
 
 def test_http_check_takes_a_dead_backend_out_and_back(testbed, tmp_path):

@@ -13,12 +13,11 @@ fragments over as they are. Jumbo frames are shown on both; one test shows what
 weir does with reassembled datagrams on af_packet.
 """
 
-import re
 import time
 
 import pytest
 
-from weirlab import EQUAL, Weir, base_config, pool, service
+from weirlab import EQUAL, base_config, pool, service, start_weir as start
 from weirlab import udp_probe as probe
 
 VIP = "198.18.0.100"
@@ -61,16 +60,6 @@ def pcap_config(mtu, back_port=False):
     if back_port:
         text = text.replace("[conn_table]", BACK_PORT + "[conn_table]")
     return text
-
-
-def start(tb, tmp_path, text, neighbours=3):
-    w = Weir(tb, config_text=text, tmp_path=tmp_path)
-    w.wait_ready()
-    deadline = time.time() + 5
-    while len(re.findall(r"neighbour \S+ is at", w.log())) < neighbours:
-        assert time.time() < deadline, f"backends not resolved:\n{w.log()}"
-        time.sleep(0.05)
-    return w
 
 
 def set_mtu(tb, mtu, hosts=("cl", "b1", "b2", "b3")):

@@ -131,6 +131,22 @@ class Weir:
         return self.summary["total"]
 
 
+def wait_neighbours(w, n=3, timeout=5):
+    """Waits until weir has logged `n` backends' MAC addresses."""
+    deadline = time.time() + timeout
+    while len(re.findall(r"neighbour \S+ is at", w.log())) < n:
+        assert time.time() < deadline, f"backends not resolved:\n{w.log()}"
+        time.sleep(0.05)
+
+
+def start_weir(testbed, tmp_path, text, neighbours=3):
+    """weir on config `text`, ready, with `neighbours` backends resolved."""
+    w = Weir(testbed, config_text=text, tmp_path=tmp_path)
+    w.wait_ready()
+    wait_neighbours(w, neighbours)
+    return w
+
+
 def ping(tb, host, addr, count=3, v6=False, interval="0.2"):
     """Pings from `host`; returns (received, duplicates)."""
     cmd = ["ping", "-6" if v6 else "-4", "-c", str(count), "-i", interval, "-W", "1", addr]
@@ -302,13 +318,13 @@ def udp_probe(tb, dst, port, size, *flags, count=1, timeout=2.0):
     return json.loads(out.stdout)
 
 
-def log_time(w, pattern, timeout=10):
+def log_time(w, pattern, timeout=10, after=0.0):
     """Epoch time of the first line of `w`'s log matching `pattern` (weir's own
-    stamp)."""
+    stamp), of those stamped at or after `after`."""
     deadline = time.time() + timeout
     while time.time() < deadline:
         for line in w.log().splitlines():
-            if re.search(pattern, line):
+            if re.search(pattern, line) and float(line.split()[0]) >= after:
                 return float(line.split()[0])
         time.sleep(0.05)
     raise AssertionError(f"no {pattern!r} in log:\n{w.log()}")
