@@ -64,9 +64,15 @@ class Load:
             if self.stop.is_set():
                 break
 
-    def since(self, t0):
-        """The results of requests started at or after t0."""
-        return [(t, b) for t, b in list(self.results) if t >= t0]
+    def between(self, t0, t1, timeout=5.0):
+        """The results of the requests started from t0 until t1, once all of
+        them have ended (requests run one at a time: when one started after t1
+        has reported, every earlier one has)."""
+        deadline = time.time() + timeout
+        while not (self.results and self.results[-1][0] >= t1):
+            assert time.time() < deadline, f"no request started after {t1} has ended"
+            time.sleep(0.05)
+        return [(t, b) for t, b in list(self.results) if t0 <= t < t1]
 
     def finish(self):
         self.stop.set()

@@ -85,14 +85,16 @@ class Sequence:
 
     def settle(self, step, allowed, must=frozenset(), timeout=15.0):
         """Waits for a stretch of 1.2 s in which every HTTP request and every
-        datagram was answered, only by `allowed` backends, HTTP by all of
-        `must`; returns when that stretch began."""
+        datagram started was answered (however long it took), only by
+        `allowed` backends, HTTP by all of `must`; returns when that stretch
+        began."""
         t_end = time.time() + timeout
         seen = []
         while time.time() < t_end:
             t0 = time.time()
             time.sleep(1.2)
-            http, udp = self.http.since(t0), self.udp.since(t0)
+            t1 = time.time()
+            http, udp = self.http.between(t0, t1), self.udp.between(t0, t1)
             hb = {b for _, b in http}
             ub = {b for _, b in udp}
             seen.append((sorted(map(str, hb)), sorted(map(str, ub))))
