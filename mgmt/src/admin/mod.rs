@@ -1,4 +1,9 @@
 //! The admin CLI socket and its commands.
 
+mod change;
 pub mod commands;
 pub mod server;
+mod show_conns;
+mod show_info;
+mod show_servers;
+mod show_stat;
