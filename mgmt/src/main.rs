@@ -25,6 +25,7 @@ mod reload;
 mod rss_rule;
 mod runtime;
 mod signals;
+mod snapshot_build;
 mod state;
 mod stats;
 

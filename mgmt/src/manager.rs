@@ -3,70 +3,27 @@
 //! change goes through here and ends in a new snapshot for the workers.
 
 use crate::announce::Announcer;
-use crate::config::model::{CheckKind, Config, ModeConfig, Protocol};
+use crate::config::model::{CheckKind, Config};
 use crate::health::engine::{self, CheckResult, Probe, Target};
 use crate::health::{http, verdict::Transition};
 use crate::log;
 use crate::neigh::{self, Resolver};
+use crate::snapshot_build::CachedRing;
 use crate::state::{AdminState, BackendSlot, PoolState, ServiceSlot};
 use arc_swap::ArcSwap;
 use dataplane::dpdk::mempool::PoolUse;
 use dataplane::dpdk::port::PortStats;
-use dataplane::lb::ring::{RingMember, RingTable};
-use dataplane::lb::snapshot::{
-    smooth_wrr, Backend, HashKey, LbSnapshot, LocalAddrs, Mode, SchedKind, Service, MAX_BACKENDS,
-    MAX_SERVICES,
-};
+use dataplane::lb::snapshot::{LbSnapshot, MAX_BACKENDS, MAX_SERVICES};
 use dataplane::lb::stats::{BackendStat, LbCounters, LbTally, ServiceStat};
-use dataplane::lb::tcp_state::Timeouts;
 use dataplane::pipeline::control::Query;
 use dataplane::pipeline::counters::{CoreCounters, Tally};
 use dataplane::wire::ethernet::format_mac;
-use dataplane::wire::ip_proto;
 use std::collections::HashMap;
 use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// A service's ring and the (backend, weight) list it was built from.
-type CachedRing = (Vec<(String, u32)>, Arc<RingTable>);
-
-/// Service `id`'s ring table for the (backend, weight) list `keys`: the one it
-/// has when `keys` are unchanged, one another service has for the same list (a
-/// shared pool), or its previous table updated: a backend going down or up
-/// changes one weight, and an update takes a millisecond or two where a build
-/// takes about 0.2 s for 1,000 backends.
-fn ring_for(
-    cache: &mut HashMap<u32, CachedRing>,
-    id: u32,
-    keys: &[(String, u32)],
-) -> Arc<RingTable> {
-    if let Some((k, r)) = cache.get(&id) {
-        if k == keys {
-            return r.clone();
-        }
-    }
-    let r = match cache.values().find(|(k, _)| k == keys) {
-        Some((_, r)) => r.clone(),
-        None => Arc::new(match cache.get(&id) {
-            Some((old, r)) => r.update(&ring_members(old), &ring_members(keys)),
-            None => RingTable::build(&ring_members(keys)),
-        }),
-    };
-    cache.insert(id, (keys.to_vec(), r.clone()));
-    r
-}
-
-fn ring_members(keys: &[(String, u32)]) -> Vec<RingMember<'_>> {
-    keys.iter()
-        .map(|(k, w)| RingMember { key: k, weight: *w })
-        .collect()
-}
-
-/// Longest weighted round-robin order kept per service.
-const WRR_MAX: usize = 4096;
 
 /// Who asked for a change (for the audit log).
 #[derive(Debug, Clone)]
@@ -115,8 +72,8 @@ pub struct Manager {
     pub backends: Vec<BackendSlot>,
     pub pools: Vec<PoolState>,
     pub services: Vec<ServiceSlot>,
-    rings: HashMap<u32, CachedRing>,
-    generation: u64,
+    pub(crate) rings: HashMap<u32, CachedRing>,
+    pub(crate) generation: u64,
     pub snapshot: Arc<ArcSwap<LbSnapshot>>,
     resolvers: Vec<Resolver>,
     announcer: Announcer,
@@ -359,123 +316,6 @@ impl Manager {
         let vips = self.services.iter().flatten().map(|s| s.vip);
         let wanted: Vec<IpAddr> = ours.chain(vips).collect();
         self.announcer.want(wanted, Instant::now());
-    }
-
-    fn build_snapshot(&mut self) -> LbSnapshot {
-        self.generation += 1;
-        let now = Instant::now();
-        let t = &self.cfg.conn_table;
-        let mut snap = LbSnapshot {
-            generation: self.generation,
-            timeouts: Timeouts {
-                tcp_syn: t.tcp_syn_timeout,
-                tcp_established: t.tcp_established_timeout,
-                tcp_fin: t.tcp_fin_timeout,
-                tcp_close: t.tcp_close_timeout,
-                udp: t.udp_timeout,
-                tcp_idle_reclaim: t.tcp_idle_reclaim,
-            },
-            ..Default::default()
-        };
-        // Each backend's pool, found once (not a search per backend).
-        let mut pool_of: Vec<Option<&PoolState>> = vec![None; self.backends.len()];
-        for p in &self.pools {
-            for &m in &p.members {
-                if let Some(slot @ None) = pool_of.get_mut(m as usize) {
-                    *slot = Some(p);
-                }
-            }
-        }
-        for (b, &pool) in self.backends.iter().zip(&pool_of) {
-            let drain = pool.map_or(Duration::ZERO, |p| {
-                Duration::from_secs(p.drain_timeout as u64)
-            });
-            snap.backends.push(Backend {
-                name: b.key(),
-                addr: b.addr,
-                port: b.port.unwrap_or(0),
-                weight: b.weight,
-                mac: self.macs.get(&b.addr).copied(),
-                port_index: b.port_index,
-                blocked: b.blocked(drain, now),
-                down: pool.is_some_and(|p| b.health_name(&p.health) == "down"),
-            });
-        }
-        for (id, slot) in self.services.iter().enumerate() {
-            let Some(s) = slot else {
-                snap.services.push(placeholder_service(id));
-                continue;
-            };
-            let pool = &self.pools[s.pool];
-            let ids = pool.members.clone();
-            let weights = self.pool_weights(pool);
-            let ports: Vec<u16> = ids
-                .iter()
-                .map(|&i| self.backends[i as usize].port.unwrap_or(s.port))
-                .collect();
-            let keys: Vec<(String, u32)> = ids
-                .iter()
-                .zip(&weights)
-                .map(|(&i, &w)| (self.backends[i as usize].key(), w))
-                .collect();
-            let ring = ring_for(&mut self.rings, id as u32, &keys);
-            let proto = match s.protocol {
-                Protocol::Tcp => ip_proto::TCP,
-                Protocol::Udp => ip_proto::UDP,
-            };
-            let sched = match s.scheduler {
-                crate::config::model::SchedulerConfig::RingHash => SchedKind::RingHash,
-                crate::config::model::SchedulerConfig::RoundRobin => SchedKind::RoundRobin,
-                crate::config::model::SchedulerConfig::WeightedRoundRobin => {
-                    SchedKind::WeightedRoundRobin
-                }
-                crate::config::model::SchedulerConfig::LeastConn => SchedKind::LeastConn,
-            };
-            snap.services.push(Service {
-                name: s.name.clone(),
-                vip: s.vip,
-                port: s.port,
-                proto,
-                mode: match s.mode {
-                    ModeConfig::Fullnat => Mode::FullNat,
-                    ModeConfig::Dr => Mode::Dr,
-                },
-                sched,
-                hash_key: match s.hash_key {
-                    crate::config::model::HashKeyConfig::FiveTuple => HashKey::FiveTuple,
-                    crate::config::model::HashKeyConfig::Source => HashKey::Source,
-                },
-                // Only its own scheduler reads the order (up to 4096 long, at
-                // a cost of its length times the pool's size).
-                wrr: if sched == SchedKind::WeightedRoundRobin {
-                    smooth_wrr(&weights, WRR_MAX)
-                } else {
-                    Vec::new()
-                },
-                weights,
-                ports,
-                backends: ids,
-                ring,
-                fragments: s.fragments,
-            });
-            let key = dataplane::lb::flow::FlowKey::new(s.vip, s.vip, 0, s.port, proto);
-            snap.by_vip.insert((key.dst, s.port, proto), id as u32);
-            if !snap.vips.contains(&s.vip) {
-                snap.vips.push(s.vip);
-            }
-        }
-        snap.locals = self
-            .cfg
-            .ports
-            .iter()
-            .map(|p| LocalAddrs {
-                v4: p.local_ipv4.clone(),
-                v6: p.local_ipv6.clone(),
-            })
-            .collect();
-        snap.port_mtu = self.cfg.ports.iter().map(|p| p.mtu).collect();
-        snap.index_locals();
-        snap
     }
 
     fn health_targets(&self) -> Vec<Target> {
@@ -721,22 +561,3 @@ pub fn new_slot(
 }
 
 pub use new_slot as new_backend_slot;
-
-/// A removed service keeps its id; it takes no traffic.
-fn placeholder_service(id: usize) -> Service {
-    Service {
-        name: format!("(removed {id})"),
-        vip: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
-        port: 0,
-        proto: 0,
-        mode: Mode::Dr,
-        sched: SchedKind::RingHash,
-        hash_key: HashKey::FiveTuple,
-        backends: Vec::new(),
-        weights: Vec::new(),
-        ports: Vec::new(),
-        ring: Arc::new(RingTable::build(&[])),
-        wrr: Vec::new(),
-        fragments: false,
-    }
-}
