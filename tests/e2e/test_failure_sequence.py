@@ -1,8 +1,8 @@
 """Traffic through one long sequence of failures and operator actions, the way
 an appliance lives: backends drained, killed, put in maintenance, removed,
 added and cut off their link; reloads good and bad; malformed frames. HTTP
-(a new connection a request), UDP (a new socket a datagram) and held
-keep-alive connections run throughout.
+over IPv4 and IPv6 (a new connection a request), UDP (a new socket a
+datagram) and held keep-alive connections run throughout.
 
 What must hold:
 - requests fail only while a failure is being detected (from a backend's
@@ -41,6 +41,8 @@ from weirlab import (
 
 VIP = "198.18.0.100"
 VIP2 = "198.18.0.101"
+VIP6 = "2001:db8::100"
+POOLS = ("web", "web6", "dns")
 ALL = {"b1", "b2", "b3"}
 TIMEOUTS = {"tcp_syn_timeout": 3, "tcp_established_timeout": 30, "tcp_fin_timeout": 3,
             "tcp_close_timeout": 2, "udp_timeout": 3}
@@ -56,8 +58,10 @@ def config(rid, workers, weights=EQUAL, extra_services=""):
     return (
         base_config(workers=workers, timeouts=TIMEOUTS)
         + pool("web", weights) + web_check
+        + pool("web6", EQUAL, v6=True) + web_check
         + pool("dns", EQUAL, port=5353) + dns_check
         + service("web", VIP, 80, "web")
+        + service("web6", VIP6, 80, "web6")
         + service("dns", VIP, 53, "dns", protocol="udp")
         + extra_services
         + admin_section(rid)
@@ -69,8 +73,8 @@ class Sequence:
 
     def __init__(self, tb, w):
         self.tb, self.w = tb, w
-        self.http = Load(tb, VIP)
-        self.udp = Load(tb, VIP, 53, udp=True)
+        self.loads = {"http": Load(tb, VIP), "http6": Load(tb, VIP6),
+                      "udp": Load(tb, VIP, 53, udp=True)}
         # Held connections on every backend: groups of 6 until they cover all
         # three (the ring hash places them).
         self.held = []
@@ -86,20 +90,18 @@ class Sequence:
     def settle(self, step, allowed, must=frozenset(), timeout=15.0):
         """Waits for a stretch of 1.2 s in which every HTTP request and every
         datagram started was answered (however long it took), only by
-        `allowed` backends, HTTP by all of `must`; returns when that stretch
-        began."""
+        `allowed` backends, HTTP (IPv4 and IPv6) by all of `must`; returns
+        when that stretch began."""
         t_end = time.time() + timeout
         seen = []
         while time.time() < t_end:
             t0 = time.time()
             time.sleep(1.2)
             t1 = time.time()
-            http, udp = self.http.between(t0, t1), self.udp.between(t0, t1)
-            hb = {b for _, b in http}
-            ub = {b for _, b in udp}
-            seen.append((sorted(map(str, hb)), sorted(map(str, ub))))
-            if (http and udp and None not in hb | ub and hb | ub <= allowed
-                    and must <= hb):
+            got = {k: [b for _, b in load.between(t0, t1)] for k, load in self.loads.items()}
+            seen.append({k: sorted(set(map(str, v))) for k, v in got.items()})
+            answered = all(v and None not in v and set(v) <= allowed for v in got.values())
+            if answered and must <= set(got["http"]) and must <= set(got["http6"]):
                 return t0
         raise AssertionError(f"{step}: never settled on {sorted(allowed)} (must {sorted(must)}); "
                              f"seen {seen}\n{self.w.log()[-3000:]}")
@@ -129,18 +131,18 @@ class Sequence:
 
     def failures_outside_windows(self):
         bad = []
-        for kind, load in (("http", self.http), ("udp", self.udp)):
+        for kind, load in self.loads.items():
             for t, b in load.results:
                 if b is None and not any(a <= t <= z for a, z, _ in self.windows):
                     bad.append((kind, round(t, 2)))
         return bad
 
 
-def in_both_pools(tb, *words):
-    """An action: `weir ctl WORDS` for the backend in the web pool, then in the
-    dns pool (WORDS holds {pool} where the pool's name goes)."""
+def in_every_pool(tb, *words):
+    """An action: `weir ctl WORDS` for the backend in each pool (WORDS holds
+    {pool} where the pool's name goes)."""
     def act():
-        for p in ("web", "dns"):
+        for p in POOLS:
             ctl(tb, *[x.format(pool=p) for x in words])
     return act
 
@@ -178,9 +180,9 @@ def test_traffic_through_failures_and_operator_actions(testbed, tmp_path, worker
 
     # Drain: existing connections stay, new ones go elsewhere.
     seq.step("drain b1", ALL - {"b1"}, must=ALL - {"b1"},
-             action=in_both_pools(tb, "set", "server", "{pool}/b1", "state", "drain"))
+             action=in_every_pool(tb, "set", "server", "{pool}/b1", "state", "drain"))
     seq.step("ready b1", ALL, must=ALL,
-             action=in_both_pools(tb, "set", "server", "{pool}/b1", "state", "ready"))
+             action=in_every_pool(tb, "set", "server", "{pool}/b1", "state", "ready"))
 
     # A reload that adds a service and changes weights; a broken one is refused.
     def good_reload():
@@ -208,15 +210,16 @@ def test_traffic_through_failures_and_operator_actions(testbed, tmp_path, worker
 
     # Maintenance: b3's connections stop at once.
     seq.step("maint b3", ALL - {"b3"}, must=ALL - {"b3"}, failing="b3",
-             action=in_both_pools(tb, "set", "server", "{pool}/b3", "state", "maint"))
+             action=in_every_pool(tb, "set", "server", "{pool}/b3", "state", "maint"))
     seq.step("ready b3", ALL, must=ALL,
-             action=in_both_pools(tb, "set", "server", "{pool}/b3", "state", "ready"))
+             action=in_every_pool(tb, "set", "server", "{pool}/b3", "state", "ready"))
 
     # Removed: its connections run out (held ones on it keep working); added back.
     seq.step("del b1", ALL - {"b1"}, must=ALL - {"b1"},
-             action=in_both_pools(tb, "del", "server", "{pool}/b1"))
+             action=in_every_pool(tb, "del", "server", "{pool}/b1"))
     def add_b1():
         ctl(tb, "add", "server", "web", "b1", "198.18.0.11:80")
+        ctl(tb, "add", "server", "web6", "b1", "[2001:db8::11]:80")
         ctl(tb, "add", "server", "dns", "b1", "198.18.0.11:5353")
     seq.step("add b1", ALL, must=ALL, action=add_b1)
 
@@ -229,22 +232,27 @@ def test_traffic_through_failures_and_operator_actions(testbed, tmp_path, worker
 
     # A backend's link goes down: checks and neighbour resolution fail; it
     # comes back when the link does.
+    # (Linux drops an interface's IPv6 addresses when it goes down, unless told
+    # to keep them, as a backend's network configuration would put them back.)
+    tb.exec("b1", "sysctl", "-qw", "net.ipv6.conf.eth0.keep_addr_on_down=1")
     cut = time.time()
     seq.step("link down b1", ALL - {"b1"}, must=ALL - {"b1"}, failing="b1",
              action=lambda: tb.exec("b1", "ip", "link", "set", "eth0", "down"))
     seq.step("link up b1", ALL, must=ALL,
              action=lambda: tb.exec("b1", "ip", "link", "set", "eth0", "up"))
     assert log_time(w, r"backend web/b1 is DOWN", after=cut) >= cut
+    assert log_time(w, r"backend web6/b1 is DOWN", after=cut) >= cut
 
-    http, udp = seq.http.finish(), seq.udp.finish()
+    http, http6, udp = (seq.loads[k].finish() for k in ("http", "http6", "udp"))
     for h in seq.held:
         h.close_all()
         h.kill()
-    print("settled after (s):", seq.timings, "requests:", len(http), "datagrams:", len(udp))
-    assert len(http) > 300 and len(udp) > 300, (len(http), len(udp))
+    print("settled after (s):", seq.timings, "requests:", len(http), len(http6), "datagrams:", len(udp))
+    assert min(len(http), len(http6), len(udp)) > 300, (len(http), len(http6), len(udp))
     assert not seq.failures_outside_windows(), (seq.failures_outside_windows(), seq.windows)
     # The windows are what failure detection takes, not longer.
     assert down - killed < 1.5 and up - down > 0, (killed, down, up)
+    assert log_time(w, r"backend web6/b2 is DOWN", after=killed) - killed < 1.5
     for name in ("kill b2", "maint b3", "link down b1"):
         assert seq.timings[name] < 6, seq.timings
 
