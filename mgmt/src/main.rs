@@ -19,6 +19,7 @@ mod metrics;
 mod metrics_http;
 mod neigh;
 mod neigh_targets;
+mod preflight;
 #[cfg(test)]
 mod publish_timing;
 mod reload;

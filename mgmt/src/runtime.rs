@@ -9,7 +9,9 @@ use crate::kernel_ring::RingDrops;
 use crate::manager::{Manager, Parts, PortView, Who};
 use crate::neigh::Resolver;
 use crate::rss_rule::{self, ByRss, PortRss};
-use crate::{admin, eal_args, health, hostif, log, metrics, metrics_http, reload, signals, stats};
+use crate::{
+    admin, eal_args, health, hostif, log, metrics, metrics_http, preflight, reload, signals, stats,
+};
 use arc_swap::ArcSwap;
 use dataplane::dpdk::error::DpdkError;
 use dataplane::dpdk::port::PortStats;
@@ -57,6 +59,7 @@ impl PortState {
 
 /// Runs until stopped. `Ok` carries the final counters; `Err` a message for the user.
 pub fn run(cfg: &Config, cfg_path: &std::path::Path) -> Result<stats::Summary, String> {
+    preflight::check(cfg)?;
     let args = eal_args::build(cfg);
     log!("starting EAL: {}", args[1..].join(" "));
     let eal = Eal::init(&args).map_err(|e| e.to_string())?;
@@ -419,11 +422,16 @@ fn run_workers(
                 }
             }
         });
-        if let Err(e) = admin::server::start(&cfg.admin.socket, admin_req_tx) {
-            launch_error = Some(format!("admin socket {}: {e}", cfg.admin.socket));
-        } else {
-            log!("admin socket {}", cfg.admin.socket);
-        }
+        let admin_started = match admin::server::start(&cfg.admin.socket, admin_req_tx) {
+            Err(e) => {
+                launch_error = Some(format!("admin socket {}: {e}", cfg.admin.socket));
+                false
+            }
+            Ok(()) => {
+                log!("admin socket {}", cfg.admin.socket);
+                true
+            }
+        };
         if !cfg.admin.metrics.is_empty() && launch_error.is_none() {
             let (m_tx, m_rx) = mpsc::channel::<mpsc::Sender<String>>();
             let metrics_tx = inbox_tx.clone();
@@ -478,7 +486,10 @@ fn run_workers(
                 manager.publish();
             }
         }
-        let _ = std::fs::remove_file(&cfg.admin.socket);
+        // Only our own: a socket another process serves stays.
+        if admin_started {
+            let _ = std::fs::remove_file(&cfg.admin.socket);
+        }
     }
     manager.stop_health();
     let stop_began = Instant::now();

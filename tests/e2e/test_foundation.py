@@ -17,7 +17,9 @@ from weirlab import (
     VIP6,
     WEIR_BIN,
     Weir,
+    admin_section,
     base_config,
+    ctl,
     ping,
     run,
     udp_probe,
@@ -174,6 +176,32 @@ def test_run_with_broken_config_touches_no_port(testbed, tmp_path):
     # No TAP was created and the veth is untouched.
     links = testbed.exec("lb", "ip", "-o", "link").stdout
     assert "weir0" not in links
+
+
+def test_a_second_weir_on_the_same_appliance_is_refused_before_it_touches_anything(testbed, tmp_path):
+    text = base_config() + admin_section(testbed.rid)
+    weir = Weir(testbed, config_text=text, tmp_path=tmp_path)
+    weir.wait_ready()
+    addrs = testbed.exec("lb", "ip", "-o", "addr", "show", "dev", "weir0").stdout
+    # The same config (the same admin socket); then its own socket, the same TAP.
+    own_socket = text.replace(f"/tmp/weir-{testbed.rid}.sock", f"/tmp/weir-{testbed.rid}-2.sock")
+    assert own_socket != text
+    for i, (cfg, says) in enumerate([(text, "admin socket /tmp/weir-"),
+                                     (own_socket, "host interface weir0 already exists")]):
+        d = tmp_path / str(i)
+        d.mkdir()
+        second = Weir(testbed, config_text=cfg, tmp_path=d)
+        assert second.proc.wait(timeout=10) == 1
+        log = second.log()
+        assert says in log and "another weir" in log, log
+        assert "starting EAL" not in log, log
+    assert not Path(f"/tmp/weir-{testbed.rid}-2.sock").exists()
+    # The first runs on untouched: its socket, its TAP and its addresses, its traffic.
+    assert "uptime" in ctl(testbed, "show", "info")
+    assert testbed.exec("lb", "ip", "-o", "addr", "show", "dev", "weir0").stdout == addrs
+    assert ping(testbed, "cl", VIP4, count=2) == (2, 0)
+    weir.stop()
+    assert weir.returncode == 0
 
 
 def test_sigterm_stops_within_a_second_and_leaves_nothing(testbed, weir):

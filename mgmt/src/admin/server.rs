@@ -22,10 +22,17 @@ pub struct Request {
     pub reply: Sender<Result<String, String>>,
 }
 
-/// Binds the socket (replacing a stale one) and serves it on its own thread.
+/// Binds the socket (replacing a stale one, never one a server answers on) and
+/// serves it on its own thread.
 pub fn start(path: &str, requests: Sender<Request>) -> std::io::Result<()> {
     if let Some(dir) = std::path::Path::new(path).parent() {
         std::fs::create_dir_all(dir)?;
+    }
+    if crate::preflight::socket_answers(path) {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::AddrInUse,
+            "another process serves it",
+        ));
     }
     let _ = std::fs::remove_file(path);
     let listener = UnixListener::bind(path)?;

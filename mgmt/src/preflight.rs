@@ -1,0 +1,76 @@
+//! Checks made before `weir run` touches the EAL, a port or an interface: a
+//! second weir started on the same appliance (the same admin socket, or the
+//! same host interface) is refused here. Past this point it would attach to
+//! the running one's port and TAP device, where the kernel would share their
+//! packets between the two, and would take its admin socket.
+
+use crate::config::model::Config;
+use std::ffi::CString;
+use std::os::unix::net::UnixStream;
+
+/// `Err` names what another process already holds, and what to do.
+pub fn check(cfg: &Config) -> Result<(), String> {
+    if socket_answers(&cfg.admin.socket) {
+        return Err(format!(
+            "admin socket {} answers: another weir is running with it; stop that one, \
+             or give this one its own [admin] socket and host interfaces",
+            cfg.admin.socket
+        ));
+    }
+    for p in &cfg.ports {
+        if let Some(name) = p.host_interface.as_deref() {
+            if interface_exists(name) {
+                return Err(format!(
+                    "port {}: host interface {name} already exists: another weir (or another \
+                     program) holds it; stop that one, or set another host_interface",
+                    p.name
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Whether a server accepts connections on the Unix socket at `path` (a file
+/// left by a weir that died does not).
+pub fn socket_answers(path: &str) -> bool {
+    UnixStream::connect(path).is_ok()
+}
+
+/// Whether this network namespace has an interface called `name`.
+fn interface_exists(name: &str) -> bool {
+    let Ok(c) = CString::new(name) else {
+        return false;
+    };
+    // SAFETY: c is a valid NUL-terminated string for the duration of the call.
+    unsafe { libc::if_nametoindex(c.as_ptr()) != 0 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::net::UnixListener;
+
+    #[test]
+    fn a_live_socket_answers_and_a_stale_one_does_not() {
+        let dir = std::env::temp_dir().join(format!("weir-preflight-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("admin.sock");
+        let p = path.to_str().unwrap();
+        assert!(!socket_answers(p), "no file");
+        let listener = UnixListener::bind(&path).unwrap();
+        assert!(socket_answers(p));
+        // Closed without removing its file, as when a process dies.
+        drop(listener);
+        assert!(path.exists());
+        assert!(!socket_answers(p));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn loopback_exists_and_a_made_up_name_does_not() {
+        assert!(interface_exists("lo"));
+        assert!(!interface_exists("weir-nonesuch"));
+        assert!(!interface_exists("bad\0name"));
+    }
+}
