@@ -14,6 +14,8 @@ mod kernel_ring;
 mod log;
 mod manager;
 #[cfg(test)]
+mod manager_id_tests;
+#[cfg(test)]
 mod manager_tests;
 mod metrics;
 mod metrics_http;

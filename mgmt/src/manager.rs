@@ -72,6 +72,10 @@ pub struct Manager {
     pub backends: Vec<BackendSlot>,
     pub pools: Vec<PoolState>,
     pub services: Vec<ServiceSlot>,
+    /// Each service id's name, kept after the service is removed: a service
+    /// of that name added again takes its id back once none of its
+    /// connections is left.
+    service_names: Vec<String>,
     pub(crate) rings: HashMap<u32, CachedRing>,
     pub(crate) generation: u64,
     pub snapshot: Arc<ArcSwap<LbSnapshot>>,
@@ -133,6 +137,7 @@ impl Manager {
             pools: Vec::new(),
             services: Vec::new(),
             rings: HashMap::new(),
+            service_names: Vec::new(),
             generation: 0,
             snapshot: p.snapshot,
             resolvers: p.resolvers,
@@ -155,20 +160,27 @@ impl Manager {
     }
 
     /// Takes pools, backends and services from `cfg`, keeping the ids, runtime state
-    /// and health of backends and services that stay. Refused (nothing changed) if
-    /// the ids would run out.
+    /// and health of backends and services that stay. A backend or service that
+    /// comes back under a name it had takes its old id again once no connection
+    /// uses it (its counts go on under that name); otherwise a new one. Refused
+    /// (nothing changed) if the ids would run out.
     pub fn apply_config(&mut self, cfg: Config) -> Result<(), String> {
+        let totals = self.lb_totals();
         let mut backends = self.backends.clone();
         let mut pools = Vec::new();
         let mut live = vec![false; backends.len()];
         for p in &cfg.pools {
             let mut members = Vec::new();
             for b in &p.backends {
-                let id = match backends
+                let kept = backends
                     .iter()
-                    .position(|s| !s.removed && s.pool == p.name && s.name == b.name)
-                {
-                    Some(id) => {
+                    .position(|s| !s.removed && s.pool == p.name && s.name == b.name);
+                let again = match kept {
+                    None => free_backend_id(&backends, &totals, &p.name, &b.name),
+                    Some(_) => None,
+                };
+                let id = match (kept, again) {
+                    (Some(id), _) => {
                         let s = &mut backends[id];
                         if s.addr != b.addr || s.port != b.port {
                             s.health = Default::default();
@@ -180,7 +192,12 @@ impl Manager {
                         s.weight = b.weight;
                         id
                     }
-                    None => {
+                    (None, Some(id)) => {
+                        backends[id] =
+                            new_slot(&p.name, &b.name, b.addr, b.port, b.port_index, b.weight);
+                        id
+                    }
+                    (None, None) => {
                         if backends.len() >= MAX_BACKENDS {
                             return Err(format!(
                                 "backend ids exhausted ({MAX_BACKENDS}); restart weir"
@@ -214,12 +231,18 @@ impl Manager {
             }
         }
         let mut services: Vec<ServiceSlot> = self.services.clone();
+        let mut names = self.service_names.clone();
         let mut seen = vec![false; services.len()];
         for svc in &cfg.services {
-            let id = match services
+            let live = services
                 .iter()
-                .position(|s| s.as_ref().is_some_and(|s| s.name == svc.name))
-            {
+                .position(|s| s.as_ref().is_some_and(|s| s.name == svc.name));
+            let again = (0..services.len()).find(|&i| {
+                services[i].is_none()
+                    && names.get(i) == Some(&svc.name)
+                    && totals.get_service(i as u32, ServiceStat::Active) == 0
+            });
+            let id = match live.or(again) {
                 Some(id) => id,
                 None => {
                     if services.len() >= MAX_SERVICES {
@@ -233,6 +256,8 @@ impl Manager {
                 }
             };
             services[id] = Some(svc.clone());
+            names.resize(services.len(), String::new());
+            names[id] = svc.name.clone();
             seen[id] = true;
         }
         for (s, keep) in services.iter_mut().zip(&seen) {
@@ -243,6 +268,7 @@ impl Manager {
         self.backends = backends;
         self.pools = pools;
         self.services = services;
+        self.service_names = names;
         self.cfg = cfg;
         Ok(())
     }
@@ -533,6 +559,22 @@ impl Manager {
     pub fn stop_health(&self) {
         let _ = self.health.send(engine::Command::Stop);
     }
+}
+
+/// A removed slot of backend `pool/name` that no connection uses any more.
+pub fn free_backend_id(
+    backends: &[BackendSlot],
+    totals: &LbTally,
+    pool: &str,
+    name: &str,
+) -> Option<usize> {
+    (0..backends.len()).find(|&i| {
+        let s = &backends[i];
+        s.removed
+            && s.pool == pool
+            && s.name == name
+            && totals.get_backend(i as u32, BackendStat::Active) == 0
+    })
 }
 
 pub fn new_slot(

@@ -95,6 +95,10 @@ impl Manager {
                 down: pool.is_some_and(|p| b.health_name(&p.health) == "down"),
             });
         }
+        // Tables of removed services go (the cache would keep each one alive).
+        let services = &self.services;
+        self.rings
+            .retain(|&id, _| services.get(id as usize).is_some_and(Option::is_some));
         for (id, slot) in self.services.iter().enumerate() {
             let Some(s) = slot else {
                 snap.services.push(placeholder_service(id));
@@ -173,6 +177,15 @@ impl Manager {
     }
 }
 
+/// The ring of a service with no backends, shared by every placeholder (a
+/// table is 128 KiB).
+fn empty_ring() -> Arc<RingTable> {
+    static EMPTY: std::sync::OnceLock<Arc<RingTable>> = std::sync::OnceLock::new();
+    EMPTY
+        .get_or_init(|| Arc::new(RingTable::build(&[])))
+        .clone()
+}
+
 /// A removed service keeps its id; it takes no traffic.
 fn placeholder_service(id: usize) -> Service {
     Service {
@@ -186,7 +199,7 @@ fn placeholder_service(id: usize) -> Service {
         backends: Vec::new(),
         weights: Vec::new(),
         ports: Vec::new(),
-        ring: Arc::new(RingTable::build(&[])),
+        ring: empty_ring(),
         wrr: Vec::new(),
         fragments: false,
     }

@@ -102,5 +102,6 @@ pub struct PoolState {
     pub members: Vec<u32>,
 }
 
-/// A service by id; `None` once removed by a reload (the id is not reused).
+/// A service by id; `None` once removed by a reload (the id comes back to a
+/// service of the same name once none of its connections is left).
 pub type ServiceSlot = Option<Service>;

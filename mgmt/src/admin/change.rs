@@ -141,18 +141,23 @@ pub(super) fn add_server(m: &mut Manager, args: &[&str], who: &Who) -> Result<Re
             }
         }
     }
-    if m.backends.len() >= dataplane::lb::snapshot::MAX_BACKENDS {
-        return Err("backend ids exhausted; reload or restart".into());
-    }
-    m.backends.push(crate::manager::new_backend_slot(
-        pool,
-        name,
-        sa.ip(),
-        Some(sa.port()),
-        port_index,
-        weight,
-    ));
-    let id = (m.backends.len() - 1) as u32;
+    let slot =
+        crate::manager::new_backend_slot(pool, name, sa.ip(), Some(sa.port()), port_index, weight);
+    // A backend of this name removed earlier takes its id back once its
+    // connections are gone.
+    let id = match crate::manager::free_backend_id(&m.backends, &m.lb_totals(), pool, name) {
+        Some(id) => {
+            m.backends[id] = slot;
+            id as u32
+        }
+        None if m.backends.len() >= dataplane::lb::snapshot::MAX_BACKENDS => {
+            return Err("backend ids exhausted; restart weir".into());
+        }
+        None => {
+            m.backends.push(slot);
+            (m.backends.len() - 1) as u32
+        }
+    };
     m.pools[pi].members.push(id);
     changed(
         m,
