@@ -9,7 +9,13 @@ pub fn run(socket: &str, json: bool, words: &[String]) -> ExitCode {
     let mut conn = match UnixStream::connect(socket) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("weir ctl: cannot connect to {socket}: {e}");
+            let hint = match e.kind() {
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused => {
+                    "; is weir running with this [admin] socket? (-s names another)"
+                }
+                _ => "",
+            };
+            eprintln!("weir ctl: cannot connect to {socket}: {e}{hint}");
             return ExitCode::from(2);
         }
     };

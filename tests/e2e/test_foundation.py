@@ -167,6 +167,12 @@ def test_missing_port_is_rejected(tmp_path):
     assert r.returncode == 2 and ": port: at least one [[port]]" in r.stderr, r.stderr
 
 
+def test_ctl_without_a_running_weir_says_so(tmp_path):
+    r = run([WEIR_BIN, "ctl", "-s", str(tmp_path / "admin.sock"), "show", "info"], check=False)
+    assert r.returncode == 2, r
+    assert "cannot connect" in r.stderr and "is weir running" in r.stderr, r.stderr
+
+
 def test_run_with_broken_config_touches_no_port(testbed, tmp_path):
     bad = EXAMPLE_CONFIG.read_text().replace('"198.18.0.1/24"', '"198.18.0.1/99"')
     w = Weir(testbed, config_text=bad, tmp_path=tmp_path)
