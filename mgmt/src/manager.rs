@@ -112,14 +112,7 @@ pub struct Parts {
 
 impl Manager {
     pub fn new(p: Parts) -> Manager {
-        let audit_file = p.cfg.admin.audit_log.as_ref().and_then(|path| {
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
-                .map_err(|e| log!("audit log {path}: {e}"))
-                .ok()
-        });
+        let audit_file = p.cfg.admin.audit_log.as_deref().and_then(open_audit);
         let links = (p.ports.iter())
             .map(|v| LinkWatch {
                 up: (v.link)().0,
@@ -536,6 +529,15 @@ impl Manager {
         (total, per)
     }
 
+    /// Opens the audit log again by its path (SIGHUP, reload): after a log
+    /// rotation moved the file, lines go to a new one. If that fails, they go
+    /// on to the old file.
+    pub fn reopen_audit_log(&mut self) {
+        if let Some(f) = self.cfg.admin.audit_log.as_deref().and_then(open_audit) {
+            self.audit_file = Some(f);
+        }
+    }
+
     /// Appends an audit line and logs it.
     pub fn audit(&mut self, who: &Who, what: &str, before: &str, after: &str) {
         let line = format!(
@@ -559,6 +561,17 @@ impl Manager {
     pub fn stop_health(&self) {
         let _ = self.health.send(engine::Command::Stop);
     }
+}
+
+/// The audit log, opened to append (created if missing); `None` after logging
+/// why it could not be.
+fn open_audit(path: &str) -> Option<std::fs::File> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| log!("audit log {path}: {e}"))
+        .ok()
 }
 
 /// A removed slot of backend `pool/name` that no connection uses any more.

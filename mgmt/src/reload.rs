@@ -1,5 +1,5 @@
 //! `reload` and SIGHUP: re-read the configuration file and apply it atomically as
-//! one new snapshot. A file that fails validation, or that changes what only a
+//! one new snapshot (and open the audit log again, for log rotation). A file that fails validation, or that changes what only a
 //! restart can change (EAL, ports, table size, admin endpoints), is refused and the
 //! running configuration stays.
 
@@ -7,6 +7,8 @@ use crate::config;
 use crate::manager::{Manager, Who};
 
 pub fn reload(m: &mut Manager, who: &Who) -> Result<String, String> {
+    // First, whatever the file holds: logrotate's postrotate sends SIGHUP.
+    m.reopen_audit_log();
     let new = config::load(&m.cfg_path).map_err(|e| format!("reload refused: {e}"))?;
     let mut restart = Vec::new();
     if format!("{:?}", new.eal) != format!("{:?}", m.cfg.eal) {

@@ -233,6 +233,27 @@ def test_reload_under_load_and_a_broken_reload(testbed, tmp_path):
     assert w.returncode == 0
 
 
+def test_sighup_opens_the_audit_log_again_after_a_rotation(testbed, tmp_path):
+    w = start(testbed, tmp_path, web(rid=testbed.rid))
+    audit = Path(f"/tmp/weir-{testbed.rid}.audit")
+    rotated = Path(f"/tmp/weir-{testbed.rid}.audit.1")
+    try:
+        ctl(testbed, "set", "server", "web/b1", "weight", "2")
+        audit.rename(rotated)
+        sent = time.time()
+        w.proc.send_signal(signal.SIGHUP)
+        log_time(w, r"reloaded:", after=sent - 0.5)
+        ctl(testbed, "set", "server", "web/b1", "weight", "3")
+        # (The reload set b1's weight back to the file's 1.)
+        old, new = rotated.read_text(), audit.read_text()
+        assert 'weight: before "1" after "2"' in old and "SIGHUP" not in old, old
+        assert "SIGHUP uid=0 pid=0: reload" in new, new
+        assert 'weight: before "1" after "3"' in new and 'after "2"' not in new, new
+    finally:
+        rotated.unlink(missing_ok=True)
+    w.stop()
+
+
 def raw_admin(rid, payload, as_user=None):
     """Sends raw bytes to the admin socket; returns what came back."""
     script = (
