@@ -108,41 +108,28 @@ pub fn render(m: &Manager) -> String {
         let ratio = c.get(Counter::LoopsBusy) as f64 / c.get(Counter::LoopsTotal).max(1) as f64;
         f.sample("weir_core_busy_ratio", &[("worker", &w.to_string())], ratio);
     }
-    f.head(
-        "weir_conn_table_entries",
-        "gauge",
-        "Connections in each core's table.",
-    );
-    for (w, c) in per.iter().enumerate() {
-        f.sample(
+    // The workers' own gauges, one sample per worker.
+    for (name, help, gauge) in [
+        (
             "weir_conn_table_entries",
-            &[("worker", &w.to_string())],
-            c.get(Counter::ConnEntries) as f64,
-        );
-    }
-    f.head(
-        "weir_local_ports_in_use",
-        "gauge",
-        "FullNAT source ports held by each core's connections.",
-    );
-    for (w, c) in per.iter().enumerate() {
-        f.sample(
+            "Connections in each core's table.",
+            Counter::ConnEntries,
+        ),
+        (
             "weir_local_ports_in_use",
-            &[("worker", &w.to_string())],
-            c.get(Counter::LocalPortsInUse) as f64,
-        );
-    }
-    f.head(
-        "weir_local_ports",
-        "gauge",
-        "FullNAT source ports each core owns, over every local address.",
-    );
-    for (w, c) in per.iter().enumerate() {
-        f.sample(
+            "FullNAT source ports held by each core's connections.",
+            Counter::LocalPortsInUse,
+        ),
+        (
             "weir_local_ports",
-            &[("worker", &w.to_string())],
-            c.get(Counter::LocalPortsCapacity) as f64,
-        );
+            "FullNAT source ports each core owns, over every local address.",
+            Counter::LocalPortsCapacity,
+        ),
+    ] {
+        f.head(name, "gauge", help);
+        for (w, c) in per.iter().enumerate() {
+            f.sample(name, &[("worker", &w.to_string())], c.get(gauge) as f64);
+        }
     }
     f.head(
         "weir_conn_table_capacity",
