@@ -334,6 +334,11 @@ def test_prometheus_endpoint_parses_and_moves_under_load(testbed, tmp_path):
     assert value(fam, "weir_backend_up", backend="web/b1") == 1
     assert value(fam, "weir_health_checks", backend="web/b1", result="ok") >= 1
     assert value(fam, "weir_conn_table_capacity") == 65536
+    # The 30 connections hold their FullNAT source ports until they expire (the
+    # health checks come from the appliance's own kernel, through no port).
+    assert value(fam, "weir_conn_table_entries", worker="0") == 30
+    assert value(fam, "weir_local_ports_in_use", worker="0") == 30
+    assert value(fam, "weir_local_ports", worker="0") == 2 * (65536 - 1024)
     reasons = {s.labels["reason"] for s in fam["weir_drops"].samples}
     assert value(fam, "weir_backend_state", backend="web/b2", state="ready") == 1
     # Mid-stream segments of a connection fullnat never saw: dropped, and counted for
