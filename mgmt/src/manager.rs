@@ -77,6 +77,9 @@ pub struct Manager {
     /// connections is left.
     service_names: Vec<String>,
     pub(crate) rings: HashMap<u32, CachedRing>,
+    /// Counts to hide from the workers' sums: those of the backends that held
+    /// an id before the one holding it now.
+    pub(crate) stats_base: LbTally,
     pub(crate) generation: u64,
     pub snapshot: Arc<ArcSwap<LbSnapshot>>,
     resolvers: Vec<Resolver>,
@@ -130,6 +133,7 @@ impl Manager {
             pools: Vec::new(),
             services: Vec::new(),
             rings: HashMap::new(),
+            stats_base: LbTally::default(),
             service_names: Vec::new(),
             generation: 0,
             snapshot: p.snapshot,
@@ -159,7 +163,11 @@ impl Manager {
     /// (nothing changed) if the ids would run out.
     pub fn apply_config(&mut self, cfg: Config) -> Result<(), String> {
         let totals = self.lb_totals();
+        let now = Instant::now();
         let mut backends = self.backends.clone();
+        // Ids of other backends' given to new ones (ids ran out): their counts
+        // start from zero once the change is taken.
+        let mut recycled = Vec::new();
         let mut pools = Vec::new();
         let mut live = vec![false; backends.len()];
         for p in &cfg.pools {
@@ -190,12 +198,22 @@ impl Manager {
                             new_slot(&p.name, &b.name, b.addr, b.port, b.port_index, b.weight);
                         id
                     }
+                    (None, None) if backends.len() >= MAX_BACKENDS => {
+                        let id = recyclable_backend_id(&backends, &totals, now)
+                            .filter(|id| !recycled.contains(id))
+                            .ok_or_else(|| {
+                                format!(
+                                    "backend ids exhausted ({MAX_BACKENDS}), none free of \
+                                     connections for {} s; try again later",
+                                    RECYCLE_AFTER.as_secs()
+                                )
+                            })?;
+                        backends[id] =
+                            new_slot(&p.name, &b.name, b.addr, b.port, b.port_index, b.weight);
+                        recycled.push(id);
+                        id
+                    }
                     (None, None) => {
-                        if backends.len() >= MAX_BACKENDS {
-                            return Err(format!(
-                                "backend ids exhausted ({MAX_BACKENDS}); restart weir"
-                            ));
-                        }
                         backends.push(new_slot(
                             &p.name,
                             &b.name,
@@ -219,8 +237,9 @@ impl Manager {
             });
         }
         for (s, l) in backends.iter_mut().zip(&live) {
-            if !l {
+            if !l && !s.removed {
                 s.removed = true;
+                s.removed_at = Some(now);
             }
         }
         let mut services: Vec<ServiceSlot> = self.services.clone();
@@ -257,6 +276,10 @@ impl Manager {
             if !keep {
                 *s = None;
             }
+        }
+        let raw = self.raw_lb_totals();
+        for &id in &recycled {
+            self.stats_base.take_backend(id as u32, &raw);
         }
         self.backends = backends;
         self.pools = pools;
@@ -510,13 +533,28 @@ impl Manager {
         self.rate_sample = (now, svc, be);
     }
 
-    /// Per-service and per-backend counters summed over the workers.
+    /// Per-service and per-backend counters summed over the workers, each
+    /// backend's from when it took its id.
     pub fn lb_totals(&self) -> LbTally {
+        let mut total = self.raw_lb_totals();
+        total.minus(&self.stats_base);
+        total
+    }
+
+    /// The workers' sums as they are, with the counts of an id's earlier holders.
+    pub fn raw_lb_totals(&self) -> LbTally {
         let mut total = LbTally::default();
         for c in &self.lb_counters {
             total.add(&c.snapshot());
         }
         total
+    }
+
+    /// Gives backend id `id` to a new backend: its counts start from zero.
+    pub fn recycle_backend_id(&mut self, id: usize, slot: BackendSlot) {
+        let raw = self.raw_lb_totals();
+        self.stats_base.take_backend(id as u32, &raw);
+        self.backends[id] = slot;
     }
 
     /// The global counters summed over the workers, and each worker's.
@@ -574,6 +612,29 @@ fn open_audit(path: &str) -> Option<std::fs::File> {
         .ok()
 }
 
+/// How long a removed backend's id rests before a backend of another name may
+/// take it: a worker still on an older snapshot could otherwise open a
+/// connection to the old backend under the new one's id.
+pub const RECYCLE_AFTER: Duration = Duration::from_secs(5);
+
+/// When the ids have run out: a slot removed at least [`RECYCLE_AFTER`] ago
+/// that no connection uses any more, the longest removed first.
+pub fn recyclable_backend_id(
+    backends: &[BackendSlot],
+    totals: &LbTally,
+    now: Instant,
+) -> Option<usize> {
+    (0..backends.len())
+        .filter(|&i| {
+            let s = &backends[i];
+            s.removed
+                && s.removed_at
+                    .is_some_and(|t| now.saturating_duration_since(t) >= RECYCLE_AFTER)
+                && totals.get_backend(i as u32, BackendStat::Active) == 0
+        })
+        .min_by_key(|&i| backends[i].removed_at)
+}
+
 /// A removed slot of backend `pool/name` that no connection uses any more.
 pub fn free_backend_id(
     backends: &[BackendSlot],
@@ -612,6 +673,7 @@ pub fn new_slot(
         checks_ok: 0,
         checks_failed: 0,
         removed: false,
+        removed_at: None,
     }
 }
 

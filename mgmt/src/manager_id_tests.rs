@@ -1,15 +1,19 @@
 //! Ids of backends and services that go and come back: a name that returns
 //! takes its old id once no connection uses it, so changes that come and go
 //! (reloads, `del server` then `add server`) never run the ids out, and the
-//! ring tables of removed services are let go.
+//! ring tables of removed services are let go. When new names have taken
+//! every backend id, a new backend takes one long removed and free of
+//! connections, its counts starting from zero.
 
 use crate::admin::commands::dispatch;
 use crate::config;
-use crate::manager::{Manager, Who};
+use crate::manager::{new_slot, Manager, Who, RECYCLE_AFTER};
 use crate::manager_tests::{manager, EXAMPLE};
-use dataplane::lb::snapshot::MAX_SERVICES;
+use crate::stats::Summary;
+use dataplane::lb::snapshot::{MAX_BACKENDS, MAX_SERVICES};
 use dataplane::lb::stats::{BackendStat, LbTally, ServiceStat};
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 /// The example without the dns service and without web's b3.
 fn smaller() -> String {
@@ -129,4 +133,113 @@ fn a_server_deleted_and_added_again_takes_its_id_back_once_drained() {
     assert_eq!(m.backend_id("web/b1"), Some(backends as u32));
     let snap = m.snapshot.load();
     assert_eq!(snap.backends[backends].name, "web/b1");
+}
+
+/// Fills the backend ids with removed slots, removed `ago` earlier and each
+/// with one connection left, but for `free`, which has none and had
+/// `packets` packets.
+fn fill_ids(m: &mut Manager, ago: Duration, free: usize, packets: u64) {
+    let at = Instant::now() - ago;
+    while m.backends.len() < MAX_BACKENDS {
+        let i = m.backends.len();
+        let mut s = new_slot(
+            "web",
+            &format!("gone{i}"),
+            "198.18.0.13".parse().unwrap(),
+            None,
+            0,
+            1,
+        );
+        s.removed = true;
+        s.removed_at = Some(at);
+        m.backends.push(s);
+    }
+    let mut t = left_connections(m, free);
+    t.backend(free as u32, BackendStat::PacketsIn, packets);
+    m.lb_counters[0].publish(&t, m.services.len(), m.backends.len());
+}
+
+/// One connection left on every removed backend but `free`.
+fn left_connections(m: &Manager, free: usize) -> LbTally {
+    let mut t = LbTally::default();
+    for i in (0..m.backends.len()).filter(|&i| m.backends[i].removed && i != free) {
+        t.backend(i as u32, BackendStat::Active, 1);
+    }
+    t
+}
+
+#[test]
+fn when_the_ids_run_out_a_drained_one_goes_to_a_new_backend_counting_from_zero() {
+    let (mut m, _rx) = manager(EXAMPLE);
+    m.publish();
+    let who = Who {
+        uid: 0,
+        pid: 1,
+        via: "test",
+    };
+    let free = MAX_BACKENDS - 7;
+    // Removed a moment ago: a worker may still be on a snapshot that has it.
+    fill_ids(&mut m, Duration::from_secs(1), free, 100);
+    let e = dispatch(&mut m, "add server web fresh 198.18.0.14:80", &who)
+        .err()
+        .unwrap();
+    assert!(
+        e.contains("ids exhausted") && e.contains("try again later"),
+        "{e}"
+    );
+    let e = apply(&mut m, &EXAMPLE.replacen("\"b3\"", "\"b9\"", 1)).unwrap_err();
+    assert!(e.contains("ids exhausted"), "{e}");
+    // Long enough ago: the one with no connection left is taken, from zero.
+    m.backends.truncate(9);
+    fill_ids(&mut m, RECYCLE_AFTER, free, 100);
+    dispatch(&mut m, "add server web fresh 198.18.0.14:80", &who).unwrap();
+    assert_eq!(m.backend_id("web/fresh"), Some(free as u32));
+    assert_eq!(m.backends.len(), MAX_BACKENDS);
+    let packets = |m: &Manager| {
+        m.lb_totals()
+            .get_backend(free as u32, BackendStat::PacketsIn)
+    };
+    assert_eq!(packets(&m), 0, "the old holder's packets");
+    // The old holder had 100: the workers' sum says 105.
+    let mut t = left_connections(&m, free);
+    t.backend(free as u32, BackendStat::PacketsIn, 105);
+    m.lb_counters[0].publish(&t, m.services.len(), m.backends.len());
+    assert_eq!(packets(&m), 5);
+    assert_eq!(m.snapshot.load().backends[free].name, "web/fresh");
+    // So says the summary at exit.
+    let summary = Summary::collect(
+        &m.counters,
+        &m.lb_counters,
+        &m.stats_base,
+        &m.snapshot.load(),
+        Duration::ZERO,
+    );
+    let (_, fresh) = summary
+        .backends
+        .iter()
+        .find(|(n, _)| n == "web/fresh")
+        .unwrap();
+    assert_eq!(fresh[BackendStat::PacketsIn as usize], 5);
+    // No other is free: the next one is refused, and nothing changes.
+    let e = dispatch(&mut m, "add server web fresh2 198.18.0.14:80", &who)
+        .err()
+        .unwrap();
+    assert!(e.contains("ids exhausted"), "{e}");
+    assert_eq!(m.backend_id("web/fresh2"), None);
+}
+
+#[test]
+fn a_reload_that_needs_an_id_when_they_ran_out_takes_a_drained_one() {
+    let (mut m, _rx) = manager(EXAMPLE);
+    m.publish();
+    let free = 20;
+    fill_ids(&mut m, RECYCLE_AFTER, free, 7);
+    apply(&mut m, &EXAMPLE.replacen("\"b3\"", "\"b9\"", 1)).unwrap();
+    assert_eq!(m.backend_id("web/b9"), Some(free as u32));
+    assert_eq!(
+        m.lb_totals()
+            .get_backend(free as u32, BackendStat::PacketsIn),
+        0
+    );
+    assert!(m.backend_id("web/b3").is_none());
 }

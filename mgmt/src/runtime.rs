@@ -501,8 +501,13 @@ fn run_workers(
             failures.push(format!("worker on lcore {lcore_id} failed: {panic}"));
         }
     }
-    let mut summary =
-        stats::Summary::collect(&counters, &lb_counters, &snapshot.load(), started.elapsed());
+    let mut summary = stats::Summary::collect(
+        &counters,
+        &lb_counters,
+        &manager.stats_base,
+        &snapshot.load(),
+        started.elapsed(),
+    );
     summary.ports = (ports.iter().zip(&cfg.ports))
         .map(|(p, c)| (c.name.clone(), p.stats()()))
         .collect();

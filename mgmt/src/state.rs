@@ -45,9 +45,12 @@ pub struct BackendSlot {
     pub last_check: Option<CheckResult>,
     pub checks_ok: u64,
     pub checks_failed: u64,
-    /// Deleted (by `del server` or a reload); the id is never reused, and existing
-    /// connections keep flowing until they end.
+    /// Deleted (by `del server` or a reload); existing connections keep flowing
+    /// until they end. The id comes back to a backend of the same name once
+    /// none is left, or, when the ids would run out, to any new backend.
     pub removed: bool,
+    /// When it was deleted.
+    pub removed_at: Option<std::time::Instant>,
 }
 
 impl BackendSlot {

@@ -31,6 +31,7 @@ impl Summary {
     pub fn collect(
         cores: &[Arc<CoreCounters>],
         lb: &[Arc<LbCounters>],
+        base: &LbTally,
         snap: &LbSnapshot,
         uptime: Duration,
     ) -> Summary {
@@ -43,6 +44,8 @@ impl Summary {
         for c in lb {
             lb_total.add(&c.snapshot());
         }
+        // Backends count from when they took their ids.
+        lb_total.minus(base);
         let services = snap
             .services
             .iter()

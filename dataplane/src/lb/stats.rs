@@ -226,6 +226,25 @@ impl LbTally {
         }
     }
 
+    /// Subtracts `base` (counts to hide, as of some moment) from this tally.
+    pub fn minus(&mut self, base: &LbTally) {
+        for (a, b) in self.0.iter_mut().zip(base.0.iter()) {
+            *a = a.saturating_sub(*b);
+        }
+    }
+
+    /// Backend `id`'s counts, copied from `from` (this tally as a base: an id
+    /// taken by a new backend starts again from zero).
+    pub fn take_backend(&mut self, id: u32, from: &LbTally) {
+        let at = MAX_SERVICES * SERVICE_STATS + id as usize * BACKEND_STATS;
+        if let (Some(to), Some(src)) = (
+            self.0.get_mut(at..at + BACKEND_STATS),
+            from.0.get(at..at + BACKEND_STATS),
+        ) {
+            to.copy_from_slice(src);
+        }
+    }
+
     /// Adds another tally into this one.
     pub fn add(&mut self, other: &LbTally) {
         for (a, b) in self.0.iter_mut().zip(other.0.iter()) {

@@ -151,7 +151,18 @@ pub(super) fn add_server(m: &mut Manager, args: &[&str], who: &Who) -> Result<Re
             id as u32
         }
         None if m.backends.len() >= dataplane::lb::snapshot::MAX_BACKENDS => {
-            return Err("backend ids exhausted; restart weir".into());
+            let totals = m.lb_totals();
+            let id = crate::manager::recyclable_backend_id(&m.backends, &totals, Instant::now())
+                .ok_or_else(|| {
+                    format!(
+                        "backend ids exhausted ({}), none free of connections for {} s; \
+                         try again later",
+                        dataplane::lb::snapshot::MAX_BACKENDS,
+                        crate::manager::RECYCLE_AFTER.as_secs()
+                    )
+                })?;
+            m.recycle_backend_id(id, slot);
+            id as u32
         }
         None => {
             m.backends.push(slot);
@@ -174,6 +185,7 @@ pub(super) fn del_server(m: &mut Manager, args: &[&str], who: &Who) -> Result<Re
     };
     let id = backend_arg(m, key)?;
     m.backends[id as usize].removed = true;
+    m.backends[id as usize].removed_at = Some(Instant::now());
     for p in m.pools.iter_mut() {
         p.members.retain(|&b| b != id);
     }
