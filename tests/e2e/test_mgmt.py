@@ -87,6 +87,24 @@ def test_http_check_takes_a_dead_backend_out_and_back(testbed, tmp_path):
     w.stop()
 
 
+def test_a_backend_the_appliance_has_no_route_to_fails_its_tcp_check(testbed, tmp_path):
+    w = start(testbed, tmp_path, web(health(kind="tcp", interval_ms=200, timeout_ms=150), rid=testbed.rid))
+    # The appliance's kernel (which sends the checks) loses its route to b2:
+    # connect fails at once, before any packet leaves.
+    cut = time.time()
+    testbed.exec("lb", "ip", "route", "add", "unreachable", "198.18.0.12/32")
+    down = log_time(w, r"backend web/b2 is DOWN: unreachable", after=cut)
+    assert down - cut < 1.5, down - cut
+    # The dataplane does not use that route: the others take every new flow.
+    r = http_clients(testbed, VIP, 80, 30)
+    assert r["errors"] == 0 and set(r["backends"]) == {"b1", "b3"}, r
+    b2 = next(b for b in ctl(testbed, "show", "servers", json_out=True) if b["name"] == "web/b2")
+    assert b2["health"] == "down" and b2["checks_failed"] >= 2, b2
+    testbed.exec("lb", "ip", "route", "del", "unreachable", "198.18.0.12/32")
+    log_time(w, r"backend web/b2 is UP", after=down)
+    w.stop()
+
+
 def test_http_check_with_expected_body_catches_a_wrong_answer(testbed, tmp_path):
     h = health(interval_ms=200, timeout_ms=150, rise=1, fall=2, http_body="backend b1 ")
     w = start(testbed, tmp_path, web(h, rid=testbed.rid))

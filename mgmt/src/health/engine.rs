@@ -87,8 +87,9 @@ pub fn run(commands: Receiver<Command>, results: Sender<CheckResult>) {
                 match start(&s.target, now) {
                     Ok(f) => s.flight = Some(f),
                     Err(reason) => {
-                        // No socket to be had (descriptors exhausted, say): a failed
-                        // check, tried again at the next interval.
+                        // No socket to be had (descriptors exhausted, say), or a
+                        // connect that failed at once (no route): a failed check,
+                        // tried again at the next interval.
                         let _ = results.send(CheckResult {
                             id: s.target.id,
                             ok: false,
@@ -211,8 +212,15 @@ fn start(t: &Target, now: Instant) -> Result<InFlight, String> {
     sock.set_nonblocking(true)
         .map_err(|e| format!("socket: {e}"))?;
     let _ = sock.set_cloexec(true);
-    // EINPROGRESS is the normal answer; any other error shows at the first poll.
-    let _ = sock.connect(&t.addr.into());
+    // EINPROGRESS is the normal answer (a local peer may accept at once). Any
+    // other error is the check's result now: a connect refused by a route
+    // (unreachable, no route) fails here, and its socket then polls writable
+    // with no error pending, which would read as connected.
+    match sock.connect(&t.addr.into()) {
+        Ok(()) => {}
+        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
+        Err(e) => return Err(reason(&e)),
+    }
     Ok(InFlight {
         sock,
         stage: Stage::Connecting,
@@ -229,6 +237,11 @@ fn step(t: &Target, f: &mut InFlight) -> Option<Result<(), String>> {
                 match f.sock.take_error() {
                     Ok(None) => {}
                     Ok(Some(e)) | Err(e) => return Some(Err(reason(&e))),
+                }
+                // Writable is not connected: a socket with no connection polls
+                // writable too.
+                if let Err(e) = f.sock.peer_addr() {
+                    return Some(Err(reason(&e)));
                 }
                 // Connected (POLLOUT without error).
                 match &t.probe {
