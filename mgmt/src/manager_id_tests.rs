@@ -28,6 +28,14 @@ fn smaller() -> String {
     format!("{}{}", &src[..cut], &src[end..])
 }
 
+fn operator() -> Who {
+    Who {
+        uid: 0,
+        pid: 1,
+        via: "test",
+    }
+}
+
 fn apply(m: &mut Manager, src: &str) -> Result<(), String> {
     m.apply_config(config::parse(src, Path::new("weir.toml")).expect("valid"))?;
     m.publish();
@@ -112,11 +120,7 @@ fn a_name_whose_connections_are_still_running_out_gets_a_new_id() {
 fn a_server_deleted_and_added_again_takes_its_id_back_once_drained() {
     let (mut m, _rx) = manager(EXAMPLE);
     m.publish();
-    let who = Who {
-        uid: 0,
-        pid: 1,
-        via: "test",
-    };
+    let who = operator();
     let b1 = m.backend_id("web/b1").unwrap();
     let backends = m.backends.len();
     // Without reuse each round would take a new id, until they ran out.
@@ -172,11 +176,7 @@ fn left_connections(m: &Manager, free: usize) -> LbTally {
 fn when_the_ids_run_out_a_drained_one_goes_to_a_new_backend_counting_from_zero() {
     let (mut m, _rx) = manager(EXAMPLE);
     m.publish();
-    let who = Who {
-        uid: 0,
-        pid: 1,
-        via: "test",
-    };
+    let who = operator();
     let free = MAX_BACKENDS - 7;
     // Removed a moment ago: a worker may still be on a snapshot that has it.
     fill_ids(&mut m, Duration::from_secs(1), free, 100);
