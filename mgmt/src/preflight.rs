@@ -1,6 +1,7 @@
 //! Checks made before `weir run` touches the EAL, a port or an interface: a
 //! second weir started on the same appliance (the same admin socket, or the
-//! same host interface) is refused here. Past this point it would attach to
+//! same host interface) is refused here, and so is a metrics address another
+//! process holds. Past this point it would attach to
 //! the running one's port and TAP device, where the kernel would share their
 //! packets between the two, and would take its admin socket.
 
@@ -26,6 +27,16 @@ pub fn check(cfg: &Config) -> Result<(), String> {
                     p.name
                 ));
             }
+        }
+    }
+    if !cfg.admin.metrics.is_empty() {
+        // Bound and let go at once; weir binds it again once running.
+        if let Err(e) = std::net::TcpListener::bind(&cfg.admin.metrics) {
+            return Err(format!(
+                "metrics endpoint {}: {e}: another process listens there; stop it, \
+                 or set another [admin] metrics address",
+                cfg.admin.metrics
+            ));
         }
     }
     Ok(())

@@ -210,6 +210,24 @@ def test_a_second_weir_on_the_same_appliance_is_refused_before_it_touches_anythi
     assert weir.returncode == 0
 
 
+def test_a_taken_metrics_address_is_refused_before_anything_starts(testbed, tmp_path):
+    holder = testbed.popen("lb", "/usr/bin/python3", "-c",
+                           "import socket,sys,time\n"
+                           "s=socket.socket(); s.bind(('127.0.0.1', 9100)); s.listen()\n"
+                           "print('up', flush=True); time.sleep(30)",
+                           stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "up"
+        w = Weir(testbed, config_text=base_config() + admin_section(testbed.rid), tmp_path=tmp_path)
+        assert w.proc.wait(timeout=10) == 1
+        log = w.log()
+        assert "metrics endpoint 127.0.0.1:9100" in log and "another process listens" in log, log
+        assert "starting EAL" not in log, log
+        assert "weir0" not in testbed.exec("lb", "ip", "-o", "link").stdout
+    finally:
+        holder.kill()
+
+
 def test_sigterm_stops_within_a_second_and_leaves_nothing(testbed, weir):
     assert ping(testbed, "cl", VIP4, count=2) == (2, 0)
     assert "weir0" in testbed.exec("lb", "ip", "-o", "link").stdout
