@@ -165,8 +165,8 @@ impl Manager {
         let totals = self.lb_totals();
         let now = Instant::now();
         let mut backends = self.backends.clone();
-        // Ids of other backends' given to new ones (ids ran out): their counts
-        // start from zero once the change is taken.
+        // Ids that other backends held, given to new ones because the ids ran
+        // out: their counts start from zero once the change is taken.
         let mut recycled = Vec::new();
         let mut pools = Vec::new();
         let mut live = vec![false; backends.len()];
