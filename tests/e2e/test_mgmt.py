@@ -251,6 +251,33 @@ def test_reload_under_load_and_a_broken_reload(testbed, tmp_path):
     assert w.returncode == 0
 
 
+def test_a_reload_that_changes_a_services_mode_keeps_its_connections(testbed, tmp_path):
+    # Backends hold this VIP on their loopback, so it can be served either way.
+    dr_vip = "198.18.0.200"
+    cfg = (base_config() + pool("web", EQUAL)
+           + service("web", dr_vip, 80, "web", mode="fullnat") + admin_section(testbed.rid))
+    w = start(testbed, tmp_path, cfg)
+    fullnat_held = KeepAlive(testbed, dr_vip, 6)
+    w.config_path.write_text(cfg.replace('mode = "fullnat"', 'mode = "dr"'))
+    assert ctl(testbed, "reload").startswith("reloaded:")
+    # Connections made in fullnat go on translated; new ones are dr (the
+    # backends see the client's own address).
+    assert fullnat_held.again() == fullnat_held.backends()
+    r = http_clients(testbed, dr_vip, 80, 30)
+    assert r["errors"] == 0 and r["sources"] == {"198.18.0.10": 30}, r
+    dr_held = KeepAlive(testbed, dr_vip, 6)
+    w.config_path.write_text(cfg)
+    assert ctl(testbed, "reload").startswith("reloaded:")
+    assert dr_held.again() == dr_held.backends()
+    assert fullnat_held.again() == fullnat_held.backends()
+    r = http_clients(testbed, dr_vip, 80, 30)
+    assert r["errors"] == 0 and r["sources"] == {"198.18.0.2": 30}, r
+    for h in (fullnat_held, dr_held):
+        h.kill()
+    w.stop()
+    assert w.counters()["drop_no_flow"] == 0, w.counters()
+
+
 def test_sighup_opens_the_audit_log_again_after_a_rotation(testbed, tmp_path):
     w = start(testbed, tmp_path, web(rid=testbed.rid))
     audit = Path(f"/tmp/weir-{testbed.rid}.audit")

@@ -356,15 +356,15 @@ impl LbCore {
             }
             return v;
         }
-        if svc.mode == Mode::FullNat {
-            let Some(id) = id else {
-                return LbVerdict::Drop(Counter::DropNoFlow);
-            };
-            let Some(rev) = &self.table.get(id).rev else {
-                return LbVerdict::Drop(Counter::DropNoFlow);
-            };
+        // A connection goes on in the mode it was made in (its entry has a
+        // translation or not), whatever a reload made of its service since.
+        match id.map(|id| self.table.get(id).rev.as_ref()) {
             // The reverse key holds the backend's address and port for this flow.
-            nat::rewrite(data, p, (&rev.dst, rev.dport), (&rev.src, rev.sport));
+            Some(Some(rev)) => nat::rewrite(data, p, (&rev.dst, rev.dport), (&rev.src, rev.sport)),
+            Some(None) => {}
+            // No entry: only dr goes on without one (a full table).
+            None if svc.mode == Mode::FullNat => return LbVerdict::Drop(Counter::DropNoFlow),
+            None => {}
         }
         nat::set_macs(data, macs[out_port], be_mac);
         self.stats

@@ -306,6 +306,45 @@ fn dr_rewrites_only_macs_and_ttl() {
     assert_eq!(&again.data()[..6], &out.data()[..6]);
 }
 
+/// A reload that changes a service's mode: its connections go on as they
+/// were made, and only new ones take the new mode.
+#[test]
+fn a_connection_keeps_the_mode_it_was_made_in_when_its_service_changes_mode() {
+    let with_mode = |mode| {
+        let mut s = snap(Mode::FullNat, SchedKind::RingHash, &[1]);
+        s.services[0].mode = mode;
+        s
+    };
+    let (fullnat, dr) = (with_mode(Mode::FullNat), with_mode(Mode::Dr));
+    let mut core = LbCore::new(0, 1, 64, 1);
+    let backend = Ipv4Addr::new(198, 18, 0, 11);
+    let syn = tcp_frame(CLIENT, 40000, VIP, 80, tcp::flags::SYN, 0);
+    let (_, first, _) = run(&mut core, &fullnat, &syn, false);
+    let lport = tcp::Packet::new_checked(ip_of(&first).payload())
+        .unwrap()
+        .src_port();
+    // Now dr: the fullnat connection's next segment is still translated...
+    let ack = tcp_frame(CLIENT, 40000, VIP, 80, tcp::flags::ACK, 3);
+    let (v, out, t) = run(&mut core, &dr, &ack, false);
+    assert_eq!((v, t.get(Counter::LbForward)), (LbVerdict::Tx(0), 1));
+    let ip = ip_of(&out);
+    assert_eq!((ip.src(), ip.dst()), (LOCAL, backend));
+    let seg = tcp::Packet::new_checked(ip.payload()).unwrap();
+    assert_eq!((seg.src_port(), seg.dst_port()), (lport, 8080));
+    assert!(seg.verify_checksum(pseudo_v4(LOCAL, backend, 6, 23)));
+    // ...while a new connection is dr: only the MACs change.
+    let syn2 = tcp_frame(CLIENT, 40001, VIP, 80, tcp::flags::SYN, 0);
+    let (_, out, _) = run(&mut core, &dr, &syn2, false);
+    assert_eq!((ip_of(&out).src(), ip_of(&out).dst()), (CLIENT, VIP));
+    // Back to fullnat: the dr connection goes on as dr, not dropped as a
+    // fullnat flow without a translation.
+    let ack2 = tcp_frame(CLIENT, 40001, VIP, 80, tcp::flags::ACK, 0);
+    let (v, out, t) = run(&mut core, &fullnat, &ack2, false);
+    assert_eq!((v, t.get(Counter::LbForward)), (LbVerdict::Tx(0), 1));
+    assert_eq!((ip_of(&out).src(), ip_of(&out).dst()), (CLIENT, VIP));
+    assert_eq!(Frame::new_checked(out.data()).unwrap().dst(), be_mac(0));
+}
+
 #[test]
 fn fullnat_midstream_without_entry_is_reset() {
     let s = snap(Mode::FullNat, SchedKind::RingHash, &[1, 1, 1]);
