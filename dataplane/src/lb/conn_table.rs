@@ -3,6 +3,7 @@
 
 use super::flow::FlowKey;
 use super::flow_index::FlowIndex;
+use super::table_hash::TableHasher;
 use super::tcp_state::{ConnState, Direction};
 use super::timer_wheel::TimerWheel;
 use crate::huge::HugeArray;
@@ -81,6 +82,8 @@ pub struct ConnTable {
     /// indexed yet (see [`ConnTable::add`]).
     pending: [(u64, u32); PENDING_MAX],
     pending_len: usize,
+    /// Places keys in the index (this process's keys, unless a test says).
+    hasher: TableHasher,
 }
 
 /// Reverse keys `add` holds back at most (a burst's worth and more).
@@ -127,11 +130,6 @@ fn reference(id: u32, dir: Direction) -> u32 {
     (id << 1) | (dir == Direction::Reverse) as u32
 }
 
-#[inline]
-fn key_hash(k: &FlowKey) -> u64 {
-    k.table_hash()
-}
-
 /// Entries [`ConnTable::reclaim`] looks at, at most: it runs for a new flow, so its
 /// cost is bounded (each is a cache miss in a large table).
 pub const RECLAIM_VISITS: usize = 32;
@@ -143,16 +141,22 @@ fn no_key() -> FlowKey {
 }
 
 /// Takes entry `id`'s keys (`c`'s) out of the index.
-fn unindex(index: &mut FlowIndex, id: u32, c: &Conn) {
-    index.remove(key_hash(&c.fwd), reference(id, Direction::Forward));
+fn unindex(index: &mut FlowIndex, hasher: &TableHasher, id: u32, c: &Conn) {
+    index.remove(hasher.hash(&c.fwd), reference(id, Direction::Forward));
     if let Some(rev) = &c.rev {
-        index.remove(key_hash(rev), reference(id, Direction::Reverse));
+        index.remove(hasher.hash(rev), reference(id, Direction::Reverse));
     }
 }
 
 impl ConnTable {
-    /// A table for `capacity` connections, everything allocated now.
+    /// A table for `capacity` connections, everything allocated now, hashing
+    /// keys with this process's [`TableHasher`].
     pub fn new(capacity: usize, now: u64) -> ConnTable {
+        ConnTable::with_hasher(capacity, now, *TableHasher::process())
+    }
+
+    /// As `new`, hashing keys with `hasher`.
+    pub fn with_hasher(capacity: usize, now: u64, hasher: TableHasher) -> ConnTable {
         let capacity = capacity.clamp(1, (u32::MAX >> 2) as usize);
         ConnTable {
             conns: HugeArray::new(capacity, Conn::default()),
@@ -164,7 +168,22 @@ impl ConnTable {
             added: [0; ADDED_BUCKETS],
             pending: [(0, 0); PENDING_MAX],
             pending_len: 0,
+            hasher,
         }
+    }
+
+    /// The index slot a look-up of `k` starts at, and how many slots a look-up
+    /// of a key absent from there reads (what a flood aimed at the hash would
+    /// make long).
+    pub fn home_slot(&self, k: &FlowKey) -> (usize, usize) {
+        let h = self.hash(k);
+        (self.index.home(h), self.index.probes(h))
+    }
+
+    /// The table hash of `k` (see [`TableHasher`]).
+    #[inline(always)]
+    pub fn hash(&self, k: &FlowKey) -> u64 {
+        self.hasher.hash(k)
     }
 
     pub fn capacity(&self) -> usize {
@@ -188,10 +207,10 @@ impl ConnTable {
     /// Finds the connection a packet with key `k` belongs to.
     #[inline]
     pub fn lookup(&self, k: &FlowKey) -> Option<Hit> {
-        self.lookup_hashed(k, key_hash(k))
+        self.lookup_hashed(k, self.hash(k))
     }
 
-    /// As `lookup`, with `hash == k.table_hash()` already computed.
+    /// As `lookup`, with `hash == self.hash(k)` already computed.
     #[inline]
     pub fn lookup_hashed(&self, k: &FlowKey, hash: u64) -> Option<Hit> {
         self.index.get(hash, |r| self.holds(r, k)).map(hit_of)
@@ -253,19 +272,19 @@ impl ConnTable {
     /// (for tests; the packet path adds within a burst).
     #[cfg(test)]
     pub fn insert(&mut self, conn: Conn) -> Result<u32, TableFull> {
-        let id = self.add(conn, key_hash(&conn.fwd));
+        let id = self.add(conn, self.hash(&conn.fwd));
         self.index_pending();
         id
     }
 
-    /// Adds `conn` (`fwd_hash == conn.fwd.table_hash()`) within a burst: its
+    /// Adds `conn` (`fwd_hash == self.hash(&conn.fwd)`) within a burst: its
     /// forward key is indexed now, its reverse key (FullNAT) by the next
     /// [`ConnTable::index_pending`], which the worker calls at the end of each
     /// burst. No reply can arrive before then (the packet that created the entry
     /// has not even left), and the reverse key's index slot, a cache miss in a
     /// large table, loads meanwhile instead of stalling this packet.
     pub fn add(&mut self, conn: Conn, fwd_hash: u64) -> Result<u32, TableFull> {
-        debug_assert_eq!(fwd_hash, key_hash(&conn.fwd));
+        debug_assert_eq!(fwd_hash, self.hash(&conn.fwd));
         let Some(id) = self.free.pop() else {
             return Err(TableFull);
         };
@@ -281,7 +300,7 @@ impl ConnTable {
             if self.pending_len == PENDING_MAX {
                 self.index_pending();
             }
-            let rev_hash = key_hash(&rev);
+            let rev_hash = self.hash(&rev);
             self.index.prefetch(rev_hash);
             self.pending[self.pending_len] = (rev_hash, reference(id, Direction::Reverse));
             self.pending_len += 1;
@@ -342,6 +361,7 @@ impl ConnTable {
         let conns = &mut self.conns;
         let in_use = &mut self.in_use;
         let index = &mut self.index;
+        let hasher = &self.hasher;
         let free = &mut self.free;
         let live = &mut self.live;
         self.wheel.advance(now, max_ticks, |id| {
@@ -352,7 +372,7 @@ impl ConnTable {
             if c.expires > now {
                 return Some(c.expires);
             }
-            unindex(index, id, c);
+            unindex(index, hasher, id, c);
             on_expire(c);
             in_use[id as usize] = false;
             free.push(id);
@@ -397,7 +417,7 @@ impl ConnTable {
         self.index_pending();
         let c = self.conns[id as usize];
         self.wheel.remove(id);
-        unindex(&mut self.index, id, &c);
+        unindex(&mut self.index, &self.hasher, id, &c);
         let e = &mut self.conns[id as usize];
         e.fwd = no_key();
         e.rev = None;

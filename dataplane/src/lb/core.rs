@@ -14,6 +14,7 @@ use super::nat::{self, Parsed, Shape};
 use super::rss_steer::RssSteering;
 use super::snapshot::{HashKey, LbSnapshot, Mode, Service, MAX_SERVICES};
 use super::stats::{BackendStat, LbTally, ServiceStat};
+use super::table_hash::TableHasher;
 use super::tcp_state::{next_state, Direction, Timeouts};
 use crate::buf::PacketBuf;
 use crate::pipeline::counters::{Counter, Tally};
@@ -122,13 +123,27 @@ pub type PortMacs<'a> = &'a [[u8; 6]];
 
 impl LbCore {
     pub fn new(worker: u16, workers: u16, capacity: usize, local_addresses: usize) -> LbCore {
+        let hasher = *TableHasher::process();
+        LbCore::with_table_hasher(worker, workers, capacity, local_addresses, hasher)
+    }
+
+    /// As `new`, with the connection table hashing keys with `hasher` rather
+    /// than this process's keys (for the benchmark of a flood aimed at known
+    /// keys). Flows are then owned by `hasher`'s hash, not by `FlowKey::owner`.
+    pub fn with_table_hasher(
+        worker: u16,
+        workers: u16,
+        capacity: usize,
+        local_addresses: usize,
+        hasher: TableHasher,
+    ) -> LbCore {
         LbCore {
             worker,
             workers: workers.max(1),
             port_owner: PortOwner::new(workers),
             steer: None,
             steered_ports: 0,
-            table: ConnTable::new(capacity, 0),
+            table: ConnTable::with_hasher(capacity, 0, hasher),
             ports: LocalPorts::new(local_addresses, worker, workers.max(1)),
             rr: vec![0; MAX_SERVICES].into_boxed_slice(),
             loads: Loads::default(),
@@ -188,7 +203,7 @@ impl LbCore {
     /// classifier's answer for a VIP, when it has one.
     #[inline]
     pub fn prepare(&self, p: Parsed, at: Arrival, service: Option<u32>) -> Prepared {
-        let hash = p.key.table_hash();
+        let hash = self.table.hash(&p.key);
         self.table.prefetch_slot(hash);
         Prepared {
             p,

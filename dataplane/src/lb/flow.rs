@@ -3,6 +3,7 @@
 //! the same backend for the same flow).
 
 use super::rss_steer::RssSteering;
+use super::table_hash::TableHasher;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
@@ -28,24 +29,6 @@ impl PartialEq for FlowKey {
             && u128::from_ne_bytes(self.dst) == u128::from_ne_bytes(o.dst)
             && (self.sport, self.dport, self.proto, self.v6) == (o.sport, o.dport, o.proto, o.v6)
     }
-}
-
-/// Odd constants for [`FlowKey::table_hash`] (digits of pi); none can cancel a
-/// mapped IPv4 word (which always holds 0xffff in bytes 10-11).
-const TABLE_KEYS: [u64; 6] = [
-    0x243f_6a88_85a3_08d3,
-    0x1319_8a2e_0370_7345,
-    0xa409_3822_299f_31d1,
-    0x082e_fa98_ec4e_6c89,
-    0x4528_21e6_38d0_1377,
-    0xbe54_66cf_34e9_0c6d,
-];
-
-/// Multiplies and folds the 128-bit product: a cheap, well-mixing combine.
-#[inline]
-fn fold(a: u64, b: u64) -> u64 {
-    let p = (a as u128) * (b as u128);
-    (p as u64) ^ ((p >> 64) as u64)
 }
 
 fn to16(a: IpAddr) -> [u8; 16] {
@@ -108,18 +91,11 @@ impl FlowKey {
     }
 
     /// The hash that places a flow in a worker's connection table and picks the
-    /// worker that owns it. It never chooses a backend (that is `hash_5tuple`), so it
-    /// can trade xxh3's portability for speed: three 64x64->128 multiplies.
+    /// worker that owns it, with this process's keys (see [`TableHasher`]). The
+    /// packet path uses its table's copy of the keys.
     #[inline]
     pub fn table_hash(&self) -> u64 {
-        let (s, d) = (u128::from_le_bytes(self.src), u128::from_le_bytes(self.dst));
-        let rest = (self.sport as u64) << 32 | (self.dport as u64) << 16 | self.proto as u64;
-        let h = fold(s as u64 ^ TABLE_KEYS[0], d as u64 ^ TABLE_KEYS[1])
-            ^ fold(
-                (s >> 64) as u64 ^ TABLE_KEYS[2],
-                (d >> 64) as u64 ^ TABLE_KEYS[3],
-            );
-        fold(h ^ rest ^ TABLE_KEYS[4], TABLE_KEYS[5])
+        TableHasher::process().hash(self)
     }
 
     /// The worker (of `workers`) whose table holds this flow.
@@ -210,49 +186,9 @@ mod tests {
     }
 
     #[test]
-    fn table_hash_spreads_ports_and_addresses() {
-        // Every field moves the hash, and nearby flows spread over a small table.
-        let base = key().table_hash();
-        let mut k = key();
-        k.sport += 1;
-        assert_ne!(k.table_hash(), base);
-        let mut k = key();
-        k.proto = 17;
-        assert_ne!(k.table_hash(), base);
-        assert_ne!(key().reversed().table_hash(), base);
-        let mut buckets = [0u32; 64];
-        for port in 0..64 * 256u32 {
-            let mut k = key();
-            k.sport = port as u16;
-            buckets[(k.table_hash() >> 32) as usize % 64] += 1;
-        }
-        // 256 expected per bucket.
-        assert!(
-            buckets.iter().all(|&n| (200..=312).contains(&n)),
-            "{buckets:?}"
-        );
+    fn owners_of_no_workers_or_one() {
         assert_eq!(key().owner(0), 0);
         assert_eq!(key().owner(1), 0);
-        // Flows spread evenly over 3 workers, and the owner says nothing of
-        // the index bucket: the flows of one bucket spread as evenly.
-        let (mut owners, mut in_bucket) = ([0; 3], [0; 3]);
-        for port in 0..60_000u16 {
-            let mut k = key();
-            k.sport = port;
-            let w = k.owner(3) as usize;
-            owners[w] += 1;
-            if (k.table_hash() >> 32) & 15 == 0 {
-                in_bucket[w] += 1;
-            }
-        }
-        assert!(
-            owners.iter().all(|&n| (19_000..21_000).contains(&n)),
-            "{owners:?}"
-        );
-        assert!(
-            in_bucket.iter().all(|&n| (1_050..1_450).contains(&n)),
-            "{in_bucket:?}"
-        );
     }
 
     #[test]

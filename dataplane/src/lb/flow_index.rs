@@ -49,7 +49,7 @@ impl FlowIndex {
     /// Home slot of a hash: from its high half (the stored tag), so that deletion
     /// can recompute any slot's home from the slot alone.
     #[inline]
-    fn home(&self, hash: u64) -> usize {
+    pub fn home(&self, hash: u64) -> usize {
         (hash >> 32) as usize & self.mask
     }
 
@@ -98,6 +98,18 @@ impl FlowIndex {
         self.slots[i] = pack(hash, reference);
         self.len += 1;
         true
+    }
+
+    /// How many slots a look-up of an absent key with `hash` reads: the run of
+    /// taken slots from its home, and the empty one that ends it.
+    pub fn probes(&self, hash: u64) -> usize {
+        let mut i = self.home(hash);
+        let mut n = 1;
+        while self.slots[i] != EMPTY {
+            i = (i + 1) & self.mask;
+            n += 1;
+        }
+        n
     }
 
     /// Removes the entry with `hash` and `reference`; `false` if absent.

@@ -17,6 +17,7 @@ pub mod ring;
 pub mod rss_steer;
 pub mod snapshot;
 pub mod stats;
+pub mod table_hash;
 pub mod tcp_reset;
 pub mod tcp_state;
 pub mod timer_wheel;
