@@ -10,6 +10,7 @@ use dataplane::dpdk::ring::{handoff_ring, Consumer};
 use dataplane::dpdk::{MbufArray, RxQueue, TxQueue};
 use dataplane::lb::core::{Arrival, LbCore, LbVerdict};
 use dataplane::lb::snapshot::LbSnapshot;
+use dataplane::lb::table_hash::TableHasher;
 use dataplane::pipeline::control::Control;
 use dataplane::pipeline::counters::{Counter, Tally};
 use dataplane::pipeline::worker::{Handoff, LoopState, Worker, WorkerPort};
@@ -188,6 +189,18 @@ impl UnderTest {
         workers: u16,
         snap: LbSnapshot,
     ) -> UnderTest {
+        let hasher = *TableHasher::process();
+        UnderTest::hashed_by(bench, flows_capacity, workers, snap, hasher)
+    }
+
+    /// As `with`, the connection table hashing keys with `hasher`.
+    pub fn hashed_by(
+        bench: &mut Bench,
+        flows_capacity: usize,
+        workers: u16,
+        snap: LbSnapshot,
+        hasher: TableHasher,
+    ) -> UnderTest {
         let snap = Arc::new(snap);
         let locals = snap.local_flat.len();
         let (_, queries) = std::sync::mpsc::channel();
@@ -199,7 +212,7 @@ impl UnderTest {
             quit: Default::default(),
             tsc_hz: bench.tsc_hz,
             idle_sleep_us: 0,
-            lb: LbCore::new(0, workers, flows_capacity, locals),
+            lb: LbCore::with_table_hasher(0, workers, flows_capacity, locals, hasher),
             snapshot: Arc::new(ArcSwap::from(snap.clone())),
             handoff: Default::default(),
             port_index: vec![0; 8],

@@ -152,6 +152,7 @@ fn main() {
     scenarios::references(&mut b, &opts, &mut results);
     scenarios::established_v6(&mut b, &opts, &mut results);
     scenarios::new_flows(&mut b, &opts, &templates, &mut results);
+    scenarios::hash_flood(&mut b, &opts, &mut results);
     println!(
         "{}",
         serde_json::to_string_pretty(&json!({

@@ -13,10 +13,11 @@ use dataplane::dpdk::port::SYMMETRIC_RSS_KEY;
 use dataplane::lb::flow::FlowKey;
 use dataplane::lb::rss_steer::RssSteering;
 use dataplane::lb::snapshot::SchedKind;
+use dataplane::lb::table_hash::{aimed_at_published, TableHasher};
 use dataplane::pipeline::counters::Counter;
 use dataplane::wire::{ipv4, tcp};
 use serde_json::{json, Value};
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
 /// Entries of the table a SYN flood has filled (`... table full of half-open ones`).
@@ -258,5 +259,44 @@ pub fn new_flows(
                             "ratio_to_bare": c / bare, "added_cycles": c - bare, "packets": n,
                             "reclaimed": reclaimed,
                             "note": "includes the IPv4 checksum rewrite that makes each SYN a new flow"}));
+    }
+}
+
+/// Flows in a SYN flood aimed at the table hash (`flood aimed at ...`).
+const AIMED_FLOWS: usize = 8192;
+
+/// A SYN flood whose flows were chosen, from the published keys, to start
+/// their look-ups in one stretch of 64 index slots of a table of 65536
+/// connections; each SYN sent again is a look-up. Against a table hashed by
+/// the published keys (what every Weir did before the keys were drawn per
+/// process) and one hashed by this process's keys.
+pub fn hash_flood(b: &mut Bench, o: &Opts, out: &mut Vec<Value>) {
+    let labels = [
+        "SYN flood aimed at the table hash: published keys (before)",
+        "SYN flood aimed at the table hash: keys drawn at start (now)",
+    ];
+    if !labels.iter().any(|l| o.wanted(l)) {
+        return;
+    }
+    let aimed = aimed_at_published(FULL_TABLE, 64, AIMED_FLOWS, VIP_DR, 80);
+    let syn = |k: &FlowKey| match k.src_ip() {
+        IpAddr::V4(src) => frame(src, k.sport, VIP_DR, tcp::flags::SYN),
+        IpAddr::V6(_) => unreachable!("aimed flows are IPv4"),
+    };
+    let templates: Vec<[u8; FRAME_LEN]> = aimed.iter().map(syn).collect();
+    for (label, hasher) in labels
+        .iter()
+        .zip([TableHasher::PUBLISHED, *TableHasher::process()])
+    {
+        if !o.wanted(label) {
+            continue;
+        }
+        let mut w = Box::new(UnderTest::hashed_by(b, FULL_TABLE, 1, snapshot(), hasher));
+        w.establish_with(AIMED_FLOWS, false, |i| templates[i].to_vec());
+        let probes = aimed.iter().map(|k| w.worker.lb.table.home_slot(k).1);
+        let longest = probes.max().unwrap_or(0);
+        let mut r = established(b, w.as_mut(), label, &templates, o);
+        r["longest_look_up_slots"] = json!(longest);
+        out.push(r);
     }
 }
