@@ -17,6 +17,7 @@ mod manager;
 mod manager_id_tests;
 #[cfg(test)]
 mod manager_tests;
+mod memory_check;
 mod metrics;
 mod metrics_http;
 mod neigh;
@@ -79,7 +80,7 @@ fn main() -> ExitCode {
         Command::Check { config } => match config::load(&config) {
             Ok(cfg) => {
                 println!(
-                    "{}: OK: {} worker(s), {} port(s): {}",
+                    "{}: OK: {} worker(s), {} port(s): {}; connection tables {}",
                     config.display(),
                     cfg.workers(),
                     cfg.ports.len(),
@@ -87,7 +88,8 @@ fn main() -> ExitCode {
                         .iter()
                         .map(|p| format!("{} ({})", p.name, p.device.dpdk_name()))
                         .collect::<Vec<_>>()
-                        .join(", ")
+                        .join(", "),
+                    memory_check::size(memory_check::tables_need(&cfg)),
                 );
                 ExitCode::SUCCESS
             }

@@ -3,7 +3,8 @@
 //! same host interface) is refused here, and so is a metrics address another
 //! process holds. Past this point it would attach to
 //! the running one's port and TAP device, where the kernel would share their
-//! packets between the two, and would take its admin socket.
+//! packets between the two, and would take its admin socket. And connection
+//! tables bigger than the memory left are refused (see `memory_check`).
 
 use crate::config::model::Config;
 use std::ffi::CString;
@@ -29,6 +30,7 @@ pub fn check(cfg: &Config) -> Result<(), String> {
             }
         }
     }
+    crate::memory_check::check(cfg)?;
     if !cfg.admin.metrics.is_empty() {
         // Bound and let go at once; weir binds it again once running.
         if let Err(e) = std::net::TcpListener::bind(&cfg.admin.metrics) {

@@ -10,7 +10,8 @@ use crate::manager::{Manager, Parts, PortView, Who};
 use crate::neigh::Resolver;
 use crate::rss_rule::{self, ByRss, PortRss};
 use crate::{
-    admin, eal_args, health, hostif, log, metrics, metrics_http, preflight, reload, signals, stats,
+    admin, eal_args, health, hostif, log, memory_check, metrics, metrics_http, preflight, reload,
+    signals, stats,
 };
 use arc_swap::ArcSwap;
 use dataplane::dpdk::error::DpdkError;
@@ -60,6 +61,12 @@ impl PortState {
 /// Runs until stopped. `Ok` carries the final counters; `Err` a message for the user.
 pub fn run(cfg: &Config, cfg_path: &std::path::Path) -> Result<stats::Summary, String> {
     preflight::check(cfg)?;
+    log!(
+        "connection tables: {} worker(s) x {} entries, {}",
+        cfg.workers(),
+        cfg.conn_table.capacity,
+        memory_check::size(memory_check::tables_need(cfg))
+    );
     let args = eal_args::build(cfg);
     log!("starting EAL: {}", args[1..].join(" "));
     let eal = Eal::init(&args).map_err(|e| e.to_string())?;

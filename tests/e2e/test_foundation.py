@@ -228,6 +228,38 @@ def test_a_taken_metrics_address_is_refused_before_anything_starts(testbed, tmp_
         holder.kill()
 
 
+def mem_available():
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemAvailable:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no MemAvailable in /proc/meminfo")
+
+
+def test_connection_tables_bigger_than_the_memory_left_are_refused_before_anything_starts(testbed, tmp_path):
+    # 2^24 entries per worker take ~2.8 GiB; enough workers for more than this
+    # machine has left (before, weir wrote its tables until the OOM killer came).
+    per_worker = 2.8 * 2**30
+    workers = int(mem_available() / per_worker) + 2
+    assert workers <= 127, "a machine this big needs a bigger test"
+    text = base_config(workers=workers, capacity=16777216) + admin_section(testbed.rid)
+    w = Weir(testbed, config_text=text, tmp_path=tmp_path)
+    assert w.proc.wait(timeout=10) == 1
+    log = w.log()
+    m = re.search(r"conn_table.capacity 16777216 with (\d+) worker\(s\) needs ([\d.]+) GiB for the "
+                  r"connection tables, and ([\d.]+) GiB is available \(the machine's MemAvailable\): "
+                  r"lower conn_table.capacity", log)
+    assert m and int(m.group(1)) == workers, log
+    assert float(m.group(2)) > float(m.group(3)), log
+    assert abs(float(m.group(2)) - workers * per_worker / 2**30) < 0.1 * workers, log
+    assert "starting EAL" not in log, log
+    assert "weir0" not in testbed.exec("lb", "ip", "-o", "link").stdout
+    # What `weir check` says the tables take, for the same config.
+    path = tmp_path / "big.toml"
+    path.write_text(text)
+    r = run([WEIR_BIN, "check", "--config", str(path)])
+    assert f"OK: {workers} worker(s)" in r.stdout and f"connection tables {m.group(2)} GiB" in r.stdout, r.stdout
+
+
 def test_sigterm_stops_within_a_second_and_leaves_nothing(testbed, weir):
     assert ping(testbed, "cl", VIP4, count=2) == (2, 0)
     assert "weir0" in testbed.exec("lb", "ip", "-o", "link").stdout

@@ -149,6 +149,21 @@ fn unindex(index: &mut FlowIndex, hasher: &TableHasher, id: u32, c: &Conn) {
 }
 
 impl ConnTable {
+    /// Bytes a table for `capacity` connections takes (entries, their in-use
+    /// flags and free list, the index of both keys, the timer wheel): what
+    /// `weir run` checks the machine has before it starts the workers.
+    pub fn memory_for(capacity: usize) -> usize {
+        let capacity = ConnTable::clamped(capacity);
+        let per_entry = std::mem::size_of::<Conn>() + std::mem::size_of::<bool>() + 4;
+        capacity * per_entry
+            + FlowIndex::memory_for(capacity * 2)
+            + TimerWheel::memory_for(capacity)
+    }
+
+    fn clamped(capacity: usize) -> usize {
+        capacity.clamp(1, (u32::MAX >> 2) as usize)
+    }
+
     /// A table for `capacity` connections, everything allocated now, hashing
     /// keys with this process's [`TableHasher`].
     pub fn new(capacity: usize, now: u64) -> ConnTable {
@@ -157,7 +172,7 @@ impl ConnTable {
 
     /// As `new`, hashing keys with `hasher`.
     pub fn with_hasher(capacity: usize, now: u64, hasher: TableHasher) -> ConnTable {
-        let capacity = capacity.clamp(1, (u32::MAX >> 2) as usize);
+        let capacity = ConnTable::clamped(capacity);
         ConnTable {
             conns: HugeArray::new(capacity, Conn::default()),
             in_use: HugeArray::new(capacity, false),

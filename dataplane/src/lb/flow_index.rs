@@ -27,9 +27,19 @@ fn reference_of(slot: u64) -> u32 {
 }
 
 impl FlowIndex {
+    /// Slots of an index for up to `max_len` keys: at most half full.
+    fn slots_for(max_len: usize) -> usize {
+        (max_len.max(8) * 2).next_power_of_two()
+    }
+
+    /// Bytes an index for up to `max_len` keys takes.
+    pub fn memory_for(max_len: usize) -> usize {
+        FlowIndex::slots_for(max_len) * std::mem::size_of::<u64>()
+    }
+
     /// An index for up to `max_len` keys, at most half full.
     pub fn with_capacity(max_len: usize) -> FlowIndex {
-        let size = (max_len.max(8) * 2).next_power_of_two();
+        let size = FlowIndex::slots_for(max_len);
         FlowIndex {
             slots: HugeArray::new(size, EMPTY),
             mask: size - 1,

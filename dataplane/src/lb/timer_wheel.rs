@@ -36,6 +36,12 @@ fn slot_of(tick: u64) -> usize {
 
 impl TimerWheel {
     /// A wheel for entries `0..capacity`, starting at tick `now`.
+    /// Bytes a wheel for `capacity` entries takes.
+    pub fn memory_for(capacity: usize) -> usize {
+        let per_entry = 2 * std::mem::size_of::<u32>() + std::mem::size_of::<u64>();
+        2 * WHEEL_SLOTS * std::mem::size_of::<u32>() + capacity * per_entry
+    }
+
     pub fn new(capacity: usize, now: u64) -> TimerWheel {
         TimerWheel {
             heads: vec![NIL; WHEEL_SLOTS].into_boxed_slice(),

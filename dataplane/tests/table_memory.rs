@@ -1,0 +1,31 @@
+//! What a connection table is said to take (`ConnTable::memory_for`, which
+//! `weir run` checks against the machine's free memory) against what creating
+//! one adds to this process's resident memory. A test binary of its own, so
+//! that no other test allocates meanwhile.
+
+use dataplane::lb::conn_table::ConnTable;
+
+/// Resident bytes of this process.
+fn resident() -> usize {
+    let statm = std::fs::read_to_string("/proc/self/statm").expect("statm");
+    let pages: usize = statm.split_whitespace().nth(1).unwrap().parse().unwrap();
+    // SAFETY: sysconf has no preconditions.
+    pages * unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as usize
+}
+
+#[test]
+fn a_table_takes_the_memory_it_is_said_to() {
+    // Tables big enough that the heap's own resident slack does not count.
+    for capacity in [1 << 20, 3_000_000] {
+        let before = resident();
+        let table = ConnTable::new(capacity, 0);
+        let grown = resident() - before;
+        let said = ConnTable::memory_for(capacity);
+        let ratio = grown as f64 / said as f64;
+        assert!(
+            (0.95..1.05).contains(&ratio),
+            "{capacity} entries: {grown} bytes resident, {said} said"
+        );
+        drop(table);
+    }
+}

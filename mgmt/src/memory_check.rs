@@ -1,0 +1,141 @@
+//! Whether the machine has the memory the workers' connection tables take,
+//! checked before the EAL starts. The tables are written in full when the
+//! workers are made (`conn_table.capacity` entries each, ~180 bytes an entry),
+//! so a capacity the machine cannot hold would end in the kernel's OOM killer
+//! some seconds into the start, with nothing said; in a container, at its
+//! cgroup's limit, long before the machine runs short.
+
+use crate::config::model::Config;
+use dataplane::lb::conn_table::ConnTable;
+
+/// Bytes the workers' connection tables take together.
+pub fn tables_need(cfg: &Config) -> u64 {
+    cfg.workers() as u64 * ConnTable::memory_for(cfg.conn_table.capacity as usize) as u64
+}
+
+/// `Err` when the tables need more than this process may still take.
+pub fn check(cfg: &Config) -> Result<(), String> {
+    let need = tables_need(cfg);
+    match available() {
+        Some((free, from)) if need > free => Err(format!(
+            "conn_table.capacity {} with {} worker(s) needs {} for the connection tables, \
+             and {} is available ({from}): lower conn_table.capacity or the workers",
+            cfg.conn_table.capacity,
+            cfg.workers(),
+            size(need),
+            size(free),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The memory this process may still take, and where that figure comes from:
+/// the machine's `MemAvailable`, or its memory cgroup's limit less what the
+/// cgroup uses, whichever is less. `None` when neither can be read.
+fn available() -> Option<(u64, &'static str)> {
+    let machine = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|t| mem_available(&t))
+        .map(|b| (b, "the machine's MemAvailable"));
+    let cgroup = cgroup_room().map(|b| (b, "under the memory cgroup's limit"));
+    match (machine, cgroup) {
+        (Some(m), Some(c)) => Some(if c.0 < m.0 { c } else { m }),
+        (m, c) => m.or(c),
+    }
+}
+
+/// `MemAvailable` from the text of `/proc/meminfo`, in bytes.
+fn mem_available(meminfo: &str) -> Option<u64> {
+    let line = meminfo.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// Room left under this process's memory cgroup limit, when it has one
+/// (cgroup v2's `memory.max`, or v1's `memory.limit_in_bytes`).
+fn cgroup_room() -> Option<u64> {
+    let own = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    let read = |path: String| std::fs::read_to_string(path).ok();
+    if let Some(dir) = cgroup_dir(&own, true) {
+        let base = format!("/sys/fs/cgroup{dir}");
+        if let (Some(max), Some(used)) = (
+            read(format!("{base}/memory.max")),
+            read(format!("{base}/memory.current")),
+        ) {
+            return room(&max, &used);
+        }
+    }
+    let dir = cgroup_dir(&own, false)?;
+    let base = format!("/sys/fs/cgroup/memory{dir}");
+    room(
+        &read(format!("{base}/memory.limit_in_bytes"))?,
+        &read(format!("{base}/memory.usage_in_bytes"))?,
+    )
+}
+
+/// This process's cgroup directory from `/proc/self/cgroup`: the unified
+/// hierarchy's (`0::/path`) when `v2`, else the v1 memory controller's.
+fn cgroup_dir(own: &str, v2: bool) -> Option<&str> {
+    own.lines().find_map(|l| {
+        let mut f = l.splitn(3, ':');
+        let (_, controllers, path) = (f.next()?, f.next()?, f.next()?);
+        let wanted = if v2 {
+            controllers.is_empty()
+        } else {
+            controllers.split(',').any(|c| c == "memory")
+        };
+        wanted.then_some(path)
+    })
+}
+
+/// Limit less usage; `None` for no limit ("max", or v1's near-2^63 value).
+fn room(limit: &str, used: &str) -> Option<u64> {
+    let limit: u64 = limit.trim().parse().ok()?;
+    let used: u64 = used.trim().parse().ok()?;
+    (limit < 1 << 60).then(|| limit.saturating_sub(used))
+}
+
+/// Bytes in GiB or MiB, for people.
+pub fn size(bytes: u64) -> String {
+    const MIB: f64 = (1 << 20) as f64;
+    let mib = bytes as f64 / MIB;
+    if mib >= 1024.0 {
+        format!("{:.1} GiB", mib / 1024.0)
+    } else {
+        format!("{mib:.1} MiB")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mem_available_is_read_in_bytes() {
+        let t = "MemTotal:       24608360 kB\nMemFree:        22000000 kB\n\
+                 MemAvailable:   23000000 kB\nBuffers: 1 kB\n";
+        assert_eq!(mem_available(t), Some(23_000_000 * 1024));
+        assert_eq!(mem_available("MemTotal: 1 kB\n"), None);
+    }
+
+    #[test]
+    fn cgroup_directories_and_limits() {
+        let v1 = "9:name=systemd:/\n4:memory:/process_api/7d43\n1:cpu:/\n0::/\n";
+        assert_eq!(cgroup_dir(v1, false), Some("/process_api/7d43"));
+        let v2 = "0::/system.slice/weir.service\n";
+        assert_eq!(cgroup_dir(v2, true), Some("/system.slice/weir.service"));
+        assert_eq!(cgroup_dir(v2, false), None);
+        let both = "5:cpuacct,memory:/a\n0::/b\n";
+        assert_eq!(cgroup_dir(both, false), Some("/a"));
+        assert_eq!(room("4294967296\n", "1073741824\n"), Some(3 << 30));
+        assert_eq!(room("max\n", "1073741824\n"), None);
+        assert_eq!(room("9223372036854771712\n", "834072576\n"), None);
+        assert_eq!(room("1000\n", "2000\n"), Some(0));
+    }
+
+    #[test]
+    fn sizes_for_people() {
+        assert_eq!(size(11 << 20), "11.0 MiB");
+        assert_eq!(size(3 << 30), "3.0 GiB");
+    }
+}
