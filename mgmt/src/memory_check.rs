@@ -15,13 +15,23 @@ pub fn tables_need(cfg: &Config) -> u64 {
 
 /// `Err` when the tables need more than this process may still take.
 pub fn check(cfg: &Config) -> Result<(), String> {
-    let need = tables_need(cfg);
-    match available() {
+    let what = (cfg.conn_table.capacity, cfg.workers());
+    judge(what, tables_need(cfg), available())
+}
+
+/// `Err` when `need` bytes for tables of `(capacity, workers)` is more than
+/// `available` (bytes, and where that figure comes from); `Ok` when nothing
+/// could be read.
+fn judge(
+    (capacity, workers): (u32, usize),
+    need: u64,
+    available: Option<(u64, &str)>,
+) -> Result<(), String> {
+    match available {
         Some((free, from)) if need > free => Err(format!(
-            "conn_table.capacity {} with {} worker(s) needs {} for the connection tables, \
-             and {} is available ({from}): lower conn_table.capacity or the workers",
-            cfg.conn_table.capacity,
-            cfg.workers(),
+            "conn_table.capacity {capacity} with {workers} worker(s) needs {} for the \
+             connection tables, and {} is available ({from}): lower conn_table.capacity \
+             or the workers",
             size(need),
             size(free),
         )),
@@ -38,9 +48,14 @@ fn available() -> Option<(u64, &'static str)> {
         .and_then(|t| mem_available(&t))
         .map(|b| (b, "the machine's MemAvailable"));
     let cgroup = cgroup_room().map(|b| (b, "under the memory cgroup's limit"));
-    match (machine, cgroup) {
-        (Some(m), Some(c)) => Some(if c.0 < m.0 { c } else { m }),
-        (m, c) => m.or(c),
+    least(machine, cgroup)
+}
+
+/// The smaller of two figures, either of which may be missing.
+fn least<'a>(a: Option<(u64, &'a str)>, b: Option<(u64, &'a str)>) -> Option<(u64, &'a str)> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(if b.0 < a.0 { b } else { a }),
+        (a, b) => a.or(b),
     }
 }
 
@@ -131,6 +146,57 @@ mod tests {
         assert_eq!(room("max\n", "1073741824\n"), None);
         assert_eq!(room("9223372036854771712\n", "834072576\n"), None);
         assert_eq!(room("1000\n", "2000\n"), Some(0));
+    }
+
+    #[test]
+    fn tables_bigger_than_what_is_left_are_refused() {
+        let said = judge((1 << 24, 2), 6 << 30, Some((5 << 30, "here")));
+        assert_eq!(
+            said.unwrap_err(),
+            "conn_table.capacity 16777216 with 2 worker(s) needs 6.0 GiB for the connection \
+             tables, and 5.0 GiB is available (here): lower conn_table.capacity or the workers"
+        );
+        assert!(judge((1 << 24, 2), 5 << 30, Some((5 << 30, "here"))).is_ok());
+        assert!(judge((1 << 24, 2), 6 << 30, None).is_ok());
+    }
+
+    #[test]
+    fn this_machine_says_what_is_left() {
+        let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap();
+        let total: u64 = meminfo
+            .lines()
+            .next()
+            .unwrap()
+            .split_whitespace()
+            .nth(1)
+            .unwrap()
+            .parse()
+            .unwrap();
+        let (free, _) = available().expect("MemAvailable or a cgroup limit");
+        assert!(
+            free > 64 << 20 && free <= total * 1024,
+            "{free} of {total} KiB"
+        );
+    }
+
+    #[test]
+    fn the_least_figure_counts() {
+        let (m, c) = (Some((8, "machine")), Some((5, "cgroup")));
+        assert_eq!(least(m, c), c);
+        assert_eq!(least(c, m), c);
+        assert_eq!(least(m, None), m);
+        assert_eq!(least(None, c), c);
+        assert_eq!(least(None, None), None);
+    }
+
+    #[test]
+    fn every_worker_has_its_table() {
+        let text = include_str!("../../examples/weir.toml")
+            .replace("worker_cpus = [1]", "worker_cpus = [1, 1, 1]")
+            .replace("qpairs=1", "qpairs=3")
+            .replace("capacity = 65536", "capacity = 100000");
+        let cfg = crate::config::parse(&text, std::path::Path::new("t.toml")).unwrap();
+        assert_eq!(tables_need(&cfg), 3 * ConnTable::memory_for(100_000) as u64);
     }
 
     #[test]

@@ -153,8 +153,21 @@ mod tests {
             assert_ne!(h.hash(&k), base);
             assert_ne!(h.hash(&key(40000).reversed()), base);
             let mut buckets = [0u32; 64];
+            let mut seen = std::collections::HashSet::new();
             for port in 0..64 * 256u32 {
-                buckets[(h.hash(&key(port as u16)) >> 32) as usize % 64] += 1;
+                let hash = h.hash(&key(port as u16));
+                buckets[(hash >> 32) as usize % 64] += 1;
+                // No two of them alike: no bit of the input is lost.
+                assert!(seen.insert(hash), "port {port}");
+            }
+            // IPv6 clients, and VIPs, from 4096 /64s: the address words an
+            // IPv4 key leaves zero count too.
+            let v6 = |net| std::net::Ipv6Addr::new(0x2001, 0xdb8, 1, net, 0, 0, 0, 1).into();
+            for net in 0..4096u16 {
+                let from = FlowKey::new(v6(net), v6(0), 40000, 80, 6);
+                let to = FlowKey::new(v6(0), v6(net), 40000, 80, 6);
+                assert!(seen.insert(h.hash(&from)), "client net {net}");
+                assert!(net == 0 || seen.insert(h.hash(&to)), "vip net {net}");
             }
             // 256 expected per bucket.
             assert!(
