@@ -143,6 +143,7 @@ impl Manager {
                     crate::config::model::HashKeyConfig::FiveTuple => HashKey::FiveTuple,
                     crate::config::model::HashKeyConfig::Source => HashKey::Source,
                 },
+                hash_seed: s.hash_seed,
                 // Only its own scheduler reads the order (up to 4096 long, at
                 // a cost of its length times the pool's size).
                 wrr: if sched == SchedKind::WeightedRoundRobin {
@@ -196,6 +197,7 @@ fn placeholder_service(id: usize) -> Service {
         mode: Mode::Dr,
         sched: SchedKind::RingHash,
         hash_key: HashKey::FiveTuple,
+        hash_seed: dataplane::lb::flow::FLOW_HASH_SEED,
         backends: Vec::new(),
         weights: Vec::new(),
         ports: Vec::new(),

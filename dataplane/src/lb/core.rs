@@ -472,13 +472,14 @@ fn next_hop(
     }
 }
 
-/// The hash the ring chooses a backend by (xxh3, portable across appliances);
+/// The hash the ring chooses a backend by (xxh3 with the service's seed,
+/// portable across appliances);
 /// computed for new flows only.
 #[inline]
 fn key_hash(svc: &Service, key: &FlowKey) -> u64 {
     match svc.hash_key {
-        HashKey::FiveTuple => key.hash_5tuple(),
-        HashKey::Source => key.hash_source(),
+        HashKey::FiveTuple => key.hash_5tuple(svc.hash_seed),
+        HashKey::Source => key.hash_source(svc.hash_seed),
     }
 }
 

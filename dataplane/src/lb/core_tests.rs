@@ -92,6 +92,7 @@ pub(super) fn snap_of(f: &Family, mode: Mode, sched: SchedKind, weights: &[u32])
         mode,
         sched,
         hash_key: HashKey::FiveTuple,
+        hash_seed: crate::lb::flow::FLOW_HASH_SEED,
         backends: (0..weights.len() as u32).collect(),
         weights: weights.to_vec(),
         ports: vec![8080; weights.len()],
@@ -421,6 +422,31 @@ fn schedulers_choose_as_documented() {
     let got = flows(&mut LbCore::new(0, 1, 64, 1), &s, 8);
     let count = |b| got.iter().filter(|&&x| x == b).count();
     assert_eq!((count(0), count(1), count(2)), (2, 2, 4));
+}
+
+#[test]
+fn a_services_hash_secret_decides_its_picks_alike_on_every_appliance() {
+    // Each flow's backend, on a fresh core (another appliance, or this one
+    // after a restart), for a service hashing with `seed`.
+    let picks = |seed: u64| -> Vec<usize> {
+        let mut s = snap(Mode::Dr, SchedKind::RingHash, &[1, 1, 1]);
+        s.services[0].hash_seed = seed;
+        let mut core = LbCore::new(0, 1, 1024, 1);
+        (0..300)
+            .map(|i| {
+                let f = tcp_frame(CLIENT, 20000 + i, VIP, 80, tcp::flags::SYN, 0);
+                let (v, out, _) = run(&mut core, &s, &f, false);
+                assert_eq!(v, LbVerdict::Tx(0));
+                backend_of(&out)
+            })
+            .collect()
+    };
+    let secret = crate::lb::flow::seed_from_secret("a secret of the pair");
+    let (published, keyed) = (picks(crate::lb::flow::FLOW_HASH_SEED), picks(secret));
+    assert_eq!(keyed, picks(secret));
+    // Another seed is another hash: about two thirds of the flows move.
+    let moved = (0..300).filter(|&i| published[i] != keyed[i]).count();
+    assert!((150..250).contains(&moved), "{moved} of 300 moved");
 }
 
 #[test]

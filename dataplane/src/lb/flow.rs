@@ -7,8 +7,16 @@ use super::table_hash::TableHasher;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
-/// Fixed seed: changing it moves every flow to another backend.
+/// The published seed: a service without a `hash_secret` hashes flows with it.
+/// Changing a service's seed moves its flows to other backends.
 pub const FLOW_HASH_SEED: u64 = 0x5745_4952_4c42_0001; // "WEIRLB\0\1"
+
+/// The seed of a service's flow hash from its `hash_secret`: the same secret on
+/// both appliances of a pair gives both the same picks, and clients who do not
+/// know it cannot choose flows that all land on one backend.
+pub fn seed_from_secret(secret: &str) -> u64 {
+    xxh3_64_with_seed(secret.as_bytes(), FLOW_HASH_SEED)
+}
 
 /// A 5-tuple of one direction. Addresses are stored as 16 bytes (IPv4 mapped).
 #[derive(Debug, Clone, Copy, Eq)]
@@ -116,31 +124,31 @@ impl FlowKey {
 
     /// Hash of the full 5-tuple.
     #[inline]
-    pub fn hash_5tuple(&self) -> u64 {
+    pub fn hash_5tuple(&self, seed: u64) -> u64 {
         let mut b = [0u8; 37];
         b[..16].copy_from_slice(&self.src);
         b[16..32].copy_from_slice(&self.dst);
         b[32..34].copy_from_slice(&self.sport.to_be_bytes());
         b[34..36].copy_from_slice(&self.dport.to_be_bytes());
         b[36] = self.proto;
-        xxh3_64_with_seed(&b, FLOW_HASH_SEED)
+        xxh3_64_with_seed(&b, seed)
     }
 
     /// Hash of (source, destination, protocol): the same for every fragment of a
     /// datagram.
     #[inline]
-    pub fn hash_3tuple(&self) -> u64 {
+    pub fn hash_3tuple(&self, seed: u64) -> u64 {
         let mut b = [0u8; 33];
         b[..16].copy_from_slice(&self.src);
         b[16..32].copy_from_slice(&self.dst);
         b[32] = self.proto;
-        xxh3_64_with_seed(&b, FLOW_HASH_SEED)
+        xxh3_64_with_seed(&b, seed)
     }
 
     /// Hash of the source address only (client stickiness).
     #[inline]
-    pub fn hash_source(&self) -> u64 {
-        xxh3_64_with_seed(&self.src, FLOW_HASH_SEED)
+    pub fn hash_source(&self, seed: u64) -> u64 {
+        xxh3_64_with_seed(&self.src, seed)
     }
 }
 
@@ -169,7 +177,8 @@ mod tests {
     #[test]
     fn hash_is_deterministic_and_seeded() {
         // A golden value: if this changes, every deployed flow would move.
-        assert_eq!(key().hash_5tuple(), key().hash_5tuple());
+        let seed = FLOW_HASH_SEED;
+        assert_eq!(key().hash_5tuple(seed), key().hash_5tuple(seed));
         let golden = xxh3_64_with_seed(
             &[
                 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 198, 18, 0, 10, 0, 0, 0, 0, 0, 0, 0, 0,
@@ -177,12 +186,20 @@ mod tests {
             ],
             FLOW_HASH_SEED,
         );
-        assert_eq!(key().hash_5tuple(), golden);
+        assert_eq!(key().hash_5tuple(seed), golden);
         let mut other = key();
         other.sport = 40001;
-        assert_ne!(other.hash_5tuple(), key().hash_5tuple());
-        assert_eq!(other.hash_source(), key().hash_source());
-        assert_eq!(other.hash_3tuple(), key().hash_3tuple());
+        assert_ne!(other.hash_5tuple(seed), key().hash_5tuple(seed));
+        assert_eq!(other.hash_source(seed), key().hash_source(seed));
+        assert_eq!(other.hash_3tuple(seed), key().hash_3tuple(seed));
+        // A secret gives another seed, the same for the same secret.
+        let secret = seed_from_secret("pair secret");
+        assert_eq!(secret, seed_from_secret("pair secret"));
+        assert_ne!(secret, seed_from_secret("pair secreT"));
+        assert_ne!(secret, FLOW_HASH_SEED);
+        assert_ne!(key().hash_5tuple(secret), golden);
+        assert_ne!(key().hash_source(secret), key().hash_source(seed));
+        assert_ne!(key().hash_3tuple(secret), key().hash_3tuple(seed));
     }
 
     #[test]

@@ -59,6 +59,7 @@ fn snapshot(generation: u64, services: &[(SchedKind, Vec<(u32, u32)>)]) -> LbSna
             mode: Mode::Dr,
             sched: *sched,
             hash_key: HashKey::FiveTuple,
+            hash_seed: crate::lb::flow::FLOW_HASH_SEED,
             backends: pool.iter().map(|p| p.0).collect(),
             weights: pool.iter().map(|p| p.1).collect(),
             ports: vec![8080; pool.len()],

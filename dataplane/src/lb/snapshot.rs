@@ -65,6 +65,11 @@ pub struct Service {
     pub mode: Mode,
     pub sched: SchedKind,
     pub hash_key: HashKey,
+    /// Seed of the flow hash that picks backends ([`FLOW_HASH_SEED`], or the
+    /// service's `hash_secret`'s).
+    ///
+    /// [`FLOW_HASH_SEED`]: super::flow::FLOW_HASH_SEED
+    pub hash_seed: u64,
     /// Backend ids, in pool order.
     pub backends: Vec<u32>,
     /// Their weights in this service (0: no new flows).

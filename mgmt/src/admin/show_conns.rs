@@ -147,8 +147,8 @@ pub(super) fn show_flow(m: &mut Manager, args: &[&str], _: &Who) -> Result<Reply
     };
     let svc = &snap.services[sid as usize];
     let h = match svc.hash_key {
-        dataplane::lb::snapshot::HashKey::FiveTuple => key.hash_5tuple(),
-        dataplane::lb::snapshot::HashKey::Source => key.hash_source(),
+        dataplane::lb::snapshot::HashKey::FiveTuple => key.hash_5tuple(svc.hash_seed),
+        dataplane::lb::snapshot::HashKey::Source => key.hash_source(svc.hash_seed),
     };
     let idx = svc.ring.choose(h);
     let backend = svc

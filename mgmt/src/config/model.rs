@@ -264,6 +264,11 @@ pub struct ServiceConfig {
     pub scheduler: SchedulerConfig,
     #[serde(default)]
     pub hash_key: HashKeyConfig,
+    /// Keys the flow hash that picks backends (give both appliances of a pair
+    /// the same); without it, the published seed, which lets clients choose
+    /// flows that all land on one backend.
+    #[serde(default)]
+    pub hash_secret: Option<String>,
     pub pool: String,
     /// Forward fragments by a (source, destination, protocol) hash (`dr` only).
     #[serde(default)]
@@ -392,6 +397,8 @@ pub struct Service {
     pub mode: ModeConfig,
     pub scheduler: SchedulerConfig,
     pub hash_key: HashKeyConfig,
+    /// Seed of the flow hash (from `hash_secret`, or the published one).
+    pub hash_seed: u64,
     /// Index into `Config::pools`.
     pub pool: usize,
     pub fragments: bool,

@@ -418,6 +418,16 @@ fn validate_services(
                 ));
             }
         }
+        let hash_seed = match s.hash_secret.as_deref() {
+            None => dataplane::lb::flow::FLOW_HASH_SEED,
+            Some(secret) if secret.chars().count() < 16 => {
+                return Err(invalid(
+                    path.key("hash_secret"),
+                    "at least 16 characters: a secret clients cannot guess",
+                ))
+            }
+            Some(secret) => dataplane::lb::flow::seed_from_secret(secret),
+        };
         if s.fragments && s.mode != ModeConfig::Dr {
             return Err(invalid(
                 path.key("fragments"),
@@ -432,6 +442,7 @@ fn validate_services(
             mode: s.mode,
             scheduler: s.scheduler,
             hash_key: s.hash_key,
+            hash_seed,
             pool,
             fragments: s.fragments,
         });

@@ -177,7 +177,7 @@ fn by_three_tuple<B: PacketBuf>(
     macs: PortMacs<'_>,
     tally: &mut Tally,
 ) -> LbVerdict {
-    let idx = svc.ring.choose(p.key.hash_3tuple());
+    let idx = svc.ring.choose(p.key.hash_3tuple(svc.hash_seed));
     let Some(&backend) = svc.backends.get(idx as usize) else {
         return LbVerdict::Drop(Counter::DropNoBackend);
     };
