@@ -154,7 +154,8 @@ impl ConnTable {
     /// `weir run` checks the machine has before it starts the workers.
     pub fn memory_for(capacity: usize) -> usize {
         let capacity = ConnTable::clamped(capacity);
-        let per_entry = std::mem::size_of::<Conn>() + std::mem::size_of::<bool>() + 4;
+        // An entry, its in-use flag and its place in the free list.
+        let per_entry = size_of::<Conn>() + size_of::<bool>() + size_of::<u32>();
         capacity * per_entry
             + FlowIndex::memory_for(capacity * 2)
             + TimerWheel::memory_for(capacity)
