@@ -514,7 +514,7 @@ mod tests {
         for k in [gone.fwd, gone.rev.unwrap()] {
             assert_eq!(t.lookup(&k), None);
             // Staged before the reclaim: its candidate no longer holds it.
-            let h = k.table_hash();
+            let h = t.hash(&k);
             let staged = Staged::Candidate(reference(closed, Direction::Forward));
             assert_eq!(t.confirm(&k, h, staged), None);
         }
@@ -550,7 +550,7 @@ mod tests {
                 (c.fwd, Direction::Forward),
                 (c.rev.unwrap(), Direction::Reverse),
             ] {
-                let h = k.table_hash();
+                let h = t.hash(&k);
                 let staged = t.stage(h);
                 assert!(matches!(staged, Staged::Candidate(_)), "flow {i}");
                 assert_eq!(t.confirm(&k, h, staged), Some(Hit { id, dir }));
@@ -563,7 +563,7 @@ mod tests {
             }
         }
         let absent = conn(9999, 9999, 0).fwd;
-        let h = absent.table_hash();
+        let h = t.hash(&absent);
         let staged = t.stage(h);
         assert_eq!(t.confirm(&absent, h, staged), None);
         assert_eq!(t.confirm(&absent, h, Staged::Unknown), None);
@@ -578,7 +578,7 @@ mod tests {
             .collect();
         let ids: Vec<u32> = conns
             .iter()
-            .map(|c| t.add(*c, c.fwd.table_hash()).unwrap())
+            .map(|c| t.add(*c, t.hash(&c.fwd)).unwrap())
             .collect();
         let rev_found = |t: &ConnTable| {
             conns
@@ -603,7 +603,7 @@ mod tests {
         assert_eq!(rev_found(&t), conns.len());
         // Expiry removes both keys, pending ones included.
         let late = conn(9000, 9000, 50);
-        t.add(late, late.fwd.table_hash()).unwrap();
+        t.add(late, t.hash(&late.fwd)).unwrap();
         t.expire(60, 64, |_| {});
         assert!(t.is_empty());
         // Nothing stale is left to be indexed after.
@@ -623,7 +623,7 @@ mod tests {
                 (c.fwd, Direction::Forward),
                 (c.rev.unwrap(), Direction::Reverse),
             ];
-            let staged: Vec<Staged> = keys.iter().map(|(k, _)| t.stage(k.table_hash())).collect();
+            let staged: Vec<Staged> = keys.iter().map(|(k, _)| t.stage(t.hash(k))).collect();
             assert!(staged.iter().all(|s| matches!(s, Staged::Absent(_))));
             // Other flows added meanwhile (sometimes in the same hash bucket):
             // the staged keys are still absent, not mistaken for them.
@@ -631,14 +631,11 @@ mod tests {
                 t.insert(conn(60000 - i, 50000 - i, 50)).unwrap();
             }
             for ((k, _), s) in keys.iter().zip(&staged) {
-                assert_eq!(t.confirm(k, k.table_hash(), *s), None);
+                assert_eq!(t.confirm(k, t.hash(k), *s), None);
             }
             let id = t.insert(c).unwrap();
             for ((k, dir), s) in keys.iter().zip(&staged) {
-                assert_eq!(
-                    t.confirm(k, k.table_hash(), *s),
-                    Some(Hit { id, dir: *dir })
-                );
+                assert_eq!(t.confirm(k, t.hash(k), *s), Some(Hit { id, dir: *dir }));
             }
         }
     }
