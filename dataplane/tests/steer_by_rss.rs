@@ -1,13 +1,31 @@
-//! How a port programs its RSS redirection table, against a device that keeps
-//! one. No NIC is here; DPDK's null device (`net_null`) is the nearest thing:
-//! it stores what `rte_eth_dev_rss_reta_update` sets and gives it back to
-//! `rte_eth_dev_rss_reta_query`, through the same ethdev calls a NIC's driver
-//! answers. It does not say how long its hash key is, so `steer_by_rss` (which
-//! steers only by a key Weir gave the device) leaves it alone, as it must.
+//! How a port programs its RSS key and redirection table, against a device that
+//! keeps them. No NIC is here; DPDK's null device (`net_null`) is the nearest
+//! thing: it stores what `rte_eth_dev_rss_hash_update` and
+//! `rte_eth_dev_rss_reta_update` set and gives it back to
+//! `rte_eth_dev_rss_hash_conf_get` and `rte_eth_dev_rss_reta_query`, through the
+//! same ethdev calls a NIC's driver answers. It does not say how long its key
+//! is, so it keeps its own (Microsoft's) at configure, and `steer_by_rss` gives
+//! it this process's key afterwards.
 //! It starts DPDK in the test process (`ScratchEal`); root is not needed.
 
+use dataplane::dpdk::port::RssTable;
 use dataplane::dpdk::scratch::ScratchEal;
 use dataplane::dpdk::{Mempool, Port, PortSpec};
+use dataplane::lb::rss_key;
+
+/// The key the device hashes with, as it reads it back (its first 40 bytes).
+fn device_key(port: &Port) -> [u8; 40] {
+    let mut buf = [0u8; 256];
+    let mut conf = dpdk_sys::rte_eth_rss_conf {
+        rss_key: buf.as_mut_ptr(),
+        rss_key_len: u8::MAX,
+        ..Default::default()
+    };
+    // SAFETY: `buf` holds more than the 255 bytes `rss_key_len` allows.
+    let ret = unsafe { dpdk_sys::rte_eth_dev_rss_hash_conf_get(port.id(), &mut conf) };
+    assert_eq!(ret, 0, "read the RSS key of {}", port.name());
+    buf[..40].try_into().unwrap()
+}
 
 /// The device's redirection table, read back entry by entry.
 fn device_table(port: &Port, size: usize) -> Vec<u16> {
@@ -37,36 +55,51 @@ fn spec(queues: u16) -> PortSpec {
 }
 
 #[test]
-fn the_redirection_table_reaches_the_device_and_only_weirs_key_steers() {
+fn the_process_key_and_the_redirection_table_reach_the_device() {
     let _eal =
         ScratchEal::start("weir-rss", 64, &["net_null0", "net_null1", "net_null2"]).expect("EAL");
     let pool = Mempool::new("rss", 1023, 0, 2176, 0).expect("mempool");
+    let ours = *rss_key::process();
 
     for (name, queues) in [("net_null0", 2u16), ("net_null1", 4)] {
         let mut port = Port::open(name, name).expect("open");
         port.start(&spec(queues), &pool).expect("start");
         assert!(port.rss(), "{name}: RSS over {queues} queues");
-        // Its key is not known to be Weir's: no steering by RSS.
-        assert_eq!(port.steer_by_rss().expect("steer"), None, "{name}");
-        // The table itself: net_null's has 128 entries, all 0 until set.
+        // At start, the device's own key (it says nothing of its length, so
+        // none was given at configure) and a table of zeros.
+        let own = device_key(&port);
+        assert_eq!(own[..2], [0x6d, 0x5a], "{name}: net_null's default key");
+        assert_ne!(own, ours);
         assert_eq!(device_table(&port, 128), vec![0; 128], "{name}: at start");
-        let reta = port
-            .spread_reta()
-            .expect("update the table")
-            .expect("a device that keeps a table");
+
         let expected: Vec<u16> = (0..128).map(|i| i % queues).collect();
-        assert_eq!(reta, expected, "{name}: the table Weir reports");
         assert_eq!(
-            device_table(&port, reta.len()),
+            port.steer_by_rss().expect("steer"),
+            Some(RssTable {
+                key: ours,
+                reta: expected.clone()
+            }),
+            "{name}: the key and table Weir reports"
+        );
+        assert_eq!(device_key(&port), ours, "{name}: the key the device holds");
+        assert_eq!(
+            device_table(&port, 128),
             expected,
             "{name}: the table the device holds"
         );
+        // Asked again (a restart of the workers), nothing changes.
+        assert_eq!(
+            port.steer_by_rss().expect("steer").map(|t| t.key),
+            Some(ours)
+        );
         port.stop();
     }
-    // One queue: nothing to spread, so no RSS and no steering.
+    // One queue: nothing to spread, so no RSS, no steering, and the device's
+    // key is left alone.
     let mut one = Port::open("net_null2", "one queue").expect("open");
     one.start(&spec(1), &pool).expect("start");
     assert!(!one.rss());
     assert_eq!(one.steer_by_rss().expect("steer"), None);
+    assert_ne!(device_key(&one), ours);
     one.stop();
 }

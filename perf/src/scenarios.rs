@@ -9,8 +9,8 @@ use crate::lab::{
 };
 use crate::loops::{HandingOver, Measured, UnderTest};
 use crate::reference::{Kind, Reference};
-use dataplane::dpdk::port::SYMMETRIC_RSS_KEY;
 use dataplane::lb::flow::FlowKey;
+use dataplane::lb::rss_key;
 use dataplane::lb::rss_steer::RssSteering;
 use dataplane::lb::snapshot::SchedKind;
 use dataplane::lb::table_hash::{aimed_at_published, TableHasher};
@@ -75,7 +75,7 @@ pub fn worker_of_two(b: &mut Bench, o: &Opts, out: &mut Vec<Value>) {
     // Toeplitz hash and redirection table.
     let rss = {
         let reta = (0..512).map(|i| i % 2).collect();
-        Arc::new(RssSteering::new(&SYMMETRIC_RSS_KEY, reta).expect("a power-of-two table"))
+        Arc::new(RssSteering::new(rss_key::process(), reta).expect("a power-of-two table"))
     };
     for (label, steer) in [
         ("worker 0 of 2: dr, 1k entries, established", None),

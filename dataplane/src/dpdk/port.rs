@@ -4,6 +4,8 @@
 use super::burst::{RxQueue, TxQueue};
 use super::error::DpdkError;
 use super::mempool::Mempool;
+use crate::lb::rss_key;
+use crate::lb::rss_steer::KEY_LEN;
 use std::ffi::CString;
 
 /// How to bring a port up.
@@ -68,19 +70,6 @@ const RSS_WANTED: u64 = RSS_IPV4
     | RSS_NONFRAG_IPV6_UDP
     | RSS_NONFRAG_IPV6_OTHER;
 
-/// A symmetric Toeplitz key (0x6d5a repeated): a flow's two directions (a,b) and
-/// (b,a) hash to the same queue, so dr flows and replies that keep their 5-tuple
-/// stay on one worker without a hand-off.
-pub static SYMMETRIC_RSS_KEY: [u8; 40] = {
-    let mut k = [0u8; 40];
-    let mut i = 0;
-    while i < 40 {
-        k[i] = if i % 2 == 0 { 0x6d } else { 0x5a };
-        i += 1;
-    }
-    k
-};
-
 /// How a device spreads packets over its RX queues: the Toeplitz key it hashes
 /// with and its redirection table (the queue for each entry).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,6 +94,17 @@ fn reta_groups(table: &[u16]) -> Vec<dpdk_sys::rte_eth_rss_reta_entry64> {
         .collect()
 }
 
+/// `key` as a device whose key is `device_len` bytes takes it: repeated to that
+/// length where it is longer (the bytes after the 40th do not enter the hash of
+/// two IPv6 addresses and two ports), 40 bytes where the device does not say.
+fn rss_key_for(key: &[u8; KEY_LEN], device_len: u8) -> Vec<u8> {
+    key.iter()
+        .cycle()
+        .take((device_len as usize).max(KEY_LEN))
+        .copied()
+        .collect()
+}
+
 /// A probed port. Dropping it stops and closes it.
 pub struct Port {
     id: u16,
@@ -115,8 +115,6 @@ pub struct Port {
     taken_rx: Vec<bool>,
     taken_tx: Vec<bool>,
     rss: bool,
-    /// The device hashes with [`SYMMETRIC_RSS_KEY`] (it took ours).
-    rss_key_ours: bool,
     rx_ip_checksum: bool,
 }
 
@@ -148,7 +146,6 @@ impl Port {
             taken_rx: Vec::new(),
             taken_tx: Vec::new(),
             rss: false,
-            rss_key_ours: false,
             rx_ip_checksum: false,
         })
     }
@@ -169,16 +166,69 @@ impl Port {
     /// Points the device's RSS redirection table at the RX queues in turn
     /// (entry i -> queue i % queues) and returns its key and that table, so that
     /// the workers can tell which queue a flow's packets come in on (see
-    /// `lb::rss_steer`). `None` when RSS is off, hashes with a key of the
-    /// device's own, or the device takes no such table.
+    /// `lb::rss_steer`). The device must hash with this process's key
+    /// ([`rss_key::process`]): given at configure where the device says its
+    /// key is 40 bytes or more, else now; what the device reads back decides.
+    /// `None` when RSS is off, the device keeps a key of its own, or it takes
+    /// no such table.
     pub fn steer_by_rss(&mut self) -> Result<Option<RssTable>, DpdkError> {
-        if !self.rss || !self.rss_key_ours {
+        let key = rss_key::process();
+        if !self.rss {
             return Ok(None);
         }
-        Ok(self.spread_reta()?.map(|reta| RssTable {
-            key: SYMMETRIC_RSS_KEY,
-            reta,
-        }))
+        if !self.hashes_with(key)? {
+            self.give_rss_key(key)?;
+            if !self.hashes_with(key)? {
+                return Ok(None);
+            }
+        }
+        Ok(self.spread_reta()?.map(|reta| RssTable { key: *key, reta }))
+    }
+
+    /// Whether the device says it hashes with `key` (its first 40 bytes: all a
+    /// Toeplitz hash of two IPv6 addresses and two ports reads of a longer key).
+    /// `false` when it does not say.
+    fn hashes_with(&self, key: &[u8; KEY_LEN]) -> Result<bool, DpdkError> {
+        // Big enough for any driver's key (the length is a u8).
+        let mut buf = [0u8; 256];
+        let mut conf = dpdk_sys::rte_eth_rss_conf {
+            rss_key: buf.as_mut_ptr(),
+            rss_key_len: u8::MAX,
+            ..Default::default()
+        };
+        // SAFETY: a started port; `buf` holds 256 bytes, more than the
+        // `rss_key_len` (255) a driver may copy into it.
+        let ret = unsafe { dpdk_sys::rte_eth_dev_rss_hash_conf_get(self.id, &mut conf) };
+        match ret {
+            0 => Ok(buf[..KEY_LEN] == key[..]),
+            r if r == -libc::ENOTSUP => Ok(false),
+            r => Err(DpdkError::from_ret(
+                format!("port {}: read the RSS key", self.name),
+                r,
+            )),
+        }
+    }
+
+    /// Gives the device `key` (as long as the device's own, see [`rss_key_for`]),
+    /// keeping the hash types it spreads by.
+    fn give_rss_key(&mut self, key: &[u8; KEY_LEN]) -> Result<(), DpdkError> {
+        let info = self.info()?;
+        let mut bytes = rss_key_for(key, info.hash_key_size);
+        let mut conf = dpdk_sys::rte_eth_rss_conf {
+            rss_key: bytes.as_mut_ptr(),
+            rss_key_len: bytes.len() as u8,
+            rss_hf: info.flow_type_rss_offloads & RSS_WANTED,
+        };
+        // SAFETY: a started port; `bytes` holds `rss_key_len` bytes, which the
+        // driver only reads.
+        let ret = unsafe { dpdk_sys::rte_eth_dev_rss_hash_update(self.id, &mut conf) };
+        if ret < 0 {
+            return Err(DpdkError::from_ret(
+                format!("port {}: set Weir's RSS key", self.name),
+                ret,
+            ));
+        }
+        Ok(())
     }
 
     /// Sets the device's redirection table to entry i -> queue i % queues and
@@ -280,16 +330,16 @@ impl Port {
         let mut conf = dpdk_sys::rte_eth_conf::default();
         let rss_hf = info.flow_type_rss_offloads & RSS_WANTED;
         self.rss = spec.rx_queues > 1 && rss_hf != 0;
-        self.rss_key_ours = false;
+        let mut key_bytes = rss_key_for(rss_key::process(), info.hash_key_size);
         if self.rss {
             conf.rxmode.mq_mode = dpdk_sys::rte_eth_rx_mq_mode_RTE_ETH_MQ_RX_RSS;
             conf.rx_adv_conf.rss_conf.rss_hf = rss_hf;
-            // Drivers whose key is 40 bytes take ours; others keep their own.
-            if info.hash_key_size as usize == SYMMETRIC_RSS_KEY.len() {
+            // Drivers that say their key is 40 bytes or more take ours now;
+            // `steer_by_rss` checks, and offers it again to those that did not.
+            if info.hash_key_size as usize >= KEY_LEN {
                 // DPDK only reads the key (the pointer is *mut for historical reasons).
-                conf.rx_adv_conf.rss_conf.rss_key = SYMMETRIC_RSS_KEY.as_ptr() as *mut u8;
-                conf.rx_adv_conf.rss_conf.rss_key_len = SYMMETRIC_RSS_KEY.len() as u8;
-                self.rss_key_ours = true;
+                conf.rx_adv_conf.rss_conf.rss_key = key_bytes.as_mut_ptr();
+                conf.rx_adv_conf.rss_conf.rss_key_len = key_bytes.len() as u8;
             }
         }
         if let Some(mtu) = spec.mtu {
@@ -503,5 +553,24 @@ mod reta_tests {
             (groups[1].mask, groups[1].reta[5], groups[1].reta[6]),
             (0x3f, 1, 0)
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_is_repeated_to_the_devices_length_and_never_cut() {
+        let key: [u8; KEY_LEN] = std::array::from_fn(|i| i as u8 + 1);
+        // A device that does not say (0) or says less takes all 40 bytes.
+        assert_eq!(rss_key_for(&key, 0), key.to_vec());
+        assert_eq!(rss_key_for(&key, 16), key.to_vec());
+        assert_eq!(rss_key_for(&key, 40), key.to_vec());
+        // A 52-byte key (Intel's 700 and 800 series): ours, then its first 12 bytes.
+        let long = rss_key_for(&key, 52);
+        assert_eq!(long.len(), 52);
+        assert_eq!(long[..40], key);
+        assert_eq!(long[40..], key[..12]);
     }
 }

@@ -14,6 +14,7 @@ pub mod local_ports;
 pub mod nat;
 pub mod reclaim;
 pub mod ring;
+pub mod rss_key;
 pub mod rss_steer;
 pub mod snapshot;
 pub mod stats;
