@@ -22,7 +22,12 @@ fn keys_line() -> String {
 /// Runs this test binary's `print_keys_when_asked` in a new process.
 fn keys_of_a_new_process() -> String {
     let out = Command::new(std::env::current_exe().expect("test binary"))
-        .args(["--exact", "print_keys_when_asked", "--ignored", "--nocapture"])
+        .args([
+            "--exact",
+            "print_keys_when_asked",
+            "--ignored",
+            "--nocapture",
+        ])
         .env(CHILD, "1")
         .output()
         .expect("run the test binary");

@@ -189,15 +189,17 @@ impl Port {
     /// Toeplitz hash of two IPv6 addresses and two ports reads of a longer key).
     /// `false` when it does not say.
     fn hashes_with(&self, key: &[u8; KEY_LEN]) -> Result<bool, DpdkError> {
-        // Big enough for any driver's key (the length is a u8).
+        // The device's own length, or 40 where it does not say (some drivers
+        // copy 40 bytes whatever the length); the buffer holds any u8 length.
+        let len = self.info()?.hash_key_size.max(KEY_LEN as u8);
         let mut buf = [0u8; 256];
         let mut conf = dpdk_sys::rte_eth_rss_conf {
             rss_key: buf.as_mut_ptr(),
-            rss_key_len: u8::MAX,
+            rss_key_len: len,
             ..Default::default()
         };
-        // SAFETY: a started port; `buf` holds 256 bytes, more than the
-        // `rss_key_len` (255) a driver may copy into it.
+        // SAFETY: a started port; `buf` holds 256 bytes, more than any
+        // `rss_key_len` a driver may copy into it.
         let ret = unsafe { dpdk_sys::rte_eth_dev_rss_hash_conf_get(self.id, &mut conf) };
         match ret {
             0 => Ok(buf[..KEY_LEN] == key[..]),
