@@ -204,10 +204,7 @@ impl Port {
         match ret {
             0 => Ok(buf[..KEY_LEN] == key[..]),
             r if r == -libc::ENOTSUP => Ok(false),
-            r => Err(DpdkError::from_ret(
-                format!("port {}: read the RSS key", self.name),
-                r,
-            )),
+            r => self.check(r, "read the RSS key").map(|_| false),
         }
     }
 
@@ -224,13 +221,7 @@ impl Port {
         // SAFETY: a started port; `bytes` holds `rss_key_len` bytes, which the
         // driver only reads.
         let ret = unsafe { dpdk_sys::rte_eth_dev_rss_hash_update(self.id, &mut conf) };
-        if ret < 0 {
-            return Err(DpdkError::from_ret(
-                format!("port {}: set Weir's RSS key", self.name),
-                ret,
-            ));
-        }
-        Ok(())
+        self.check(ret, "set Weir's RSS key")
     }
 
     /// Sets the device's redirection table to entry i -> queue i % queues and
@@ -253,12 +244,7 @@ impl Port {
         if ret == -libc::ENOTSUP {
             return Ok(None);
         }
-        if ret < 0 {
-            return Err(DpdkError::from_ret(
-                format!("port {}: RSS redirection table", self.name),
-                ret,
-            ));
-        }
+        self.check(ret, "RSS redirection table")?;
         Ok(Some(table))
     }
 
@@ -289,13 +275,19 @@ impl Port {
         let mut info = dpdk_sys::rte_eth_dev_info::default();
         // SAFETY: info is a valid out-parameter.
         let ret = unsafe { dpdk_sys::rte_eth_dev_info_get(self.id, &mut info) };
+        self.check(ret, "device info")?;
+        Ok(info)
+    }
+
+    /// `Err` naming the port and `what` when a DPDK call returned `ret` < 0.
+    fn check(&self, ret: i32, what: &str) -> Result<(), DpdkError> {
         if ret < 0 {
             return Err(DpdkError::from_ret(
-                format!("port {}: device info", self.name),
+                format!("port {}: {what}", self.name),
                 ret,
             ));
         }
-        Ok(info)
+        Ok(())
     }
 
     /// The largest MTU the device takes.
@@ -465,13 +457,7 @@ impl Port {
         let mut a = dpdk_sys::rte_ether_addr { addr_bytes: mac };
         // SAFETY: valid port and address.
         let ret = unsafe { dpdk_sys::rte_eth_dev_default_mac_addr_set(self.id, &mut a) };
-        if ret < 0 {
-            return Err(DpdkError::from_ret(
-                format!("port {}: set MAC", self.name),
-                ret,
-            ));
-        }
-        Ok(())
+        self.check(ret, "set MAC")
     }
 
     pub fn link(&self) -> LinkStatus {
