@@ -67,6 +67,8 @@ pub struct Manager {
     /// How the workers own client flows where the devices spread them by RSS
     /// (`show flow` asks the owner).
     pub steering: Option<Arc<dataplane::lb::rss_steer::RssSteering>>,
+    /// The rule that steering follows, in words (`show info`).
+    pub flow_owners: String,
     pub started: Instant,
     pub ports: Vec<PortView>,
     pub backends: Vec<BackendSlot>,
@@ -126,6 +128,7 @@ impl Manager {
             cfg_path: p.cfg_path,
             workers: p.cfg.workers(),
             steering: None,
+            flow_owners: String::new(),
             cfg: p.cfg.clone(),
             started: Instant::now(),
             ports: p.ports,

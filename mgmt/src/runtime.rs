@@ -351,7 +351,7 @@ fn run_workers(
             }
         })
         .collect();
-    let steering = rss_steering(ports, cfg, workers);
+    let (steering, flow_owners) = rss_steering(ports, cfg, workers);
     let mut manager = Manager::new(Parts {
         cfg_path: cfg_path.to_path_buf(),
         cfg: cfg.clone(),
@@ -368,6 +368,7 @@ fn run_workers(
         },
     });
     manager.steering = steering.as_ref().map(|s| s.0.clone());
+    manager.flow_owners = flow_owners;
     manager.publish();
     let local_addresses = snapshot.load().local_flat.len();
     let mut handoffs = handoff_rings(workers)?;
@@ -572,16 +573,17 @@ fn open_resolvers(cfg: &Config, ports: &[PortState]) -> Result<Vec<Resolver>, St
 /// over all the workers does so by RSS with Weir's key, through a redirection
 /// table Weir programmed (PCI devices that take them), a flow belongs to the
 /// worker RSS gives it to and its packets need no hand-off; otherwise (a
-/// virtual device spreads them its own way, or a device refused the table) to
-/// the worker a hash of Weir's own picks, and RSS's choice is handed over.
-/// Returns the steering and the ports (bit per index) spreading by it.
+/// virtual device spreads them its own way, or a device refused the key or the
+/// table) to the worker a hash of Weir's own picks, and RSS's choice is handed
+/// over. Returns the steering and the ports (bit per index) spreading by it,
+/// and the rule in words (logged, and in `show info`).
 fn rss_steering(
     ports: &mut [PortState],
     cfg: &Config,
     workers: usize,
-) -> Option<(Arc<RssSteering>, u64)> {
+) -> (Option<(Arc<RssSteering>, u64)>, String) {
     if workers < 2 {
-        return None;
+        return (None, "the one worker".into());
     }
     // Lazily: a port is asked (and its table programmed) only while the ports
     // before it left RSS possible.
@@ -601,20 +603,30 @@ fn rss_steering(
         };
         (c.name.clone(), what)
     });
-    match rss_rule::choose(said) {
+    let by_hash = |why: &str| {
+        format!(
+            "the worker Weir's own hash picks, handed over from the one that receives them ({why})"
+        )
+    };
+    let (steering, rule) = match rss_rule::choose(said) {
         Ok(Some(ByRss { table, ports })) => {
-            log!(
-                "flows belong to the worker RSS gives them to ({}-entry redirection table)",
-                table.reta.len()
-            );
-            RssSteering::new(&table.key, table.reta).map(|s| (Arc::new(s), ports))
+            let entries = table.reta.len();
+            match RssSteering::new(&table.key, table.reta) {
+                Some(s) => (
+                    Some((Arc::new(s), ports)),
+                    format!("the worker RSS gives them to ({entries}-entry redirection table)"),
+                ),
+                None => (
+                    None,
+                    by_hash("a redirection table whose size is not a power of two"),
+                ),
+            }
         }
-        Ok(None) => None,
-        Err((port, why)) => {
-            log!("flows belong to the worker Weir's own hash picks, handed over from the one that receives them (port {port}: {why})");
-            None
-        }
-    }
+        Ok(None) => (None, by_hash("no port is polled by several workers")),
+        Err((port, why)) => (None, by_hash(&format!("port {port}: {why}"))),
+    };
+    log!("flows belong to {rule}");
+    (steering, rule)
 }
 
 /// Rings between every ordered pair of workers: `out[w].to[v]` feeds `out[v].from`.

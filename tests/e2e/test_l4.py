@@ -570,12 +570,17 @@ def test_two_workers_own_both_directions(testbed, tmp_path):
         + service("web", VIP, 80, "web")
         + service("web-dr", DR_VIP, 80, "web", mode="dr")
         + service("dns", VIP, 53, "dns", protocol="udp")
+        + admin_section(testbed.rid)
     )
     w = start(testbed, tmp_path, cfg)
     # af_packet spreads packets by the kernel's hash, not by RSS with Weir's
-    # key: flows belong to the worker Weir's own hash picks, and weir says so.
-    assert ("flows belong to the worker Weir's own hash picks, handed over from the one"
-            " that receives them (port wan: net_af_packet spreads packets its own way)") in w.log()
+    # key: flows belong to the worker Weir's own hash picks, and weir says so,
+    # in its log and in `show info`.
+    rule = ("the worker Weir's own hash picks, handed over from the one"
+            " that receives them (port wan: net_af_packet spreads packets its own way)")
+    assert f"flows belong to {rule}" in w.log()
+    assert f"\nflows belong to: {rule}\n" in ctl(testbed, "show", "info")
+    assert ctl(testbed, "show", "info", json_out=True)["flow_owners"] == rule
     r = http_clients(testbed, VIP, 80, 300)
     assert r["errors"] == 0, r
     r = http_clients(testbed, DR_VIP, 80, 100)

@@ -338,13 +338,15 @@ def test_admin_socket_survives_bad_input_and_refuses_other_users(testbed, tmp_pa
     assert answers[5].startswith("error: no backend"), answers
     assert answers[6].startswith("error: need 5 arguments"), answers
     assert answers[7].startswith("version: weir"), answers
-    assert ctl(testbed, "show", "info").startswith("version: weir")
+    info = ctl(testbed, "show", "info")
+    assert info.startswith("version: weir") and "\nflows belong to: the one worker\n" in info, info
     # Another user: even with the file opened up, the peer check refuses.
     os.chmod(sock, 0o666)
     out = raw_admin(testbed.rid, b"show info\n", as_user=65534)
     assert out.startswith("error: permission denied"), out
     assert "refused a connection from uid 65534" in w.log()
-    assert ctl(testbed, "show", "info").startswith("version: weir")
+    info = ctl(testbed, "show", "info")
+    assert info.startswith("version: weir") and "\nflows belong to: the one worker\n" in info, info
     r = run([WEIR_BIN, "ctl", "-s", str(sock), "bogus"], check=False)
     assert r.returncode == 1 and r.stdout.startswith("error: unknown command")
     w.stop()

@@ -25,6 +25,7 @@ pub(super) fn show_info(m: &mut Manager, args: &[&str], _: &Who) -> Result<Reply
         "main_cpu": m.cfg.eal.main_cpu,
         "workers": m.workers,
         "worker_cpus": m.cfg.eal.worker_cpus,
+        "flow_owners": m.flow_owners,
         "ports": ports,
         "config": m.cfg_path.display().to_string(),
         "services": m.services.iter().flatten().count(),
@@ -33,7 +34,7 @@ pub(super) fn show_info(m: &mut Manager, args: &[&str], _: &Who) -> Result<Reply
         "vrrp": Value::Null,
     });
     let mut t = format!(
-        "version: weir {}\ndpdk: {}\nuptime: {} s\npid: {}\nmain cpu: {}\nworkers: {} on cpus {:?}\nconfig: {}\nservices: {}\nbackends: {}\nvrrp: none configured\n",
+        "version: weir {}\ndpdk: {}\nuptime: {} s\npid: {}\nmain cpu: {}\nworkers: {} on cpus {:?}\nflows belong to: {}\nconfig: {}\nservices: {}\nbackends: {}\nvrrp: none configured\n",
         j["version"].as_str().unwrap_or(""),
         j["dpdk"].as_str().unwrap_or(""),
         j["uptime_s"],
@@ -41,6 +42,7 @@ pub(super) fn show_info(m: &mut Manager, args: &[&str], _: &Who) -> Result<Reply
         j["main_cpu"],
         m.workers,
         m.cfg.eal.worker_cpus,
+        m.flow_owners,
         j["config"].as_str().unwrap_or(""),
         j["services"],
         j["backends"],
