@@ -53,14 +53,11 @@ def test_arp_and_neighbour_discovery_resolve_to_the_port_mac(testbed, weir):
 
 
 def test_tcp_reaches_kernel_sockets_through_the_host_interface(testbed, weir):
-    servers = [
-        testbed.popen("lb", "/usr/bin/python3", str(HERE / "tcp_echo.py"), "server", addr, "7777",
-                      stdout=subprocess.PIPE, text=True)
-        for addr in (VIP4, VIP6)
-    ]
+    servers = []
     try:
-        for s in servers:
-            assert s.stdout.readline().strip() == "listening"
+        for addr in (VIP4, VIP6):
+            servers.append(testbed.popen_ready("lb", "listening", "/usr/bin/python3",
+                                               str(HERE / "tcp_echo.py"), "server", addr, "7777"))
         for addr in (VIP4, VIP6):
             out = testbed.exec("cl", "/usr/bin/python3", str(HERE / "tcp_echo.py"), "client",
                                addr, "7777", str(256 * 1024), "4", timeout=60).stdout
@@ -211,13 +208,11 @@ def test_a_second_weir_on_the_same_appliance_is_refused_before_it_touches_anythi
 
 
 def test_a_taken_metrics_address_is_refused_before_anything_starts(testbed, tmp_path):
-    holder = testbed.popen("lb", "/usr/bin/python3", "-c",
-                           "import socket,sys,time\n"
-                           "s=socket.socket(); s.bind(('127.0.0.1', 9100)); s.listen()\n"
-                           "print('up', flush=True); time.sleep(30)",
-                           stdout=subprocess.PIPE, text=True)
+    holder = testbed.popen_ready("lb", "up", "/usr/bin/python3", "-c",
+                                 "import socket,sys,time\n"
+                                 "s=socket.socket(); s.bind(('127.0.0.1', 9100)); s.listen()\n"
+                                 "print('up', flush=True); time.sleep(30)")
     try:
-        assert holder.stdout.readline().strip() == "up"
         w = Weir(testbed, config_text=base_config() + admin_section(testbed.rid), tmp_path=tmp_path)
         assert w.proc.wait(timeout=10) == 1
         log = w.log()
@@ -300,15 +295,13 @@ def test_a_datagram_in_fragments_reaches_a_kernel_socket_on_the_appliance(testbe
     # the dataplane sees them; the host interface (a TAP, MTU 1500) cannot take
     # the 3028-byte datagram whole, so weir cuts it up again for the kernel,
     # which reassembles it for the socket. The answer goes back the same way.
-    server = testbed.popen("lb", "/usr/bin/python3", "-c",
-                           "import socket\n"
-                           f"s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.bind(('{VIP4}',7777))\n"
-                           "print('listening',flush=True)\n"
-                           "while True:\n"
-                           "  d,a=s.recvfrom(65535); s.sendto(b'backend host from x: '+d,a)\n",
-                           stdout=subprocess.PIPE, text=True)
+    server = testbed.popen_ready("lb", "listening", "/usr/bin/python3", "-c",
+                                 "import socket\n"
+                                 f"s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.bind(('{VIP4}',7777))\n"
+                                 "print('listening',flush=True)\n"
+                                 "while True:\n"
+                                 "  d,a=s.recvfrom(65535); s.sendto(b'backend host from x: '+d,a)\n")
     try:
-        assert server.stdout.readline().strip() == "listening"
         r = udp_probe(testbed, VIP4, 7777, 3000, "--connect", count=3)
     finally:
         server.kill()
@@ -328,10 +321,9 @@ def test_two_workers_share_the_port(testbed, tmp_path):
     )
     w = Weir(testbed, config_text=cfg, tmp_path=tmp_path)
     w.wait_ready()
-    server = testbed.popen("lb", "/usr/bin/python3", str(HERE / "tcp_echo.py"), "server", VIP4,
-                           "7777", stdout=subprocess.PIPE, text=True)
+    server = testbed.popen_ready("lb", "listening", "/usr/bin/python3", str(HERE / "tcp_echo.py"),
+                                 "server", VIP4, "7777")
     try:
-        assert server.stdout.readline().strip() == "listening"
         out = testbed.exec("cl", "/usr/bin/python3", str(HERE / "tcp_echo.py"), "client", VIP4,
                            "7777", "65536", "16", timeout=60).stdout
         assert json.loads(out) == {"connections": 16, "intact": 16}

@@ -52,6 +52,16 @@ class Testbed:
     def popen(self, host, *cmd, **kw):
         return subprocess.Popen(["ip", "netns", "exec", self.ns(host), *cmd], **kw)
 
+    def popen_ready(self, host, ready, *cmd):
+        """Starts `cmd` in `host` and returns it once its first line is `ready`
+        (a server listening, a client holding its connections); the caller kills it."""
+        p = self.popen(host, *cmd, stdout=subprocess.PIPE, text=True)
+        line = p.stdout.readline().strip()
+        if line != ready:
+            p.kill()
+            raise AssertionError(f"{cmd[:2]} in {host}: first line {line!r}, not {ready!r}")
+        return p
+
     def port_mac(self):
         return self.exec("lb", "cat", "/sys/class/net/wan0/address").stdout.strip()
 
