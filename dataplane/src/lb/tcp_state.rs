@@ -170,6 +170,33 @@ mod tests {
         );
     }
 
+    /// A half-open entry stays half-open (30 s, and first in line when a SYN
+    /// flood fills the table) until an ACK without SYN: a client's retransmitted
+    /// SYN, or a segment with neither flag, does not make it an established
+    /// connection (900 s, kept in a full table).
+    #[test]
+    fn only_an_ack_without_syn_establishes() {
+        use crate::wire::tcp::flags::*;
+        for (f, d) in [
+            (SYN, Forward),
+            (0, Forward),
+            (PSH, Forward),
+            (SYN | ACK, Forward),
+        ] {
+            assert_eq!(walk(&[(f, d)]), vec![SynSent], "flags {f:#04x} {d:?}");
+        }
+        assert_eq!(
+            walk(&[
+                (SYN, Forward),
+                (SYN | ACK, Reverse),
+                (SYN, Forward),
+                (ACK, Forward)
+            ]),
+            vec![SynSent, SynSent, SynSent, Established]
+        );
+        assert_eq!(walk(&[(ACK | PSH, Reverse)]), vec![Established]);
+    }
+
     #[test]
     fn dr_sees_only_the_client() {
         use crate::wire::tcp::flags::*;
