@@ -15,17 +15,6 @@ use dataplane::dpdk::scratch::ScratchEal;
 use dataplane::dpdk::{Mempool, Port, PortSpec};
 use std::path::Path;
 
-fn spec(queues: u16) -> PortSpec {
-    PortSpec {
-        rx_queues: queues,
-        tx_queues: queues,
-        rx_desc: 256,
-        tx_desc: 256,
-        mtu: None,
-        promiscuous: false,
-    }
-}
-
 #[test]
 fn a_driver_that_refuses_the_key_does_not_steer_flows() {
     // SAFETY: geteuid has no preconditions.
@@ -42,7 +31,7 @@ fn a_driver_that_refuses_the_key_does_not_steer_flows() {
     let pool = Mempool::new("refused", 1023, 0, 2176, 0).expect("mempool");
 
     let mut port = Port::open("net_tap0", "tap").expect("open");
-    port.start(&spec(2), &pool).expect("start");
+    port.start(&PortSpec::queues(2, 256), &pool).expect("start");
     assert!(Path::new(&sys).exists(), "{iface} made by the TAP driver");
     assert!(port.rss(), "net_tap says it spreads by addresses and ports");
 
@@ -57,7 +46,7 @@ fn a_driver_that_refuses_the_key_does_not_steer_flows() {
     assert_eq!((again.op.as_str(), again.code), (err.op.as_str(), err.code));
     // The port keeps working: it stops and starts as before.
     port.stop();
-    port.start(&spec(2), &pool)
+    port.start(&PortSpec::queues(2, 256), &pool)
         .expect("restart after the refusal");
 
     drop(port);

@@ -43,17 +43,6 @@ fn device_table(port: &Port, size: usize) -> Vec<u16> {
     conf.iter().flat_map(|g| g.reta).collect()
 }
 
-fn spec(queues: u16) -> PortSpec {
-    PortSpec {
-        rx_queues: queues,
-        tx_queues: queues,
-        rx_desc: 256,
-        tx_desc: 256,
-        mtu: None,
-        promiscuous: false,
-    }
-}
-
 #[test]
 fn the_process_key_and_the_redirection_table_reach_the_device() {
     let _eal =
@@ -63,7 +52,8 @@ fn the_process_key_and_the_redirection_table_reach_the_device() {
 
     for (name, queues) in [("net_null0", 2u16), ("net_null1", 4)] {
         let mut port = Port::open(name, name).expect("open");
-        port.start(&spec(queues), &pool).expect("start");
+        port.start(&PortSpec::queues(queues, 256), &pool)
+            .expect("start");
         assert!(port.rss(), "{name}: RSS over {queues} queues");
         // At start, the device's own key (it says nothing of its length, so
         // none was given at configure) and a table of zeros.
@@ -97,7 +87,7 @@ fn the_process_key_and_the_redirection_table_reach_the_device() {
     // One queue: nothing to spread, so no RSS, no steering, and the device's
     // key is left alone.
     let mut one = Port::open("net_null2", "one queue").expect("open");
-    one.start(&spec(1), &pool).expect("start");
+    one.start(&PortSpec::queues(1, 256), &pool).expect("start");
     assert!(!one.rss());
     assert_eq!(one.steer_by_rss().expect("steer"), None);
     assert_ne!(device_key(&one), ours);

@@ -19,12 +19,8 @@ pub fn vdevs(veth: Option<(&str, &str)>) -> Vec<String> {
 /// RX and TX queues, and the loop under test's.
 pub fn wire(veth: bool, pool: &Mempool) -> (Vec<Port>, RxQueue, TxQueue, (RxQueue, TxQueue)) {
     let spec = |queues| PortSpec {
-        rx_queues: queues,
-        tx_queues: queues,
-        rx_desc: 4096,
-        tx_desc: 4096,
-        mtu: None,
         promiscuous: veth,
+        ..PortSpec::queues(queues, 4096)
     };
     if veth {
         // What the loop under test sends on one end comes in at the source's on

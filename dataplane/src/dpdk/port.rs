@@ -19,6 +19,21 @@ pub struct PortSpec {
     pub promiscuous: bool,
 }
 
+impl PortSpec {
+    /// `queues` RX and as many TX queues of `desc` descriptors each, the
+    /// device's MTU, not promiscuous: what tests and benchmarks start ports with.
+    pub fn queues(queues: u16, desc: u16) -> PortSpec {
+        PortSpec {
+            rx_queues: queues,
+            tx_queues: queues,
+            rx_desc: desc,
+            tx_desc: desc,
+            mtu: None,
+            promiscuous: false,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LinkStatus {
     pub up: bool,

@@ -128,14 +128,7 @@ impl Rig {
         // Once per process: this is the only test that starts DPDK.
         let eal = ScratchEal::start("weir-unit", 128, &["net_ring0", "net_ring1"]).expect("EAL");
         let pool = Mempool::new("wtest", 4095, 0, 2176, 0).expect("mempool");
-        let spec = PortSpec {
-            rx_queues: 4,
-            tx_queues: 4,
-            rx_desc: 1024,
-            tx_desc: 1024,
-            mtu: None,
-            promiscuous: false,
-        };
+        let spec = PortSpec::queues(4, 1024);
         let mut wire = Port::open("net_ring0", "wire").expect("net_ring0");
         let mut host = Port::open("net_ring1", "host").expect("net_ring1");
         wire.start(&spec, &pool).expect("start wire");
