@@ -179,6 +179,31 @@ mod tests {
         assert_eq!(a.take(0..1), Some((0, 1025)));
     }
 
+    /// When one local address has no port left, new connections take turns
+    /// over the others, one each: not two in a row on the same address.
+    #[test]
+    fn an_exhausted_address_is_skipped_and_the_others_take_turns() {
+        for drained in 0..3 {
+            // Ports taken from the one address first, so each case starts the
+            // turn at a different place.
+            for start in 0..3 {
+                let mut a = LocalPorts::new(3, 0, 1);
+                while a.take(drained..drained + 1).is_some() {}
+                for _ in 0..start {
+                    a.take(0..3);
+                }
+                let turns: Vec<usize> = (0..8).map(|_| a.take(0..3).unwrap().0).collect();
+                let others: Vec<usize> = (0..3).filter(|&x| x != drained).collect();
+                assert!(!turns.contains(&drained), "{turns:?}");
+                assert!(
+                    turns.windows(2).all(|w| w[0] != w[1]),
+                    "address {drained} drained: {turns:?}"
+                );
+                assert_eq!(turns.iter().filter(|&&x| x == others[0]).count(), 4);
+            }
+        }
+    }
+
     #[test]
     fn ports_in_use_are_counted_and_a_pool_never_grows_past_its_start() {
         let mut a = LocalPorts::new(2, 0, 2);
