@@ -204,6 +204,10 @@ mod tests {
                 "v6 id",
                 slots_taken(256, |i| d(v6(1), v6(2), i.wrapping_mul(0x0100_0193))),
             ),
+            (
+                "v6 id, high half",
+                slots_taken(256, |i| d(v6(1), v6(2), i << 16)),
+            ),
             ("v4 source", slots_taken(256, |i| d(v4(i), v4(0), 7))),
             ("v4 destination", slots_taken(256, |i| d(v4(0), v4(i), 7))),
             ("v6 source", slots_taken(256, |i| d(v6(i), v6(0), 7))),
