@@ -171,9 +171,10 @@ mod tests {
     }
 
     /// A half-open entry stays half-open (30 s, and first in line when a SYN
-    /// flood fills the table) until an ACK without SYN: a client's retransmitted
-    /// SYN, or a segment with neither flag, does not make it an established
-    /// connection (900 s, kept in a full table).
+    /// flood fills the table) until an ACK without SYN: a client's
+    /// retransmitted SYN, or a segment with neither flag from either side,
+    /// does not make it an established connection (900 s, kept in a full
+    /// table).
     #[test]
     fn only_an_ack_without_syn_establishes() {
         use crate::wire::tcp::flags::*;
@@ -181,6 +182,8 @@ mod tests {
             (SYN, Forward),
             (0, Forward),
             (PSH, Forward),
+            (0, Reverse),
+            (PSH, Reverse),
             (SYN | ACK, Forward),
         ] {
             assert_eq!(walk(&[(f, d)]), vec![SynSent], "flags {f:#04x} {d:?}");
