@@ -4,6 +4,8 @@
 //! that no other test allocates meanwhile.
 
 use dataplane::lb::conn_table::ConnTable;
+use dataplane::lb::flow_index::FlowIndex;
+use dataplane::lb::timer_wheel::TimerWheel;
 
 /// Resident bytes of this process.
 fn resident() -> usize {
@@ -27,5 +29,30 @@ fn a_table_takes_the_memory_it_is_said_to() {
             "{capacity} entries: {grown} bytes resident, {said} said"
         );
         drop(table);
+    }
+    // And the parts it adds up, each on its own: the index of both keys of
+    // every entry and the timer wheel (a part said too small would hide in
+    // the sum's 5%).
+    for capacity in [1 << 20, 3_000_000] {
+        let before = resident();
+        let index = FlowIndex::with_capacity(capacity * 2);
+        let grown = resident() - before;
+        let said = FlowIndex::memory_for(capacity * 2);
+        let ratio = grown as f64 / said as f64;
+        assert!(
+            (0.95..1.05).contains(&ratio),
+            "index for {capacity}: {grown} bytes resident, {said} said"
+        );
+        drop(index);
+        let before = resident();
+        let wheel = TimerWheel::new(capacity, 0);
+        let grown = resident() - before;
+        let said = TimerWheel::memory_for(capacity);
+        let ratio = grown as f64 / said as f64;
+        assert!(
+            (0.95..1.05).contains(&ratio),
+            "wheel for {capacity}: {grown} bytes resident, {said} said"
+        );
+        drop(wheel);
     }
 }
