@@ -15,44 +15,41 @@ fn resident() -> usize {
     pages * unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as usize
 }
 
+/// Makes `what` with `make` and checks that the process's resident memory
+/// grew by `said` bytes, within 5%.
+fn takes_what_it_says<T>(what: &str, said: usize, make: impl FnOnce() -> T) {
+    let before = resident();
+    let made = make();
+    let grown = resident() - before;
+    let ratio = grown as f64 / said as f64;
+    assert!(
+        (0.95..1.05).contains(&ratio),
+        "{what}: {grown} bytes resident, {said} said"
+    );
+    drop(made);
+}
+
 #[test]
 fn a_table_takes_the_memory_it_is_said_to() {
     // Tables big enough that the heap's own resident slack does not count.
     for capacity in [1 << 20, 3_000_000] {
-        let before = resident();
-        let table = ConnTable::new(capacity, 0);
-        let grown = resident() - before;
-        let said = ConnTable::memory_for(capacity);
-        let ratio = grown as f64 / said as f64;
-        assert!(
-            (0.95..1.05).contains(&ratio),
-            "{capacity} entries: {grown} bytes resident, {said} said"
+        takes_what_it_says(
+            &format!("{capacity} entries"),
+            ConnTable::memory_for(capacity),
+            || ConnTable::new(capacity, 0),
         );
-        drop(table);
-    }
-    // And the parts it adds up, each on its own: the index of both keys of
-    // every entry and the timer wheel (a part said too small would hide in
-    // the sum's 5%).
-    for capacity in [1 << 20, 3_000_000] {
-        let before = resident();
-        let index = FlowIndex::with_capacity(capacity * 2);
-        let grown = resident() - before;
-        let said = FlowIndex::memory_for(capacity * 2);
-        let ratio = grown as f64 / said as f64;
-        assert!(
-            (0.95..1.05).contains(&ratio),
-            "index for {capacity}: {grown} bytes resident, {said} said"
+        // And the parts it adds up, each on its own: the index of both keys
+        // of every entry and the timer wheel (a part said too small would
+        // hide in the sum's 5%).
+        takes_what_it_says(
+            &format!("index for {capacity}"),
+            FlowIndex::memory_for(capacity * 2),
+            || FlowIndex::with_capacity(capacity * 2),
         );
-        drop(index);
-        let before = resident();
-        let wheel = TimerWheel::new(capacity, 0);
-        let grown = resident() - before;
-        let said = TimerWheel::memory_for(capacity);
-        let ratio = grown as f64 / said as f64;
-        assert!(
-            (0.95..1.05).contains(&ratio),
-            "wheel for {capacity}: {grown} bytes resident, {said} said"
+        takes_what_it_says(
+            &format!("wheel for {capacity}"),
+            TimerWheel::memory_for(capacity),
+            || TimerWheel::new(capacity, 0),
         );
-        drop(wheel);
     }
 }
