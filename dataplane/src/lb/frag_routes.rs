@@ -57,10 +57,11 @@ impl Datagram {
 
     /// The datagram's slot: from this process's table hash ([`TableHasher`])
     /// of its identity, the identification in the ports' place, as the
-    /// connection index takes its slots. Every bit of the identity reaches the slot, and nobody outside
-    /// the process can pick datagrams that share one (a multiply of the
-    /// folded identity, read from its middle bits, let the last two bytes of
-    /// an IPv4 source or destination choose between 4 slots only).
+    /// connection index takes its slots. Every bit of the identity reaches
+    /// the slot, and nobody outside the process can pick datagrams that
+    /// share one (a multiply of the folded identity, read from its middle
+    /// bits, let the last two bytes of an IPv4 source or destination choose
+    /// between 4 slots only).
     fn slot(&self) -> usize {
         let k = FlowKey {
             src: self.src,
