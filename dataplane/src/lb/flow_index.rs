@@ -176,6 +176,7 @@ mod tests {
         let mut model: HashMap<u64, u32> = HashMap::new();
         let mut keys: Vec<u64> = Vec::new();
         let mut next = 0u32;
+        assert!(idx.is_empty());
         for round in 0..20_000u64 {
             let k = round.wrapping_mul(7919) % 3000;
             if let Some(&r) = model.get(&k) {
@@ -192,6 +193,7 @@ mod tests {
                 assert_eq!(idx.len(), 1000);
             }
             assert_eq!(idx.len(), model.len());
+            assert_eq!(idx.is_empty(), model.is_empty());
         }
         for (k, r) in model {
             assert_eq!(idx.get(h(k), |x| x == r), Some(r));
@@ -222,6 +224,27 @@ mod tests {
         assert!(collided > 0, "tags should collide");
         // An empty index has no candidates.
         assert_eq!(FlowIndex::with_capacity(8).candidate(hc(5)), None);
+    }
+
+    #[test]
+    fn a_full_index_is_half_empty_so_a_miss_reads_few_slots() {
+        // A miss on the packet path (every new flow) reads the run of taken
+        // slots from its home. Linear probing at half load reads ~2.5 slots on
+        // average; at 98% (an index sized to its keys) it would read hundreds.
+        let mut rng = crate::test_rng::XorShift::default();
+        let mut idx = FlowIndex::with_capacity(1000);
+        for r in 0..1000 {
+            assert!(idx.insert(rng.next(), r));
+        }
+        let misses = 20_000;
+        let read: usize = (0..misses).map(|_| idx.probes(rng.next())).sum();
+        let mean = read as f64 / misses as f64;
+        assert!((1.5..3.5).contains(&mean), "a miss reads {mean:.2} slots");
+        // Small tables too: 8 keys or fewer get 16 slots.
+        let mut small = FlowIndex::with_capacity(1);
+        assert!(small.insert(rng.next(), 0));
+        assert_eq!(FlowIndex::memory_for(1), 16 * 8);
+        assert_eq!(FlowIndex::memory_for(1000), 2048 * 8);
     }
 
     #[test]
