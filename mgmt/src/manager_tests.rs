@@ -274,3 +274,42 @@ fn only_a_weighted_round_robin_service_gets_its_order() {
     // web-dr shares the pool but hashes: no order built for it.
     assert!(svc("web-dr").wrr.is_empty());
 }
+
+#[test]
+fn a_snapshot_carries_a_newer_generation_the_configured_timeouts_and_each_vip_once() {
+    let src = EXAMPLE
+        .replacen("tcp_syn_timeout = 30", "tcp_syn_timeout = 31", 1)
+        .replacen(
+            "tcp_established_timeout = 900",
+            "tcp_established_timeout = 901",
+            1,
+        )
+        .replacen("tcp_fin_timeout = 120", "tcp_fin_timeout = 121", 1)
+        .replacen("tcp_close_timeout = 10", "tcp_close_timeout = 11", 1)
+        .replacen("udp_timeout = 300", "udp_timeout = 301", 1)
+        .replacen("tcp_idle_reclaim = 300", "tcp_idle_reclaim = 302", 1);
+    let (mut m, _rx) = manager(&src);
+    m.publish();
+    let first = m.snapshot.load().generation;
+    m.publish();
+    let snap = m.snapshot.load();
+    // Workers tell a new snapshot by its generation (the least_conn loads are
+    // rebuilt on a new one): it must grow with every publish.
+    assert_eq!(snap.generation, first + 1);
+    assert!(first > 0);
+    let t = snap.timeouts;
+    assert_eq!(
+        (
+            t.tcp_syn,
+            t.tcp_established,
+            t.tcp_fin,
+            t.tcp_close,
+            t.udp,
+            t.tcp_idle_reclaim
+        ),
+        (31, 901, 121, 11, 301, 302)
+    );
+    // web and dns share 198.18.0.100; web6 and web-dr have their own.
+    let vips: Vec<String> = snap.vips.iter().map(|v| v.to_string()).collect();
+    assert_eq!(vips, ["198.18.0.100", "2001:db8::100", "198.18.0.200"]);
+}

@@ -1,6 +1,8 @@
 //! The admin CLI socket and its commands.
 
 mod change;
+#[cfg(test)]
+mod change_tests;
 pub mod commands;
 pub mod server;
 mod show_conns;

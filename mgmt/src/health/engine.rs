@@ -188,7 +188,7 @@ fn replace_targets(slots: &mut HashMap<u32, Slot>, targets: Vec<Target>) {
     *slots = keep;
 }
 
-fn jittered(t: &Target, rng: &mut u64) -> Duration {
+pub(super) fn jittered(t: &Target, rng: &mut u64) -> Duration {
     if t.jitter.is_zero() {
         return t.interval;
     }

@@ -2,5 +2,7 @@
 //! the rise/fall verdict.
 
 pub mod engine;
+#[cfg(test)]
+mod engine_tests;
 pub mod http;
 pub mod verdict;

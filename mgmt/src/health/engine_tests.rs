@@ -1,0 +1,252 @@
+//! The engine against real sockets on loopback: a TCP listener, a closed port
+//! and a small HTTP server whose paths answer 200, 503 or nothing at all.
+//! Each check's verdict and reason, the timeout, the interval and jitter, and
+//! a target list replaced or stopped, as the manager uses them.
+
+use super::engine::{self, CheckResult, Command, Probe, Target};
+use super::http;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// An HTTP server on loopback: `/ok` answers 200 with "alive", `/down` 503,
+/// `/silent` reads the request and says nothing for 3 s. Runs until the test
+/// process ends (its thread blocks in `accept`).
+fn http_server() -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(mut s) = s else { continue };
+            std::thread::spawn(move || {
+                let mut req = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match s.read(&mut buf) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => req.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let line = String::from_utf8_lossy(&req);
+                let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
+                let (status, body) = match path.as_str() {
+                    "/ok" => ("200 OK", "alive"),
+                    "/down" => ("503 Service Unavailable", "busy"),
+                    _ => {
+                        std::thread::sleep(Duration::from_secs(3));
+                        return;
+                    }
+                };
+                let _ = write!(
+                    s,
+                    "HTTP/1.1 {status}\r\nContent-Length: {}\r\n\r\n{body}",
+                    body.len()
+                );
+                // Keep the connection open: the check must stop at Content-Length.
+                std::thread::sleep(Duration::from_secs(3));
+            });
+        }
+    });
+    addr
+}
+
+/// A loopback port nothing listens on.
+fn closed_port() -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap()
+}
+
+fn target(id: u32, addr: SocketAddr, probe: Probe) -> Target {
+    Target {
+        id,
+        addr,
+        probe,
+        interval: Duration::from_millis(100),
+        timeout: Duration::from_millis(300),
+        jitter: Duration::ZERO,
+    }
+}
+
+fn http_probe(path: &str, body: Option<&str>) -> Probe {
+    Probe::Http {
+        request: http::request(path, "test"),
+        status: vec![200],
+        body: body.map(str::to_string),
+    }
+}
+
+struct Engine {
+    commands: Sender<Command>,
+    results: Receiver<CheckResult>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Engine {
+    fn start(targets: Vec<Target>) -> Engine {
+        let (commands, rx) = mpsc::channel();
+        let (tx, results) = mpsc::channel();
+        let thread = Some(std::thread::spawn(move || engine::run(rx, tx)));
+        commands.send(Command::Targets(targets)).unwrap();
+        Engine {
+            commands,
+            results,
+            thread,
+        }
+    }
+
+    /// The first result for each of `ids`.
+    fn first_of(&self, ids: &[u32]) -> Vec<CheckResult> {
+        let mut got: Vec<Option<CheckResult>> = vec![None; ids.len()];
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while got.iter().any(Option::is_none) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let r = self.results.recv_timeout(left).expect("a result in 10 s");
+            if let Some(i) = ids.iter().position(|&id| id == r.id) {
+                got[i].get_or_insert(r);
+            }
+        }
+        got.into_iter().map(Option::unwrap).collect()
+    }
+
+    /// Every result that arrives within `d`.
+    fn during(&self, d: Duration) -> Vec<CheckResult> {
+        let end = Instant::now() + d;
+        let mut v = Vec::new();
+        while let Ok(r) = self
+            .results
+            .recv_timeout(end.saturating_duration_since(Instant::now()))
+        {
+            v.push(r);
+        }
+        v
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        let _ = self.commands.send(Command::Stop);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+#[test]
+fn each_check_says_why_it_passed_or_failed() {
+    let web = http_server();
+    let tcp = TcpListener::bind("127.0.0.1:0").unwrap();
+    let e = Engine::start(vec![
+        target(1, tcp.local_addr().unwrap(), Probe::Tcp),
+        target(2, closed_port(), Probe::Tcp),
+        target(3, web, http_probe("/ok", None)),
+        target(4, web, http_probe("/ok", Some("alive"))),
+        target(5, web, http_probe("/ok", Some("dead"))),
+        target(6, web, http_probe("/down", None)),
+        target(7, web, http_probe("/silent", None)),
+        target(8, closed_port(), http_probe("/ok", None)),
+    ]);
+    let got = e.first_of(&[1, 2, 3, 4, 5, 6, 7, 8]);
+    let verdicts: Vec<(u32, bool, &str)> = got
+        .iter()
+        .map(|r| (r.id, r.ok, r.reason.as_str()))
+        .collect();
+    assert_eq!(
+        verdicts,
+        [
+            (1, true, "ok"),
+            (2, false, "refused"),
+            (3, true, "ok"),
+            (4, true, "ok"),
+            (5, false, "body mismatch"),
+            (6, false, "status 503"),
+            (7, false, "timeout"),
+            (8, false, "refused"),
+        ]
+    );
+    // The timeout is the target's (300 ms), measured by the engine; a check
+    // that finished did not wait for the server to close (it stays open 3 s).
+    let silent = &got[6];
+    assert!(
+        (Duration::from_millis(300)..Duration::from_millis(2500)).contains(&silent.latency),
+        "{:?}",
+        silent.latency
+    );
+    assert!(
+        got[2].latency < Duration::from_millis(2500),
+        "{:?}",
+        got[2].latency
+    );
+}
+
+#[test]
+fn checks_repeat_at_their_interval_and_stop_when_left_out() {
+    let a = TcpListener::bind("127.0.0.1:0").unwrap();
+    let b = TcpListener::bind("127.0.0.1:0").unwrap();
+    let e = Engine::start(vec![
+        target(1, a.local_addr().unwrap(), Probe::Tcp),
+        target(2, b.local_addr().unwrap(), Probe::Tcp),
+    ]);
+    let window = e.during(Duration::from_millis(1000));
+    let count = |id| window.iter().filter(|r| r.id == id).count();
+    // Every 100 ms: about ten in a second. Bounds wide enough for a busy
+    // machine, narrow enough to catch a check run once, or without a pause.
+    for id in [1, 2] {
+        assert!((4..=14).contains(&count(id)), "target {id}: {}", count(id));
+    }
+    // Target 2 left out: no result for it once the engine has the new list
+    // (one already in flight may still finish).
+    e.commands
+        .send(Command::Targets(vec![target(
+            1,
+            a.local_addr().unwrap(),
+            Probe::Tcp,
+        )]))
+        .unwrap();
+    e.during(Duration::from_millis(150));
+    let later = e.during(Duration::from_millis(600));
+    assert!(later.iter().all(|r| r.id == 1), "target 2 still checked");
+    assert!(
+        later.len() >= 2,
+        "target 1 no longer checked: {}",
+        later.len()
+    );
+}
+
+#[test]
+fn a_stop_ends_the_engine_and_so_does_a_closed_channel() {
+    let (commands, rx) = mpsc::channel();
+    let (tx, _results) = mpsc::channel();
+    let t = std::thread::spawn(move || engine::run(rx, tx));
+    commands.send(Command::Stop).unwrap();
+    t.join().unwrap();
+    let (commands, rx) = mpsc::channel::<Command>();
+    let (tx, _results) = mpsc::channel();
+    let t = std::thread::spawn(move || engine::run(rx, tx));
+    drop(commands);
+    t.join().unwrap();
+}
+
+#[test]
+fn jitter_spreads_intervals_within_its_bounds() {
+    let t = Target {
+        jitter: Duration::from_millis(10),
+        ..target(1, closed_port(), Probe::Tcp)
+    };
+    let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+    let gaps: Vec<Duration> = (0..1000).map(|_| engine::jittered(&t, &mut rng)).collect();
+    let (lo, hi) = (Duration::from_millis(90), Duration::from_millis(110));
+    assert!(gaps.iter().all(|g| (lo..=hi).contains(g)));
+    // Spread over the whole range, both sides of the interval.
+    assert!(gaps.iter().any(|g| *g < Duration::from_millis(92)));
+    assert!(gaps.iter().any(|g| *g > Duration::from_millis(108)));
+    let without = Target {
+        jitter: Duration::ZERO,
+        ..t
+    };
+    assert_eq!(
+        engine::jittered(&without, &mut rng),
+        Duration::from_millis(100)
+    );
+}
