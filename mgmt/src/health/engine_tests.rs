@@ -250,3 +250,20 @@ fn jitter_spreads_intervals_within_its_bounds() {
         Duration::from_millis(100)
     );
 }
+
+#[test]
+fn a_connect_refused_at_once_is_a_failed_check_retried_at_the_interval() {
+    // The kernel refuses a TCP connect to the broadcast address before any
+    // packet is sent (ENETUNREACH): the engine's synchronous failure path.
+    let e = Engine::start(vec![target(
+        1,
+        "255.255.255.255:9".parse().unwrap(),
+        Probe::Tcp,
+    )]);
+    let got = e.during(Duration::from_millis(1000));
+    assert!(got
+        .iter()
+        .all(|r| !r.ok && r.reason == "unreachable" && r.latency.is_zero()));
+    // Every 100 ms, not as fast as the loop can go.
+    assert!((4..=14).contains(&got.len()), "{} results", got.len());
+}
