@@ -267,3 +267,45 @@ fn a_connect_refused_at_once_is_a_failed_check_retried_at_the_interval() {
     // Every 100 ms, not as fast as the loop can go.
     assert!((4..=14).contains(&got.len()), "{} results", got.len());
 }
+
+#[test]
+fn a_target_sent_again_unchanged_keeps_its_check_and_a_changed_one_starts_afresh() {
+    let web = http_server();
+    let silent = Target {
+        timeout: Duration::from_millis(400),
+        ..target(1, web, http_probe("/silent", None))
+    };
+    let e = Engine::start(vec![silent.clone()]);
+    // The manager sends the whole list on every change: a check in flight
+    // must survive it, or a slow backend would never be judged.
+    let mut got = Vec::new();
+    for _ in 0..12 {
+        got.extend(e.during(Duration::from_millis(100)));
+        e.commands
+            .send(Command::Targets(vec![silent.clone()]))
+            .unwrap();
+    }
+    assert!(
+        got.iter().any(|r| r.reason == "timeout"),
+        "no check finished while the list was sent again: {got:?}"
+    );
+    drop(e);
+    // Changed while a check is in flight (one that would last 3 s, until the
+    // server closes): the old check is dropped, and the first result is the
+    // new target's.
+    let slow = Target {
+        timeout: Duration::from_secs(5),
+        ..target(1, web, http_probe("/silent", None))
+    };
+    let e = Engine::start(vec![slow]);
+    assert!(e.during(Duration::from_millis(200)).is_empty());
+    e.commands
+        .send(Command::Targets(vec![target(
+            1,
+            web,
+            http_probe("/ok", None),
+        )]))
+        .unwrap();
+    let r = e.first_of(&[1]).remove(0);
+    assert_eq!((r.ok, r.reason.as_str()), (true, "ok"));
+}
