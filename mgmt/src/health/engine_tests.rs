@@ -309,3 +309,35 @@ fn a_target_sent_again_unchanged_keeps_its_check_and_a_changed_one_starts_afresh
     let r = e.first_of(&[1]).remove(0);
     assert_eq!((r.ok, r.reason.as_str()), (true, "ok"));
 }
+
+#[test]
+fn the_first_checks_of_a_new_list_are_spread_over_its_first_200_ms() {
+    // Sixteen targets with a 1 s interval: the i-th starts i/16 of the
+    // interval in, at most 200 ms in (so a large pool is not checked in one
+    // burst, and none waits long for its first verdict).
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let targets: Vec<Target> = (0..16)
+        .map(|i| Target {
+            interval: Duration::from_secs(1),
+            ..target(i, addr, Probe::Tcp)
+        })
+        .collect();
+    let sent = Instant::now();
+    let e = Engine::start(targets);
+    let mut first: Vec<Option<Duration>> = vec![None; 16];
+    while first.iter().any(Option::is_none) {
+        let r = e
+            .results
+            .recv_timeout(Duration::from_secs(5))
+            .expect("a result");
+        first[r.id as usize].get_or_insert(sent.elapsed());
+    }
+    let at = |i: usize| first[i].unwrap().as_millis();
+    assert!(at(0) < 150, "the first at {} ms", at(0));
+    // 1/16 s in; then 2/16; from the fourth on, 200 ms.
+    assert!((40..180).contains(&at(1)), "the second at {} ms", at(1));
+    for i in 4..16 {
+        assert!((150..600).contains(&at(i)), "target {i} at {} ms", at(i));
+    }
+}
