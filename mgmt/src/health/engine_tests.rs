@@ -12,7 +12,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// An HTTP server on loopback: `/ok` answers 200 with "alive", `/down` 503,
-/// `/silent` reads the request and says nothing for 3 s. Runs until the test
+/// `/reset` resets the connection, `/huge` sends 2 MiB with no length, and
+/// anything else reads the request and says nothing for 3 s. Runs until the test
 /// process ends (its thread blocks in `accept`).
 fn http_server() -> SocketAddr {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -22,8 +23,13 @@ fn http_server() -> SocketAddr {
             let Ok(mut s) = s else { continue };
             std::thread::spawn(move || {
                 let mut req = Vec::new();
-                let mut buf = [0u8; 1024];
-                while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                let mut buf = vec![0u8; 1 << 16];
+                // Looks for the blank line in what came last (requests may be
+                // megabytes long).
+                while !req[req.len().saturating_sub(buf.len() + 3)..]
+                    .windows(4)
+                    .any(|w| w == b"\r\n\r\n")
+                {
                     match s.read(&mut buf) {
                         Ok(0) | Err(_) => return,
                         Ok(n) => req.extend_from_slice(&buf[..n]),
@@ -32,6 +38,19 @@ fn http_server() -> SocketAddr {
                 let line = String::from_utf8_lossy(&req);
                 let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
                 let (status, body) = match path.as_str() {
+                    "/reset" => {
+                        // Close with a reset (linger 0).
+                        let _ = socket2::SockRef::from(&s).set_linger(Some(Duration::ZERO));
+                        return;
+                    }
+                    "/huge" => {
+                        // 2 MiB with no Content-Length, the connection kept open:
+                        // the check stops reading at 1 MiB.
+                        let _ = s.write_all(b"HTTP/1.1 200 OK\r\n\r\n");
+                        let _ = s.write_all(&vec![b'x'; 2 << 20]);
+                        std::thread::sleep(Duration::from_secs(3));
+                        return;
+                    }
                     "/ok" => ("200 OK", "alive"),
                     "/down" => ("503 Service Unavailable", "busy"),
                     _ => {
@@ -340,4 +359,43 @@ fn the_first_checks_of_a_new_list_are_spread_over_its_first_200_ms() {
     for i in 4..16 {
         assert!((150..600).contains(&at(i)), "target {i} at {} ms", at(i));
     }
+}
+
+#[test]
+fn a_request_longer_than_the_socket_takes_is_sent_whole_and_a_reset_or_an_endless_answer_ends_a_check(
+) {
+    let web = http_server();
+    // 16 MiB: more than the kernel buffers on loopback, so the writes stop
+    // part way and the engine resumes them when the socket is writable.
+    let mut long = b"GET /ok HTTP/1.1\r\nHost: test\r\nX-Pad: ".to_vec();
+    long.resize(long.len() + (16 << 20), b'a');
+    long.extend_from_slice(b"\r\nConnection: close\r\n\r\n");
+    let long = Probe::Http {
+        request: long,
+        status: vec![200],
+        body: Some("alive".into()),
+    };
+    let slow = |t: Target| Target {
+        timeout: Duration::from_secs(5),
+        ..t
+    };
+    let e = Engine::start(vec![
+        slow(target(1, web, long)),
+        slow(target(2, web, http_probe("/reset", None))),
+        slow(target(3, web, http_probe("/huge", None))),
+    ]);
+    let got = e.first_of(&[1, 2, 3]);
+    let verdicts: Vec<(u32, bool, &str)> = got
+        .iter()
+        .map(|r| (r.id, r.ok, r.reason.as_str()))
+        .collect();
+    assert_eq!(
+        verdicts,
+        [(1, true, "ok"), (2, false, "reset"), (3, true, "ok")]
+    );
+    // None waited for its timeout, or for the server to close (3 s).
+    assert!(
+        got.iter().all(|r| r.latency < Duration::from_millis(2500)),
+        "{got:?}"
+    );
 }
