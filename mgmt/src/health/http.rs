@@ -79,6 +79,12 @@ mod tests {
             judge(OK, &[200], Some("backend b2")),
             Err("body mismatch".into())
         );
+        // The body is what follows the blank line: a header's words do not count.
+        let in_header = b"HTTP/1.1 200 OK\r\nX-State: up\r\n\r\ndown";
+        assert_eq!(
+            judge(in_header, &[200], Some("up")),
+            Err("body mismatch".into())
+        );
         assert_eq!(judge(OK, &[204], None), Err("status 200".into()));
         let e503 = b"HTTP/1.0 503 Service Unavailable\r\n\r\n";
         assert_eq!(judge(e503, &[200], None), Err("status 503".into()));
