@@ -71,6 +71,13 @@ fn http_server() -> SocketAddr {
     addr
 }
 
+/// Each result's target, verdict and reason.
+fn verdicts(got: &[CheckResult]) -> Vec<(u32, bool, &str)> {
+    got.iter()
+        .map(|r| (r.id, r.ok, r.reason.as_str()))
+        .collect()
+}
+
 /// A loopback port nothing listens on.
 fn closed_port() -> SocketAddr {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -167,12 +174,8 @@ fn each_check_says_why_it_passed_or_failed() {
         target(8, closed_port(), http_probe("/ok", None)),
     ]);
     let got = e.first_of(&[1, 2, 3, 4, 5, 6, 7, 8]);
-    let verdicts: Vec<(u32, bool, &str)> = got
-        .iter()
-        .map(|r| (r.id, r.ok, r.reason.as_str()))
-        .collect();
     assert_eq!(
-        verdicts,
+        verdicts(&got),
         [
             (1, true, "ok"),
             (2, false, "refused"),
@@ -385,12 +388,8 @@ fn a_request_longer_than_the_socket_takes_is_sent_whole_and_a_reset_or_an_endles
         slow(target(3, web, http_probe("/huge", None))),
     ]);
     let got = e.first_of(&[1, 2, 3]);
-    let verdicts: Vec<(u32, bool, &str)> = got
-        .iter()
-        .map(|r| (r.id, r.ok, r.reason.as_str()))
-        .collect();
     assert_eq!(
-        verdicts,
+        verdicts(&got),
         [(1, true, "ok"), (2, false, "reset"), (3, true, "ok")]
     );
     // None waited for its timeout, or for the server to close (3 s).
