@@ -156,7 +156,7 @@ fn a_fullnat_pool_needs_a_local_address_of_the_servers_family() {
         refusal(&mut m, "add server web6 n1 [2001:db8::51]:80"),
         "service web6 is fullnat and port wan has no local address of that family"
     );
-    // The IPv4 pools are unaffected; dr needs no local address.
+    // The IPv4 pools are unaffected until the IPv4 local addresses go too.
     run(&mut m, "add server dns n1 198.18.0.51:53").unwrap();
     m.cfg.ports[0].local_ipv4.clear();
     assert_eq!(
