@@ -715,6 +715,22 @@ mod tests {
     }
 
     #[test]
+    fn the_memory_said_counts_every_array_the_table_allocates() {
+        // `weir run` refuses to start when the machine lacks this much; the
+        // index and the wheel are checked against resident memory in
+        // tests/table_memory.rs, whose 5% would hide the small per-entry arrays.
+        for capacity in [1, 1000, 65_537] {
+            let t = ConnTable::new(capacity, 0);
+            let arrays = t.conns.len() * size_of::<Conn>()
+                + t.in_use.len() * size_of::<bool>()
+                + t.free.capacity() * size_of::<u32>();
+            let said = ConnTable::memory_for(capacity);
+            let parts = FlowIndex::memory_for(capacity * 2) + TimerWheel::memory_for(capacity);
+            assert_eq!(said - parts, arrays, "{capacity} entries");
+        }
+    }
+
+    #[test]
     fn full_table_refuses_then_accepts_after_expiry() {
         let mut t = ConnTable::new(4, 0);
         for i in 0..4 {

@@ -462,6 +462,51 @@ mod tests {
         }
     }
 
+    /// `v4_tcp`'s headers turned into a first fragment (more fragments follow)
+    /// of protocol `proto` whose IP payload is `payload`.
+    fn v4_first_fragment(proto: u8, payload: &[u8]) -> Vec<u8> {
+        let mut f = v4_tcp();
+        f.truncate(34);
+        f.extend_from_slice(payload);
+        let mut ip = ipv4::Packet::new_unchecked(&mut f[14..]);
+        ip.set_total_len(20 + payload.len() as u16);
+        ip.set_protocol(proto);
+        ip.set_fragment(0, true);
+        ip.fill_checksum();
+        f
+    }
+
+    #[test]
+    fn a_udp_first_fragment_gives_its_ports_though_its_length_counts_the_whole_datagram() {
+        // The UDP length says 2008 bytes; only 8 + 8 are in this fragment.
+        let mut udp = vec![0x9c, 0x40, 0x00, 0x35, 0x07, 0xd8, 0, 0];
+        udp.extend_from_slice(&[7; 8]);
+        let f = v4_first_fragment(17, &udp);
+        let p = parse(&f, 14, false).unwrap();
+        assert_eq!(p.shape, Shape::FirstFragment);
+        assert_eq!((p.key.sport, p.key.dport, p.key.proto), (40000, 53, 17));
+        assert_eq!((p.l4, p.ip_len), (34, 36));
+        // A first fragment too short for the UDP header has no ports to balance by.
+        let f = v4_first_fragment(17, &udp[..6]);
+        assert_eq!(parse(&f, 14, false), Err(Counter::DropL4Malformed));
+    }
+
+    #[test]
+    fn a_first_fragment_of_a_protocol_without_ports_is_only_a_fragment() {
+        // GRE: nothing in its header for later fragments to follow.
+        let f = v4_first_fragment(47, &[0; 16]);
+        let p = parse(&f, 14, false).unwrap();
+        assert_eq!(p.shape, Shape::Fragment);
+        assert_eq!((p.key.sport, p.key.dport, p.key.proto), (0, 0, 47));
+        // A later fragment of a UDP datagram: its first bytes are data, not ports.
+        let mut f = v4_first_fragment(17, &[0x9c, 0x40, 0x00, 0x35, 0, 16, 0, 0]);
+        ipv4::Packet::new_unchecked(&mut f[14..]).set_fragment(185, false);
+        ipv4::Packet::new_unchecked(&mut f[14..]).fill_checksum();
+        let p = parse(&f, 14, false).unwrap();
+        assert_eq!(p.shape, Shape::Fragment);
+        assert_eq!((p.key.sport, p.key.dport), (0, 0));
+    }
+
     #[test]
     fn ttl_one_is_not_forwarded() {
         let mut f = v4_tcp();
