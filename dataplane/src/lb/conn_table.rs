@@ -660,8 +660,11 @@ mod tests {
     #[test]
     fn both_directions_find_the_entry() {
         let mut t = ConnTable::new(16, 0);
+        assert!(t.is_empty());
         let c = conn(40000, 5000, 100);
         let id = t.insert(c).unwrap();
+        assert!(!t.is_empty());
+        assert_eq!(t.len(), 1);
         assert_eq!(
             t.lookup(&c.fwd),
             Some(Hit {
@@ -727,6 +730,23 @@ mod tests {
             let said = ConnTable::memory_for(capacity);
             let parts = FlowIndex::memory_for(capacity * 2) + TimerWheel::memory_for(capacity);
             assert_eq!(said - parts, arrays, "{capacity} entries");
+        }
+    }
+
+    #[test]
+    fn the_largest_table_names_each_entry_and_direction_in_an_index_reference() {
+        // A reference is the entry id and one bit for the direction in a u32, so
+        // a capacity asked for past 2^30 is cut to what references can name
+        // (the configuration allows far less; this is the last guard).
+        let max = ConnTable::clamped(usize::MAX);
+        assert_eq!(max, (1 << 30) - 1);
+        assert_eq!(
+            ConnTable::memory_for(usize::MAX),
+            ConnTable::memory_for(max)
+        );
+        for dir in [Direction::Forward, Direction::Reverse] {
+            let last = max as u32 - 1;
+            assert_eq!(hit_of(reference(last, dir)), Hit { id: last, dir });
         }
     }
 
