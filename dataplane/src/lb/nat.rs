@@ -245,15 +245,23 @@ pub fn rewrite(data: &mut [u8], p: &Parsed, src: (&[u8; 16], u16), dst: (&[u8; 1
 
 /// RFC 1624 eqn. 3 in whatever byte order `hc` and `delta` share:
 /// HC' = ~(~HC + delta), `delta` being the sum of ~old + new words.
+/// Three folds suffice for a `delta` of up to [`MAX_DELTA_WORDS`] 32-bit words:
+/// the first leaves at most 2^32 + 15, the second at most 0x1fffe, the third at
+/// most 0xffff.
 #[inline(always)]
 fn fold_into(hc: u16, delta: u64) -> u16 {
     let mut s = (!hc) as u64 + delta;
     s = (s & 0xffff_ffff) + (s >> 32);
     s = (s & 0xffff) + (s >> 16);
     s = (s & 0xffff) + (s >> 16);
-    s = (s & 0xffff) + (s >> 16);
     !(s as u16)
 }
+
+/// The most 32-bit words a rewrite sums into one `delta` (IPv6: two addresses
+/// of four words each, old and new; and the ports): [`fold_into`] is exact up to
+/// 15.
+#[cfg(test)]
+const MAX_DELTA_WORDS: u64 = 12;
 
 /// `rewrite` for IPv6 (no header checksum; the pseudo-header's addresses are
 /// 16 bytes each).
@@ -505,6 +513,65 @@ mod tests {
         let p = parse(&f, 14, false).unwrap();
         assert_eq!(p.shape, Shape::Fragment);
         assert_eq!((p.key.sport, p.key.dport), (0, 0));
+    }
+
+    #[test]
+    fn fold_into_is_exact_for_every_delta_a_rewrite_can_sum() {
+        // One's-complement addition, the slow way: the sum modulo 0xffff, a
+        // nonzero multiple of it being 0xffff (negative zero).
+        let reference = |hc: u16, delta: u64| {
+            let s = (!hc) as u128 + delta as u128;
+            let r = (s % 0xffff) as u16;
+            !(if r == 0 && s != 0 { 0xffff } else { r })
+        };
+        let most = 15 * u32::MAX as u64;
+        let mut rng = crate::test_rng::XorShift::default();
+        let mut deltas = vec![0, 1, 0xffff, 0x1_0000, most - 1, most];
+        deltas.extend((1..=MAX_DELTA_WORDS).map(|n| n * u32::MAX as u64));
+        deltas.extend((0..20_000).map(|_| rng.next() % (most + 1)));
+        for delta in deltas {
+            for hc in [0, 1, 0x8000, 0xfffe, 0xffff, rng.next() as u16] {
+                assert_eq!(
+                    fold_into(hc, delta),
+                    reference(hc, delta),
+                    "{hc:#x} {delta:#x}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_udp_checksum_that_comes_out_zero_is_sent_as_all_ones() {
+        // Zero in a UDP checksum means "none" (RFC 768), so a computed zero is
+        // sent as 0xffff (its one's-complement equal). Exactly one destination
+        // port makes the rewritten checksum zero; find it, for both families.
+        let mut v4 = v4_tcp();
+        v4[14 + 9] = 17;
+        udp::Packet::new_unchecked(&mut v4[34..]).set_len(25);
+        udp::Packet::new_unchecked(&mut v4[34..]).set_checksum(0x1234);
+        ipv4::Packet::new_unchecked(&mut v4[14..]).fill_checksum();
+        let mut v6 = vec![0u8; 14 + 40 + 8];
+        Frame::new_unchecked(&mut v6[..]).set_ethertype(ethertype::IPV6);
+        let mut ip = ipv6::Packet::new_unchecked(&mut v6[14..]);
+        ip.set_version_class_flow(0, 0);
+        ip.set_payload_len(8);
+        ip.set_next_header(17);
+        ip.set_hop_limit(64);
+        udp::Packet::new_unchecked(&mut v6[54..]).set_len(8);
+        udp::Packet::new_unchecked(&mut v6[54..]).set_checksum(0x1234);
+        for (frame, at, v6) in [(v4, 34 + 6, false), (v6, 54 + 6, true)] {
+            let p = parse(&frame, 14, v6).unwrap();
+            let all_ones: Vec<u16> = (0..=u16::MAX)
+                .filter(|&dport| {
+                    let mut f = frame.clone();
+                    let a = [7u8; 16];
+                    rewrite(&mut f, &p, (&a, 1), (&a, dport));
+                    assert_ne!(read_u16(&f, at), 0, "v6 {v6} port {dport}");
+                    read_u16(&f, at) == 0xffff
+                })
+                .collect();
+            assert_eq!(all_ones.len(), 1, "v6 {v6}");
+        }
     }
 
     #[test]
