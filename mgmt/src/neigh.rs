@@ -322,13 +322,17 @@ pub fn merged(resolvers: &[Resolver]) -> HashMap<IpAddr, [u8; 6]> {
 }
 
 #[cfg(test)]
+#[path = "neigh_wire_tests.rs"]
+mod wire_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
-    const OURS: [u8; 6] = [2, 0, 0, 0, 0, 1];
-    const THEIRS: [u8; 6] = [2, 0, 0, 0, 0xb1, 1];
+    pub(super) const OURS: [u8; 6] = [2, 0, 0, 0, 0, 1];
+    pub(super) const THEIRS: [u8; 6] = [2, 0, 0, 0, 0xb1, 1];
 
-    fn arp_frame(dst: [u8; 6], op: u16, sender: Ipv4Addr, target: Ipv4Addr) -> Vec<u8> {
+    pub(super) fn arp_frame(dst: [u8; 6], op: u16, sender: Ipv4Addr, target: Ipv4Addr) -> Vec<u8> {
         let mut f = vec![0u8; 14 + 28];
         let mut e = Frame::new_unchecked(&mut f[..]);
         e.set_dst(dst);
@@ -342,7 +346,7 @@ mod tests {
         f
     }
 
-    fn advert(dst_mac: [u8; 6], dst: Ipv6Addr, flags: u8) -> Vec<u8> {
+    pub(super) fn advert(dst_mac: [u8; 6], dst: Ipv6Addr, flags: u8) -> Vec<u8> {
         let src: Ipv6Addr = "2001:db8::11".parse().unwrap();
         let mut m = vec![icmpv6::NEIGHBOR_ADVERT, 0, 0, 0, flags, 0, 0, 0];
         m.extend_from_slice(&src.octets());
