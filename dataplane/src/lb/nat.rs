@@ -245,9 +245,10 @@ pub fn rewrite(data: &mut [u8], p: &Parsed, src: (&[u8; 16], u16), dst: (&[u8; 1
 
 /// RFC 1624 eqn. 3 in whatever byte order `hc` and `delta` share:
 /// HC' = ~(~HC + delta), `delta` being the sum of ~old + new words.
-/// Three folds suffice for a `delta` of up to [`MAX_DELTA_WORDS`] 32-bit words:
-/// the first leaves at most 2^32 + 15, the second at most 0x1fffe, the third at
-/// most 0xffff.
+/// Three folds are exact while ~HC + delta < 2^48: the first leaves at most
+/// 2^32 + 0xfffe, the second at most 0x1fffe, the third at most 0xffff. A
+/// rewrite sums at most 20 words (IPv6: eight address words old and new, and
+/// four port words).
 #[inline(always)]
 fn fold_into(hc: u16, delta: u64) -> u16 {
     let mut s = (!hc) as u64 + delta;
@@ -256,12 +257,6 @@ fn fold_into(hc: u16, delta: u64) -> u16 {
     s = (s & 0xffff) + (s >> 16);
     !(s as u16)
 }
-
-/// The most 32-bit words a rewrite sums into one `delta` (IPv6: two addresses
-/// of four words each, old and new; and the ports): [`fold_into`] is exact up to
-/// 15.
-#[cfg(test)]
-const MAX_DELTA_WORDS: u64 = 12;
 
 /// `rewrite` for IPv6 (no header checksum; the pseudo-header's addresses are
 /// 16 bytes each).
@@ -524,11 +519,14 @@ mod tests {
             let r = (s % 0xffff) as u16;
             !(if r == 0 && s != 0 { 0xffff } else { r })
         };
-        let most = 15 * u32::MAX as u64;
+        // Up to the bound `fold_into` states, and every whole number of words
+        // a rewrite may sum.
+        let most = (1 << 48) - 1 - 0xffff;
         let mut rng = crate::test_rng::XorShift::default();
         let mut deltas = vec![0, 1, 0xffff, 0x1_0000, most - 1, most];
-        deltas.extend((1..=MAX_DELTA_WORDS).map(|n| n * u32::MAX as u64));
-        deltas.extend((0..20_000).map(|_| rng.next() % (most + 1)));
+        deltas.extend((1..=20).map(|n| n * u32::MAX as u64));
+        deltas.extend((0..10_000).map(|_| rng.next() % (most + 1)));
+        deltas.extend((0..10_000).map(|_| rng.next() % (20 * u32::MAX as u64)));
         for delta in deltas {
             for hc in [0, 1, 0x8000, 0xfffe, 0xffff, rng.next() as u16] {
                 assert_eq!(
