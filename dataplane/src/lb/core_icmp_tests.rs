@@ -2,7 +2,7 @@
 //! worker runs them: relayed to the other end, translated, checksums right.
 
 use super::core::{Arrival, LbCore, LbVerdict};
-use super::core_tests::{be_mac, snap_of, Family, CLIENT_MAC, V4, V6};
+use super::core_tests::{be_mac, on_udp, snap_of, udp_frame, Family, CLIENT, CLIENT_MAC, V4, V6};
 use super::flow::FlowKey;
 use super::icmp_sent::PER_TICK;
 use super::snapshot::{LbSnapshot, Mode, SchedKind};
@@ -528,4 +528,114 @@ fn a_worker_sends_at_most_its_budget_of_errors_per_tick() {
     core.now += 1;
     assert_eq!(sent(&mut core, &s, &big, 1, tx), 1);
     assert_eq!(sent(&mut core, &s, &expiring, 1, tx), 1);
+}
+
+/// A quote cut anywhere: dropped as malformed until the quoted IP header and
+/// the ports are all there, relayed from there on (its TCP checksum updated
+/// only when the quote holds it whole); never read past its end.
+#[test]
+fn quotes_cut_anywhere_are_malformed_until_their_ports_are_there() {
+    for f in [&V4, &V6] {
+        let (s, mut core, client, (backend, _, lport)) = connected(f);
+        let to_client = ends(f.vip, 80, client, 40000).packet(0);
+        let header = if f.vip.is_ipv4() { 20 } else { 40 };
+        for cut in 0..=to_client.len() {
+            let err = ends(router_of(f), 0, f.vip, 0).too_big(&to_client[..cut]);
+            let (v, out, _) = through(&mut core, &s, &err, false);
+            if cut < header + 8 {
+                let malformed = LbVerdict::Drop(Counter::DropIcmpMalformed);
+                assert_eq!(v, malformed, "{:?} cut at {cut}", f.vip);
+                continue;
+            }
+            assert_eq!(v, LbVerdict::Tx(0), "{:?} cut at {cut}", f.vip);
+            let q = ((backend, 8080), (f.local, lport));
+            let full = cut == to_client.len();
+            assert_relayed(out.data(), &err, (f.local, backend), q, full);
+        }
+    }
+}
+
+/// A quote whose IP header is not one of its family's is malformed; an IPv4
+/// quote's options are stepped over to its ports.
+#[test]
+fn quotes_are_read_by_their_own_ip_header() {
+    let malformed = LbVerdict::Drop(Counter::DropIcmpMalformed);
+    for f in [&V4, &V6] {
+        let (s, mut core, client, _) = connected(f);
+        let mut quote = ends(f.vip, 80, client, 40000).packet(0);
+        // The other family's version.
+        quote[0] = if f.vip.is_ipv4() { 0x65 } else { 0x45 };
+        let err = ends(router_of(f), 0, f.vip, 0).too_big(&quote);
+        assert_eq!(
+            through(&mut core, &s, &err, false).0,
+            malformed,
+            "{:?}",
+            f.vip
+        );
+    }
+    let (s, mut core, client, (backend, _, lport)) = connected(&V4);
+    let to_client = ends(V4.vip, 80, client, 40000).packet(0);
+    // A header length under the 20 bytes of a header.
+    let mut short = to_client.clone();
+    short[0] = 0x44;
+    let err = ends(router_of(&V4), 0, V4.vip, 0).too_big(&short);
+    assert_eq!(through(&mut core, &s, &err, false).0, malformed);
+    // Four bytes of options (no-ops) before the ports.
+    let mut opts = to_client[..20].to_vec();
+    opts.extend_from_slice(&[1, 1, 1, 1]);
+    opts.extend_from_slice(&to_client[20..]);
+    let mut ip = ipv4::Packet::new_unchecked(&mut opts[..]);
+    ip.set_version_header_len(24);
+    ip.set_total_len(to_client.len() as u16 + 4);
+    ip.fill_checksum();
+    let err = ends(router_of(&V4), 0, V4.vip, 0).too_big(&opts);
+    let (v, out, _) = through(&mut core, &s, &err, false);
+    assert_eq!(v, LbVerdict::Tx(0));
+    let q = ((backend, 8080), (V4.local, lport));
+    assert_relayed(out.data(), &err, (V4.local, backend), q, true);
+}
+
+/// ICMPv6 messages that are not errors (echo replies, anything past 127, the
+/// unassigned error types) are not relayed, though they quote a connection's
+/// packet: the classifier drops them, as nothing here answers them.
+#[test]
+fn icmpv6_messages_that_are_not_errors_are_not_relayed() {
+    let (s, mut core, client, _) = connected(&V6);
+    let quote = ends(V6.vip, 80, client, 40000).packet(0);
+    for msg_type in [0, 5, 100, 127, 129, 130, 200] {
+        let mut m = ends(router_of(&V6), 0, V6.vip, 0).too_big(&quote);
+        m[54] = msg_type;
+        let (src, dst) = (router_of(&V6), V6.vip);
+        let (IpAddr::V6(src), IpAddr::V6(dst)) = (src, dst) else {
+            unreachable!()
+        };
+        icmpv6::Packet::new_unchecked(&mut m[54..]).fill_checksum(&src, &dst);
+        let (v, _, t) = through(&mut core, &s, &m, false);
+        assert_eq!(v, LbVerdict::Drop(Counter::DropNotForUs), "type {msg_type}");
+        assert_eq!(t.get(Counter::IcmpErrorsRelayed), 0);
+    }
+}
+
+/// A backend's "port unreachable" about a UDP flow reaches the client, about
+/// the datagram the client sent.
+#[test]
+fn icmp_errors_about_udp_flows_are_relayed() {
+    let mut s = snap_of(&V4, Mode::FullNat, SchedKind::RingHash, &[1, 1, 1]);
+    on_udp(&mut s);
+    let mut core = LbCore::new(0, 1, 64, 1);
+    let mut datagram = udp_frame(5000);
+    Frame::new_unchecked(&mut datagram[..]).set_dst(OUR_MAC);
+    let (v, out, _) = through(&mut core, &s, &datagram, false);
+    assert_eq!(v, LbVerdict::Tx(0));
+    let sent = out.data()[14..].to_vec();
+    let o = outer(&sent);
+    assert_eq!(sent[9], ip_proto::UDP);
+    let unreachable =
+        ends(o.dst, 0, o.src, 0).build(|t| t.icmp_error(3, 3, 0, &sent), |_| unreachable!("IPv4"));
+    let (v, out, t) = through(&mut core, &s, &unreachable, false);
+    assert_eq!(v, LbVerdict::Tx(0));
+    assert_eq!(t.get(Counter::IcmpErrorsRelayed), 1);
+    assert_eq!(Frame::new_checked(out.data()).unwrap().dst(), CLIENT_MAC);
+    let q = ((IpAddr::V4(CLIENT), 5000), (V4.vip, 80));
+    assert_relayed(out.data(), &unreachable, (V4.vip, CLIENT.into()), q, false);
 }
