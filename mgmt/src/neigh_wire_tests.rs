@@ -309,6 +309,22 @@ fn announcements_tell_the_network_an_address_is_at_our_mac() {
 }
 
 #[test]
+fn an_announcement_the_interface_cannot_send_is_an_error() {
+    in_own_netns(|| {
+        let r = resolver(&[]);
+        let down = std::process::Command::new("ip")
+            .args(["link", "set", "lo", "down"])
+            .status()
+            .expect("ip");
+        assert!(down.success());
+        let e = r
+            .announce(Ipv4Addr::new(198, 18, 0, 100).into())
+            .unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::ENETDOWN), "{e}");
+    });
+}
+
+#[test]
 fn a_resolver_on_an_interface_that_does_not_exist_is_an_error() {
     let covers = Vec::new();
     let e = Resolver::open("weir-none0", OURS, Some(US4), None, [], covers).err();
