@@ -249,6 +249,13 @@ fn a_resolver_asks_on_the_wire_and_learns_the_macs_answered() {
         cap.send(&arp_frame(OURS, arp::OP_REPLY, BACKEND4, US4));
         std::thread::sleep(Duration::from_millis(50));
         assert!(!r.poll(Instant::now()));
+        // What the manager publishes to the workers: every resolver's MACs.
+        let published = super::merged(&[r, resolver(&[])]);
+        let expected = [
+            (IpAddr::V4(BACKEND4), THEIRS),
+            (IpAddr::V6(BACKEND6), THEIRS),
+        ];
+        assert_eq!(published, expected.into_iter().collect());
     });
 }
 
