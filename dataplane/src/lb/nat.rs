@@ -368,25 +368,34 @@ mod tests {
         assert_eq!(t.payload(), b"hello");
     }
 
+    /// An Ethernet/IPv6/UDP frame from `src` port 5000 to `dst` port 53 with
+    /// `payload`, its checksum valid, hop limit 64.
+    fn v6_udp(src: &Ipv6Addr, dst: &Ipv6Addr, payload: &[u8]) -> Vec<u8> {
+        let len = 8 + payload.len();
+        let mut f = vec![0u8; 14 + 40 + len];
+        Frame::new_unchecked(&mut f[..]).set_ethertype(ethertype::IPV6);
+        let mut ip = ipv6::Packet::new_unchecked(&mut f[14..]);
+        ip.set_version_class_flow(0, 0);
+        ip.set_payload_len(len as u16);
+        ip.set_next_header(17);
+        ip.set_hop_limit(64);
+        ip.set_src(src);
+        ip.set_dst(dst);
+        let mut u = udp::Packet::new_unchecked(&mut f[54..]);
+        u.set_src_port(5000);
+        u.set_dst_port(53);
+        u.set_len(len as u16);
+        f[62..].copy_from_slice(payload);
+        let pseudo = pseudo_v6(src, dst, 17, len as u32);
+        udp::Packet::new_unchecked(&mut f[54..]).fill_checksum(pseudo);
+        f
+    }
+
     #[test]
     fn fullnat_v6_udp_rewrite() {
         let src: Ipv6Addr = "2001:db8::10".parse().unwrap();
         let vip: Ipv6Addr = "2001:db8::100".parse().unwrap();
-        let mut f = vec![0u8; 14 + 40 + 8 + 3];
-        Frame::new_unchecked(&mut f[..]).set_ethertype(ethertype::IPV6);
-        let mut ip = ipv6::Packet::new_unchecked(&mut f[14..]);
-        ip.set_version_class_flow(0, 0);
-        ip.set_payload_len(11);
-        ip.set_next_header(17);
-        ip.set_hop_limit(64);
-        ip.set_src(&src);
-        ip.set_dst(&vip);
-        let mut u = udp::Packet::new_unchecked(&mut f[54..]);
-        u.set_src_port(5000);
-        u.set_dst_port(53);
-        u.set_len(11);
-        f[62..].copy_from_slice(b"abc");
-        udp::Packet::new_unchecked(&mut f[54..]).fill_checksum(pseudo_v6(&src, &vip, 17, 11));
+        let mut f = v6_udp(&src, &vip, b"abc");
         let p = parse(&f, 14, true).unwrap();
         decrement_ttl(&mut f, &p).unwrap();
         let local: Ipv6Addr = "2001:db8::2".parse().unwrap();
@@ -548,15 +557,8 @@ mod tests {
         udp::Packet::new_unchecked(&mut v4[34..]).set_len(25);
         udp::Packet::new_unchecked(&mut v4[34..]).set_checksum(0x1234);
         ipv4::Packet::new_unchecked(&mut v4[14..]).fill_checksum();
-        let mut v6 = vec![0u8; 14 + 40 + 8];
-        Frame::new_unchecked(&mut v6[..]).set_ethertype(ethertype::IPV6);
-        let mut ip = ipv6::Packet::new_unchecked(&mut v6[14..]);
-        ip.set_version_class_flow(0, 0);
-        ip.set_payload_len(8);
-        ip.set_next_header(17);
-        ip.set_hop_limit(64);
-        udp::Packet::new_unchecked(&mut v6[54..]).set_len(8);
-        udp::Packet::new_unchecked(&mut v6[54..]).set_checksum(0x1234);
+        let client: Ipv6Addr = "2001:db8::10".parse().unwrap();
+        let v6 = v6_udp(&client, &client, &[]);
         for (frame, at, v6) in [(v4, 34 + 6, false), (v6, 54 + 6, true)] {
             let p = parse(&frame, 14, v6).unwrap();
             let all_ones: Vec<u16> = (0..=u16::MAX)
