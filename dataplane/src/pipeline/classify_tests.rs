@@ -569,10 +569,11 @@ fn the_nics_ipv4_checksum_verdict_is_taken_where_it_gave_one() {
 
 #[test]
 fn a_port_that_reassembles_takes_datagrams_bigger_than_its_mtu() {
-    // A 3000-byte ping, as an af_packet port's kernel hands it over after
-    // putting its fragments together: answered there, oversize elsewhere.
+    // A ping of the largest frame the port takes (4029 bytes), as an
+    // af_packet port's kernel hands it over after putting its fragments
+    // together: answered there, oversize elsewhere.
     let mut icmp = vec![8, 0, 0, 0, 0x12, 0x34, 0, 1];
-    icmp.extend((0..3000).map(|i| i as u8));
+    icmp.extend((0..4029 - 14 - 20 - 8).map(|i| i as u8));
     icmpv4::Packet::new_unchecked(&mut icmp[..]).fill_checksum();
     let frame = eth(OUR_MAC, ethertype::IPV4, &ipv4_packet(OUR_V4, 1, &icmp));
     let reassembling = LocalAddrs {
@@ -582,7 +583,7 @@ fn a_port_that_reassembles_takes_datagrams_bigger_than_its_mtu() {
     let mut b = VecBuf::from_slice(&frame);
     let v = classify(&mut b, &reassembling, &LbSnapshot::default());
     assert_eq!(v, Verdict::Reply(Counter::EchoRepliesV4));
-    assert_eq!(b.len(), frame.len());
+    assert_eq!((frame.len(), b.len()), (4029, 4029));
     assert_eq!(run(&frame).0, Verdict::Drop(Counter::DropOversize));
     // A frame the port cut to what its frames hold (4030 bytes), oversize there
     // too.
@@ -642,4 +643,32 @@ fn neighbours_announcing_their_address_reach_the_host_interface() {
     let ip = ipv6_packet(peer_v6(), all_nodes, ip_proto::ICMPV6, 64, &echo);
     let frame = eth([0x33, 0x33, 0, 0, 0, 1], ethertype::IPV6, &ip);
     assert_eq!(run(&frame).0, Verdict::Drop(Counter::DropNotForUs));
+}
+
+#[test]
+fn arp_replies_reach_the_host_only_when_addressed_to_our_mac() {
+    // The answer to the kernel's own request: unicast to our MAC, the peer's
+    // address for ours. The kernel learns its neighbour from it.
+    let answer = |dst: [u8; 6]| {
+        let mut f = arp_frame(arp::OP_REPLY, OUR_V4);
+        Frame::new_unchecked(&mut f[..]).set_dst(dst);
+        arp::Packet::new_unchecked(&mut f[14..]).set_target(OUR_MAC, OUR_V4);
+        f
+    };
+    assert_eq!(run(&answer(OUR_MAC)).0, Verdict::ToHost);
+    let no_host = LocalAddrs {
+        host_interface: false,
+        ..local()
+    };
+    let mut b = VecBuf::from_slice(&answer(OUR_MAC));
+    assert_eq!(
+        classify(&mut b, &no_host, &LbSnapshot::default()),
+        Verdict::Drop(Counter::DropNoHostInterface)
+    );
+    // The same reply broadcast is one host answering another, not news for us
+    // (an announcement has the sender's address as its target too).
+    assert_eq!(
+        run(&answer([0xff; 6])).0,
+        Verdict::Drop(Counter::DropNotForUs)
+    );
 }
