@@ -182,6 +182,15 @@ fn table_of_verdicts() {
     let mut arp_bad_htype = arp_frame(arp::OP_REQUEST, OUR_V4);
     arp_bad_htype[15] = 6;
     let gre = ipv4_packet(OUR_V4, 47, &[0; 8]);
+    let icmp_with = |msg_type: u8, code: u8| {
+        let mut m = echo_v4();
+        (m[0], m[1]) = (msg_type, code);
+        icmpv4::Packet::new_unchecked(&mut m[..]).fill_checksum();
+        m
+    };
+    let echo_reply = icmp_with(icmpv4::ECHO_REPLY, 0);
+    let echo_code_1 = icmp_with(icmpv4::ECHO_REQUEST, 1);
+    let other_v6: Ipv6Addr = "2001:db8::99".parse().unwrap();
 
     let cases: Vec<(&str, Vec<u8>, Verdict)> = vec![
         ("runt", vec![0u8; 13], Verdict::Drop(Counter::DropRunt)),
@@ -317,6 +326,33 @@ fn table_of_verdicts() {
             "other protocol goes to the host",
             eth(OUR_MAC, ethertype::IPV4, &gre),
             Verdict::ToHost,
+        ),
+        (
+            "icmp echo reply to us goes to the host",
+            eth(
+                OUR_MAC,
+                ethertype::IPV4,
+                &ipv4_packet(OUR_V4, 1, &echo_reply),
+            ),
+            Verdict::ToHost,
+        ),
+        (
+            "icmp echo request of an unknown code goes to the host",
+            eth(
+                OUR_MAC,
+                ethertype::IPV4,
+                &ipv4_packet(OUR_V4, 1, &echo_code_1),
+            ),
+            Verdict::ToHost,
+        ),
+        (
+            "ipv6 to another address",
+            eth(
+                OUR_MAC,
+                ethertype::IPV6,
+                &ipv6_packet(peer_v6(), other_v6, ip_proto::TCP, 64, &[0; 20]),
+            ),
+            Verdict::Drop(Counter::DropNotForUs),
         ),
         (
             "ipv6 truncated",
@@ -669,6 +705,27 @@ fn arp_replies_reach_the_host_only_when_addressed_to_our_mac() {
     // (an announcement has the sender's address as its target too).
     assert_eq!(
         run(&answer([0xff; 6])).0,
+        Verdict::Drop(Counter::DropNotForUs)
+    );
+}
+
+#[test]
+fn traffic_for_a_vip_is_balanced_only_when_sent_to_our_mac() {
+    // A multicast frame carrying a unicast packet for an IPv6 VIP is no
+    // client's connection: dropped, as its IPv4 twin is.
+    let vip: Ipv6Addr = "2001:db8::100".parse().unwrap();
+    let snap = crate::pipeline::fast_path_check::snap_with(vip.into(), our_v6().into());
+    let mut syn = [0u8; 20];
+    syn[12] = 0x50; // a 20-byte header
+    syn[13] = tcp::flags::SYN;
+    let ip = ipv6_packet(peer_v6(), vip, ip_proto::TCP, 64, &syn);
+    let verdict = |dst_mac: [u8; 6]| {
+        let mut b = VecBuf::from_slice(&eth(dst_mac, ethertype::IPV6, &ip));
+        classify(&mut b, &local(), &snap)
+    };
+    assert!(matches!(verdict(OUR_MAC), Verdict::Balance { .. }));
+    assert_eq!(
+        verdict([0x33, 0x33, 0, 0, 1, 0]),
         Verdict::Drop(Counter::DropNotForUs)
     );
 }
