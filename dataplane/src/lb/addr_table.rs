@@ -205,6 +205,18 @@ impl AddrTable {
         }
     }
 
+    /// How many slots of the address table a look-up of `addr` reads.
+    #[cfg(test)]
+    fn probe_len(&self, addr: &[u8; 16], v6: bool) -> usize {
+        let mut i = home(addr, v6, self.mask);
+        let mut n = 1;
+        while self.slots[i].is_some_and(|s| (s.addr, s.v6) != (*addr, v6)) {
+            i = (i + 1) & self.mask;
+            n += 1;
+        }
+        n
+    }
+
     #[inline(always)]
     fn slot(&self, addr: &[u8; 16], v6: bool) -> Option<&Slot> {
         if self.slots.is_empty() {
@@ -437,6 +449,35 @@ mod tests {
         // A quarter full (3000 words in 16384 slots): random placement reads
         // ~1.2 slots on average; found and missing keys alike.
         assert!(total <= 4000 * 3 / 2, "{total} slots for 4000 look-ups");
+        assert!(longest <= 12, "a look-up read {longest} slots");
+    }
+
+    #[test]
+    fn address_look_ups_stay_short_for_many_addresses() {
+        // IPv4 VIPs in one /22, IPv6 ones differing in their last bytes and
+        // ones differing in their first half, each family also looked up as
+        // the other: the home slot must mix every part of the key.
+        let mut keys: Vec<AddrKey> = Vec::new();
+        for i in 0..1000u16 {
+            let mut a = v4(0);
+            a.0[14..].copy_from_slice(&i.to_be_bytes());
+            keys.push(a);
+            let low: std::net::Ipv6Addr = format!("2001:db8::{i:x}").parse().unwrap();
+            let high: std::net::Ipv6Addr = format!("2001:db8:{i:x}::1").parse().unwrap();
+            keys.push((low.octets(), true));
+            keys.push((high.octets(), true));
+        }
+        let t = AddrTable::build(keys.iter().map(|a| (*a, AddrKind::Vip)), []);
+        let (mut longest, mut total) = (0, 0);
+        for (addr, v6) in &keys {
+            for family in [*v6, !*v6] {
+                let n = t.probe_len(addr, family);
+                longest = longest.max(n);
+                total += n;
+            }
+        }
+        // 3000 addresses in 16384 slots: ~1.2 slots a look-up at random.
+        assert!(total <= 6000 * 3 / 2, "{total} slots for 6000 look-ups");
         assert!(longest <= 12, "a look-up read {longest} slots");
     }
 }
