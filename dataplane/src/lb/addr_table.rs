@@ -353,8 +353,14 @@ mod tests {
 
     #[test]
     fn a_vip_also_listed_as_local_stays_a_vip_and_many_addresses_all_resolve() {
-        let t = AddrTable::build([(v4(5), AddrKind::Local), (v4(5), AddrKind::Vip)], []);
-        assert_eq!(t.kind(&v4(5).0, false), Some(AddrKind::Vip));
+        for kinds in [
+            [(v4(5), AddrKind::Local), (v4(5), AddrKind::Vip)],
+            [(v4(5), AddrKind::Vip), (v4(5), AddrKind::Local)],
+        ] {
+            let t = AddrTable::build(kinds, []);
+            assert_eq!(t.kind(&v4(5).0, false), Some(AddrKind::Vip));
+            assert_eq!(t.len(), 1);
+        }
         let many: Vec<(AddrKey, AddrKind)> =
             (0..=255u8).map(|d| (v4(d), AddrKind::Local)).collect();
         let t = AddrTable::build(many, [(v4(7), 80, 6, 9)]);
