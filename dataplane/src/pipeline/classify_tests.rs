@@ -729,3 +729,166 @@ fn traffic_for_a_vip_is_balanced_only_when_sent_to_our_mac() {
         Verdict::Drop(Counter::DropNotForUs)
     );
 }
+
+/// A snapshot with `vip` as a VIP (TCP 80, UDP 53) and a FullNAT local address
+/// of the same family that no test sends to.
+fn snap_with_vip(vip: std::net::IpAddr) -> LbSnapshot {
+    let unused_local: std::net::IpAddr = match vip {
+        std::net::IpAddr::V4(_) => Ipv4Addr::new(198, 18, 0, 250).into(),
+        std::net::IpAddr::V6(_) => "2001:db8::250".parse::<Ipv6Addr>().unwrap().into(),
+    };
+    crate::pipeline::fast_path_check::snap_with(vip, unused_local)
+}
+
+#[test]
+fn a_vips_address_is_answered_for_like_the_ports_own() {
+    // Ping to an IPv4 VIP: answered from the VIP.
+    let vip4 = Ipv4Addr::new(198, 18, 0, 100);
+    let snap = snap_with_vip(vip4.into());
+    let frame = eth(OUR_MAC, ethertype::IPV4, &ipv4_packet(vip4, 1, &echo_v4()));
+    let mut b = VecBuf::from_slice(&frame);
+    assert_eq!(
+        classify(&mut b, &local(), &snap),
+        Verdict::Reply(Counter::EchoRepliesV4)
+    );
+    let ip = ipv4::Packet::new_checked(&b.data()[14..]).unwrap();
+    assert_eq!((ip.src(), ip.dst()), (vip4, PEER_V4));
+
+    // IPv6: a solicitation for the VIP to the VIP's solicited-node group, and
+    // a ping.
+    let vip6: Ipv6Addr = "2001:db8::100".parse().unwrap();
+    let snap = snap_with_vip(vip6.into());
+    let group = ipv6::solicited_node(&vip6);
+    let msg = icmpv6_msg(peer_v6(), group, solicitation(vip6, true));
+    let frame = eth(
+        [0x33, 0x33, 0xff, 0, 1, 0],
+        ethertype::IPV6,
+        &ipv6_packet(peer_v6(), group, 58, 255, &msg),
+    );
+    let mut b = VecBuf::from_slice(&frame);
+    assert_eq!(
+        classify(&mut b, &local(), &snap),
+        Verdict::Reply(Counter::NdAdverts)
+    );
+    let ip = ipv6::Packet::new_checked(&b.data()[14..]).unwrap();
+    let na = icmpv6::Packet::new_checked(ip.payload()).unwrap();
+    assert_eq!((ip.src(), na.nd_target()), (vip6, vip6));
+    assert_eq!(na.nd_option_ll(icmpv6::OPT_TARGET_LL), Some(OUR_MAC));
+
+    let ping = icmpv6_msg(peer_v6(), vip6, vec![128, 0, 0, 0, 0, 7, 0, 2]);
+    let frame = eth(
+        OUR_MAC,
+        ethertype::IPV6,
+        &ipv6_packet(peer_v6(), vip6, 58, 64, &ping),
+    );
+    let mut b = VecBuf::from_slice(&frame);
+    assert_eq!(
+        classify(&mut b, &local(), &snap),
+        Verdict::Reply(Counter::EchoRepliesV6)
+    );
+
+    // Other ICMPv6 for the VIP (here an advertisement) has no kernel to go to.
+    let mut na = vec![icmpv6::NEIGHBOR_ADVERT, 0, 0, 0, 0x60, 0, 0, 0];
+    na.extend_from_slice(&peer_v6().octets());
+    let na = icmpv6_msg(peer_v6(), vip6, na);
+    let frame = eth(
+        OUR_MAC,
+        ethertype::IPV6,
+        &ipv6_packet(peer_v6(), vip6, 58, 255, &na),
+    );
+    let mut b = VecBuf::from_slice(&frame);
+    assert_eq!(
+        classify(&mut b, &local(), &snap),
+        Verdict::Drop(Counter::DropNotForUs)
+    );
+}
+
+#[test]
+fn solicitations_for_addresses_that_are_nobodys_here_are_not_answered() {
+    // Sent to our own address, asking about one that is neither the port's
+    // nor the balancer's: answering would take the address from its owner.
+    let snap = snap_with_vip("2001:db8::100".parse::<Ipv6Addr>().unwrap().into());
+    let other: Ipv6Addr = "2001:db8::99".parse().unwrap();
+    let msg = icmpv6_msg(peer_v6(), our_v6(), solicitation(other, true));
+    let frame = eth(
+        OUR_MAC,
+        ethertype::IPV6,
+        &ipv6_packet(peer_v6(), our_v6(), 58, 255, &msg),
+    );
+    let mut b = VecBuf::from_slice(&frame);
+    assert_eq!(
+        classify(&mut b, &local(), &snap),
+        Verdict::Drop(Counter::DropNotForUs)
+    );
+    assert_eq!(b.data(), &frame[..], "the frame is left as it came");
+}
+
+#[test]
+fn icmpv6_to_us_that_is_not_a_plain_echo_request_goes_to_the_host() {
+    let to_us = |hop: u8, l4: &[u8]| {
+        eth(
+            OUR_MAC,
+            ethertype::IPV6,
+            &ipv6_packet(peer_v6(), our_v6(), 58, hop, l4),
+        )
+    };
+    let echo_reply = icmpv6_msg(peer_v6(), our_v6(), vec![129, 0, 0, 0, 0, 7, 0, 2]);
+    assert_eq!(run(&to_us(64, &echo_reply)).0, Verdict::ToHost);
+    let code_1 = icmpv6_msg(peer_v6(), our_v6(), vec![128, 1, 0, 0, 0, 7, 0, 2]);
+    assert_eq!(run(&to_us(64, &code_1)).0, Verdict::ToHost);
+    // An advertisement unicast to us answers the kernel's own solicitation:
+    // the kernel judges it (here one with a hop limit that RFC 4861 refuses).
+    let mut na = vec![icmpv6::NEIGHBOR_ADVERT, 0, 0, 0, 0x60, 0, 0, 0];
+    na.extend_from_slice(&peer_v6().octets());
+    let na = icmpv6_msg(peer_v6(), our_v6(), na);
+    assert_eq!(run(&to_us(64, &na)).0, Verdict::ToHost);
+    // An echo request behind a destination options header is the kernel's.
+    let mut behind_options = vec![58, 0, 1, 4, 0, 0, 0, 0]; // PadN
+    behind_options.extend(icmpv6_msg(
+        peer_v6(),
+        our_v6(),
+        vec![128, 0, 0, 0, 0, 7, 0, 2],
+    ));
+    let frame = eth(
+        OUR_MAC,
+        ethertype::IPV6,
+        &ipv6_packet(peer_v6(), our_v6(), 60, 64, &behind_options),
+    );
+    assert_eq!(run(&frame).0, Verdict::ToHost);
+}
+
+#[test]
+fn ipv6_echo_replies_leave_the_ethernet_padding_behind() {
+    let msg = icmpv6_msg(peer_v6(), our_v6(), vec![128, 0, 0, 0, 0, 7, 0, 2, 9]);
+    let mut frame = eth(
+        OUR_MAC,
+        ethertype::IPV6,
+        &ipv6_packet(peer_v6(), our_v6(), 58, 64, &msg),
+    );
+    frame.extend_from_slice(&[0xee; 8]);
+    let (v, out) = run(&frame);
+    assert_eq!(v, Verdict::Reply(Counter::EchoRepliesV6));
+    assert_eq!(out.len(), 14 + 40 + 9);
+    let ip = ipv6::Packet::new_checked(&out.data()[14..]).unwrap();
+    assert_eq!(ip.payload_len(), 9);
+    let icmp = icmpv6::Packet::new_checked(ip.payload()).unwrap();
+    assert!(icmp.verify_checksum(&our_v6(), &peer_v6()));
+}
+
+#[test]
+fn ipv6_multicast_that_is_not_neighbour_discovery_is_not_for_us() {
+    let all_nodes: Ipv6Addr = "ff02::1".parse().unwrap();
+    let mut d = vec![0x13, 0x88, 0x00, 0x35, 0, 10, 0, 0, 1, 2];
+    udp::Packet::new_unchecked(&mut d[..]).fill_checksum(pseudo_v6(
+        &peer_v6(),
+        &all_nodes,
+        ip_proto::UDP,
+        10,
+    ));
+    let frame = eth(
+        [0x33, 0x33, 0, 0, 0, 1],
+        ethertype::IPV6,
+        &ipv6_packet(peer_v6(), all_nodes, ip_proto::UDP, 64, &d),
+    );
+    assert_eq!(run(&frame).0, Verdict::Drop(Counter::DropNotForUs));
+}
