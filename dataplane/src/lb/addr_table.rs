@@ -367,6 +367,7 @@ mod tests {
         assert!((0..=255u8).all(|d| t.kind(&v4(d).0, false).is_some()));
         assert_eq!(t.service(&v4(7).0, false, 80, 6), Some(9));
         assert!(AddrTable::default().kind(&v4(1).0, false).is_none());
+        assert!(AddrTable::default().is_empty() && !t.is_empty());
     }
 
     #[test]

@@ -507,6 +507,25 @@ fn invalid_solicitations_are_counted() {
         &ipv6_packet(peer_v6(), group, 58, 255, &msg),
     );
     assert_eq!(run(&frame).0, Verdict::Drop(Counter::DropIcmpBadChecksum));
+    // Duplicate address detection (from ::) with a source link-layer option,
+    // or sent to a unicast address (RFC 4861 7.1.1).
+    let unspec = Ipv6Addr::UNSPECIFIED;
+    for (dst, mac, sll) in [
+        (group, [0x33, 0x33, 0xff, 0, 0, 1], true),
+        (our_v6(), OUR_MAC, false),
+    ] {
+        let msg = icmpv6_msg(unspec, dst, solicitation(our_v6(), sll));
+        let frame = eth(
+            mac,
+            ethertype::IPV6,
+            &ipv6_packet(unspec, dst, 58, 255, &msg),
+        );
+        assert_eq!(
+            run(&frame).0,
+            Verdict::Drop(Counter::DropNdInvalid),
+            "to {dst}, option {sll}"
+        );
+    }
 }
 
 #[test]
