@@ -117,6 +117,15 @@ fn solicitation(target: Ipv6Addr, with_sll: bool) -> Vec<u8> {
     m
 }
 
+/// A frame from the peer to our IPv6 address: `next` header, hop limit, payload.
+fn ipv6_to_us(next: u8, hop: u8, payload: &[u8]) -> Vec<u8> {
+    eth(
+        OUR_MAC,
+        ethertype::IPV6,
+        &ipv6_packet(peer_v6(), our_v6(), next, hop, payload),
+    )
+}
+
 fn run(frame: &[u8]) -> (Verdict, VecBuf) {
     let mut b = VecBuf::from_slice(frame);
     let v = classify(&mut b, &local(), &LbSnapshot::default());
@@ -412,11 +421,7 @@ fn icmpv6_echo_reply() {
         our_v6(),
         vec![128, 0, 0, 0, 0, 7, 0, 2, 1, 2, 3, 4],
     );
-    let frame = eth(
-        OUR_MAC,
-        ethertype::IPV6,
-        &ipv6_packet(peer_v6(), our_v6(), 58, 64, &msg),
-    );
+    let frame = ipv6_to_us(58, 64, &msg);
     let (v, out) = run(&frame);
     assert_eq!(v, Verdict::Reply(Counter::EchoRepliesV6));
     let f = Frame::new_checked(out.data()).unwrap();
@@ -537,19 +542,11 @@ fn ipv6_tcp_and_udp_to_host() {
         ip_proto::TCP,
         20,
     ));
-    let frame = eth(
-        OUR_MAC,
-        ethertype::IPV6,
-        &ipv6_packet(peer_v6(), our_v6(), 6, 64, &t),
-    );
+    let frame = ipv6_to_us(6, 64, &t);
     assert_eq!(run(&frame).0, Verdict::ToHost);
     // UDP with a zero checksum is invalid over IPv6.
     let u = [0x13, 0x88, 0x00, 0x35, 0x00, 0x08, 0, 0];
-    let frame = eth(
-        OUR_MAC,
-        ethertype::IPV6,
-        &ipv6_packet(peer_v6(), our_v6(), 17, 64, &u),
-    );
+    let frame = ipv6_to_us(17, 64, &u);
     assert_eq!(run(&frame).0, Verdict::Drop(Counter::DropL4BadChecksum));
     let mut u = u;
     udp::Packet::new_unchecked(&mut u[..]).fill_checksum(pseudo_v6(
@@ -558,11 +555,7 @@ fn ipv6_tcp_and_udp_to_host() {
         ip_proto::UDP,
         8,
     ));
-    let frame = eth(
-        OUR_MAC,
-        ethertype::IPV6,
-        &ipv6_packet(peer_v6(), our_v6(), 17, 64, &u),
-    );
+    let frame = ipv6_to_us(17, 64, &u);
     assert_eq!(run(&frame).0, Verdict::ToHost);
 }
 
@@ -759,6 +752,13 @@ fn snap_with_vip(vip: std::net::IpAddr) -> LbSnapshot {
     crate::pipeline::fast_path_check::snap_with(vip, unused_local)
 }
 
+/// The peer's solicited advertisement of its own address, sent to `to`.
+fn unicast_advert(to: Ipv6Addr) -> Vec<u8> {
+    let mut na = vec![icmpv6::NEIGHBOR_ADVERT, 0, 0, 0, 0x60, 0, 0, 0];
+    na.extend_from_slice(&peer_v6().octets());
+    icmpv6_msg(peer_v6(), to, na)
+}
+
 #[test]
 fn a_vips_address_is_answered_for_like_the_ports_own() {
     // Ping to an IPv4 VIP: answered from the VIP.
@@ -794,30 +794,19 @@ fn a_vips_address_is_answered_for_like_the_ports_own() {
     assert_eq!((ip.src(), na.nd_target()), (vip6, vip6));
     assert_eq!(na.nd_option_ll(icmpv6::OPT_TARGET_LL), Some(OUR_MAC));
 
+    let to_vip = |hop: u8, msg: &[u8]| {
+        let ip = ipv6_packet(peer_v6(), vip6, 58, hop, msg);
+        classify(
+            &mut VecBuf::from_slice(&eth(OUR_MAC, ethertype::IPV6, &ip)),
+            &local(),
+            &snap,
+        )
+    };
     let ping = icmpv6_msg(peer_v6(), vip6, vec![128, 0, 0, 0, 0, 7, 0, 2]);
-    let frame = eth(
-        OUR_MAC,
-        ethertype::IPV6,
-        &ipv6_packet(peer_v6(), vip6, 58, 64, &ping),
-    );
-    let mut b = VecBuf::from_slice(&frame);
-    assert_eq!(
-        classify(&mut b, &local(), &snap),
-        Verdict::Reply(Counter::EchoRepliesV6)
-    );
-
+    assert_eq!(to_vip(64, &ping), Verdict::Reply(Counter::EchoRepliesV6));
     // Other ICMPv6 for the VIP (here an advertisement) has no kernel to go to.
-    let mut na = vec![icmpv6::NEIGHBOR_ADVERT, 0, 0, 0, 0x60, 0, 0, 0];
-    na.extend_from_slice(&peer_v6().octets());
-    let na = icmpv6_msg(peer_v6(), vip6, na);
-    let frame = eth(
-        OUR_MAC,
-        ethertype::IPV6,
-        &ipv6_packet(peer_v6(), vip6, 58, 255, &na),
-    );
-    let mut b = VecBuf::from_slice(&frame);
     assert_eq!(
-        classify(&mut b, &local(), &snap),
+        to_vip(255, &unicast_advert(vip6)),
         Verdict::Drop(Counter::DropNotForUs)
     );
 }
@@ -829,11 +818,7 @@ fn solicitations_for_addresses_that_are_nobodys_here_are_not_answered() {
     let snap = snap_with_vip("2001:db8::100".parse::<Ipv6Addr>().unwrap().into());
     let other: Ipv6Addr = "2001:db8::99".parse().unwrap();
     let msg = icmpv6_msg(peer_v6(), our_v6(), solicitation(other, true));
-    let frame = eth(
-        OUR_MAC,
-        ethertype::IPV6,
-        &ipv6_packet(peer_v6(), our_v6(), 58, 255, &msg),
-    );
+    let frame = ipv6_to_us(58, 255, &msg);
     let mut b = VecBuf::from_slice(&frame);
     assert_eq!(
         classify(&mut b, &local(), &snap),
@@ -844,23 +829,14 @@ fn solicitations_for_addresses_that_are_nobodys_here_are_not_answered() {
 
 #[test]
 fn icmpv6_to_us_that_is_not_a_plain_echo_request_goes_to_the_host() {
-    let to_us = |hop: u8, l4: &[u8]| {
-        eth(
-            OUR_MAC,
-            ethertype::IPV6,
-            &ipv6_packet(peer_v6(), our_v6(), 58, hop, l4),
-        )
-    };
     let echo_reply = icmpv6_msg(peer_v6(), our_v6(), vec![129, 0, 0, 0, 0, 7, 0, 2]);
-    assert_eq!(run(&to_us(64, &echo_reply)).0, Verdict::ToHost);
+    assert_eq!(run(&ipv6_to_us(58, 64, &echo_reply)).0, Verdict::ToHost);
     let code_1 = icmpv6_msg(peer_v6(), our_v6(), vec![128, 1, 0, 0, 0, 7, 0, 2]);
-    assert_eq!(run(&to_us(64, &code_1)).0, Verdict::ToHost);
+    assert_eq!(run(&ipv6_to_us(58, 64, &code_1)).0, Verdict::ToHost);
     // An advertisement unicast to us answers the kernel's own solicitation:
     // the kernel judges it (here one with a hop limit that RFC 4861 refuses).
-    let mut na = vec![icmpv6::NEIGHBOR_ADVERT, 0, 0, 0, 0x60, 0, 0, 0];
-    na.extend_from_slice(&peer_v6().octets());
-    let na = icmpv6_msg(peer_v6(), our_v6(), na);
-    assert_eq!(run(&to_us(64, &na)).0, Verdict::ToHost);
+    let na = unicast_advert(our_v6());
+    assert_eq!(run(&ipv6_to_us(58, 64, &na)).0, Verdict::ToHost);
     // An echo request behind a destination options header is the kernel's.
     let mut behind_options = vec![58, 0, 1, 4, 0, 0, 0, 0]; // PadN
     behind_options.extend(icmpv6_msg(
@@ -868,22 +844,14 @@ fn icmpv6_to_us_that_is_not_a_plain_echo_request_goes_to_the_host() {
         our_v6(),
         vec![128, 0, 0, 0, 0, 7, 0, 2],
     ));
-    let frame = eth(
-        OUR_MAC,
-        ethertype::IPV6,
-        &ipv6_packet(peer_v6(), our_v6(), 60, 64, &behind_options),
-    );
+    let frame = ipv6_to_us(60, 64, &behind_options);
     assert_eq!(run(&frame).0, Verdict::ToHost);
 }
 
 #[test]
 fn ipv6_echo_replies_leave_the_ethernet_padding_behind() {
     let msg = icmpv6_msg(peer_v6(), our_v6(), vec![128, 0, 0, 0, 0, 7, 0, 2, 9]);
-    let mut frame = eth(
-        OUR_MAC,
-        ethertype::IPV6,
-        &ipv6_packet(peer_v6(), our_v6(), 58, 64, &msg),
-    );
+    let mut frame = ipv6_to_us(58, 64, &msg);
     frame.extend_from_slice(&[0xee; 8]);
     let (v, out) = run(&frame);
     assert_eq!(v, Verdict::Reply(Counter::EchoRepliesV6));
