@@ -167,4 +167,20 @@ mod tests {
         assert_eq!(emitted, 0, "nothing half-sent");
         assert!(!exceeds(&big_frame(1400, false), 1500));
     }
+
+    #[test]
+    fn a_frame_exceeds_the_mtu_by_its_l3_bytes_behind_a_tag_or_not() {
+        let frame = |len: usize, tagged: bool| {
+            let mut f = vec![0u8; len];
+            f[12..14].copy_from_slice(if tagged { &[0x81, 0] } else { &[8, 0] });
+            f
+        };
+        assert_eq!(l2_len(&frame(60, false)), 14);
+        assert_eq!(l2_len(&frame(60, true)), 18);
+        // 1500 bytes of L3 fit a 1500-byte MTU, 1501 do not, tag or no tag.
+        for (l2, tagged) in [(14, false), (18, true)] {
+            assert!(!exceeds(&frame(l2 + 1500, tagged), 1500), "tagged {tagged}");
+            assert!(exceeds(&frame(l2 + 1501, tagged), 1500), "tagged {tagged}");
+        }
+    }
 }
