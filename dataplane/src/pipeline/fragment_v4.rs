@@ -183,4 +183,43 @@ mod tests {
             assert!(exceeds(&frame(l2 + 1501, tagged), 1500), "tagged {tagged}");
         }
     }
+
+    #[test]
+    fn a_fragment_cut_again_keeps_its_place_in_the_datagram() {
+        // A middle fragment (at byte 2960, more to come) and a last one (at
+        // byte 5920), each of 2960 bytes, through a 1500-byte MTU: each piece
+        // sits at its own offset in the whole datagram, and only the last
+        // piece of the last fragment says no more follow.
+        for (at, more) in [(2960u16, true), (5920, false)] {
+            let mut f = big_frame(2940, false); // and a TCP header: 2960 bytes
+            let mut ip = ipv4::Packet::new_unchecked(&mut f[14..]);
+            ip.set_fragment(at / 8, more);
+            ip.fill_checksum();
+            let frags = split(&f, 1500).unwrap();
+            let got: Vec<(u16, bool, usize)> = frags
+                .iter()
+                .map(|fr| {
+                    let ip = ipv4::Packet::new_checked(&fr[14..]).unwrap();
+                    assert!(ip.verify_checksum());
+                    (ip.frag_offset(), ip.more_frags(), ip.payload().len())
+                })
+                .collect();
+            assert_eq!(
+                got,
+                [(at, true, 1480), (at + 1480, more, 1480)],
+                "fragment at {at}"
+            );
+        }
+    }
+
+    #[test]
+    fn at_most_max_fragments_are_made() {
+        // A 100-byte MTU carries 80 bytes a fragment: 16 of them hold 1280
+        // bytes (a TCP header and 1260), one byte more is refused.
+        assert_eq!(split(&big_frame(1260, false), 100).map(|f| f.len()), Ok(16));
+        assert_eq!(
+            split(&big_frame(1261, false), 100).map(|f| f.len()),
+            Err(Counter::DropFragmentFailed)
+        );
+    }
 }
