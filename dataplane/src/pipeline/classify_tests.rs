@@ -7,7 +7,7 @@ use super::local::LocalAddrs;
 use crate::buf::{HwCheck, PacketBuf, VecBuf};
 use crate::lb::snapshot::LbSnapshot;
 use crate::wire::checksum::{pseudo_v4, pseudo_v6};
-use crate::wire::ethernet::{ethertype, Frame};
+use crate::wire::ethernet::{self, ethertype, Frame};
 use crate::wire::{arp, icmpv4, icmpv6, ip_proto, ipv4, ipv6, tcp, udp};
 use std::net::{Ipv4Addr, Ipv6Addr};
 
@@ -124,6 +124,15 @@ fn ipv6_to_us(next: u8, hop: u8, payload: &[u8]) -> Vec<u8> {
         ethertype::IPV6,
         &ipv6_packet(peer_v6(), our_v6(), next, hop, payload),
     )
+}
+
+/// A solicitation from `src` for `target` (with our peer's link-layer option
+/// if `sll`), sent to the target's solicited-node group at hop limit `hop`.
+fn solicitation_frame(src: Ipv6Addr, target: Ipv6Addr, sll: bool, hop: u8) -> Vec<u8> {
+    let group = ipv6::solicited_node(&target);
+    let msg = icmpv6_msg(src, group, solicitation(target, sll));
+    let ip = ipv6_packet(src, group, ip_proto::ICMPV6, hop, &msg);
+    eth(ethernet::ipv6_multicast_mac(&group), ethertype::IPV6, &ip)
 }
 
 fn run(frame: &[u8]) -> (Verdict, VecBuf) {
@@ -435,14 +444,7 @@ fn icmpv6_echo_reply() {
 
 #[test]
 fn neighbor_solicitation_is_answered() {
-    let group = ipv6::solicited_node(&our_v6());
-    let msg = icmpv6_msg(peer_v6(), group, solicitation(our_v6(), true));
-    let frame = eth(
-        [0x33, 0x33, 0xff, 0, 0, 1],
-        ethertype::IPV6,
-        &ipv6_packet(peer_v6(), group, 58, 255, &msg),
-    );
-    let (v, out) = run(&frame);
+    let (v, out) = run(&solicitation_frame(peer_v6(), our_v6(), true, 255));
     assert_eq!(v, Verdict::Reply(Counter::NdAdverts));
     assert_eq!(out.len(), 14 + 40 + 32);
     let f = Frame::new_checked(out.data()).unwrap();
@@ -465,14 +467,7 @@ fn neighbor_solicitation_is_answered() {
 
 #[test]
 fn dad_solicitation_gets_all_nodes_advert() {
-    let group = ipv6::solicited_node(&our_v6());
-    let unspec = Ipv6Addr::UNSPECIFIED;
-    let msg = icmpv6_msg(unspec, group, solicitation(our_v6(), false));
-    let frame = eth(
-        [0x33, 0x33, 0xff, 0, 0, 1],
-        ethertype::IPV6,
-        &ipv6_packet(unspec, group, 58, 255, &msg),
-    );
+    let frame = solicitation_frame(Ipv6Addr::UNSPECIFIED, our_v6(), false, 255);
     let (v, out) = run(&frame);
     assert_eq!(v, Verdict::Reply(Counter::NdAdverts));
     let f = Frame::new_checked(out.data()).unwrap();
@@ -486,22 +481,11 @@ fn dad_solicitation_gets_all_nodes_advert() {
 fn invalid_solicitations_are_counted() {
     let group = ipv6::solicited_node(&our_v6());
     // Hop limit 64: may have been forwarded by a router.
-    let msg = icmpv6_msg(peer_v6(), group, solicitation(our_v6(), true));
-    let frame = eth(
-        [0x33, 0x33, 0xff, 0, 0, 1],
-        ethertype::IPV6,
-        &ipv6_packet(peer_v6(), group, 58, 64, &msg),
-    );
+    let frame = solicitation_frame(peer_v6(), our_v6(), true, 64);
     assert_eq!(run(&frame).0, Verdict::Drop(Counter::DropNdInvalid));
     // For someone else's address (same group by chance is impossible here: other group).
     let other: Ipv6Addr = "2001:db8::2".parse().unwrap();
-    let og = ipv6::solicited_node(&other);
-    let msg = icmpv6_msg(peer_v6(), og, solicitation(other, true));
-    let frame = eth(
-        [0x33, 0x33, 0xff, 0, 0, 2],
-        ethertype::IPV6,
-        &ipv6_packet(peer_v6(), og, 58, 255, &msg),
-    );
+    let frame = solicitation_frame(peer_v6(), other, true, 255);
     assert_eq!(run(&frame).0, Verdict::Drop(Counter::DropNotForUs));
     // Bad checksum.
     let mut msg = icmpv6_msg(peer_v6(), group, solicitation(our_v6(), true));
@@ -777,13 +761,7 @@ fn a_vips_address_is_answered_for_like_the_ports_own() {
     // a ping.
     let vip6: Ipv6Addr = "2001:db8::100".parse().unwrap();
     let snap = snap_with_vip(vip6.into());
-    let group = ipv6::solicited_node(&vip6);
-    let msg = icmpv6_msg(peer_v6(), group, solicitation(vip6, true));
-    let frame = eth(
-        [0x33, 0x33, 0xff, 0, 1, 0],
-        ethertype::IPV6,
-        &ipv6_packet(peer_v6(), group, 58, 255, &msg),
-    );
+    let frame = solicitation_frame(peer_v6(), vip6, true, 255);
     let mut b = VecBuf::from_slice(&frame);
     assert_eq!(
         classify(&mut b, &local(), &snap),
