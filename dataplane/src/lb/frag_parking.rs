@@ -218,6 +218,24 @@ mod tests {
     }
 
     #[test]
+    fn free_places_are_taken_in_order_from_after_the_last_one_taken() {
+        let mut p = FragParking::default();
+        for id in 0..PLACES as u32 {
+            p.park(datagram(id), 0);
+        }
+        // Every place was taken once, so the search starts at 0 again; places
+        // 5 and 10 are freed, and are taken in that order.
+        for id in [10, 5] {
+            p.first_came(&datagram(id));
+        }
+        assert_eq!(all_done(&mut p), [Done::Retry(5), Done::Retry(10)]);
+        assert_eq!(p.park(datagram(100), 0), Some(5));
+        assert_eq!(p.park(datagram(101), 0), Some(10));
+        // None free: the oldest waiting place after the last one taken.
+        assert_eq!(p.park(datagram(102), 0), Some(11));
+    }
+
+    #[test]
     fn places_not_taken_back_are_never_reused() {
         let mut p = FragParking::default();
         for id in 0..PLACES as u32 {
