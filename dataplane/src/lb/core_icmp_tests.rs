@@ -124,12 +124,13 @@ fn through(
 }
 
 /// An IP packet's outer header as read back: source, destination, TTL / hop
-/// limit, and where its payload starts and ends.
+/// limit, where its payload starts and ends, and the length the header gives.
 struct Outer {
     src: IpAddr,
     dst: IpAddr,
     ttl: u8,
     body: std::ops::Range<usize>,
+    len: usize,
 }
 
 /// Reads `ip`'s header; its payload may be cut short (a quote).
@@ -149,6 +150,7 @@ fn outer(ip: &[u8]) -> Outer {
         dst,
         ttl,
         body: body.start..body.end.min(ip.len()),
+        len: body.end,
     }
 }
 
@@ -175,6 +177,7 @@ fn assert_relayed(
     let ip = &out[14..];
     let o = outer(ip);
     assert_eq!((o.src, o.dst, o.ttl), (src, dst, 63));
+    assert_eq!(o.len, ip.len(), "the length in the IP header");
     let msg = &ip[o.body.clone()];
     assert!(icmp_checksum_ok(msg, (src, dst)), "ICMP checksum");
     let sent_msg = &sent[14..][outer(&sent[14..]).body];
@@ -488,6 +491,7 @@ fn packets_whose_ttl_runs_out_here_get_time_exceeded_from_where_they_were_sent()
             let ip = &out.data()[14..];
             let o = outer(ip);
             assert_eq!((o.src, o.dst, o.ttl), (from, to, 64));
+            assert_eq!(o.len, ip.len(), "the length in the IP header");
             let msg = &ip[o.body];
             assert!(icmp_checksum_ok(msg, (from, to)), "ICMP checksum");
             let (want_type, quoted_ttl_at) = if f.vip.is_ipv4() { (11, 8) } else { (3, 7) };
@@ -501,6 +505,57 @@ fn packets_whose_ttl_runs_out_here_get_time_exceeded_from_where_they_were_sent()
         }
         // The service counts the ones that never reached a backend.
         assert_eq!(core.stats.get_service(0, ServiceStat::DropTtlExpired), 2);
+    }
+}
+
+/// `frame` (IPv4) with DF cleared (the IPv4 checksum kept valid).
+fn without_df(mut frame: Vec<u8>) -> Vec<u8> {
+    let mut ip = ipv4::Packet::new_unchecked(&mut frame[14..]);
+    ip.set_unfragmented(false);
+    ip.fill_checksum();
+    frame
+}
+
+#[test]
+fn packets_too_big_for_the_way_out_are_refused_unless_ipv4_may_be_fragmented() {
+    for f in [&V4, &V6] {
+        let (mut s, mut core, client, _) = connected(f);
+        s.port_mtu = vec![1400];
+        // The largest that fits, and one byte more.
+        let hdr = if f.vip.is_ipv4() { 40 } else { 60 };
+        let fits = ends(client, 40000, f.vip, 80).frame(tcp::flags::ACK, 1400 - hdr);
+        let (v, out, t) = through(&mut core, &s, &fits, false);
+        assert_eq!((v, t.get(Counter::LbForward)), (LbVerdict::Tx(0), 1));
+        assert_eq!(out.len(), fits.len());
+        let big = ends(client, 40000, f.vip, 80).frame(tcp::flags::ACK, 1401 - hdr);
+        let (v, out, t) = through(&mut core, &s, &big, false);
+        assert_eq!(v, LbVerdict::Tx(0), "{}", f.vip);
+        assert_eq!(t.get(Counter::TooBigSent), 1);
+        assert_eq!(t.get(Counter::LbForward), 0);
+        let ip = &out.data()[14..];
+        let o = outer(ip);
+        assert_eq!((o.src, o.dst, o.ttl), (f.vip, client, 64));
+        assert_eq!(o.len, ip.len(), "the length in the IP header");
+        let msg = &ip[o.body];
+        assert!(icmp_checksum_ok(msg, (f.vip, client)), "ICMP checksum");
+        // Type and code, and the MTU in the low half of the word after the
+        // checksum; the quote is the IPv4 header and 8 bytes, or as much of
+        // the IPv6 packet as keeps the error within 1280 bytes.
+        let (want, quoted) = if f.vip.is_ipv4() {
+            ((3, 4), 28)
+        } else {
+            ((2, 0), 1280 - 48)
+        };
+        assert_eq!((msg[0], msg[1]), want);
+        assert_eq!(msg[4..8], 1400u32.to_be_bytes());
+        assert_eq!(msg[8..], big[14..14 + quoted]);
+        if f.vip.is_ipv4() {
+            // Without DF it goes on: the worker fragments it for the port.
+            let (v, out, t) = through(&mut core, &s, &without_df(big), false);
+            assert_eq!((v, t.get(Counter::LbForward)), (LbVerdict::Tx(0), 1));
+            assert_eq!(t.get(Counter::TooBigSent), 0);
+            assert_eq!(out.len(), 14 + 1401);
+        }
     }
 }
 
