@@ -1,6 +1,6 @@
 //! The ICMP errors the balancer sends itself, back to a packet's sender from the
-//! address the packet was sent to, written in place over the packet (which is
-//! always larger than the reply):
+//! address the packet was sent to, written in place over the packet (cut to the
+//! reply's length, or grown to it when the packet is shorter, as a bare ACK is):
 //! - a packet that does not fit the MTU of the port it must leave by: IPv4 with DF
 //!   set gets "fragmentation needed" (RFC 1191), IPv6 "packet too big" (RFC 8201);
 //! - a packet whose TTL / hop limit runs out here gets "time exceeded" (RFC 792,
@@ -97,25 +97,25 @@ pub fn reply<B: PacketBuf>(
 ) -> Result<(), NoRoom> {
     let (msg_type, code, rest) = error.fields(p.v6);
     let (l2, ip_len) = (p.l2 as usize, p.ip_len as usize);
-    let reply_len = if p.v6 {
-        48 + ip_len.min(V6_MIN_MTU - 48)
+    // What the error quotes of the packet, and the headers in front of it.
+    let (quoted, headers) = if p.v6 {
+        (ip_len.min(V6_MIN_MTU - 48), 48)
     } else {
         let hl = ((buf.data()[l2] & 0x0f) as usize) * 4;
-        28 + (hl + 8).min(ip_len)
+        ((hl + 8).min(ip_len), 28)
     };
-    if l2 + reply_len > buf.len() {
-        buf.set_len(l2 + reply_len)?;
-    }
+    // The reply's length from the start: shorter than most packets, longer
+    // than a bare ACK's; what it quotes lies within it either way.
+    let total = headers + quoted;
+    buf.set_len(l2 + total)?;
     let data = buf.data_mut();
+    data.copy_within(l2..l2 + quoted, l2 + headers);
     let mut eth = Frame::new_unchecked(&mut *data);
     let sender_mac = eth.src();
     eth.set_dst(sender_mac);
     eth.set_src(our_mac);
     if p.v6 {
         let (src, dst) = (p.key.src, p.key.dst);
-        let quoted = ip_len.min(V6_MIN_MTU - 48);
-        data.copy_within(l2..l2 + quoted, l2 + 48);
-        let total = 48 + quoted;
         let mut ip = ipv6::Packet::new_unchecked(&mut data[l2..l2 + total]);
         ip.set_version_class_flow(0, 0);
         ip.set_payload_len((8 + quoted) as u16);
@@ -129,24 +129,10 @@ pub fn reply<B: PacketBuf>(
         msg[1] = code;
         msg[4..8].copy_from_slice(&rest.to_be_bytes());
         icmpv6::Packet::new_unchecked(msg).fill_checksum(&me, &them);
-        buf.set_len(l2 + total)?;
     } else {
-        let hl = ((data[l2] & 0x0f) as usize) * 4;
-        let quoted = (hl + 8).min(ip_len);
-        data.copy_within(l2..l2 + quoted, l2 + 28);
-        let total = 28 + quoted;
-        let orig_src = [
-            data[l2 + 28 + 12],
-            data[l2 + 28 + 13],
-            data[l2 + 28 + 14],
-            data[l2 + 28 + 15],
-        ];
-        let orig_dst = [
-            data[l2 + 28 + 16],
-            data[l2 + 28 + 17],
-            data[l2 + 28 + 18],
-            data[l2 + 28 + 19],
-        ];
+        // The key holds IPv4 addresses mapped into IPv6 ones.
+        let v4 = |a: [u8; 16]| std::net::Ipv4Addr::new(a[12], a[13], a[14], a[15]);
+        let (me, them) = (v4(p.key.dst), v4(p.key.src));
         let mut ip = ipv4::Packet::new_unchecked(&mut data[l2..l2 + total]);
         ip.set_version_header_len(20);
         ip.set_tos(0);
@@ -155,14 +141,13 @@ pub fn reply<B: PacketBuf>(
         ip.set_unfragmented(true);
         ip.set_ttl(64);
         ip.set_protocol(ip_proto::ICMP);
-        ip.set_src(orig_dst.into());
-        ip.set_dst(orig_src.into());
+        ip.set_src(me);
+        ip.set_dst(them);
         ip.fill_checksum();
         let mut icmp = icmpv4::Packet::new_unchecked(&mut data[l2 + 20..l2 + total]);
         icmp.set_type_code(msg_type, code);
         icmp.set_rest_of_header(rest);
         icmp.fill_checksum();
-        buf.set_len(l2 + total)?;
     }
     Ok(())
 }
