@@ -756,6 +756,14 @@ fn a_vips_address_is_answered_for_like_the_ports_own() {
     );
     let ip = ipv4::Packet::new_checked(&b.data()[14..]).unwrap();
     assert_eq!((ip.src(), ip.dst()), (vip4, PEER_V4));
+    // ARP for the VIP: answered with our MAC.
+    let mut b = VecBuf::from_slice(&arp_frame(arp::OP_REQUEST, vip4));
+    assert_eq!(
+        classify(&mut b, &local(), &snap),
+        Verdict::Reply(Counter::ArpReplies)
+    );
+    let a = arp::Packet::new_checked(&b.data()[14..]).unwrap();
+    assert_eq!((a.sender_mac(), a.sender_ip()), (OUR_MAC, vip4));
 
     // IPv6: a solicitation for the VIP to the VIP's solicited-node group, and
     // a ping.
@@ -785,6 +793,16 @@ fn a_vips_address_is_answered_for_like_the_ports_own() {
     // Other ICMPv6 for the VIP (here an advertisement) has no kernel to go to.
     assert_eq!(
         to_vip(255, &unicast_advert(vip6)),
+        Verdict::Drop(Counter::DropNotForUs)
+    );
+    // A solicitation for the VIP sent to another address's group is for
+    // whoever listens there: nobody here.
+    let other = ipv6::solicited_node(&"2001:db8::1:99".parse().unwrap());
+    let msg = icmpv6_msg(peer_v6(), other, solicitation(vip6, true));
+    let ip = ipv6_packet(peer_v6(), other, ip_proto::ICMPV6, 255, &msg);
+    let frame = eth(ethernet::ipv6_multicast_mac(&other), ethertype::IPV6, &ip);
+    assert_eq!(
+        classify(&mut VecBuf::from_slice(&frame), &local(), &snap),
         Verdict::Drop(Counter::DropNotForUs)
     );
 }
