@@ -218,6 +218,26 @@ fn fullnat_forward_and_reverse() {
     assert_eq!((seg.src_port(), seg.dst_port()), (80, 40000));
     assert!(seg.verify_checksum(pseudo_v4(VIP, CLIENT, 6, 25)));
     assert_eq!(Frame::new_checked(out.data()).unwrap().dst(), CLIENT_MAC);
+    // The service counts both packets and their frames' bytes; the backend
+    // counts each way apart.
+    let (syn_len, reply_len) = (54, reply.len() as u64);
+    let st = |x| core.stats.get_service(0, x);
+    assert_eq!(
+        [ServiceStat::Packets, ServiceStat::Bytes].map(st),
+        [2, syn_len + reply_len]
+    );
+    assert_eq!([ServiceStat::NewFlows, ServiceStat::Active].map(st), [1, 1]);
+    let be = |x| core.stats.get_backend(b as u32, x);
+    let ways = [
+        BackendStat::PacketsIn,
+        BackendStat::BytesIn,
+        BackendStat::PacketsOut,
+        BackendStat::BytesOut,
+    ];
+    assert_eq!(ways.map(be), [1, syn_len, 1, reply_len]);
+    assert_eq!([BackendStat::NewFlows, BackendStat::Active].map(be), [1, 1]);
+    let other = (b as u32 + 1) % 3;
+    assert_eq!(core.stats.get_backend(other, BackendStat::PacketsIn), 0);
     // A reply to a port nobody owns: reset, from that port.
     let stray = tcp_frame(
         backend,

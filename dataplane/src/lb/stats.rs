@@ -286,3 +286,100 @@ impl LbCounters {
         LbTally(self.0.iter().map(|a| a.load(Ordering::Relaxed)).collect())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Checks every slot of every service and backend, as read back, against
+    /// `want`; names the first that differs.
+    fn assert_all(t: &LbTally, want: &[u64]) {
+        let services = (0..MAX_SERVICES as u32).flat_map(|id| {
+            ServiceStat::ALL.map(|s| (format!("service {id} {s:?}"), t.get_service(id, s)))
+        });
+        let backends = (0..MAX_BACKENDS as u32).flat_map(|id| {
+            BackendStat::ALL.map(|s| (format!("backend {id} {s:?}"), t.get_backend(id, s)))
+        });
+        let got: Vec<_> = services.chain(backends).collect();
+        assert_eq!(got.len(), want.len());
+        for ((what, n), w) in got.iter().zip(want) {
+            assert_eq!(n, w, "{what}");
+        }
+    }
+
+    #[test]
+    fn every_service_and_backend_up_to_the_last_has_slots_of_its_own() {
+        // A different count in each slot, written by the counting calls: each
+        // reads back from its own slot, and no other changed.
+        let mut t = LbTally::default();
+        let mut want = Vec::new();
+        for id in 0..MAX_SERVICES as u32 {
+            for s in ServiceStat::ALL {
+                let n = want.len() as u64 + 1;
+                t.service(id, s, n);
+                want.push(n);
+            }
+        }
+        for id in 0..MAX_BACKENDS as u32 {
+            for s in BackendStat::ALL {
+                let n = want.len() as u64 + 1;
+                t.backend(id, s, n);
+                want.push(n);
+            }
+        }
+        assert_all(&t, &want);
+        // A packet: its count and bytes, for that service or backend alone.
+        let at = |id: usize, s: ServiceStat| id * SERVICE_STATS + s as usize;
+        let last = MAX_SERVICES as u32 - 1;
+        t.service_packet(last, 1500);
+        want[at(last as usize, ServiceStat::Packets)] += 1;
+        want[at(last as usize, ServiceStat::Bytes)] += 1500;
+        let be = |id: usize, s: BackendStat| LEN - (MAX_BACKENDS - id) * BACKEND_STATS + s as usize;
+        let last = MAX_BACKENDS as u32 - 1;
+        t.backend_packet(last, BackendStat::PacketsIn, 60);
+        t.backend_packet(7, BackendStat::PacketsOut, 9000);
+        want[be(last as usize, BackendStat::PacketsIn)] += 1;
+        want[be(last as usize, BackendStat::BytesIn)] += 60;
+        want[be(7, BackendStat::PacketsOut)] += 1;
+        want[be(7, BackendStat::BytesOut)] += 9000;
+        assert_all(&t, &want);
+    }
+
+    #[test]
+    fn each_drop_reason_is_counted_under_the_counter_of_its_name() {
+        let named = |name: &str| Counter::ALL.iter().copied().find(|c| c.name() == name);
+        let reasons: Vec<_> = ServiceStat::drop_reasons().collect();
+        assert_eq!(
+            reasons.len(),
+            SERVICE_STATS - ServiceStat::DropNoFlow as usize
+        );
+        for &(stat, name) in &reasons {
+            let c = named(name).unwrap_or_else(|| panic!("no counter {name}"));
+            assert_eq!(ServiceStat::for_drop(c), Some(stat), "{name}");
+        }
+        let reasons: Vec<_> = BackendStat::drop_reasons().collect();
+        assert_eq!(
+            reasons.len(),
+            BACKEND_STATS - BackendStat::DropNoNeighbor as usize
+        );
+        for &(stat, name) in &reasons {
+            let c = named(name).unwrap_or_else(|| panic!("no counter {name}"));
+            assert_eq!(BackendStat::for_drop(c), Some(stat), "{name}");
+        }
+        // Other counters have no per-service or per-backend slot.
+        for &c in Counter::ALL {
+            let service = ServiceStat::drop_reasons().any(|(_, n)| n == c.name());
+            assert_eq!(ServiceStat::for_drop(c).is_some(), service, "{c:?}");
+            let backend = BackendStat::drop_reasons().any(|(_, n)| n == c.name());
+            assert_eq!(BackendStat::for_drop(c).is_some(), backend, "{c:?}");
+        }
+        // And a drop counts in the total and under its reason.
+        let mut t = LbTally::default();
+        t.service_drop(3, Counter::DropTableFull);
+        t.backend_drop(3, Counter::DropNoNeighbor);
+        assert_eq!(t.get_service(3, ServiceStat::Drops), 1);
+        assert_eq!(t.get_service(3, ServiceStat::DropTableFull), 1);
+        assert_eq!(t.get_backend(3, BackendStat::Drops), 1);
+        assert_eq!(t.get_backend(3, BackendStat::DropNoNeighbor), 1);
+    }
+}
