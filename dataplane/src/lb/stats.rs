@@ -307,26 +307,78 @@ mod tests {
         }
     }
 
-    #[test]
-    fn every_service_and_backend_up_to_the_last_has_slots_of_its_own() {
-        // A different count in each slot, written by the counting calls: each
-        // reads back from its own slot, and no other changed.
+    /// A tally with a different count in every slot (`k` times its place,
+    /// from 1), and the counts in the order [`assert_all`] reads them.
+    fn filled(k: u64) -> (LbTally, Vec<u64>) {
         let mut t = LbTally::default();
         let mut want = Vec::new();
         for id in 0..MAX_SERVICES as u32 {
             for s in ServiceStat::ALL {
-                let n = want.len() as u64 + 1;
+                let n = k * (want.len() as u64 + 1);
                 t.service(id, s, n);
                 want.push(n);
             }
         }
         for id in 0..MAX_BACKENDS as u32 {
             for s in BackendStat::ALL {
-                let n = want.len() as u64 + 1;
+                let n = k * (want.len() as u64 + 1);
                 t.backend(id, s, n);
                 want.push(n);
             }
         }
+        (t, want)
+    }
+
+    #[test]
+    fn a_worker_publishes_the_services_and_backends_the_snapshot_has() {
+        let (t, want) = filled(1);
+        let c = LbCounters::default();
+        c.publish(&t, 3, 5);
+        // Services 0-2 and backends 0-4; the rest stay as they were (zero).
+        let backends_at = MAX_SERVICES * SERVICE_STATS;
+        let published: Vec<u64> = (0..want.len())
+            .map(|i| {
+                let shown = i < 3 * SERVICE_STATS
+                    || (backends_at..backends_at + 5 * BACKEND_STATS).contains(&i);
+                if shown {
+                    want[i]
+                } else {
+                    0
+                }
+            })
+            .collect();
+        assert_all(&c.snapshot(), &published);
+        c.publish(&t, MAX_SERVICES, MAX_BACKENDS);
+        assert_all(&c.snapshot(), &want);
+    }
+
+    #[test]
+    fn tallies_add_subtract_and_hand_on_a_backends_counts() {
+        let (mut t, want) = filled(1);
+        let (three, _) = filled(3);
+        t.add(&three);
+        assert_all(&t, &want.iter().map(|n| 4 * n).collect::<Vec<_>>());
+        // Subtracting saturates at zero.
+        t.minus(&filled(5).0);
+        assert_all(&t, &vec![0; want.len()]);
+        let (mut t, _) = filled(2);
+        t.minus(&filled(1).0);
+        assert_all(&t, &want);
+        // A backend's counts taken from another tally, and only its.
+        let mut base = LbTally::default();
+        base.take_backend(MAX_BACKENDS as u32 - 1, &t);
+        let last = want.len() - BACKEND_STATS;
+        let only_last: Vec<u64> = (0..want.len())
+            .map(|i| if i >= last { want[i] } else { 0 })
+            .collect();
+        assert_all(&base, &only_last);
+    }
+
+    #[test]
+    fn every_service_and_backend_up_to_the_last_has_slots_of_its_own() {
+        // A different count in each slot, written by the counting calls: each
+        // reads back from its own slot, and no other changed.
+        let (mut t, mut want) = filled(1);
         assert_all(&t, &want);
         // A packet: its count and bytes, for that service or backend alone.
         let at = |id: usize, s: ServiceStat| id * SERVICE_STATS + s as usize;
