@@ -397,34 +397,39 @@ mod tests {
         assert_all(&t, &want);
     }
 
+    /// Checks that `reasons` are `n` drop reasons, each the slot `for_drop`
+    /// gives the counter of its name, and that no other counter has a slot.
+    fn assert_reasons<S: Copy + PartialEq + std::fmt::Debug>(
+        reasons: impl Iterator<Item = (S, &'static str)>,
+        n: usize,
+        for_drop: fn(Counter) -> Option<S>,
+    ) {
+        let reasons: Vec<_> = reasons.collect();
+        assert_eq!(reasons.len(), n);
+        for &c in Counter::ALL {
+            let slot = reasons.iter().find(|(_, name)| *name == c.name());
+            assert_eq!(for_drop(c), slot.map(|&(s, _)| s), "{c:?}");
+        }
+        for (_, name) in reasons {
+            assert!(
+                Counter::ALL.iter().any(|c| c.name() == name),
+                "no counter {name}"
+            );
+        }
+    }
+
     #[test]
     fn each_drop_reason_is_counted_under_the_counter_of_its_name() {
-        let named = |name: &str| Counter::ALL.iter().copied().find(|c| c.name() == name);
-        let reasons: Vec<_> = ServiceStat::drop_reasons().collect();
-        assert_eq!(
-            reasons.len(),
-            SERVICE_STATS - ServiceStat::DropNoFlow as usize
+        assert_reasons(
+            ServiceStat::drop_reasons(),
+            SERVICE_STATS - ServiceStat::DropNoFlow as usize,
+            ServiceStat::for_drop,
         );
-        for &(stat, name) in &reasons {
-            let c = named(name).unwrap_or_else(|| panic!("no counter {name}"));
-            assert_eq!(ServiceStat::for_drop(c), Some(stat), "{name}");
-        }
-        let reasons: Vec<_> = BackendStat::drop_reasons().collect();
-        assert_eq!(
-            reasons.len(),
-            BACKEND_STATS - BackendStat::DropNoNeighbor as usize
+        assert_reasons(
+            BackendStat::drop_reasons(),
+            BACKEND_STATS - BackendStat::DropNoNeighbor as usize,
+            BackendStat::for_drop,
         );
-        for &(stat, name) in &reasons {
-            let c = named(name).unwrap_or_else(|| panic!("no counter {name}"));
-            assert_eq!(BackendStat::for_drop(c), Some(stat), "{name}");
-        }
-        // Other counters have no per-service or per-backend slot.
-        for &c in Counter::ALL {
-            let service = ServiceStat::drop_reasons().any(|(_, n)| n == c.name());
-            assert_eq!(ServiceStat::for_drop(c).is_some(), service, "{c:?}");
-            let backend = BackendStat::drop_reasons().any(|(_, n)| n == c.name());
-            assert_eq!(BackendStat::for_drop(c).is_some(), backend, "{c:?}");
-        }
         // And a drop counts in the total and under its reason.
         let mut t = LbTally::default();
         t.service_drop(3, Counter::DropTableFull);
