@@ -46,6 +46,12 @@ fn to16(a: IpAddr) -> [u8; 16] {
     }
 }
 
+/// The IPv4 address a key holds mapped into IPv6 (its last four bytes).
+#[inline]
+pub fn v4_of(a: &[u8; 16]) -> Ipv4Addr {
+    Ipv4Addr::new(a[12], a[13], a[14], a[15])
+}
+
 fn from16(b: [u8; 16], v6: bool) -> IpAddr {
     let a = Ipv6Addr::from(b);
     if v6 {

@@ -12,7 +12,7 @@
 //! appliance sent to the backend (local -> backend): reversed, it is the key of the
 //! replies, and it goes to the client. Both are in the connection table's index.
 
-use super::flow::FlowKey;
+use super::flow::{v4_of, FlowKey};
 use super::nat::{self, Parsed, Shape};
 use crate::pipeline::counters::Counter;
 use crate::wire::ipv6::UpperLayer;
@@ -207,10 +207,9 @@ pub fn translate(data: &mut [u8], p: &Parsed, quoted: &FlowKey) {
         ip.set_dst(&dst);
         icmpv6::Packet::new_unchecked(&mut data[msg_at..]).fill_checksum(&src, &dst);
     } else {
-        let v4 = |a: &[u8; 16]| Ipv4Addr::new(a[12], a[13], a[14], a[15]);
         let mut ip = ipv4::Packet::new_unchecked(&mut data[l3..]);
-        ip.set_src(v4(&quoted.dst));
-        ip.set_dst(v4(&quoted.src));
+        ip.set_src(v4_of(&quoted.dst));
+        ip.set_dst(v4_of(&quoted.src));
         ip.fill_checksum();
         icmpv4::Packet::new_unchecked(&mut data[msg_at..]).fill_checksum();
     }

@@ -7,6 +7,7 @@
 //!   RFC 4443 3.3), as from any router on the path (traceroute shows the hop);
 //! - a UDP datagram nobody can take gets "port unreachable" (see `core/refuse.rs`).
 
+use super::flow::v4_of;
 use super::nat::Parsed;
 use crate::buf::{NoRoom, PacketBuf};
 use crate::wire::ethernet::Frame;
@@ -130,9 +131,7 @@ pub fn reply<B: PacketBuf>(
         msg[4..8].copy_from_slice(&rest.to_be_bytes());
         icmpv6::Packet::new_unchecked(msg).fill_checksum(&me, &them);
     } else {
-        // The key holds IPv4 addresses mapped into IPv6 ones.
-        let v4 = |a: [u8; 16]| std::net::Ipv4Addr::new(a[12], a[13], a[14], a[15]);
-        let (me, them) = (v4(p.key.dst), v4(p.key.src));
+        let (me, them) = (v4_of(&p.key.dst), v4_of(&p.key.src));
         let mut ip = ipv4::Packet::new_unchecked(&mut data[l2..l2 + total]);
         ip.set_version_header_len(20);
         ip.set_tos(0);

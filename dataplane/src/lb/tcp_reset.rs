@@ -8,12 +8,13 @@
 //! reconnects at once, and the backend frees its socket, instead of both
 //! retransmitting into a void for minutes.
 
+use super::flow::v4_of;
 use super::nat::Parsed;
 use crate::buf::PacketBuf;
 use crate::wire::checksum::{pseudo_v4, pseudo_v6};
 use crate::wire::ethernet::Frame;
 use crate::wire::{ip_proto, ipv4, ipv6, tcp};
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::Ipv6Addr;
 
 const TCP_LEN: usize = 20;
 
@@ -76,8 +77,7 @@ pub fn reply<B: PacketBuf>(buf: &mut B, p: &Parsed, our_mac: [u8; 6]) -> bool {
         ip.set_dst(&them);
         pseudo_v6(&me, &them, ip_proto::TCP, TCP_LEN as u32)
     } else {
-        let v4 = |a: &[u8; 16]| Ipv4Addr::new(a[12], a[13], a[14], a[15]);
-        let (me, them) = (v4(&k.dst), v4(&k.src));
+        let (me, them) = (v4_of(&k.dst), v4_of(&k.src));
         let mut ip = ipv4::Packet::new_unchecked(&mut data[l3..l3 + ip_len]);
         ip.set_version_header_len(ip_len);
         ip.set_tos(0);

@@ -10,6 +10,7 @@
 
 use super::{next_hop, LbCore, LbVerdict, PortMacs, Prepared};
 use crate::buf::PacketBuf;
+use crate::lb::flow::v4_of;
 use crate::lb::frag_routes::{Datagram, Route};
 use crate::lb::nat::{self, Parsed, Shape};
 use crate::lb::snapshot::{LbSnapshot, Mode, Service};
@@ -17,7 +18,7 @@ use crate::lb::stats::BackendStat;
 use crate::lb::tcp_state::Direction;
 use crate::pipeline::counters::{Counter, Tally};
 use crate::wire::{ipv4, ipv6};
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::Ipv6Addr;
 
 impl LbCore {
     #[cold]
@@ -145,10 +146,9 @@ impl LbCore {
                 ip.set_src(&Ipv6Addr::from(new_src));
                 ip.set_dst(&Ipv6Addr::from(new_dst));
             } else {
-                let v4 = |a: [u8; 16]| Ipv4Addr::new(a[12], a[13], a[14], a[15]);
                 let mut ip = ipv4::Packet::new_unchecked(ip);
-                ip.set_src(v4(new_src));
-                ip.set_dst(v4(new_dst));
+                ip.set_src(v4_of(&new_src));
+                ip.set_dst(v4_of(&new_dst));
                 ip.fill_checksum();
             }
         }
