@@ -166,7 +166,10 @@ fn slot_hash(seed: u64, slot: usize) -> u64 {
 /// `u` in (0, 1), never 0 or 1.
 #[inline]
 fn score_of(hash: u64, weight: u32) -> f64 {
-    let u = (hash as f64 + 0.5) / (1u64 << 53) as f64;
+    // The top hash's half step rounds to 1.0 (53 bits hold no fraction
+    // there), whose score would be -inf: it takes the largest u below 1, the
+    // highest score, as the top hash should.
+    let u = ((hash as f64 + 0.5) / (1u64 << 53) as f64).min(1.0 - f64::EPSILON / 2.0);
     weight as f64 / -u.ln()
 }
 
@@ -379,6 +382,26 @@ mod tests {
         assert_eq!(t.shares(2), vec![TABLE_SLOTS, 0]);
         let t = RingTable::build(&members(&["b1"], &[0]));
         assert_eq!(t.choose(12345), NO_BACKEND);
+    }
+
+    #[test]
+    fn scores_at_both_ends_of_the_hash_range_are_finite() {
+        // u = 0 would score 0, u = 1 minus infinity (it could never win) and
+        // u below 0 not a number: the half step and the cap keep u in (0, 1).
+        let top = (1u64 << 53) - 1;
+        for (hash, weight) in [(0, 1), (0, 100), (top, 1), (top, 100)] {
+            let s = score_of(hash, weight);
+            assert!(s.is_finite() && s > 0.0, "{hash} {weight}: {s}");
+        }
+        // Higher hashes score higher, up to the top.
+        assert!(score_of(top, 1) > score_of(top - 1, 1));
+        assert!(score_of(1, 1) > score_of(0, 1));
+    }
+
+    #[test]
+    fn a_table_is_shown_by_its_size_not_its_65536_slots() {
+        let t = RingTable::build(&members(&["b1"], &[1]));
+        assert_eq!(format!("{t:?}"), "RingTable(65536 slots)");
     }
 
     #[test]

@@ -72,6 +72,17 @@ fn a_build_gives_each_slot_to_the_member_with_the_highest_score() {
         let defined = RingTable::build_by_definition(&members(pool));
         assert_eq!(differing((&t, pool), (&defined, pool)), 0);
     }
+    // A key twice scores the same for every slot: the first of the two wins
+    // each tie, in both builds, so the second owns nothing.
+    let twice = [(NAMES[0], 1), (NAMES[0], 1), (NAMES[1], 1)];
+    for t in [
+        RingTable::build(&members(&twice)),
+        RingTable::build_by_definition(&members(&twice)),
+    ] {
+        let shares = t.shares(3);
+        assert_eq!(shares[1], 0, "{shares:?}");
+        assert!(shares[0] > TABLE_SLOTS / 3 && shares[2] > TABLE_SLOTS / 3);
+    }
 }
 
 /// One change to a pool.
