@@ -229,12 +229,20 @@ impl Owners {
                 }
             }
             let s = score_of(top, w);
-            if s > best || (s == best && at < who) {
+            if beats((s, at), (best, who)) {
                 (best, who) = (s, at);
             }
         }
         who
     }
+}
+
+/// Whether member `i` with score `s` takes a slot from member `who` with
+/// score `best`: a higher score, or the same from a member earlier in the
+/// pool (what a scan of the pool in order keeps: its first highest).
+#[inline]
+fn beats((s, i): (f64, u16), (best, who): (f64, u16)) -> bool {
+    s > best || (s == best && i < who)
 }
 
 /// Member `m`, whose weight has just grown to `weights[m]`, takes each slot
@@ -252,7 +260,7 @@ fn gain(slots: &mut [u16], seeds: &[u64], weights: &[u32], m: usize) {
         }
         let mine = score(seeds[m], weights[m], slot);
         let best = score(seeds[theirs], weights[theirs], slot);
-        if mine > best || (mine == best && m < theirs) {
+        if beats((mine, m as u16), (best, *o)) {
             *o = m as u16;
         }
     }
@@ -396,6 +404,17 @@ mod tests {
         // Higher hashes score higher, up to the top.
         assert!(score_of(top, 1) > score_of(top - 1, 1));
         assert!(score_of(1, 1) > score_of(0, 1));
+    }
+
+    #[test]
+    fn a_higher_score_wins_a_slot_and_an_equal_one_from_earlier_in_the_pool() {
+        assert!(beats((2.0, 5), (1.0, 1)));
+        assert!(!beats((1.0, 1), (2.0, 5)));
+        assert!(beats((1.0, 1), (1.0, 5)));
+        assert!(!beats((1.0, 5), (1.0, 1)));
+        assert!(!beats((1.0, 3), (1.0, 3)));
+        // Any score beats no owner yet.
+        assert!(beats((1e-300, 9), (f64::NEG_INFINITY, NO_BACKEND)));
     }
 
     #[test]

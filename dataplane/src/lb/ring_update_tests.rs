@@ -239,3 +239,25 @@ fn a_pool_with_every_member_down_is_filled_by_the_first_back() {
     let b2 = RingTable::build(&members(&two));
     assert_eq!(differing((&u2, &two), (&b2, &two)), 0);
 }
+
+/// `worth_it` weighs a build (per slot, a hash per member and about five
+/// hashes' time per distinct weight above 0) against the steps (about twelve
+/// hashes' time per member changed): pools on either side of the line.
+#[test]
+fn an_update_is_taken_while_it_costs_less_than_a_build() {
+    let keys: Vec<String> = (0..20).map(|i| format!("198.18.3.{i}:80")).collect();
+    let pool = |n: usize, down: usize| -> Vec<(&str, u32)> {
+        (0..n)
+            .map(|i| (keys[i].as_str(), u32::from(i >= down)))
+            .collect()
+    };
+    let worth = |n: usize| {
+        let (old, new) = (pool(n, 0), pool(n, 2));
+        let plan = UpdatePlan::new(&members(&old), &members(&new)).unwrap();
+        plan.worth_it(&members(&new))
+    };
+    // Two members down: 12 * 2 against n + 5 (one weight above 0; the
+    // weight 0 of the two does not count).
+    assert!(worth(20), "24 < 25");
+    assert!(!worth(19), "24 < 24");
+}
