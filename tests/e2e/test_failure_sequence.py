@@ -265,7 +265,8 @@ def test_traffic_through_failures_and_operator_actions(testbed, tmp_path, worker
     assert w.returncode == 0
     c = w.counters()
     for never in ("drop_table_full", "drop_no_local_port", "drop_handoff_full",
-                  "drop_tx_queue_full", "drop_host_queue_full", "drop_no_room"):
+                  "drop_handoff_bad_port", "drop_tx_queue_full", "drop_host_queue_full",
+                  "drop_no_room"):
         assert c[never] == 0, (never, c[never])
     assert c["drop_ipv4_bad_checksum"] >= 5 and c["drop_l4_bad_checksum"] >= 5, c
     assert c["flows_expired"] > 0 and c["conn_entries"] == 0 and c["local_ports_in_use"] == 0, c

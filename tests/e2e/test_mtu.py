@@ -205,6 +205,7 @@ def test_af_packet_ports_take_the_datagrams_their_kernel_reassembled(testbed, tm
     # IPv6: three fragments each way, followed (3 requests, 3 answers).
     assert c["fragments_parked"] == 0 and c["drop_fragment"] == 0, c
     assert c["handoff_in"] == c["handoff_out"] and c["drop_handoff_full"] == 0, c
+    assert c["drop_handoff_bad_port"] == 0, c
 
 
 def test_packet_too_big_for_the_backend_port_is_refused_with_df_and_fragmented_without(

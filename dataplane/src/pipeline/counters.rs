@@ -94,6 +94,7 @@ counters! {
     DropFragment = "drop_fragment",
     DropFragmentFailed = "drop_fragment_failed",
     DropHandoffFull = "drop_handoff_full",
+    DropHandoffBadPort = "drop_handoff_bad_port",
     DropBackendMaint = "drop_backend_maint",
 }
 

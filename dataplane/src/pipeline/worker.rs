@@ -281,7 +281,8 @@ fn receive_handoffs(ctx: &mut Ctx<'_>, rx: &mut MbufArray) {
             for m in rx.drain() {
                 match ctx.port_index.get(m.port() as usize).copied() {
                     Some(p) if (p as usize) < ctx.ports.len() => handle(ctx, m, p as usize, true),
-                    _ => ctx.tally.add(Counter::DropNotForUs, 1),
+                    // Every worker has every port: a bug if it ever counts.
+                    _ => ctx.tally.add(Counter::DropHandoffBadPort, 1),
                 }
             }
             ctx.lb.end_burst();

@@ -537,4 +537,8 @@ fn two_workers_account_for_every_packet_and_mbuf_of_random_traffic() {
     ] {
         assert!(t.get(c) > 0, "{} never happened: {}", c.name(), named(&t));
     }
+    // What one worker handed to the other, the other took and handled (none
+    // dropped as arriving on a port it does not know).
+    assert_eq!(t.get(Counter::HandoffIn), t.get(Counter::HandoffOut));
+    assert_eq!(t.get(Counter::DropHandoffBadPort), 0, "{}", named(&t));
 }
