@@ -204,6 +204,40 @@ mod tests {
     }
 
     #[test]
+    fn each_poll_takes_up_where_the_last_stopped_across_a_change_of_targets() {
+        let mut t = Targets::default();
+        assert!(t.due(Instant::now()).is_empty(), "nothing to ask");
+        t.set((0..150).map(addr));
+        let now = Instant::now();
+        assert_eq!(t.due(now)[..], (0..64).map(addr).collect::<Vec<_>>()[..]);
+        // A target added: the round goes on from the 65th, not from the start,
+        // though the first 64 are due again by now.
+        t.set((0..151).map(addr));
+        let later = now + RETRY + Duration::from_millis(100);
+        assert_eq!(
+            t.due(later)[..],
+            (64..128).map(addr).collect::<Vec<_>>()[..]
+        );
+        // A round that looked at every target starts the next at the first.
+        let mut t = Targets::default();
+        t.set((0..10).map(addr));
+        assert_eq!(t.due(now).len(), 10);
+        assert_eq!(t.due(later)[..], (0..10).map(addr).collect::<Vec<_>>()[..]);
+    }
+
+    #[test]
+    fn an_answer_is_forgotten_only_once_older_than_forget() {
+        let mut t = Targets::default();
+        t.set([addr(1)]);
+        let now = Instant::now();
+        t.answered(addr(1), MAC, now);
+        assert!(!t.forget_stale(now + FORGET));
+        assert_eq!(t.table().count(), 1);
+        assert!(t.forget_stale(now + FORGET + Duration::from_millis(1)));
+        assert_eq!(t.table().count(), 0);
+    }
+
+    #[test]
     fn new_targets_keep_what_is_known_of_those_already_there() {
         let mut t = Targets::default();
         t.set([addr(1), addr(2), addr(1)]);
