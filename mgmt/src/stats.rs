@@ -225,3 +225,109 @@ fn port_json(s: &PortStats) -> Value {
         "tx_errors": s.tx_errors,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two workers: 10 packets in, 7 out on worker 0 and 1 handed to worker
+    /// 1, which sent it; 2 runts dropped. One service, one backend, one port.
+    fn summary() -> Summary {
+        let mut w0 = Tally::default();
+        let mut w1 = Tally::default();
+        for (c, n) in [
+            (Counter::RxPackets, 10),
+            (Counter::RxBytes, 640),
+            (Counter::TxPackets, 7),
+            (Counter::HandoffOut, 1),
+            (Counter::DropRunt, 2),
+        ] {
+            w0.add(c, n);
+        }
+        w1.add(Counter::HandoffIn, 1);
+        w1.add(Counter::TxPackets, 1);
+        let mut total = Tally::default();
+        total.sum(&w0);
+        total.sum(&w1);
+        let mut service = [0; SERVICE_STATS];
+        service[ServiceStat::Packets as usize] = 8;
+        let mut backend = [0; BACKEND_STATS];
+        backend[BackendStat::NewFlows as usize] = 3;
+        backend[BackendStat::PacketsIn as usize] = 5;
+        Summary {
+            per_worker: vec![w0, w1],
+            total,
+            uptime: Duration::from_millis(1500),
+            services: vec![("web".into(), service)],
+            backends: vec![("web/b1".into(), backend)],
+            ports: vec![(
+                "wan".into(),
+                PortStats {
+                    rx_packets: 12,
+                    rx_missed: 2,
+                    ..Default::default()
+                },
+            )],
+            mbufs: PoolUse {
+                capacity: 4095,
+                in_use: 0,
+            },
+        }
+    }
+
+    #[test]
+    fn the_json_summary_holds_totals_workers_services_backends_and_ports() {
+        let s = summary();
+        let j = s.to_json();
+        assert_eq!(j["uptime_ms"], 1500);
+        assert_eq!(j["packets_unaccounted"], 0);
+        assert_eq!(j["total"]["rx_packets"], 10);
+        assert_eq!(j["total"]["tx_packets"], 8);
+        assert_eq!(j["total"].as_object().unwrap().len(), Counter::COUNT);
+        assert_eq!(j["workers"][1]["worker"], 1);
+        assert_eq!(j["workers"][1]["counters"]["handoff_in"], 1);
+        assert_eq!(j["workers"][0]["counters"]["drop_runt"], 2);
+        assert_eq!(j["services"]["web"]["packets"], 8);
+        assert_eq!(
+            j["services"]["web"].as_object().unwrap().len(),
+            SERVICE_STATS
+        );
+        assert_eq!(j["backends"]["web/b1"]["new_flows"], 3);
+        assert_eq!(j["backends"]["web/b1"]["packets_in"], 5);
+        assert_eq!(j["ports"]["wan"]["rx_packets"], 12);
+        assert_eq!(j["ports"]["wan"]["rx_missed"], 2);
+        assert_eq!(j["ports"]["wan"].as_object().unwrap().len(), 8);
+        assert_eq!(j["mbufs"], json!({"capacity": 4095, "in_use": 0}));
+    }
+
+    #[test]
+    fn the_summary_lines_name_traffic_backends_ports_and_only_the_drops_that_happened() {
+        let mut s = summary();
+        let lines = s.lines();
+        assert_eq!(
+            lines[0],
+            "rx 10 pkts / 640 bytes, tx 8 pkts / 0 bytes, to host 0, from host 0"
+        );
+        assert!(
+            lines.contains(&"backend web/b1: 3 new flows, 5 packets in, 0 out, 0 dropped".into())
+        );
+        assert!(lines
+            .iter()
+            .any(|l| l.starts_with("port wan (device): rx 12 pkts")
+                && l.contains("2 missed (queue full)")));
+        assert!(lines.contains(
+            &"packets: every one sent, handed on or dropped under a named counter".into()
+        ));
+        assert_eq!(lines.last().unwrap(), "drops: drop_runt 2");
+        // The runts' drops not counted, and one more packet taken: three
+        // packets in, never counted again.
+        s.total.set(Counter::DropRunt, 0);
+        s.total.add(Counter::RxPackets, 1);
+        let lines = s.lines();
+        assert_eq!(lines.last().unwrap(), "drops: none");
+        assert!(lines
+            .iter()
+            .any(|l| l.starts_with("packets: 3 unaccounted for")));
+        assert_eq!(s.to_json()["packets_unaccounted"], 3);
+    }
+}
