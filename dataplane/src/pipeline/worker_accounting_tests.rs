@@ -498,6 +498,13 @@ fn two_workers_account_for_every_packet_and_mbuf_of_random_traffic() {
     }
     // The same on a VLAN port: tags taken off on the way in (to the balancer
     // and the kernel), put on on the way out (from the kernel too).
+    let to_host = |rig: &Rig| -> u64 {
+        rig.workers
+            .iter()
+            .map(|l| l.st.tally.get(Counter::ToHost))
+            .sum()
+    };
+    let untagged_to_host = to_host(&rig);
     rig.set_vlan(7);
     for round in ROUNDS..ROUNDS + 100 {
         let k = 1 + rig.next(120) as usize;
@@ -505,6 +512,8 @@ fn two_workers_account_for_every_packet_and_mbuf_of_random_traffic() {
         rig.settle();
         rig.check(round);
     }
+    // Tagged frames for the kernel reached it, their tag taken off.
+    assert!(to_host(&rig) > untagged_to_host);
     // Long enough for every entry and kept fragment to expire.
     rig.tick(100_000);
     rig.settle();
@@ -541,4 +550,6 @@ fn two_workers_account_for_every_packet_and_mbuf_of_random_traffic() {
     // dropped as arriving on a port it does not know).
     assert_eq!(t.get(Counter::HandoffIn), t.get(Counter::HandoffOut));
     assert_eq!(t.get(Counter::DropHandoffBadPort), 0, "{}", named(&t));
+    // Every frame had room for its tag to be put on or taken off.
+    assert_eq!(t.get(Counter::DropNoRoom), 0, "{}", named(&t));
 }
