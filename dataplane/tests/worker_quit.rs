@@ -14,7 +14,7 @@
 
 mod common;
 
-use common::{counters_until, named, snapshot, to_vip, worker, Wire};
+use common::{counters_until, snapshot, to_vip, worker, Wire};
 use dataplane::dpdk::ring::handoff_ring;
 use dataplane::dpdk::scratch::ScratchEal;
 use dataplane::dpdk::{Mempool, Port, PortSpec};
@@ -137,10 +137,10 @@ fn the_worker_that_stops_first_takes_the_last_hand_offs_of_the_other() {
         t1.get(Counter::HandoffIn),
         t0.get(Counter::HandoffOut),
         "{}",
-        named(&total)
+        total.named()
     );
     assert_eq!(total.get(Counter::DropHandoffFull), 0);
-    assert_eq!(total.unaccounted(), 0, "{}", named(&total));
+    assert_eq!(total.unaccounted(), 0, "{}", total.named());
     assert_eq!(wire.taken + from_1.taken, 2 * FLOWS as u64);
     assert_eq!(total.get(Counter::TxPackets), 2 * FLOWS as u64);
     assert_eq!(pool.usage().in_use, 0, "every mbuf back in the pool");

@@ -15,8 +15,8 @@
 mod common;
 
 use common::{
-    arp_request, counters_until, later_fragment, named, snapshot, to_vip, worker, Wire,
-    BACKEND_MAC, CLIENT_MAC, OUR_V4, SYN_TIMEOUT_S,
+    arp_request, counters_until, later_fragment, snapshot, to_vip, worker, Wire, BACKEND_MAC,
+    CLIENT_MAC, OUR_V4, SYN_TIMEOUT_S,
 };
 use dataplane::dpdk::scratch::ScratchEal;
 use dataplane::dpdk::{Mempool, Port, PortSpec};
@@ -140,7 +140,7 @@ fn the_running_loop_drains_publishes_sleeps_answers_expires_and_stops() {
     assert!(running.is_finished(), "the loop returns after quit");
     running.join().expect("no panic");
     let t = counters.snapshot();
-    assert_eq!(t.get(Counter::FragmentsParked), 1, "{}", named(&t));
+    assert_eq!(t.get(Counter::FragmentsParked), 1, "{}", t.named());
     assert_eq!(t.get(Counter::DropFragment), 1);
     assert_eq!(t.unaccounted(), 0);
     assert_eq!(t.get(Counter::RxPackets), wire.sent);

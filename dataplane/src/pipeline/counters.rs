@@ -166,6 +166,17 @@ impl Tally {
             *a += b;
         }
     }
+
+    /// The counters that are not zero, by name (`rx_packets 3, drop_runt 1`):
+    /// for test failures and logs.
+    pub fn named(&self) -> String {
+        let v: Vec<String> = Counter::ALL
+            .iter()
+            .filter(|c| self.get(**c) > 0)
+            .map(|c| format!("{} {}", c.name(), self.get(*c)))
+            .collect();
+        v.join(", ")
+    }
 }
 
 /// The shared, cache-line aligned block one worker publishes into.
@@ -259,5 +270,6 @@ mod tests {
         let s = shared.snapshot();
         assert_eq!(s.get(Counter::RxPackets), 3);
         assert_eq!(s.get(Counter::DropRunt), 1);
+        assert_eq!(s.named(), "rx_packets 3, drop_runt 1");
     }
 }

@@ -30,7 +30,7 @@ use crate::lb::snapshot::{LbSnapshot, Mode};
 use crate::lb::test_traffic::{ends, ends_of, fragments, snapshot, Ends, BACKENDS, UDP_PORT};
 use crate::test_rng::XorShift;
 use crate::wire::build::Tcp;
-use crate::wire::{arp, ipv4, tcp};
+use crate::wire::{ipv4, tcp};
 use arc_swap::ArcSwap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
@@ -75,16 +75,7 @@ fn port_addrs() -> LocalAddrs {
 }
 
 fn arp_request(target: Ipv4Addr) -> Vec<u8> {
-    let mut f = vec![0u8; 14 + 28];
-    f[..6].copy_from_slice(&[0xff; 6]);
-    f[6..12].copy_from_slice(&CLIENT_MAC);
-    f[12..14].copy_from_slice(&[8, 6]);
-    let mut p = arp::Packet::new_unchecked(&mut f[14..]);
-    p.set_ethernet_ipv4();
-    p.set_operation(arp::OP_REQUEST);
-    p.set_sender(CLIENT_MAC, CLIENT);
-    p.set_target([0; 6], target);
-    f
+    crate::wire::build::arp_request(CLIENT_MAC, CLIENT, target)
 }
 
 /// A frame from the client's MAC to ours.
@@ -442,7 +433,7 @@ impl Rig {
             total.unaccounted(),
             kept as i64,
             "round {round}: {}",
-            named(&total)
+            total.named()
         );
         assert_eq!(
             (c(Counter::RxPackets), c(Counter::FromHost)),
@@ -459,16 +450,6 @@ impl Rig {
             "round {round}"
         );
     }
-}
-
-/// The counters that are not zero, by name.
-fn named(t: &Tally) -> String {
-    let v: Vec<String> = Counter::ALL
-        .iter()
-        .filter(|c| t.get(**c) > 0)
-        .map(|c| format!("{} {}", c.name(), t.get(*c)))
-        .collect();
-    v.join(", ")
 }
 
 /// A segment from where `out` went, to where it came from.
@@ -544,12 +525,12 @@ fn two_workers_account_for_every_packet_and_mbuf_of_random_traffic() {
         Counter::DropFragment,
         Counter::TcpResetsSent,
     ] {
-        assert!(t.get(c) > 0, "{} never happened: {}", c.name(), named(&t));
+        assert!(t.get(c) > 0, "{} never happened: {}", c.name(), t.named());
     }
     // What one worker handed to the other, the other took and handled (none
     // dropped as arriving on a port it does not know).
     assert_eq!(t.get(Counter::HandoffIn), t.get(Counter::HandoffOut));
-    assert_eq!(t.get(Counter::DropHandoffBadPort), 0, "{}", named(&t));
+    assert_eq!(t.get(Counter::DropHandoffBadPort), 0, "{}", t.named());
     // Every frame had room for its tag to be put on or taken off.
-    assert_eq!(t.get(Counter::DropNoRoom), 0, "{}", named(&t));
+    assert_eq!(t.get(Counter::DropNoRoom), 0, "{}", t.named());
 }

@@ -2,8 +2,8 @@
 //! which rewrites the buffers it received).
 
 use super::checksum::{pseudo_v4, pseudo_v6};
-use super::ethernet::{ethertype, Frame};
-use super::{icmpv4, icmpv6, ip_proto, ipv4, ipv6, tcp};
+use super::ethernet::{ethertype, Frame, BROADCAST};
+use super::{arp, icmpv4, icmpv6, ip_proto, ipv4, ipv6, tcp};
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// The two ends of a TCP segment over IPv4 (`A` = `Ipv4Addr`) or IPv6.
@@ -112,6 +112,21 @@ impl TcpV6 {
 
 /// A 20-byte TCP header at the start of `seg` (the rest is payload), with its
 /// checksum over the pseudo-header sum `pseudo`.
+/// A broadcast ARP request from `mac` and `sender`, asking who has `target`.
+pub fn arp_request(mac: [u8; 6], sender: Ipv4Addr, target: Ipv4Addr) -> Vec<u8> {
+    let mut f = vec![0u8; 14 + 28];
+    let mut e = Frame::new_unchecked(&mut f[..]);
+    e.set_dst(BROADCAST);
+    e.set_src(mac);
+    e.set_ethertype(ethertype::ARP);
+    let mut p = arp::Packet::new_unchecked(&mut f[14..]);
+    p.set_ethernet_ipv4();
+    p.set_operation(arp::OP_REQUEST);
+    p.set_sender(mac, sender);
+    p.set_target([0; 6], target);
+    f
+}
+
 fn fill_tcp(seg: &mut [u8], (sport, dport): (u16, u16), flags: u8, pseudo: u32) {
     let mut t = tcp::Packet::new_unchecked(seg);
     t.set_src_port(sport);

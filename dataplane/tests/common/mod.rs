@@ -14,11 +14,11 @@ use dataplane::lb::snapshot::{
     Backend, HashKey, LbSnapshot, LocalAddrs as SnapLocals, Mode, SchedKind, Service,
 };
 use dataplane::pipeline::control::{Control, Query};
-use dataplane::pipeline::counters::{CoreCounters, Counter, Tally};
+use dataplane::pipeline::counters::{CoreCounters, Tally};
 use dataplane::pipeline::local::LocalAddrs;
 use dataplane::pipeline::worker::{Handoff, Worker, WorkerPort};
 use dataplane::wire::build::TcpV4;
-use dataplane::wire::{arp, ipv4, tcp};
+use dataplane::wire::{ipv4, tcp};
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::atomic::AtomicBool;
 use std::sync::mpsc::{self, Sender};
@@ -86,16 +86,7 @@ pub fn snapshot() -> LbSnapshot {
 }
 
 pub fn arp_request(target: Ipv4Addr) -> Vec<u8> {
-    let mut f = vec![0u8; 14 + 28];
-    f[..6].copy_from_slice(&[0xff; 6]);
-    f[6..12].copy_from_slice(&CLIENT_MAC);
-    f[12..14].copy_from_slice(&[8, 6]);
-    let mut p = arp::Packet::new_unchecked(&mut f[14..]);
-    p.set_ethernet_ipv4();
-    p.set_operation(arp::OP_REQUEST);
-    p.set_sender(CLIENT_MAC, CLIENT);
-    p.set_target([0; 6], target);
-    f
+    dataplane::wire::build::arp_request(CLIENT_MAC, CLIENT, target)
 }
 
 pub fn to_vip(sport: u16) -> TcpV4 {
@@ -228,14 +219,4 @@ pub fn counters_until(c: &CoreCounters, within: Duration, ok: impl Fn(&Tally) ->
         }
         std::thread::sleep(Duration::from_millis(2));
     }
-}
-
-/// The counters that are not zero, by name.
-pub fn named(t: &Tally) -> String {
-    let v: Vec<String> = Counter::ALL
-        .iter()
-        .filter(|c| t.get(**c) > 0)
-        .map(|c| format!("{} {}", c.name(), t.get(*c)))
-        .collect();
-    v.join(", ")
 }
