@@ -342,15 +342,25 @@ impl Manager {
         let _ = self
             .health
             .send(engine::Command::Targets(self.health_targets()));
-        let targets: Vec<IpAddr> = self
-            .backends
-            .iter()
-            .filter(|b| !b.removed)
-            .map(|b| b.addr)
-            .collect();
+        let targets = self.neighbour_targets();
         for r in self.resolvers.iter_mut() {
             r.set_targets(&targets);
         }
+        let wanted = self.announced_addresses();
+        self.announcer.want(wanted, Instant::now());
+    }
+
+    /// The addresses whose MACs the resolvers keep: every backend not removed.
+    pub(crate) fn neighbour_targets(&self) -> Vec<IpAddr> {
+        (self.backends.iter())
+            .filter(|b| !b.removed)
+            .map(|b| b.addr)
+            .collect()
+    }
+
+    /// The addresses the appliance announces (gratuitous ARP, unsolicited
+    /// neighbour advertisements): its own, its FullNAT sources, every VIP.
+    pub(crate) fn announced_addresses(&self) -> Vec<IpAddr> {
         let ours = self.cfg.ports.iter().flat_map(|p| {
             let own = p.ipv4.iter().map(|c| IpAddr::V4(c.addr));
             let own6 = p.ipv6.iter().map(|c| IpAddr::V6(c.addr));
@@ -359,8 +369,7 @@ impl Manager {
             own.chain(own6).chain(local).chain(local6)
         });
         let vips = self.services.iter().flatten().map(|s| s.vip);
-        let wanted: Vec<IpAddr> = ours.chain(vips).collect();
-        self.announcer.want(wanted, Instant::now());
+        ours.chain(vips).collect()
     }
 
     fn health_targets(&self) -> Vec<Target> {

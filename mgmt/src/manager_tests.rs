@@ -313,3 +313,38 @@ fn a_snapshot_carries_a_newer_generation_the_configured_timeouts_and_each_vip_on
     let vips: Vec<String> = snap.vips.iter().map(|v| v.to_string()).collect();
     assert_eq!(vips, ["198.18.0.100", "2001:db8::100", "198.18.0.200"]);
 }
+
+#[test]
+fn the_resolvers_keep_every_backend_not_removed_and_the_announcer_every_own_address() {
+    let (mut m, _rx) = manager(EXAMPLE);
+    let addrs = |v: Vec<std::net::IpAddr>| v.iter().map(|a| a.to_string()).collect::<Vec<_>>();
+    // web, web6, dns: the dns pool repeats web's addresses (the resolver keeps one).
+    let want = [
+        "198.18.0.11",
+        "198.18.0.12",
+        "198.18.0.13",
+        "2001:db8::11",
+        "2001:db8::12",
+        "2001:db8::13",
+    ];
+    assert_eq!(addrs(m.neighbour_targets())[..6], want);
+    assert_eq!(m.neighbour_targets().len(), 9);
+    let b2 = m.backend_id("web6/b2").unwrap() as usize;
+    m.backends[b2].removed = true;
+    assert!(!addrs(m.neighbour_targets()).contains(&"2001:db8::12".to_string()));
+    assert_eq!(m.neighbour_targets().len(), 8);
+    // The port's own addresses, its FullNAT sources, then each service's VIP.
+    assert_eq!(
+        addrs(m.announced_addresses()),
+        [
+            "198.18.0.1",
+            "2001:db8::1",
+            "198.18.0.2",
+            "2001:db8::2",
+            "198.18.0.100",
+            "2001:db8::100",
+            "198.18.0.200",
+            "198.18.0.100"
+        ]
+    );
+}
