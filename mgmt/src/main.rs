@@ -14,9 +14,15 @@ mod kernel_ring;
 mod log;
 mod manager;
 #[cfg(test)]
+mod manager_audit_tests;
+#[cfg(test)]
+mod manager_health_tests;
+#[cfg(test)]
 mod manager_id_tests;
 #[cfg(test)]
 mod manager_tests;
+#[cfg(test)]
+mod manager_tick_tests;
 mod memory_check;
 mod metrics;
 mod metrics_http;
