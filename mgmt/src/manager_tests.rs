@@ -16,6 +16,14 @@ use std::time::{Duration, Instant};
 pub(crate) const EXAMPLE: &str = include_str!("../../examples/weir.toml");
 
 pub(crate) fn manager(src: &str) -> (Manager, mpsc::Receiver<crate::health::engine::Command>) {
+    manager_with(src, Vec::new())
+}
+
+/// A manager of `src` whose neighbours are resolved by `resolvers`.
+pub(crate) fn manager_with(
+    src: &str,
+    resolvers: Vec<crate::neigh::Resolver>,
+) -> (Manager, mpsc::Receiver<crate::health::engine::Command>) {
     let cfg = config::parse(src, Path::new("weir.toml")).expect("valid");
     let (health, rx) = mpsc::channel();
     let m = Manager::new(Parts {
@@ -23,7 +31,7 @@ pub(crate) fn manager(src: &str) -> (Manager, mpsc::Receiver<crate::health::engi
         cfg,
         ports: Vec::new(),
         snapshot: Arc::new(ArcSwap::from_pointee(LbSnapshot::default())),
-        resolvers: Vec::new(),
+        resolvers,
         health,
         counters: vec![Arc::default()],
         lb_counters: vec![Arc::default()],
@@ -347,4 +355,21 @@ fn the_resolvers_keep_every_backend_not_removed_and_the_announcer_every_own_addr
             "198.18.0.100"
         ]
     );
+}
+
+#[test]
+fn a_backends_new_flow_weight_is_what_show_reports_and_the_snapshot_uses() {
+    let (mut m, _rx) = manager(EXAMPLE);
+    let b1 = m.backend_id("web/b1").unwrap();
+    let b2 = m.backend_id("web/b2").unwrap();
+    m.backends[b1 as usize].weight = 7;
+    let pool = m.pools[0].clone();
+    assert_eq!(m.new_flow_weight(b1, &pool), 7);
+    m.backends[b2 as usize].admin = AdminState::Maint;
+    assert_eq!(m.new_flow_weight(b2, &pool), 0);
+    // Once another member answers ARP, an unresolved one takes no new flows.
+    let a3 = m.backends[m.backend_id("web/b3").unwrap() as usize].addr;
+    m.macs.insert(a3, [2, 0, 0, 0, 0, 0x13]);
+    assert_eq!(m.new_flow_weight(b1, &pool), 0);
+    assert_eq!(m.pool_weights(&pool), [0, 0, 1]);
 }

@@ -337,3 +337,33 @@ fn a_resolver_on_an_interface_that_does_not_exist_is_an_error() {
     let e = Resolver::open("weir-none0", OURS, Some(US4), None, [], covers).err();
     assert!(e.is_some());
 }
+
+#[test]
+fn the_managers_tick_learns_an_answer_and_the_next_snapshot_carries_it() {
+    use crate::manager_tests::{manager_with, EXAMPLE};
+    in_own_netns(|| {
+        let cap = Capture::open();
+        let (mut m, _rx) = manager_with(EXAMPLE, vec![resolver(&[])]);
+        // Publishing hands the resolver every backend to ask about.
+        m.publish();
+        let t0 = Instant::now();
+        assert!(!m.tick(t0), "nothing answered yet");
+        let asked: Vec<Ipv4Addr> = (arps(&cap.frames(Duration::from_millis(200))).iter())
+            .filter(|a| a.1 == arp::OP_REQUEST && a.2 .1 != a.3 .1)
+            .map(|a| a.3 .1)
+            .collect();
+        assert!(asked.contains(&BACKEND4), "asked {asked:?}");
+        cap.send(&arp_frame(OURS, arp::OP_REPLY, BACKEND4, US4));
+        let deadline = Instant::now() + Duration::from_secs(2);
+        let mut changed = false;
+        while !changed && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+            changed = m.tick(t0 + Duration::from_millis(10));
+        }
+        assert!(changed, "a MAC learnt asks for a snapshot");
+        assert_eq!(m.macs.get(&IpAddr::V4(BACKEND4)), Some(&THEIRS));
+        m.publish();
+        let b1 = m.backend_id("web/b1").unwrap() as usize;
+        assert_eq!(m.snapshot.load().backends[b1].mac, Some(THEIRS));
+    });
+}
