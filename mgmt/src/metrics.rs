@@ -435,3 +435,7 @@ fn port_families(f: &mut Family<'_>, m: &Manager) {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "metrics_tests.rs"]
+mod tests;

@@ -58,3 +58,7 @@ fn describe(m: &Manager) -> String {
         backends.join(" ")
     )
 }
+
+#[cfg(test)]
+#[path = "reload_tests.rs"]
+mod tests;
