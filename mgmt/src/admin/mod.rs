@@ -9,3 +9,5 @@ mod show_conns;
 mod show_info;
 mod show_servers;
 mod show_stat;
+#[cfg(test)]
+mod show_tests;
