@@ -8,6 +8,7 @@
 use crate::admin::commands::dispatch;
 use crate::manager::{Manager, Who};
 use crate::manager_tests::{manager, EXAMPLE};
+use crate::scratch_dir::ScratchDir;
 use dataplane::lb::ring::{RingMember, RingTable, NO_BACKEND, TABLE_SLOTS};
 use proptest::prelude::*;
 use std::cell::RefCell;
@@ -116,24 +117,6 @@ fn line() -> impl Strategy<Value = String> {
     ]
 }
 
-/// A directory of this process's for a test's files, removed when dropped
-/// (a failing case included).
-struct ScratchDir(std::path::PathBuf);
-
-impl ScratchDir {
-    fn new(what: &str) -> ScratchDir {
-        let dir = std::env::temp_dir().join(format!("weir-{what}-prop-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        ScratchDir(dir)
-    }
-}
-
-impl Drop for ScratchDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// What a refused command must leave as it was.
 fn state(m: &Manager) -> String {
     format!(
@@ -223,8 +206,8 @@ proptest! {
     fn admin_commands_refused_change_nothing(lines in prop::collection::vec(line(), 1..25)) {
         let (mut m, _health) = manager(EXAMPLE);
         // `reload` reads this file: the example, as the manager started with.
-        let dir = ScratchDir::new("admin");
-        m.cfg_path = dir.0.join("weir.toml");
+        let dir = ScratchDir::new("admin-prop");
+        m.cfg_path = dir.join("weir.toml");
         std::fs::write(&m.cfg_path, EXAMPLE).unwrap();
         let who = Who { uid: 0, pid: 1, via: "test" };
         for l in &lines {
@@ -248,8 +231,8 @@ proptest! {
         edits in prop::collection::vec((0..RELOAD_EDITS.len(), any::<usize>()), 1..4),
     ) {
         let (mut m, _health) = manager(EXAMPLE);
-        let dir = ScratchDir::new("reload");
-        m.cfg_path = dir.0.join("weir.toml");
+        let dir = ScratchDir::new("reload-prop");
+        m.cfg_path = dir.join("weir.toml");
         let mut text = crate::config::mutation_tests::changed(&mutations);
         for (e, pick) in edits {
             text = edit(&text, RELOAD_EDITS[e], pick);

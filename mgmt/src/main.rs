@@ -34,6 +34,8 @@ mod publish_timing;
 mod reload;
 mod rss_rule;
 mod runtime;
+#[cfg(test)]
+mod scratch_dir;
 mod signals;
 mod snapshot_build;
 mod state;

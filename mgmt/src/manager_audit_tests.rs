@@ -3,25 +3,8 @@
 
 use crate::manager::Who;
 use crate::manager_tests::{manager, EXAMPLE};
-use std::path::{Path, PathBuf};
-
-/// A directory of this test's own, removed when dropped.
-struct Dir(PathBuf);
-
-impl Dir {
-    fn new(what: &str) -> Dir {
-        let d = std::env::temp_dir().join(format!("weir-audit-{what}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).unwrap();
-        Dir(d)
-    }
-}
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use crate::scratch_dir::ScratchDir;
+use std::path::Path;
 
 fn with_audit_log(path: &Path) -> String {
     EXAMPLE.replacen(
@@ -44,8 +27,8 @@ const ADMIN: Who = Who {
 
 #[test]
 fn each_change_is_one_line_naming_who_what_before_and_after() {
-    let dir = Dir::new("line");
-    let path = dir.0.join("audit.log");
+    let dir = ScratchDir::new("audit-line");
+    let path = dir.join("audit.log");
     std::fs::write(&path, "an earlier line\n").unwrap();
     let (mut m, _rx) = manager(&with_audit_log(&path));
     m.audit(&ADMIN, "set weight web/b1", "1", "7");
@@ -64,22 +47,22 @@ fn each_change_is_one_line_naming_who_what_before_and_after() {
 
 #[test]
 fn a_missing_log_is_created_and_one_that_cannot_be_opened_is_skipped() {
-    let dir = Dir::new("open");
-    let path = dir.0.join("new.log");
+    let dir = ScratchDir::new("audit-open");
+    let path = dir.join("new.log");
     let (mut m, _rx) = manager(&with_audit_log(&path));
     m.audit(&ADMIN, "maint web/b2", "ready", "maint");
     assert_eq!(lines(&path).len(), 1);
     // A path in a directory that does not exist: no log, and no failure.
-    let (mut m, _rx) = manager(&with_audit_log(&dir.0.join("none/audit.log")));
+    let (mut m, _rx) = manager(&with_audit_log(&dir.join("none/audit.log")));
     m.audit(&ADMIN, "maint web/b2", "ready", "maint");
-    assert!(!dir.0.join("none").exists());
+    assert!(!dir.join("none").exists());
 }
 
 #[test]
 fn after_a_rotation_lines_go_to_a_new_file_by_the_same_path() {
-    let dir = Dir::new("rotate");
-    let path = dir.0.join("audit.log");
-    let rotated = dir.0.join("audit.log.1");
+    let dir = ScratchDir::new("audit-rotate");
+    let path = dir.join("audit.log");
+    let rotated = dir.join("audit.log.1");
     let (mut m, _rx) = manager(&with_audit_log(&path));
     m.audit(&ADMIN, "first", "a", "b");
     std::fs::rename(&path, &rotated).unwrap();
@@ -96,7 +79,7 @@ fn after_a_rotation_lines_go_to_a_new_file_by_the_same_path() {
     assert_eq!(what(&rotated), ["first", "second"]);
     assert_eq!(what(&path), ["third"]);
     // A reopen that fails (the path is now a directory) keeps the file it had.
-    let rotated2 = dir.0.join("audit.log.2");
+    let rotated2 = dir.join("audit.log.2");
     std::fs::rename(&path, &rotated2).unwrap();
     std::fs::create_dir(&path).unwrap();
     m.reopen_audit_log();

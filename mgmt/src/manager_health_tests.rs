@@ -27,6 +27,13 @@ fn last_targets(m: &Manager, rx: &Receiver<Command>) -> Vec<(String, Target)> {
         .collect()
 }
 
+/// The targets a manager of `src` sends at its first publish.
+fn targets_of(src: &str) -> Vec<(String, Target)> {
+    let (mut m, rx) = manager(src);
+    m.publish();
+    last_targets(&m, &rx)
+}
+
 fn keys(targets: &[(String, Target)]) -> Vec<&str> {
     targets.iter().map(|(k, _)| k.as_str()).collect()
 }
@@ -86,22 +93,14 @@ fn the_check_port_is_the_checks_then_the_backends_then_the_first_services() {
         "name = \"b2\"\naddress = \"198.18.0.12\"\nport = 9000\n",
         1,
     );
-    let (mut m, rx) = manager(&src);
-    m.publish();
-    let ports: Vec<u16> = last_targets(&m, &rx)
-        .iter()
-        .map(|(_, t)| t.addr.port())
-        .collect();
-    assert_eq!(ports, [8080, 9000, 8080]);
+    let ports = |src: &str| -> Vec<u16> {
+        let t = targets_of(src);
+        t.iter().map(|(_, t)| t.addr.port()).collect()
+    };
+    assert_eq!(ports(&src), [8080, 9000, 8080]);
     // The check's own port wins over both.
     let src = src.replacen("# port = 8080", "port = 7000", 1);
-    let (mut m, rx) = manager(&src);
-    m.publish();
-    let ports: Vec<u16> = last_targets(&m, &rx)
-        .iter()
-        .map(|(_, t)| t.addr.port())
-        .collect();
-    assert_eq!(ports, [7000, 7000, 7000]);
+    assert_eq!(ports(&src), [7000, 7000, 7000]);
 }
 
 /// `src` with web-dr in fullnat mode (dr cannot send to a backend on another
@@ -137,6 +136,12 @@ fn a_pool_no_service_uses_is_checked_on_port_80() {
     }
 }
 
+/// The engine's target for backend `key` of a manager of `src`.
+fn target_of(src: &str, key: &str) -> Target {
+    let found = targets_of(src).into_iter().find(|(k, _)| k == key);
+    found.unwrap_or_else(|| panic!("no target {key}")).1
+}
+
 #[test]
 fn an_ipv6_backend_is_named_in_brackets_unless_a_host_is_configured() {
     let src = EXAMPLE.replacen(
@@ -144,24 +149,20 @@ fn an_ipv6_backend_is_named_in_brackets_unless_a_host_is_configured() {
         "[[pool]]\nname = \"web6\"\n[pool.health]\nkind = \"http\"\nhttp_path = \"/up\"\n",
         1,
     );
-    let (mut m, rx) = manager(&src);
-    m.publish();
-    let t = last_targets(&m, &rx);
-    let (_, b1) = t.iter().find(|(k, _)| k == "web6/b1").unwrap();
+    let b1 = target_of(&src, "web6/b1");
     assert_eq!(b1.addr, "[2001:db8::11]:80".parse().unwrap());
-    assert!(matches!(&b1.probe, Probe::Http { request, .. }
-            if *request == http::request("/up", "[2001:db8::11]")));
+    let request = |t: &Target| match &t.probe {
+        Probe::Http { request, .. } => request.clone(),
+        Probe::Tcp => panic!("a TCP probe"),
+    };
+    assert_eq!(request(&b1), http::request("/up", "[2001:db8::11]"));
     let src = src.replacen(
         "# http_host = \"www.example.com\"",
         "http_host = \"www.example.com\"",
         1,
     );
-    let (mut m, rx) = manager(&src);
-    m.publish();
-    let t = last_targets(&m, &rx);
-    let (_, b1) = t.iter().find(|(k, _)| k == "web/b1").unwrap();
-    assert!(matches!(&b1.probe, Probe::Http { request, .. }
-            if *request == http::request("/", "www.example.com")));
+    let b1 = target_of(&src, "web/b1");
+    assert_eq!(request(&b1), http::request("/", "www.example.com"));
 }
 
 #[test]

@@ -101,62 +101,58 @@ fn every_family_holds_the_values_it_names() {
 
     let s = samples(&render(&m));
     let get = |k: &str| *s.get(k).unwrap_or_else(|| panic!("no {k}"));
-    assert_eq!(get("weir_up"), 1.0);
     assert_eq!(get("weir_snapshot_generation"), m.generation as f64);
-    // Events and drops per worker; drops and gauges are not events.
-    assert_eq!(
-        get(r#"weir_core_events_total{worker="1",event="rx_packets"}"#),
-        2000.0
-    );
+    for (series, want) in [
+        ("weir_up", 1.0),
+        // Per worker: events, drops by reason, the busy ratio, gauges.
+        (
+            r#"weir_core_events_total{worker="1",event="rx_packets"}"#,
+            2000.0,
+        ),
+        (r#"weir_drops_total{worker="0",reason="runt"}"#, 3.0),
+        (r#"weir_drops_total{worker="1",reason="runt"}"#, 6.0),
+        (r#"weir_core_busy_ratio{worker="0"}"#, 0.25),
+        (r#"weir_core_busy_ratio{worker="1"}"#, 0.5),
+        (r#"weir_conn_table_entries{worker="1"}"#, 80.0),
+        ("weir_conn_table_capacity", 65536.0),
+        // The port and the pool.
+        (r#"weir_port_up{port="wan"}"#, 1.0),
+        (r#"weir_port_link_changes_total{port="wan"}"#, 4.0),
+        (r#"weir_port_speed_mbps{port="wan"}"#, 10_000.0),
+        (r#"weir_port_packets_total{port="wan",dir="tx"}"#, 12.0),
+        (r#"weir_port_bytes_total{port="wan",dir="rx"}"#, 13.0),
+        (
+            r#"weir_port_drops_total{port="wan",reason="no_mbuf"}"#,
+            17.0,
+        ),
+        ("weir_mbufs", 8191.0),
+        ("weir_mbufs_in_use", 300.0),
+        // Services and backends.
+        (r#"weir_service_new_flows_total{service="web"}"#, 21.0),
+        (
+            r#"weir_backend_packets_total{backend="web/b1",direction="out"}"#,
+            32.0,
+        ),
+        (r#"weir_backend_active_connections{backend="web/b1"}"#, 5.0),
+        (r#"weir_backend_weight{backend="web/b1"}"#, 9.0),
+        (r#"weir_backend_up{backend="web/b1"}"#, 0.0),
+        (r#"weir_backend_up{backend="web/b2"}"#, 1.0),
+        (r#"weir_backend_state{backend="web/b2",state="maint"}"#, 1.0),
+        (r#"weir_backend_state{backend="web/b2",state="ready"}"#, 0.0),
+        (
+            r#"weir_health_checks_total{backend="web/b1",result="failed"}"#,
+            3.0,
+        ),
+        (
+            r#"weir_health_check_latency_seconds{backend="web/b1"}"#,
+            0.004,
+        ),
+    ] {
+        assert_eq!(get(series), want, "{series}");
+    }
+    // Drops and gauges are not events.
     assert!(!s.contains_key(r#"weir_core_events_total{worker="0",event="drop_runt"}"#));
     assert!(!s.contains_key(r#"weir_core_events_total{worker="0",event="conn_entries"}"#));
-    assert_eq!(get(r#"weir_drops_total{worker="0",reason="runt"}"#), 3.0);
-    assert_eq!(get(r#"weir_drops_total{worker="1",reason="runt"}"#), 6.0);
-    assert_eq!(get(r#"weir_core_busy_ratio{worker="0"}"#), 0.25);
-    assert_eq!(get(r#"weir_core_busy_ratio{worker="1"}"#), 0.5);
-    assert_eq!(get(r#"weir_conn_table_entries{worker="1"}"#), 80.0);
-    assert_eq!(get("weir_conn_table_capacity"), 65536.0);
-    // The port and the pool.
-    assert_eq!(get(r#"weir_port_up{port="wan"}"#), 1.0);
-    assert_eq!(get(r#"weir_port_link_changes_total{port="wan"}"#), 4.0);
-    assert_eq!(get(r#"weir_port_speed_mbps{port="wan"}"#), 10_000.0);
-    assert_eq!(get(r#"weir_port_packets_total{port="wan",dir="tx"}"#), 12.0);
-    assert_eq!(get(r#"weir_port_bytes_total{port="wan",dir="rx"}"#), 13.0);
-    assert_eq!(
-        get(r#"weir_port_drops_total{port="wan",reason="no_mbuf"}"#),
-        17.0
-    );
-    assert_eq!(get("weir_mbufs"), 8191.0);
-    assert_eq!(get("weir_mbufs_in_use"), 300.0);
-    // Services and backends.
-    assert_eq!(get(r#"weir_service_new_flows_total{service="web"}"#), 21.0);
-    assert_eq!(
-        get(r#"weir_backend_packets_total{backend="web/b1",direction="out"}"#),
-        32.0
-    );
-    assert_eq!(
-        get(r#"weir_backend_active_connections{backend="web/b1"}"#),
-        5.0
-    );
-    assert_eq!(get(r#"weir_backend_weight{backend="web/b1"}"#), 9.0);
-    assert_eq!(get(r#"weir_backend_up{backend="web/b1"}"#), 0.0);
-    assert_eq!(get(r#"weir_backend_up{backend="web/b2"}"#), 1.0);
-    assert_eq!(
-        get(r#"weir_backend_state{backend="web/b2",state="maint"}"#),
-        1.0
-    );
-    assert_eq!(
-        get(r#"weir_backend_state{backend="web/b2",state="ready"}"#),
-        0.0
-    );
-    assert_eq!(
-        get(r#"weir_health_checks_total{backend="web/b1",result="failed"}"#),
-        3.0
-    );
-    assert_eq!(
-        get(r#"weir_health_check_latency_seconds{backend="web/b1"}"#),
-        0.004
-    );
     // Only a backend checked at least once has a latency.
     assert!(!s.contains_key(r#"weir_health_check_latency_seconds{backend="web/b2"}"#));
 }

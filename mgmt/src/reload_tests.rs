@@ -5,7 +5,7 @@
 use super::reload;
 use crate::manager::{Manager, Who};
 use crate::manager_tests::{manager, EXAMPLE};
-use std::path::PathBuf;
+use crate::scratch_dir::ScratchDir;
 
 const OPERATOR: Who = Who {
     uid: 0,
@@ -14,17 +14,15 @@ const OPERATOR: Who = Who {
 };
 
 /// A manager of the example whose configuration file is `weir.toml` in a
-/// directory of the test's own (removed on drop).
+/// directory of the test's own.
 struct Setup {
     m: Manager,
-    dir: PathBuf,
+    dir: ScratchDir,
 }
 
 impl Setup {
     fn new(what: &str) -> Setup {
-        let dir = std::env::temp_dir().join(format!("weir-reload-{what}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = ScratchDir::new(&format!("reload-{what}"));
         let (mut m, _rx) = manager(EXAMPLE);
         m.cfg_path = dir.join("weir.toml");
         m.publish();
@@ -38,12 +36,6 @@ impl Setup {
 
     fn weight(&self, key: &str) -> u32 {
         self.m.backends[self.m.backend_id(key).unwrap() as usize].weight
-    }
-}
-
-impl Drop for Setup {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
