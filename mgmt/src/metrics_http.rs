@@ -141,5 +141,102 @@ mod tests {
         let long = format!("GET / HTTP/1.1\r\nX: {}\r\n\r\n", "a".repeat(20_000));
         std::thread::spawn(move || c.write_all(long.as_bytes()));
         assert_eq!(read_request(&s), None);
+        // Headers of 4 KiB are within the limit.
+        let (mut c, s) = pair();
+        let long = format!("GET / HTTP/1.1\r\nX: {}\r\n\r\n", "a".repeat(4096));
+        c.write_all(long.as_bytes()).unwrap();
+        assert_eq!(read_request(&s).as_deref(), Some("GET / HTTP/1.1\r\n"));
+    }
+
+    /// What `serve` answers to `request`, with the manager's side answering
+    /// each scrape "weir_up 1" (or gone, when `stopping`).
+    fn answer(request: &str, stopping: bool) -> String {
+        let (ask, asked) = mpsc::channel::<Sender<String>>();
+        let manager = std::thread::spawn(move || {
+            if stopping {
+                drop(asked);
+                return;
+            }
+            for reply in asked {
+                let _ = reply.send("weir_up 1\n".into());
+            }
+        });
+        let (mut c, s) = pair();
+        c.write_all(request.as_bytes()).unwrap();
+        serve(s, &ask);
+        drop(ask);
+        manager.join().unwrap();
+        let mut out = String::new();
+        c.read_to_string(&mut out).unwrap();
+        out
+    }
+
+    #[test]
+    fn a_get_of_metrics_or_the_root_is_the_text_anything_else_not_found() {
+        let ok = "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4; \
+                  charset=utf-8\r\nContent-Length: 10\r\nConnection: close\r\n\r\nweir_up 1\n";
+        for path in ["/metrics", "/"] {
+            assert_eq!(answer(&format!("GET {path} HTTP/1.1\r\n\r\n"), false), ok);
+        }
+        for request in [
+            "GET /other HTTP/1.1",
+            "POST /metrics HTTP/1.1",
+            "HEAD / HTTP/1.1",
+        ] {
+            let a = answer(&format!("{request}\r\n\r\n"), false);
+            assert!(
+                a.starts_with("HTTP/1.1 404 Not Found\r\n"),
+                "{request}: {a}"
+            );
+            assert!(a.ends_with("\r\n\r\ntry /metrics\n"), "{request}: {a}");
+        }
+        // The manager gone (weir stopping): 503.
+        let a = answer("GET /metrics HTTP/1.1\r\n\r\n", true);
+        assert!(a.starts_with("HTTP/1.1 503 Service Unavailable\r\n"), "{a}");
+    }
+
+    /// A GET of /metrics on `addr`: the answer, or "" when the connection is
+    /// closed unanswered.
+    fn scrape(addr: std::net::SocketAddr) -> String {
+        let mut c = TcpStream::connect(addr).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let _ = c.write_all(b"GET /metrics HTTP/1.1\r\n\r\n");
+        let mut out = String::new();
+        let _ = c.read_to_string(&mut out);
+        out
+    }
+
+    #[test]
+    fn sixteen_silent_clients_hold_their_places_and_free_them_on_leaving() {
+        // A free port: taken, noted and given back for `start` to bind.
+        let addr = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let (ask, asked) = mpsc::channel::<Sender<String>>();
+        std::thread::spawn(move || {
+            for reply in asked {
+                let _ = reply.send("weir_up 1\n".into());
+            }
+        });
+        start(&addr.to_string(), ask).unwrap();
+        assert!(scrape(addr).ends_with("weir_up 1\n"));
+        let silent: Vec<TcpStream> = (0..MAX_CONNECTIONS)
+            .map(|_| TcpStream::connect(addr).unwrap())
+            .collect();
+        // Connections are accepted in order: the one after them finds every
+        // place taken (each silent one waits 5 s for its request).
+        assert_eq!(scrape(addr), "", "a seventeenth is closed unanswered");
+        drop(silent);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut answered = scrape(addr);
+        while answered.is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+            answered = scrape(addr);
+        }
+        assert!(
+            answered.ends_with("weir_up 1\n"),
+            "places given back: {answered:?}"
+        );
     }
 }
