@@ -122,13 +122,8 @@ mod tests {
 
     #[test]
     fn the_drops_of_a_packet_socket_on_the_interface_are_read_and_kept() {
-        use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-        let all = (libc::ETH_P_ALL as u16).to_be();
-        // SAFETY: plain socket(2); the fd is owned below.
-        let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, all as i32) };
-        assert!(fd >= 0, "socket: {}", io::Error::last_os_error());
-        // SAFETY: fd is fresh and valid.
-        let sock = unsafe { OwnedFd::from_raw_fd(fd) };
+        use std::os::fd::AsRawFd;
+        let sock = crate::lo_packet_socket::open();
         // The smallest receive buffer the kernel gives, never read: frames on
         // loopback overflow it.
         let small: libc::c_int = 1;
@@ -142,21 +137,6 @@ mod tests {
                 std::mem::size_of::<libc::c_int>() as libc::socklen_t,
             )
         };
-        // SAFETY: sockaddr_ll is plain data; zero is valid.
-        let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-        sll.sll_family = libc::AF_PACKET as u16;
-        sll.sll_protocol = all;
-        // SAFETY: a static C string.
-        sll.sll_ifindex = unsafe { libc::if_nametoindex(c"lo".as_ptr()) } as i32;
-        // SAFETY: sll is a valid sockaddr_ll of the size given.
-        let r = unsafe {
-            libc::bind(
-                sock.as_raw_fd(),
-                &sll as *const libc::sockaddr_ll as *const libc::sockaddr,
-                std::mem::size_of::<libc::sockaddr_ll>() as u32,
-            )
-        };
-        assert_eq!(r, 0, "bind: {}", io::Error::last_os_error());
         let rings = RingDrops::find("lo").unwrap();
         assert_eq!(rings.sockets(), 1);
         let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();

@@ -11,6 +11,8 @@ mod eal_args;
 mod health;
 mod hostif;
 mod kernel_ring;
+#[cfg(test)]
+mod lo_packet_socket;
 mod log;
 mod manager;
 #[cfg(test)]

@@ -9,7 +9,7 @@ use super::Resolver;
 use dataplane::wire::ethernet::{self, ethertype, Frame};
 use dataplane::wire::{arp, icmpv6, ip_proto, ipv6};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 const US4: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
@@ -40,28 +40,7 @@ struct Capture(OwnedFd);
 
 impl Capture {
     fn open() -> Capture {
-        let all = (libc::ETH_P_ALL as u16).to_be();
-        // SAFETY: plain socket(2); the fd is owned below.
-        let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, all as i32) };
-        assert!(fd >= 0, "socket: {}", std::io::Error::last_os_error());
-        // SAFETY: fd is fresh and valid.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        // SAFETY: sockaddr_ll is plain data; zero is valid.
-        let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-        sll.sll_family = libc::AF_PACKET as u16;
-        sll.sll_protocol = all;
-        // SAFETY: a static C string.
-        sll.sll_ifindex = unsafe { libc::if_nametoindex(c"lo".as_ptr()) } as i32;
-        // SAFETY: sll is a valid sockaddr_ll of the given size.
-        let r = unsafe {
-            libc::bind(
-                fd.as_raw_fd(),
-                &sll as *const _ as *const libc::sockaddr,
-                size_of::<libc::sockaddr_ll>() as u32,
-            )
-        };
-        assert_eq!(r, 0, "bind: {}", std::io::Error::last_os_error());
-        Capture(fd)
+        Capture(crate::lo_packet_socket::open())
     }
 
     /// The frames sent on `lo` within `wait` (each once: loopback shows a
