@@ -70,9 +70,15 @@ fn mem_available(meminfo: &str) -> Option<u64> {
 /// (cgroup v2's `memory.max`, or v1's `memory.limit_in_bytes`).
 fn cgroup_room() -> Option<u64> {
     let own = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    room_under(&own, "/sys/fs/cgroup")
+}
+
+/// Room left under the cgroup `own` (the text of `/proc/self/cgroup`) names,
+/// with the cgroup file systems mounted at `root`.
+fn room_under(own: &str, root: &str) -> Option<u64> {
     let read = |path: String| std::fs::read_to_string(path).ok();
-    if let Some(dir) = cgroup_dir(&own, true) {
-        let base = format!("/sys/fs/cgroup{dir}");
+    if let Some(dir) = cgroup_dir(own, true) {
+        let base = format!("{root}{dir}");
         if let (Some(max), Some(used)) = (
             read(format!("{base}/memory.max")),
             read(format!("{base}/memory.current")),
@@ -80,8 +86,8 @@ fn cgroup_room() -> Option<u64> {
             return room(&max, &used);
         }
     }
-    let dir = cgroup_dir(&own, false)?;
-    let base = format!("/sys/fs/cgroup/memory{dir}");
+    let dir = cgroup_dir(own, false)?;
+    let base = format!("{root}/memory{dir}");
     room(
         &read(format!("{base}/memory.limit_in_bytes"))?,
         &read(format!("{base}/memory.usage_in_bytes"))?,
@@ -146,6 +152,34 @@ mod tests {
         assert_eq!(room("max\n", "1073741824\n"), None);
         assert_eq!(room("9223372036854771712\n", "834072576\n"), None);
         assert_eq!(room("1000\n", "2000\n"), Some(0));
+        // 2^60 and up is taken for "no limit".
+        assert_eq!(room("1152921504606846975", "0"), Some((1 << 60) - 1));
+        assert_eq!(room("1152921504606846976", "0"), None);
+    }
+
+    #[test]
+    fn room_is_read_under_the_cgroup_this_process_is_in() {
+        let dir = crate::scratch_dir::ScratchDir::new("memory-cgroup");
+        let root = dir.join("cgroup");
+        let put = |path: &str, text: &str| {
+            let file = root.join(path);
+            std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+            std::fs::write(file, text).unwrap();
+        };
+        let root_str = root.to_str().unwrap();
+        // Unified hierarchy: memory.max less memory.current of its own directory.
+        put("system.slice/weir.service/memory.max", "4294967296\n");
+        put("system.slice/weir.service/memory.current", "1073741824\n");
+        put("memory.max", "max\n");
+        let v2 = "0::/system.slice/weir.service\n";
+        assert_eq!(room_under(v2, root_str), Some(3 << 30));
+        assert_eq!(room_under("0::/\n", root_str), None);
+        // v1: the memory controller's directory, when v2 has no files there.
+        put("memory/docker/ab12/memory.limit_in_bytes", "2147483648\n");
+        put("memory/docker/ab12/memory.usage_in_bytes", "536870912\n");
+        let v1 = "4:memory:/docker/ab12\n0::/docker/ab12\n";
+        assert_eq!(room_under(v1, root_str), Some(3 << 29));
+        assert_eq!(room_under("4:memory:/elsewhere\n", root_str), None);
     }
 
     #[test]
@@ -187,6 +221,8 @@ mod tests {
         assert_eq!(least(m, None), m);
         assert_eq!(least(None, c), c);
         assert_eq!(least(None, None), None);
+        // Equal figures: the machine's is named.
+        assert_eq!(least(Some((5, "machine")), c), Some((5, "machine")));
     }
 
     #[test]
@@ -197,6 +233,20 @@ mod tests {
             .replace("capacity = 65536", "capacity = 100000");
         let cfg = crate::config::parse(&text, std::path::Path::new("t.toml")).unwrap();
         assert_eq!(tables_need(&cfg), 3 * ConnTable::memory_for(100_000) as u64);
+    }
+
+    #[test]
+    fn check_refuses_tables_this_machine_cannot_hold() {
+        let text = include_str!("../../examples/weir.toml");
+        let mut cfg = crate::config::parse(text, std::path::Path::new("t.toml")).unwrap();
+        assert!(check(&cfg).is_ok());
+        // The largest table each, and one worker more than what is left holds.
+        cfg.conn_table.capacity = 16_777_216;
+        let (free, _) = available().unwrap();
+        let each = ConnTable::memory_for(16_777_216) as u64;
+        cfg.eal.worker_cpus = vec![1; (free / each + 1) as usize];
+        let e = check(&cfg).unwrap_err();
+        assert!(e.starts_with("conn_table.capacity 16777216 with "), "{e}");
     }
 
     #[test]
