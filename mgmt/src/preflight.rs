@@ -62,12 +62,12 @@ fn interface_exists(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scratch_dir::ScratchDir;
     use std::os::unix::net::UnixListener;
 
     #[test]
     fn a_live_socket_answers_and_a_stale_one_does_not() {
-        let dir = std::env::temp_dir().join(format!("weir-preflight-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = ScratchDir::new("preflight");
         let path = dir.join("admin.sock");
         let p = path.to_str().unwrap();
         assert!(!socket_answers(p), "no file");
@@ -77,7 +77,41 @@ mod tests {
         drop(listener);
         assert!(path.exists());
         assert!(!socket_answers(p));
-        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn check_names_what_another_process_holds() {
+        let dir = ScratchDir::new("preflight-check");
+        let text = include_str!("../../examples/weir.toml");
+        let mut cfg = crate::config::parse(text, std::path::Path::new("t.toml")).unwrap();
+        let socket = dir.join("admin.sock");
+        cfg.admin.socket = socket.to_str().unwrap().to_string();
+        // Held by nobody: a free port for the metrics, a made-up host interface.
+        let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        cfg.admin.metrics = free.local_addr().unwrap().to_string();
+        drop(free);
+        cfg.ports[0].host_interface = Some("weir-nonesuch".into());
+        assert_eq!(check(&cfg), Ok(()));
+        cfg.admin.metrics = String::new();
+        assert_eq!(check(&cfg), Ok(()), "no metrics endpoint");
+
+        let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        cfg.admin.metrics = held.local_addr().unwrap().to_string();
+        let e = check(&cfg).unwrap_err();
+        assert!(
+            e.starts_with(&format!("metrics endpoint {}: ", cfg.admin.metrics)),
+            "{e}"
+        );
+        cfg.admin.metrics = String::new();
+
+        cfg.ports[0].host_interface = Some("lo".into());
+        let e = check(&cfg).unwrap_err();
+        let port = &cfg.ports[0].name;
+        assert!(e.starts_with(&format!("port {port}: host interface lo already exists")));
+
+        let _live = UnixListener::bind(&socket).unwrap();
+        let e = check(&cfg).unwrap_err();
+        assert!(e.starts_with(&format!("admin socket {} answers", cfg.admin.socket)));
     }
 
     #[test]
