@@ -5,6 +5,8 @@ mod change;
 mod change_tests;
 pub mod commands;
 pub mod server;
+#[cfg(test)]
+mod server_tests;
 mod show_conns;
 mod show_info;
 mod show_servers;
