@@ -189,3 +189,118 @@ pub fn quiet_kernel_on(ifname: &str) -> io::Result<()> {
     let _ = sysctl_ipv6(ifname, "disable_ipv6", "1");
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::own_netns::{ip, run_in_own_netns};
+
+    fn sysctl(path: &str) -> String {
+        std::fs::read_to_string(format!("/proc/sys/net/{path}"))
+            .unwrap()
+            .trim()
+            .to_string()
+    }
+
+    /// `ip -j addr show dev IF`, as JSON.
+    fn addr_show(ifname: &str) -> serde_json::Value {
+        let text = ip(&["-j", "addr", "show", "dev", ifname]);
+        serde_json::from_str::<serde_json::Value>(&text).unwrap()[0].clone()
+    }
+
+    #[test]
+    fn configure_gives_the_kernel_the_addresses_mtu_and_link() {
+        run_in_own_netns(|| {
+            ip(&["link", "add", "wh0", "type", "veth", "peer", "name", "wh1"]);
+            let v4: Vec<Cidr4> = vec![
+                "198.18.5.1/24".parse().unwrap(),
+                "198.18.6.1/28".parse().unwrap(),
+            ];
+            let v6: Vec<Cidr6> = vec!["2001:db8:5::1/64".parse().unwrap()];
+            configure("wh0", 1400, &v4, &v6).unwrap();
+            let a = addr_show("wh0");
+            assert_eq!(a["mtu"], 1400);
+            assert!(a["flags"].as_array().unwrap().iter().any(|f| f == "UP"));
+            let mut got: Vec<String> = a["addr_info"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|i| i["scope"] == "global")
+                .map(|i| {
+                    format!(
+                        "{}/{} {}",
+                        i["local"].as_str().unwrap(),
+                        i["prefixlen"],
+                        i["label"].as_str().unwrap_or("-")
+                    )
+                })
+                .collect();
+            got.sort();
+            assert_eq!(
+                got,
+                [
+                    "198.18.5.1/24 wh0",
+                    "198.18.6.1/28 wh0:1",
+                    "2001:db8:5::1/64 -"
+                ]
+            );
+            // The dataplane answers neighbour discovery: the kernel does no DAD,
+            // autoconf or router advertisements there.
+            for key in ["accept_dad", "autoconf", "accept_ra"] {
+                assert_eq!(sysctl(&format!("ipv6/conf/wh0/{key}")), "0", "{key}");
+            }
+            // Down when its peer is down (no carrier), up with it.
+            assert!(!link_up("wh0").unwrap());
+            ip(&["link", "set", "wh1", "up"]);
+            assert!(link_up("wh0").unwrap());
+            ip(&["link", "set", "wh0", "down"]);
+            assert!(!link_up("wh0").unwrap());
+            assert!(link_up("lo").unwrap());
+        });
+    }
+
+    #[test]
+    fn errors_name_the_interface_and_the_step() {
+        run_in_own_netns(|| {
+            let e = configure("wh-none", 1500, &[], &[]).unwrap_err();
+            assert!(
+                e.to_string()
+                    .starts_with("host interface wh-none: set MTU: "),
+                "{e}"
+            );
+            // With IPv6 wanted, the missing IPv6 settings are the first error.
+            let v6: Vec<Cidr6> = vec!["2001:db8:5::1/64".parse().unwrap()];
+            let e = configure("wh-none", 1500, &[], &v6).unwrap_err();
+            assert!(
+                e.to_string()
+                    .starts_with("host interface wh-none: ipv6 accept_dad: "),
+                "{e}"
+            );
+            assert!(link_up("wh-none").is_err());
+            let e = set_mtu("wh-none", 1500).unwrap_err();
+            assert!(e.to_string().starts_with("set MTU: "), "{e}");
+            assert!(ifreq("a-name-longer-than-15").is_err());
+            assert!(ifreq("fifteen-chars-x").is_ok());
+            let e = quiet_kernel_on("wh-none").unwrap_err();
+            assert!(
+                e.to_string().starts_with("interface wh-none: arp_ignore: "),
+                "{e}"
+            );
+        });
+    }
+
+    #[test]
+    fn set_mtu_and_a_quiet_kernel_on_the_port_interface() {
+        run_in_own_netns(|| {
+            ip(&["link", "add", "wq0", "type", "veth", "peer", "name", "wq1"]);
+            set_mtu("wq0", 9000).unwrap();
+            assert_eq!(addr_show("wq0")["mtu"], 9000);
+            quiet_kernel_on("wq0").unwrap();
+            assert_eq!(sysctl("ipv4/conf/wq0/arp_ignore"), "8");
+            assert_eq!(sysctl("ipv4/conf/wq0/rp_filter"), "1");
+            assert_eq!(sysctl("ipv6/conf/wq0/disable_ipv6"), "1");
+            // The peer is left as it was.
+            assert_eq!(sysctl("ipv4/conf/wq1/arp_ignore"), "0");
+        });
+    }
+}

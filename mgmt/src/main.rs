@@ -30,6 +30,8 @@ mod metrics;
 mod metrics_http;
 mod neigh;
 mod neigh_targets;
+#[cfg(test)]
+mod own_netns;
 mod preflight;
 #[cfg(test)]
 mod publish_timing;

@@ -6,6 +6,7 @@
 
 use super::tests::{advert, arp_frame, OURS, THEIRS};
 use super::Resolver;
+use crate::own_netns::run_in_own_netns;
 use dataplane::wire::ethernet::{self, ethertype, Frame};
 use dataplane::wire::{arp, icmpv6, ip_proto, ipv6};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -16,24 +17,6 @@ const US4: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
 const BACKEND4: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 11);
 const US6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1);
 const BACKEND6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x11);
-
-/// Runs `test` on a thread in a new network namespace whose loopback is up.
-fn in_own_netns(test: impl FnOnce() + Send + 'static) {
-    std::thread::spawn(move || {
-        // SAFETY: unshare(2) with a flag only; it moves this thread alone.
-        let r = unsafe { libc::unshare(libc::CLONE_NEWNET) };
-        assert_eq!(r, 0, "unshare: {}", std::io::Error::last_os_error());
-        // A child process runs in its parent thread's namespaces.
-        let up = std::process::Command::new("ip")
-            .args(["link", "set", "lo", "up"])
-            .status()
-            .expect("ip");
-        assert!(up.success());
-        test();
-    })
-    .join()
-    .expect("the test thread");
-}
 
 /// A packet socket on `lo` that reads every frame sent there.
 struct Capture(OwnedFd);
@@ -170,7 +153,7 @@ fn nds(frames: &[Vec<u8>]) -> Vec<NdSeen> {
 
 #[test]
 fn a_resolver_asks_on_the_wire_and_learns_the_macs_answered() {
-    in_own_netns(|| {
+    run_in_own_netns(|| {
         let cap = Capture::open();
         let mut r = resolver(&[BACKEND4.into(), BACKEND6.into()]);
         assert!(!r.poll(Instant::now()), "nothing learnt yet");
@@ -240,7 +223,7 @@ fn a_resolver_asks_on_the_wire_and_learns_the_macs_answered() {
 
 #[test]
 fn new_targets_outside_the_interfaces_networks_are_never_asked_about() {
-    in_own_netns(|| {
+    run_in_own_netns(|| {
         let cap = Capture::open();
         let mut r = resolver(&[]);
         let (ours, elsewhere) = (Ipv4Addr::new(198, 19, 0, 12), Ipv4Addr::new(10, 0, 0, 1));
@@ -259,7 +242,7 @@ fn new_targets_outside_the_interfaces_networks_are_never_asked_about() {
 
 #[test]
 fn announcements_tell_the_network_an_address_is_at_our_mac() {
-    in_own_netns(|| {
+    run_in_own_netns(|| {
         let cap = Capture::open();
         let r = resolver(&[]);
         let vip4 = Ipv4Addr::new(198, 18, 0, 100);
@@ -296,7 +279,7 @@ fn announcements_tell_the_network_an_address_is_at_our_mac() {
 
 #[test]
 fn an_announcement_the_interface_cannot_send_is_an_error() {
-    in_own_netns(|| {
+    run_in_own_netns(|| {
         let r = resolver(&[]);
         let down = std::process::Command::new("ip")
             .args(["link", "set", "lo", "down"])
@@ -320,7 +303,7 @@ fn a_resolver_on_an_interface_that_does_not_exist_is_an_error() {
 #[test]
 fn the_managers_tick_learns_an_answer_and_the_next_snapshot_carries_it() {
     use crate::manager_tests::{manager_with, EXAMPLE};
-    in_own_netns(|| {
+    run_in_own_netns(|| {
         let cap = Capture::open();
         let (mut m, _rx) = manager_with(EXAMPLE, vec![resolver(&[])]);
         // Publishing hands the resolver every backend to ask about.
