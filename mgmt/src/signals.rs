@@ -40,3 +40,30 @@ pub fn take_reload() -> bool {
 pub fn stop_requested() -> bool {
     STOP.load(Ordering::SeqCst)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raise(sig: libc::c_int) {
+        // SAFETY: raise(3) runs the handler on this thread before it returns.
+        assert_eq!(unsafe { libc::raise(sig) }, 0);
+    }
+
+    #[test]
+    fn each_signal_sets_its_flag_once_installed() {
+        install();
+        assert!(!take_reload() && !stop_requested());
+        raise(libc::SIGHUP);
+        assert!(!stop_requested());
+        assert!(take_reload(), "SIGHUP asks for a reload");
+        assert!(!take_reload(), "once");
+        for sig in [libc::SIGTERM, libc::SIGINT] {
+            raise(sig);
+            assert!(stop_requested(), "signal {sig} stops");
+            assert!(stop_requested(), "and stays asked");
+            assert!(!take_reload());
+            STOP.store(false, Ordering::SeqCst);
+        }
+    }
+}
