@@ -252,7 +252,12 @@ mod tests {
             // Down when its peer is down (no carrier), up with it.
             assert!(!link_up("wh0").unwrap());
             ip(&["link", "set", "wh1", "up"]);
-            assert!(link_up("wh0").unwrap());
+            // The kernel turns the carrier on a moment later (link watch).
+            let by = std::time::Instant::now() + std::time::Duration::from_secs(5);
+            while !link_up("wh0").unwrap() {
+                assert!(std::time::Instant::now() < by, "wh0 never came up");
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
             ip(&["link", "set", "wh0", "down"]);
             assert!(!link_up("wh0").unwrap());
             assert!(link_up("lo").unwrap());
