@@ -19,6 +19,22 @@ pub(crate) fn manager(src: &str) -> (Manager, mpsc::Receiver<crate::health::engi
     manager_with(src, Vec::new())
 }
 
+/// Gives `m` one worker's counter block per tally `tally(w)` returns, for
+/// workers numbered 1 to `workers`, each published as a worker publishes it.
+pub(crate) fn with_worker_tallies(
+    m: &mut Manager,
+    workers: u64,
+    tally: impl Fn(u64) -> dataplane::pipeline::counters::Tally,
+) {
+    m.counters = (1..=workers)
+        .map(|w| {
+            let block: Arc<dataplane::pipeline::counters::CoreCounters> = Arc::default();
+            block.publish(&tally(w));
+            block
+        })
+        .collect();
+}
+
 /// A manager of `src` whose neighbours are resolved by `resolvers`.
 pub(crate) fn manager_with(
     src: &str,

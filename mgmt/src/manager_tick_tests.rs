@@ -2,11 +2,10 @@
 //! deadlines that ask for a new snapshot, the new-flow rates `show` reports, and
 //! the workers' counters summed.
 
-use crate::manager_tests::{manager, EXAMPLE};
+use crate::manager_tests::{manager, with_worker_tallies, EXAMPLE};
 use crate::state::AdminState;
 use dataplane::lb::stats::{BackendStat, LbTally, ServiceStat};
 use dataplane::pipeline::counters::{Counter, Tally};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 #[test]
@@ -85,13 +84,12 @@ fn new_flow_rates_are_sampled_each_second_per_service_and_backend() {
 #[test]
 fn core_totals_sum_every_worker_and_keep_each() {
     let (mut m, _rx) = manager(EXAMPLE);
-    m.counters = vec![Arc::default(), Arc::default()];
-    for (n, c) in m.counters.iter().enumerate() {
+    with_worker_tallies(&mut m, 2, |w| {
         let mut t = Tally::default();
-        t.add(Counter::RxPackets, 100 * (n as u64 + 1));
-        t.add(Counter::DropRunt, n as u64 + 1);
-        c.publish(&t);
-    }
+        t.add(Counter::RxPackets, 100 * w);
+        t.add(Counter::DropRunt, w);
+        t
+    });
     let (total, per) = m.core_totals();
     assert_eq!(total.get(Counter::RxPackets), 300);
     assert_eq!(total.get(Counter::DropRunt), 3);

@@ -5,14 +5,13 @@
 use super::{render, Family};
 use crate::health::engine::CheckResult;
 use crate::manager::{LinkWatch, PortView};
-use crate::manager_tests::{manager, EXAMPLE};
+use crate::manager_tests::{manager, with_worker_tallies, EXAMPLE};
 use crate::state::AdminState;
 use dataplane::dpdk::mempool::PoolUse;
 use dataplane::dpdk::port::PortStats;
 use dataplane::lb::stats::{BackendStat, LbTally, ServiceStat};
 use dataplane::pipeline::counters::{Counter, Tally};
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 /// The samples of `text` by series (`name{labels}` as written), checking on
@@ -43,17 +42,15 @@ fn samples(text: &str) -> HashMap<String, f64> {
 #[test]
 fn every_family_holds_the_values_it_names() {
     let (mut m, _rx) = manager(EXAMPLE);
-    m.counters = vec![Arc::default(), Arc::default()];
-    for (w, c) in m.counters.iter().enumerate() {
+    with_worker_tallies(&mut m, 2, |w| {
         let mut t = Tally::default();
-        let w = w as u64 + 1;
         t.add(Counter::RxPackets, 1000 * w);
         t.add(Counter::DropRunt, 3 * w);
         t.set(Counter::ConnEntries, 40 * w);
         t.add(Counter::LoopsTotal, 400);
         t.add(Counter::LoopsBusy, 100 * w);
-        c.publish(&t);
-    }
+        t
+    });
     m.ports = vec![PortView {
         name: "wan".into(),
         driver: "net_af_packet".into(),
