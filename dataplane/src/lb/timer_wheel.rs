@@ -35,13 +35,13 @@ fn slot_of(tick: u64) -> usize {
 }
 
 impl TimerWheel {
-    /// A wheel for entries `0..capacity`, starting at tick `now`.
     /// Bytes a wheel for `capacity` entries takes.
     pub fn memory_for(capacity: usize) -> usize {
         let per_entry = 2 * std::mem::size_of::<u32>() + std::mem::size_of::<u64>();
         2 * WHEEL_SLOTS * std::mem::size_of::<u32>() + capacity * per_entry
     }
 
+    /// A wheel for entries `0..capacity`, starting at tick `now`.
     pub fn new(capacity: usize, now: u64) -> TimerWheel {
         TimerWheel {
             heads: vec![NIL; WHEEL_SLOTS].into_boxed_slice(),
@@ -332,6 +332,20 @@ mod tests {
                     "slot {slot}"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn memory_for_counts_every_array_the_wheel_holds() {
+        use std::mem::size_of_val;
+        for capacity in [1, 1000, 70_000] {
+            let w = TimerWheel::new(capacity, 0);
+            let held = size_of_val(&*w.heads)
+                + size_of_val(&*w.tails)
+                + size_of_val(&*w.next)
+                + size_of_val(&*w.prev)
+                + size_of_val(&*w.linked_at);
+            assert_eq!(TimerWheel::memory_for(capacity), held, "{capacity}");
         }
     }
 
