@@ -229,6 +229,8 @@ mod tests {
         for (e, d) in [(0, 500), (1, 12), (2, 40), (3, 12), (4, 2000)] {
             w.link(e, d);
         }
+        // A deadline that did not move keeps the entry where it is.
+        w.reschedule(1, 12);
         let mut seen = Vec::new();
         w.scan(usize::MAX, |e| {
             seen.push(e);
