@@ -251,6 +251,22 @@ mod tests {
         assert_eq!(t.unaccounted(), 1);
     }
 
+    #[test]
+    fn gauges_are_set_not_added_and_are_only_the_levels() {
+        use Counter::*;
+        let gauges: Vec<_> = Counter::ALL.iter().filter(|c| c.is_gauge()).collect();
+        assert_eq!(
+            gauges,
+            [&ConnEntries, &LocalPortsInUse, &LocalPortsCapacity]
+        );
+        let mut t = Tally::default();
+        t.set(ConnEntries, 7);
+        t.set(ConnEntries, 5);
+        t.add(FlowsNew, 2);
+        t.add(FlowsNew, 2);
+        assert_eq!((t.get(ConnEntries), t.get(FlowsNew)), (5, 4));
+    }
+
     /// Operators read the README's list to know what a counter means.
     #[test]
     fn the_readme_lists_every_counter() {

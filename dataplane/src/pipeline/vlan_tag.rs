@@ -49,4 +49,40 @@ mod tests {
         strip(&mut b).unwrap();
         assert_eq!(b.data(), &frame[..]);
     }
+
+    #[test]
+    fn the_shortest_frames_each_takes_are_the_header_and_the_tagged_header() {
+        // A bare tagged header strips to a bare header; one byte less is refused
+        // and left as it was.
+        let tagged: Vec<u8> = (0u8..(HEADER_LEN + TAG_LEN) as u8).collect();
+        let mut b = VecBuf::from_slice(&tagged);
+        strip(&mut b).unwrap();
+        assert_eq!(b.len(), HEADER_LEN);
+        assert_eq!(&b.data()[..12], &tagged[..12]);
+        assert_eq!(&b.data()[12..], &tagged[16..]);
+        let mut short = VecBuf::from_slice(&tagged[1..]);
+        assert_eq!(strip(&mut short), Err(NoRoom));
+        assert_eq!(short.data(), &tagged[1..]);
+
+        let bare: Vec<u8> = (0u8..HEADER_LEN as u8).collect();
+        let mut b = VecBuf::from_slice(&bare);
+        insert(&mut b, 0x1234).unwrap();
+        assert_eq!(b.len(), HEADER_LEN + TAG_LEN);
+        // Only the 12 bits of a VLAN id are written; priority and DEI stay 0.
+        assert_eq!(&b.data()[12..16], &[0x81, 0x00, 0x02, 0x34]);
+        let mut short = VecBuf::from_slice(&bare[1..]);
+        assert_eq!(insert(&mut short, 7), Err(NoRoom));
+        assert_eq!(short.data(), &bare[1..]);
+    }
+
+    #[test]
+    fn only_frames_with_the_vlan_ethertype_are_tagged() {
+        let mut frame = [0u8; HEADER_LEN];
+        frame[12..14].copy_from_slice(&ethertype::IPV4.to_be_bytes());
+        assert!(!is_tagged(&frame));
+        frame[12..14].copy_from_slice(&ethertype::VLAN.to_be_bytes());
+        assert!(is_tagged(&frame));
+        // Too short to hold an Ethernet header: not a tagged frame.
+        assert!(!is_tagged(&frame[..HEADER_LEN - 1]));
+    }
 }
