@@ -3,60 +3,29 @@
 //! for SIGINT/SIGTERM (or a worker failure) and tear everything down in order:
 //! workers joined, ports stopped and closed, pool freed, EAL cleaned up.
 
-use crate::config::model::{Config, Device, Port as PortCfg};
-use crate::config::validate::{in_prefix4, in_prefix6};
-use crate::kernel_ring::RingDrops;
-use crate::manager::{Manager, Parts, PortView, Who};
-use crate::neigh::Resolver;
-use crate::rss_rule::{self, ByRss, PortRss};
-use crate::{
-    admin, eal_args, health, hostif, log, memory_check, metrics, metrics_http, preflight, reload,
-    signals, stats,
-};
+mod flow_steering;
+mod mgmt_loop;
+mod pool_size;
+mod port_start;
+mod resolvers;
+mod worker_queues;
+
+use crate::config::model::Config;
+use crate::manager::{Manager, Parts, PortView};
+use crate::{eal_args, health, hostif, log, memory_check, preflight, stats};
 use arc_swap::ArcSwap;
-use dataplane::dpdk::error::DpdkError;
-use dataplane::dpdk::port::PortStats;
-use dataplane::dpdk::ring::handoff_ring;
-use dataplane::dpdk::{lcore, Eal, Mempool, Port, PortSpec};
+use dataplane::dpdk::{lcore, Eal, Mempool, Port};
 use dataplane::lb::core::LbCore;
-use dataplane::lb::rss_steer::RssSteering;
 use dataplane::lb::snapshot::LbSnapshot;
 use dataplane::lb::stats::LbCounters;
 use dataplane::pipeline::control::Control;
 use dataplane::pipeline::counters::CoreCounters;
-use dataplane::pipeline::local::LocalAddrs;
-use dataplane::pipeline::worker::{Handoff, HostQueues, Worker, WorkerPort};
-use dataplane::wire::ethernet::format_mac;
-use std::net::IpAddr;
+use dataplane::pipeline::worker::Worker;
+use port_start::{start_port, PortState};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-
-/// A configured port with its host interface.
-struct PortState {
-    phys: Port,
-    host: Option<Port>,
-    local: LocalAddrs,
-    workers: u32,
-    /// For an af_packet port: its kernel rings' drops.
-    ring_drops: Option<Arc<RingDrops>>,
-}
-
-impl PortState {
-    /// The device's counters, with what its kernel rings dropped counted as
-    /// `missed` (on a NIC the device counts that itself).
-    fn stats(&self) -> impl Fn() -> PortStats + Send + 'static {
-        let (id, ring) = (self.phys.id(), self.ring_drops.clone());
-        move || {
-            let mut s = Port::stats_of(id);
-            if let Some(r) = &ring {
-                s.rx_missed += r.drops();
-            }
-            s
-        }
-    }
-}
+use std::time::Instant;
 
 /// Runs until stopped. `Ok` carries the final counters; `Err` a message for the user.
 pub fn run(cfg: &Config, cfg_path: &std::path::Path) -> Result<stats::Summary, String> {
@@ -81,6 +50,8 @@ pub fn run(cfg: &Config, cfg_path: &std::path::Path) -> Result<stats::Summary, S
     result
 }
 
+/// Everything between the EAL's start and its clean-up: the pool, the ports,
+/// the workers.
 fn run_on(eal: &Eal, cfg: &Config, cfg_path: &std::path::Path) -> Result<stats::Summary, String> {
     let lcores = eal.worker_lcores();
     if lcores.len() != cfg.workers() {
@@ -90,17 +61,7 @@ fn run_on(eal: &Eal, cfg: &Config, cfg_path: &std::path::Path) -> Result<stats::
             cfg.workers()
         ));
     }
-    let max_mtu = cfg.ports.iter().map(|p| p.mtu).max().unwrap_or(1500);
-    let af_packet = cfg
-        .ports
-        .iter()
-        .filter_map(|p| p.device.mbuf_data_len(p.mtu))
-        .max();
-    // Headroom (128) + the largest frame: MTU, Ethernet header, VLAN tag, FCS; or
-    // an af_packet frame, which holds what its kernel reassembled.
-    let data_room = (dpdk_sys::RTE_MBUF_DEFAULT_BUF_SIZE as u16)
-        .max(128 + max_mtu + 14 + 4 + 4)
-        .max(128 + af_packet.unwrap_or(0).min(u16::MAX as usize - 128) as u16);
+    let data_room = pool_size::data_room(cfg);
     let pool = Arc::new(
         Mempool::new("weir_pkt", cfg.eal.mbufs, 256, data_room, 0).map_err(|e| e.to_string())?,
     );
@@ -114,7 +75,7 @@ fn run_on(eal: &Eal, cfg: &Config, cfg_path: &std::path::Path) -> Result<stats::
             cfg.eal.mbufs,
         )?);
     }
-    let outcome = match pool_room(&pool, lcores.len()) {
+    let outcome = match pool_size::pool_room(pool.usage(), lcores.len()) {
         Ok(()) => run_workers(eal, cfg, cfg_path, &mut ports, &lcores, &pool),
         Err(e) => Err(e),
     };
@@ -134,175 +95,8 @@ fn run_on(eal: &Eal, cfg: &Config, cfg_path: &std::path::Path) -> Result<stats::
     outcome
 }
 
-/// The least each worker needs to hold at once: its pool cache (up to 1.5
-/// times the cache size, 256) and a burst in each of its stages. Hand-off rings
-/// and kept fragments may take more under load.
-const MBUFS_PER_WORKER: u32 = 384 + 4 * 32;
-
-/// Refuses to run when the devices' queues left too few mbufs for the workers
-/// to take what they may hold: packets would be lost under load (af_packet
-/// does not even count them).
-fn pool_room(pool: &Mempool, workers: usize) -> Result<(), String> {
-    let u = pool.usage();
-    let free = u.capacity - u.in_use;
-    let want = MBUFS_PER_WORKER * workers as u32;
-    if free < want {
-        return Err(format!(
-            "eal.mbufs = {}: the ports' queues took {}, leaving {free} for {workers} worker(s), \
-             which need at least {want}; raise eal.mbufs to at least {}",
-            u.capacity,
-            u.in_use,
-            u.in_use + want
-        ));
-    }
-    Ok(())
-}
-
-/// DPDK 22.11's af_packet says it takes 1500 bytes at most (its frames hold
-/// more, see `Device::eal_arg`): for a larger MTU the device is given its limit
-/// and the kernel interface, which decides what the socket sends and receives,
-/// the port's MTU. `Some((interface, device MTU))` when that is needed.
-fn af_packet_kernel_mtu<'a>(p: &'a PortCfg, phys: &Port) -> Result<Option<(&'a str, u16)>, String> {
-    let max = phys.max_mtu().map_err(|e| e.to_string())?;
-    match p.device.kernel_iface() {
-        Some(iface) if p.device.is_af_packet() && p.mtu > max => Ok(Some((iface, max))),
-        _ => Ok(None),
-    }
-}
-
-/// For an af_packet port, what reads its kernel rings' drops (logged when
-/// nothing can).
-fn kernel_ring_drops(p: &PortCfg) -> Option<Arc<RingDrops>> {
-    let iface = p
-        .device
-        .kernel_iface()
-        .filter(|_| p.device.is_af_packet())?;
-    match RingDrops::find(iface) {
-        Ok(r) if r.sockets() > 0 => Some(Arc::new(r)),
-        found => {
-            log!(
-                "port {}: the kernel's drops on {iface} cannot be read ({}); missed stays 0",
-                p.name,
-                found
-                    .err()
-                    .map_or("no packet socket".into(), |e| e.to_string())
-            );
-            None
-        }
-    }
-}
-
-fn start_port(
-    index: usize,
-    p: &PortCfg,
-    workers: u16,
-    pool: &Mempool,
-    mbufs: u32,
-) -> Result<PortState, String> {
-    // A queue that cannot fill its ring says "cannot allocate memory": say
-    // which setting holds the mbufs.
-    let started = |e: DpdkError| {
-        if e.code == libc::ENOMEM {
-            format!("{e} (RX queues fill their rings from the packet pool, eal.mbufs = {mbufs})")
-        } else {
-            e.to_string()
-        }
-    };
-    // Every worker may transmit on every port (balanced traffic leaves by the
-    // backend's port); only `p.workers` of them poll it.
-    let mut phys = Port::open(p.device.dpdk_name(), &p.name).map_err(|e| e.to_string())?;
-    let kernel_mtu = af_packet_kernel_mtu(p, &phys)?;
-    let spec = PortSpec {
-        rx_queues: p.workers as u16,
-        tx_queues: workers,
-        rx_desc: p.rx_desc,
-        tx_desc: p.tx_desc,
-        mtu: Some(kernel_mtu.map_or(p.mtu, |(_, device)| device)),
-        promiscuous: p.promiscuous,
-    };
-    phys.start(&spec, pool).map_err(started)?;
-    if let Some((iface, _)) = kernel_mtu {
-        hostif::set_mtu(iface, p.mtu).map_err(|e| format!("port {}: {e}", p.name))?;
-    }
-    let mac = phys.mac();
-    let link = phys.link();
-    log!(
-        "port {}: {} driver {}, MAC {}, {} queue pair(s), RSS {}, IPv4 checksum offload {}, link {}",
-        p.name,
-        p.device.dpdk_name(),
-        phys.driver(),
-        format_mac(&mac),
-        p.workers,
-        if phys.rss() { "on" } else { "off" },
-        if phys.rx_ip_checksum() { "on" } else { "off" },
-        if link.up { "up" } else { "down" }
-    );
-    let mut host_mtu = 0;
-    let host = match &p.host_interface {
-        None => None,
-        Some(ifname) => {
-            if let Some(kif) = p.device.kernel_iface() {
-                hostif::quiet_kernel_on(kif).map_err(|e| e.to_string())?;
-            }
-            let label = format!("{}-host", p.name);
-            let mut tap =
-                Port::open(&eal_args::host_tap_name(index), &label).map_err(|e| e.to_string())?;
-            // DPDK 22.11's TAP takes at most a 1500-byte-class MTU: with a jumbo
-            // port the host interface (management traffic only) runs smaller, and
-            // TCP's MSS keeps the kernel's own connections within it.
-            let tap_mtu = p.mtu.min(tap.max_mtu().map_err(|e| e.to_string())?);
-            if tap_mtu < p.mtu {
-                log!(
-                    "port {}: host interface {ifname} MTU {tap_mtu} (the TAP's limit; the port runs {})",
-                    p.name,
-                    p.mtu
-                );
-            }
-            let tap_spec = PortSpec {
-                promiscuous: false,
-                tx_queues: p.workers as u16,
-                mtu: Some(tap_mtu),
-                ..spec.clone()
-            };
-            tap.start(&tap_spec, pool).map_err(started)?;
-            tap.set_mac(mac).map_err(|e| e.to_string())?;
-            hostif::configure(ifname, tap_mtu, &p.ipv4, &p.ipv6).map_err(|e| e.to_string())?;
-            host_mtu = tap_mtu;
-            log!(
-                "port {}: host interface {ifname} carries {}",
-                p.name,
-                p.ipv4
-                    .iter()
-                    .map(|a| a.to_string())
-                    .chain(p.ipv6.iter().map(|a| a.to_string()))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
-            Some(tap)
-        }
-    };
-    let local = LocalAddrs {
-        mac,
-        vlan: p.vlan,
-        mtu: p.mtu,
-        ipv4: p.ipv4.iter().map(|c| c.addr).collect(),
-        ipv6: p.ipv6.iter().map(|c| c.addr).collect(),
-        host_interface: host.is_some(),
-        host_mtu,
-        // The kernel cuts a longer frame to the frame's size without saying so:
-        // only a frame shorter than that is known whole.
-        reassembled_len: p.device.reassembled_len(p.mtu).map_or(0, |n| n - 1),
-    };
-    let ring_drops = kernel_ring_drops(p);
-    Ok(PortState {
-        phys,
-        host,
-        local,
-        workers: p.workers,
-        ring_drops,
-    })
-}
-
+/// Launches a worker on each lcore with the queues it owns, runs the
+/// management loop until stopped, then joins the workers and sums their counters.
 fn run_workers(
     eal: &Eal,
     cfg: &Config,
@@ -315,7 +109,7 @@ fn run_workers(
     let quit = Arc::new(AtomicBool::new(false));
     let counters: Vec<Arc<CoreCounters>> = (0..workers).map(|_| Arc::default()).collect();
     let lb_counters: Vec<Arc<LbCounters>> = (0..workers).map(|_| Arc::default()).collect();
-    let resolvers = open_resolvers(cfg, ports)?;
+    let resolvers = resolvers::open_resolvers(cfg, ports)?;
     let snapshot = Arc::new(ArcSwap::from_pointee(LbSnapshot::default()));
     let (health_tx, health_cmds) = mpsc::channel();
     let (health_results_tx, health_results) = mpsc::channel();
@@ -351,7 +145,7 @@ fn run_workers(
             }
         })
         .collect();
-    let (steering, flow_owners) = rss_steering(ports, cfg, workers);
+    let (steering, flow_owners) = flow_steering::rss_steering(ports, cfg, workers);
     let mut manager = Manager::new(Parts {
         cfg_path: cfg_path.to_path_buf(),
         cfg: cfg.clone(),
@@ -371,7 +165,7 @@ fn run_workers(
     manager.flow_owners = flow_owners;
     manager.publish();
     let local_addresses = snapshot.load().local_flat.len();
-    let mut handoffs = handoff_rings(workers)?;
+    let mut handoffs = worker_queues::handoff_rings(workers)?;
     let macs: Vec<[u8; 6]> = ports.iter().map(|p| p.local.mac).collect();
     let mut port_index = vec![u8::MAX; 256];
     for (i, p) in ports.iter().enumerate() {
@@ -392,7 +186,7 @@ fn run_workers(
         }
         let worker = Worker {
             id: w,
-            ports: worker_ports(ports, w as u16),
+            ports: worker_queues::worker_ports(ports, w as u16),
             counters: counters[w].clone(),
             lb_counters: lb_counters[w].clone(),
             quit: quit.clone(),
@@ -419,85 +213,7 @@ fn run_workers(
             "{} worker(s) running; SIGINT or SIGTERM stops, SIGHUP reloads",
             jobs.len()
         );
-        signals::install();
-        let (inbox_tx, inbox) = mpsc::channel::<Inbox>();
-        let admin_tx = inbox_tx.clone();
-        let (admin_req_tx, admin_req_rx) = mpsc::channel::<admin::server::Request>();
-        std::thread::spawn(move || {
-            for r in admin_req_rx {
-                if admin_tx.send(Inbox::Admin(r)).is_err() {
-                    return;
-                }
-            }
-        });
-        let admin_started = match admin::server::start(&cfg.admin.socket, admin_req_tx) {
-            Err(e) => {
-                launch_error = Some(format!("admin socket {}: {e}", cfg.admin.socket));
-                false
-            }
-            Ok(()) => {
-                log!("admin socket {}", cfg.admin.socket);
-                true
-            }
-        };
-        if !cfg.admin.metrics.is_empty() && launch_error.is_none() {
-            let (m_tx, m_rx) = mpsc::channel::<mpsc::Sender<String>>();
-            let metrics_tx = inbox_tx.clone();
-            std::thread::spawn(move || {
-                for r in m_rx {
-                    if metrics_tx.send(Inbox::Metrics(r)).is_err() {
-                        return;
-                    }
-                }
-            });
-            if let Err(e) = metrics_http::start(&cfg.admin.metrics, m_tx) {
-                launch_error = Some(format!("metrics endpoint {}: {e}", cfg.admin.metrics));
-            }
-        }
-        while launch_error.is_none()
-            && !signals::stop_requested()
-            && !jobs.iter().any(|j| j.finished())
-        {
-            let mut changed = false;
-            match inbox.recv_timeout(Duration::from_millis(20)) {
-                Ok(Inbox::Admin(r)) => {
-                    let out = admin::commands::dispatch(&mut manager, &r.line, &r.who).map(|rep| {
-                        if r.json {
-                            format!("{}\n", rep.json)
-                        } else {
-                            rep.text
-                        }
-                    });
-                    let _ = r.reply.send(out);
-                }
-                Ok(Inbox::Metrics(reply)) => {
-                    let _ = reply.send(metrics::render(&manager));
-                }
-                Err(_) => {}
-            }
-            if signals::take_reload() {
-                let who = Who {
-                    uid: 0,
-                    pid: 0,
-                    via: "SIGHUP",
-                };
-                match reload::reload(&mut manager, &who) {
-                    Ok(s) => log!("{s}"),
-                    Err(e) => log!("{e}"),
-                }
-            }
-            while let Ok(r) = health_results.try_recv() {
-                changed |= manager.on_check(r);
-            }
-            changed |= manager.tick(Instant::now());
-            if changed {
-                manager.publish();
-            }
-        }
-        // Only our own: a socket another process serves stays.
-        if admin_started {
-            let _ = std::fs::remove_file(&cfg.admin.socket);
-        }
+        launch_error = mgmt_loop::serve(cfg, &mut manager, &jobs, &health_results).err();
     }
     manager.stop_health();
     let stop_began = Instant::now();
@@ -527,161 +243,6 @@ fn run_workers(
         return Err(failures.join("; "));
     }
     Ok(summary)
-}
-
-/// What the management loop is asked.
-enum Inbox {
-    Admin(admin::server::Request),
-    Metrics(mpsc::Sender<String>),
-}
-
-/// One resolver per port that has backends, on its host interface.
-fn open_resolvers(cfg: &Config, ports: &[PortState]) -> Result<Vec<Resolver>, String> {
-    let mut out = Vec::new();
-    for (i, p) in cfg.ports.iter().enumerate() {
-        let targets: Vec<IpAddr> = cfg
-            .pools
-            .iter()
-            .flat_map(|pool| pool.backends.iter())
-            .filter(|b| b.port_index == i)
-            .map(|b| b.addr)
-            .collect();
-        // Every port with a host interface gets one: backends may be added later.
-        let Some(ifname) = &p.host_interface else {
-            continue;
-        };
-        let (v4, v6) = (p.ipv4.clone(), p.ipv6.clone());
-        let covers: Vec<Box<dyn Fn(IpAddr) -> bool + Send>> = vec![Box::new(move |a| match a {
-            IpAddr::V4(x) => v4.iter().any(|c| in_prefix4(x, c)),
-            IpAddr::V6(x) => v6.iter().any(|c| in_prefix6(x, c)),
-        })];
-        let r = Resolver::open(
-            ifname,
-            ports[i].local.mac,
-            p.ipv4.first().map(|c| c.addr),
-            p.ipv6.first().map(|c| c.addr),
-            targets,
-            covers,
-        )
-        .map_err(|e| format!("port {}: neighbour resolution on {ifname}: {e}", p.name))?;
-        out.push(r);
-    }
-    Ok(out)
-}
-
-/// How the workers own client flows. Where every port that spreads packets
-/// over all the workers does so by RSS with Weir's key, through a redirection
-/// table Weir programmed (PCI devices that take them), a flow belongs to the
-/// worker RSS gives it to and its packets need no hand-off; otherwise (a
-/// virtual device spreads them its own way, or a device refused the key or the
-/// table) to the worker a hash of Weir's own picks, and RSS's choice is handed
-/// over. Returns the steering and the ports (bit per index) spreading by it,
-/// and the rule in words (logged, and in `show info`).
-fn rss_steering(
-    ports: &mut [PortState],
-    cfg: &Config,
-    workers: usize,
-) -> (Option<(Arc<RssSteering>, u64)>, String) {
-    if workers < 2 {
-        return (None, "the one worker".into());
-    }
-    // Lazily: a port is asked (and its table programmed) only while the ports
-    // before it left RSS possible.
-    let said = ports.iter_mut().zip(&cfg.ports).map(|(p, c)| {
-        let n = p.workers as usize;
-        let pci = matches!(c.device, Device::Pci(_));
-        let what = if n < 2 {
-            PortRss::OneQueue
-        } else if let Some(why) = rss_rule::cannot(pci, &p.phys.driver(), n, workers) {
-            PortRss::Cannot(why)
-        } else {
-            match p.phys.steer_by_rss() {
-                Ok(Some(t)) => PortRss::Table(t),
-                Ok(None) => PortRss::NotOn,
-                Err(e) => PortRss::Cannot(e.to_string()),
-            }
-        };
-        (c.name.clone(), what)
-    });
-    let by_hash = |why: &str| {
-        format!(
-            "the worker Weir's own hash picks, handed over from the one that receives them ({why})"
-        )
-    };
-    let (steering, rule) = match rss_rule::choose(said) {
-        Ok(Some(ByRss { table, ports })) => {
-            let entries = table.reta.len();
-            match RssSteering::new(&table.key, table.reta) {
-                Some(s) => (
-                    Some((Arc::new(s), ports)),
-                    format!("the worker RSS gives them to ({entries}-entry redirection table)"),
-                ),
-                None => (
-                    None,
-                    by_hash("a redirection table whose size is not a power of two"),
-                ),
-            }
-        }
-        Ok(None) => (None, by_hash("no port is polled by several workers")),
-        Err((port, why)) => (None, by_hash(&format!("port {port}: {why}"))),
-    };
-    log!("flows belong to {rule}");
-    (steering, rule)
-}
-
-/// Rings between every ordered pair of workers: `out[w].to[v]` feeds `out[v].from`.
-fn handoff_rings(workers: usize) -> Result<Vec<Handoff>, String> {
-    let stopped = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let mut out: Vec<Handoff> = (0..workers)
-        .map(|_| Handoff {
-            to: (0..workers).map(|_| None).collect(),
-            from: Vec::new(),
-            stopped: stopped.clone(),
-        })
-        .collect();
-    for a in 0..workers {
-        for b in 0..workers {
-            if a == b {
-                continue;
-            }
-            let (p, c) =
-                handoff_ring(&format!("weir_ho_{a}_{b}"), 1024).map_err(|e| e.to_string())?;
-            out[a].to[b] = Some(p);
-            out[b].from.push(c);
-        }
-    }
-    Ok(out)
-}
-
-/// The queues worker `w` owns: TX queue `w` of every port, and RX queue `w` (with
-/// the host interface's queue pair) of every port that has that many.
-fn worker_ports(ports: &mut [PortState], w: u16) -> Vec<WorkerPort> {
-    let mut out = Vec::new();
-    for p in ports.iter_mut() {
-        let tx = p
-            .phys
-            .take_tx_queue(w)
-            .expect("every port has a TX queue per worker");
-        let polls = u32::from(w) < p.workers;
-        let rx = if polls { p.phys.take_rx_queue(w) } else { None };
-        let host = if polls {
-            p.host.as_mut().and_then(|h| {
-                Some(HostQueues {
-                    rx: h.take_rx_queue(w)?,
-                    tx: h.take_tx_queue(w)?,
-                })
-            })
-        } else {
-            None
-        };
-        out.push(WorkerPort {
-            rx,
-            tx,
-            host,
-            local: p.local.clone(),
-        });
-    }
-    out
 }
 
 /// The EAL makes /var/run/dpdk/PREFIX even when it writes nothing into it; remove it
