@@ -84,19 +84,19 @@ mod tests {
 
     #[test]
     fn the_pool_must_leave_each_worker_what_it_may_hold() {
+        // 512 a worker: a cache of up to 384 and four bursts of 32.
         let u = |capacity, in_use| PoolUse { capacity, in_use };
-        assert_eq!(pool_room(u(8191, 8191 - 2 * MBUFS_PER_WORKER), 2), Ok(()));
-        let short = pool_room(u(8191, 8192 - 2 * MBUFS_PER_WORKER), 2).unwrap_err();
+        assert_eq!(pool_room(u(8191, 8191 - 1024), 2), Ok(()));
+        let short = pool_room(u(8191, 8191 - 1023), 2).unwrap_err();
+        assert!(
+            short.contains("leaving 1023 for 2 worker(s), which need at least 1024"),
+            "{short}"
+        );
         assert!(
             short.contains("raise eal.mbufs to at least 8192"),
             "{short}"
         );
-        let left = 2 * MBUFS_PER_WORKER - 1;
-        assert!(
-            short.contains(&format!("leaving {left} for 2 worker(s)")),
-            "{short}"
-        );
-        // One worker needs half of what two do.
-        assert_eq!(pool_room(u(8191, 8191 - MBUFS_PER_WORKER), 1), Ok(()));
+        assert_eq!(pool_room(u(8191, 8191 - 512), 1), Ok(()));
+        assert!(pool_room(u(8191, 8191 - 511), 1).is_err());
     }
 }
