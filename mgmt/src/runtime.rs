@@ -11,10 +11,10 @@ mod resolvers;
 mod worker_queues;
 
 use crate::config::model::Config;
-use crate::manager::{Manager, Parts, PortView};
-use crate::{eal_args, health, hostif, log, memory_check, preflight, stats};
+use crate::manager::{Manager, Parts};
+use crate::{eal_args, health, log, memory_check, preflight, stats};
 use arc_swap::ArcSwap;
-use dataplane::dpdk::{lcore, Eal, Mempool, Port};
+use dataplane::dpdk::{lcore, Eal, Mempool};
 use dataplane::lb::core::LbCore;
 use dataplane::lb::snapshot::LbSnapshot;
 use dataplane::lb::stats::LbCounters;
@@ -124,26 +124,8 @@ fn run_workers(
         queries.push(tx);
         controls.push(Some(Control { queries: rx }));
     }
-    let port_views = ports
-        .iter()
-        .zip(&cfg.ports)
-        .map(|(p, c)| {
-            let id = p.phys.id();
-            // A device on a kernel interface (af_packet, af_xdp, pcap) says its
-            // link is up from start to stop: the interface tells the truth.
-            let iface = c.device.kernel_iface().map(str::to_string);
-            PortView {
-                name: c.name.clone(),
-                driver: p.phys.driver(),
-                mac: p.local.mac,
-                link: Box::new(move || {
-                    let l = Port::link_of(id);
-                    let kernel = iface.as_deref().and_then(|i| hostif::link_up(i).ok());
-                    (l.up && kernel.unwrap_or(true), l.speed_mbps)
-                }),
-                stats: Box::new(p.stats()),
-            }
-        })
+    let port_views = (ports.iter().zip(&cfg.ports))
+        .map(|(p, c)| p.view(c))
         .collect();
     let (steering, flow_owners) = flow_steering::rss_steering(ports, cfg, workers);
     let mut manager = Manager::new(Parts {

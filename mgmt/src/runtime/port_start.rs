@@ -7,6 +7,7 @@ use crate::eal_args;
 use crate::hostif;
 use crate::kernel_ring::RingDrops;
 use crate::log;
+use crate::manager::PortView;
 use dataplane::dpdk::error::DpdkError;
 use dataplane::dpdk::port::PortStats;
 use dataplane::dpdk::{Mempool, Port, PortSpec};
@@ -35,6 +36,26 @@ impl PortState {
                 s.rx_missed += r.drops();
             }
             s
+        }
+    }
+
+    /// What the manager reads of the port (configured as `c`): its name,
+    /// driver, MAC, link and counters.
+    pub(super) fn view(&self, c: &PortCfg) -> PortView {
+        let id = self.phys.id();
+        // A device on a kernel interface (af_packet, af_xdp, pcap) says its
+        // link is up from start to stop: the interface tells the truth.
+        let iface = c.device.kernel_iface().map(str::to_string);
+        PortView {
+            name: c.name.clone(),
+            driver: self.phys.driver(),
+            mac: self.local.mac,
+            link: Box::new(move || {
+                let l = Port::link_of(id);
+                let kernel = iface.as_deref().and_then(|i| hostif::link_up(i).ok());
+                (l.up && kernel.unwrap_or(true), l.speed_mbps)
+            }),
+            stats: Box::new(self.stats()),
         }
     }
 }
