@@ -2,6 +2,13 @@
 //! stable ids, runtime weights and states, health verdicts, neighbour MACs. Every
 //! change goes through here and ends in a new snapshot for the workers.
 
+mod audit;
+mod backend_ids;
+mod totals;
+
+pub use audit::Who;
+pub use backend_ids::{free_backend_id, new_slot, recyclable_backend_id, RECYCLE_AFTER};
+
 use crate::announce::Announcer;
 use crate::config::model::{CheckKind, Config};
 use crate::health::engine::{self, CheckResult, Probe, Target};
@@ -11,33 +18,19 @@ use crate::neigh::{self, Resolver};
 use crate::snapshot_build::CachedRing;
 use crate::state::{AdminState, BackendSlot, PoolState, ServiceSlot};
 use arc_swap::ArcSwap;
+use audit::open_audit;
 use dataplane::dpdk::mempool::PoolUse;
 use dataplane::dpdk::port::PortStats;
 use dataplane::lb::snapshot::{LbSnapshot, MAX_BACKENDS, MAX_SERVICES};
 use dataplane::lb::stats::{BackendStat, LbCounters, LbTally, ServiceStat};
 use dataplane::pipeline::control::Query;
-use dataplane::pipeline::counters::{CoreCounters, Tally};
+use dataplane::pipeline::counters::CoreCounters;
 use dataplane::wire::ethernet::format_mac;
 use std::collections::HashMap;
-use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// Who asked for a change (for the audit log).
-#[derive(Debug, Clone)]
-pub struct Who {
-    pub uid: u32,
-    pub pid: i32,
-    pub via: &'static str,
-}
-
-impl std::fmt::Display for Who {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} uid={} pid={}", self.via, self.uid, self.pid)
-    }
-}
 
 /// Port facts for `show info`.
 pub struct PortView {
@@ -545,148 +538,7 @@ impl Manager {
         self.rate_sample = (now, svc, be);
     }
 
-    /// Per-service and per-backend counters summed over the workers, each
-    /// backend's from when it took its id.
-    pub fn lb_totals(&self) -> LbTally {
-        let mut total = self.raw_lb_totals();
-        total.minus(&self.stats_base);
-        total
-    }
-
-    /// The workers' sums as they are, with the counts of an id's earlier holders.
-    pub fn raw_lb_totals(&self) -> LbTally {
-        let mut total = LbTally::default();
-        for c in &self.lb_counters {
-            total.add(&c.snapshot());
-        }
-        total
-    }
-
-    /// Gives backend id `id` to a new backend: its counts start from zero.
-    pub fn recycle_backend_id(&mut self, id: usize, slot: BackendSlot) {
-        let raw = self.raw_lb_totals();
-        self.stats_base.take_backend(id as u32, &raw);
-        self.backends[id] = slot;
-    }
-
-    /// The global counters summed over the workers, and each worker's.
-    pub fn core_totals(&self) -> (Tally, Vec<Tally>) {
-        let per: Vec<Tally> = self.counters.iter().map(|c| c.snapshot()).collect();
-        let mut total = Tally::default();
-        for t in &per {
-            total.sum(t);
-        }
-        (total, per)
-    }
-
-    /// Opens the audit log again by its path (SIGHUP, reload): after a log
-    /// rotation moved the file, lines go to a new one. If that fails, they go
-    /// on to the old file.
-    pub fn reopen_audit_log(&mut self) {
-        if let Some(f) = self.cfg.admin.audit_log.as_deref().and_then(open_audit) {
-            self.audit_file = Some(f);
-        }
-    }
-
-    /// Appends an audit line and logs it.
-    pub fn audit(&mut self, who: &Who, what: &str, before: &str, after: &str) {
-        let line = format!(
-            "{} audit: {who}: {what}: before {before:?} after {after:?}",
-            crate::log::stamp()
-        );
-        log!("{}", line.split_once(' ').map_or(line.as_str(), |x| x.1));
-        if let Some(f) = self.audit_file.as_mut() {
-            let _ = writeln!(f, "{line}");
-        }
-    }
-
-    pub fn backend_id(&self, key: &str) -> Option<u32> {
-        let (pool, name) = key.split_once('/')?;
-        self.backends
-            .iter()
-            .position(|b| !b.removed && b.pool == pool && b.name == name)
-            .map(|i| i as u32)
-    }
-
     pub fn stop_health(&self) {
         let _ = self.health.send(engine::Command::Stop);
     }
 }
-
-/// The audit log, opened to append (created if missing); `None` after logging
-/// why it could not be.
-fn open_audit(path: &str) -> Option<std::fs::File> {
-    std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .map_err(|e| log!("audit log {path}: {e}"))
-        .ok()
-}
-
-/// How long a removed backend's id rests before a backend of another name may
-/// take it: a worker still on an older snapshot could otherwise open a
-/// connection to the old backend under the new one's id.
-pub const RECYCLE_AFTER: Duration = Duration::from_secs(5);
-
-/// When the ids have run out: a slot removed at least [`RECYCLE_AFTER`] ago
-/// that no connection uses any more, the longest removed first.
-pub fn recyclable_backend_id(
-    backends: &[BackendSlot],
-    totals: &LbTally,
-    now: Instant,
-) -> Option<usize> {
-    (0..backends.len())
-        .filter(|&i| {
-            let s = &backends[i];
-            s.removed
-                && s.removed_at
-                    .is_some_and(|t| now.saturating_duration_since(t) >= RECYCLE_AFTER)
-                && totals.get_backend(i as u32, BackendStat::Active) == 0
-        })
-        .min_by_key(|&i| backends[i].removed_at)
-}
-
-/// A removed slot of backend `pool/name` that no connection uses any more.
-pub fn free_backend_id(
-    backends: &[BackendSlot],
-    totals: &LbTally,
-    pool: &str,
-    name: &str,
-) -> Option<usize> {
-    (0..backends.len()).find(|&i| {
-        let s = &backends[i];
-        s.removed
-            && s.pool == pool
-            && s.name == name
-            && totals.get_backend(i as u32, BackendStat::Active) == 0
-    })
-}
-
-pub fn new_slot(
-    pool: &str,
-    name: &str,
-    addr: IpAddr,
-    port: Option<u16>,
-    port_index: usize,
-    weight: u32,
-) -> BackendSlot {
-    BackendSlot {
-        pool: pool.to_string(),
-        name: name.to_string(),
-        addr,
-        port,
-        port_index,
-        weight,
-        admin: AdminState::Ready,
-        health: Default::default(),
-        check_enabled: true,
-        last_check: None,
-        checks_ok: 0,
-        checks_failed: 0,
-        removed: false,
-        removed_at: None,
-    }
-}
-
-pub use new_slot as new_backend_slot;

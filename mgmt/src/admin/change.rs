@@ -141,8 +141,7 @@ pub(super) fn add_server(m: &mut Manager, args: &[&str], who: &Who) -> Result<Re
             }
         }
     }
-    let slot =
-        crate::manager::new_backend_slot(pool, name, sa.ip(), Some(sa.port()), port_index, weight);
+    let slot = crate::manager::new_slot(pool, name, sa.ip(), Some(sa.port()), port_index, weight);
     // A backend of this name removed earlier takes its id back once its
     // connections are gone.
     let id = match crate::manager::free_backend_id(&m.backends, &m.lb_totals(), pool, name) {
