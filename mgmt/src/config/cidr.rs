@@ -81,6 +81,20 @@ impl Cidr4 {
         };
         Ipv4Addr::from(bits)
     }
+
+    /// Whether `a` is in this address's network.
+    pub fn contains(&self, a: Ipv4Addr) -> bool {
+        let m = u32::from(self.netmask());
+        u32::from(a) & m == u32::from(self.addr) & m
+    }
+}
+
+impl Cidr6 {
+    /// Whether `a` is in this address's network.
+    pub fn contains(&self, a: Ipv6Addr) -> bool {
+        let m = u128::MAX.checked_shl(128 - self.prefix as u32).unwrap_or(0);
+        u128::from(a) & m == u128::from(self.addr) & m
+    }
 }
 
 #[cfg(test)]
@@ -100,5 +114,30 @@ mod tests {
         assert_eq!(c.prefix, 64);
         assert!("2001:db8::g/64".parse::<Cidr6>().is_err());
         assert!("ff02::1/64".parse::<Cidr6>().is_err());
+    }
+
+    #[test]
+    fn a_network_holds_the_addresses_its_prefix_covers() {
+        let c: Cidr4 = "198.18.0.1/24".parse().unwrap();
+        assert!(c.contains(Ipv4Addr::new(198, 18, 0, 255)));
+        assert!(!c.contains(Ipv4Addr::new(198, 18, 1, 1)));
+        let host: Cidr4 = "198.18.0.1/32".parse().unwrap();
+        assert!(host.contains(Ipv4Addr::new(198, 18, 0, 1)));
+        assert!(!host.contains(Ipv4Addr::new(198, 18, 0, 2)));
+        let all: Cidr4 = "198.18.0.1/0".parse().unwrap();
+        assert!(all.contains(Ipv4Addr::new(10, 0, 0, 1)));
+
+        let c: Cidr6 = "2001:db8::1/64".parse().unwrap();
+        assert!(c.contains("2001:db8::ffff:1".parse().unwrap()));
+        assert!(!c.contains("2001:db8:0:1::1".parse().unwrap()));
+        let host: Cidr6 = "2001:db8::1/128".parse().unwrap();
+        assert!(host.contains("2001:db8::1".parse().unwrap()));
+        assert!(!host.contains("2001:db8::2".parse().unwrap()));
+        let all: Cidr6 = "2001:db8::1/0".parse().unwrap();
+        assert!(all.contains("fe80::1".parse().unwrap()));
+        // The first bit decides at /1.
+        let half: Cidr6 = "2001:db8::1/1".parse().unwrap();
+        assert!(half.contains("7fff::1".parse().unwrap()));
+        assert!(!half.contains("8000::1".parse().unwrap()));
     }
 }

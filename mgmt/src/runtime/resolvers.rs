@@ -3,7 +3,6 @@
 
 use super::port_start::PortState;
 use crate::config::model::Config;
-use crate::config::validate::{in_prefix4, in_prefix6};
 use crate::neigh::Resolver;
 use std::net::IpAddr;
 
@@ -24,8 +23,8 @@ pub(super) fn open_resolvers(cfg: &Config, ports: &[PortState]) -> Result<Vec<Re
         };
         let (v4, v6) = (p.ipv4.clone(), p.ipv6.clone());
         let covers: Vec<Box<dyn Fn(IpAddr) -> bool + Send>> = vec![Box::new(move |a| match a {
-            IpAddr::V4(x) => v4.iter().any(|c| in_prefix4(x, c)),
-            IpAddr::V6(x) => v6.iter().any(|c| in_prefix6(x, c)),
+            IpAddr::V4(x) => v4.iter().any(|c| c.contains(x)),
+            IpAddr::V6(x) => v6.iter().any(|c| c.contains(x)),
         })];
         let r = Resolver::open(
             ifname,
