@@ -2,6 +2,7 @@
 //! [`model::Config`]. Every error names the file, the line and the field.
 
 pub mod cidr;
+pub mod device;
 pub mod error;
 pub mod locate;
 pub mod model;
