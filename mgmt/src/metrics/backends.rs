@@ -3,68 +3,59 @@
 
 use super::Family;
 use crate::manager::Manager;
+use crate::state::{BackendSlot, PoolState};
 use dataplane::lb::stats::{BackendStat, LbTally};
 
+/// A pool member: its id, its slot, its pool.
+type Member<'a> = (u32, &'a BackendSlot, &'a PoolState);
+
 pub(super) fn families(f: &mut Family<'_>, m: &Manager, t: &LbTally) {
-    let backends: Vec<(u32, &crate::state::BackendSlot, &crate::state::PoolState)> = m
+    let backends: Vec<Member<'_>> = m
         .pools
         .iter()
         .flat_map(|p| p.members.iter().map(move |&id| (id, p)))
         .map(|(id, p)| (id, &m.backends[id as usize], p))
         .collect();
-    for (stat, name, dir, help) in [
-        (
-            BackendStat::PacketsIn,
-            "weir_backend_packets_total",
-            "in",
-            "Packets to (in) and from (out) a backend.",
-        ),
-        (
-            BackendStat::PacketsOut,
-            "weir_backend_packets_total",
-            "out",
-            "",
-        ),
-        (
-            BackendStat::BytesIn,
-            "weir_backend_bytes_total",
-            "in",
-            "Bytes to (in) and from (out) a backend.",
-        ),
-        (BackendStat::BytesOut, "weir_backend_bytes_total", "out", ""),
-    ] {
-        if !help.is_empty() {
-            f.head(name, "counter", help);
+    let each = |f: &mut Family<'_>, kind, (name, help), value: &dyn Fn(&Member<'_>) -> f64| {
+        f.head(name, kind, help);
+        for b in &backends {
+            f.sample(name, &[("backend", &b.1.key())], value(b));
         }
-        for (id, b, _) in &backends {
-            f.sample(
-                name,
-                &[("backend", &b.key()), ("direction", dir)],
-                t.get_backend(*id, stat) as f64,
-            );
+    };
+    let stat = |s: BackendStat| move |&(id, _, _): &Member<'_>| t.get_backend(id, s) as f64;
+
+    for (name, help, inward, outward) in [
+        (
+            "weir_backend_packets_total",
+            "Packets to (in) and from (out) a backend.",
+            BackendStat::PacketsIn,
+            BackendStat::PacketsOut,
+        ),
+        (
+            "weir_backend_bytes_total",
+            "Bytes to (in) and from (out) a backend.",
+            BackendStat::BytesIn,
+            BackendStat::BytesOut,
+        ),
+    ] {
+        f.head(name, "counter", help);
+        for (dir, s) in [("in", inward), ("out", outward)] {
+            for (id, b, _) in &backends {
+                let v = t.get_backend(*id, s) as f64;
+                f.sample(name, &[("backend", &b.key()), ("direction", dir)], v);
+            }
         }
     }
-    f.head(
+    let new_flows = (
         "weir_backend_new_flows_total",
-        "counter",
         "Connections sent to a backend.",
     );
-    for (id, b, _) in &backends {
-        f.sample(
-            "weir_backend_new_flows_total",
-            &[("backend", &b.key())],
-            t.get_backend(*id, BackendStat::NewFlows) as f64,
-        );
-    }
-    f.head(
+    each(f, "counter", new_flows, &stat(BackendStat::NewFlows));
+    let drops = (
         "weir_backend_drops_total",
-        "counter",
         "Packets for a backend that could not be sent to it.",
     );
-    for (id, b, _) in &backends {
-        let v = t.get_backend(*id, BackendStat::Drops) as f64;
-        f.sample("weir_backend_drops_total", &[("backend", &b.key())], v);
-    }
+    each(f, "counter", drops, &stat(BackendStat::Drops));
     let name = "weir_backend_drops_by_reason_total";
     f.head(
         name,
@@ -77,87 +68,45 @@ pub(super) fn families(f: &mut Family<'_>, m: &Manager, t: &LbTally) {
             f.sample(name, &[("backend", &b.key()), ("reason", reason)], v);
         }
     }
-    f.head(
+    let active = (
         "weir_backend_active_connections",
-        "gauge",
         "Connections to a backend in the tables, all cores.",
     );
-    for (id, b, _) in &backends {
-        f.sample(
-            "weir_backend_active_connections",
-            &[("backend", &b.key())],
-            t.get_backend(*id, BackendStat::Active) as f64,
-        );
-    }
-    f.head(
-        "weir_backend_weight",
-        "gauge",
-        "Configured (runtime) weight.",
-    );
-    for (_, b, _) in &backends {
-        f.sample(
-            "weir_backend_weight",
-            &[("backend", &b.key())],
-            b.weight as f64,
-        );
-    }
-    f.head(
+    each(f, "gauge", active, &stat(BackendStat::Active));
+    let weight = ("weir_backend_weight", "Configured (runtime) weight.");
+    each(f, "gauge", weight, &|(_, b, _)| b.weight as f64);
+    let up = (
         "weir_backend_up",
-        "gauge",
         "1 when the health verdict is up (or unchecked), 0 when down.",
     );
-    for (_, b, p) in &backends {
-        let up = b.health_name(&p.health) != "down";
-        f.sample(
-            "weir_backend_up",
-            &[("backend", &b.key())],
-            if up { 1.0 } else { 0.0 },
-        );
-    }
+    each(f, "gauge", up, &|(_, b, p)| {
+        (b.health_name(&p.health) != "down") as u8 as f64
+    });
+    let name = "weir_backend_state";
     f.head(
-        "weir_backend_state",
+        name,
         "gauge",
         "Administrative state: 1 for the current one.",
     );
     for (_, b, _) in &backends {
         for s in ["ready", "drain", "maint"] {
-            let v = if b.admin.name() == s { 1.0 } else { 0.0 };
-            f.sample(
-                "weir_backend_state",
-                &[("backend", &b.key()), ("state", s)],
-                v,
-            );
+            let v = (b.admin.name() == s) as u8 as f64;
+            f.sample(name, &[("backend", &b.key()), ("state", s)], v);
         }
     }
-    f.head(
-        "weir_health_checks_total",
-        "counter",
-        "Health checks run, by result.",
-    );
+    let name = "weir_health_checks_total";
+    f.head(name, "counter", "Health checks run, by result.");
     for (_, b, _) in &backends {
-        f.sample(
-            "weir_health_checks_total",
-            &[("backend", &b.key()), ("result", "ok")],
-            b.checks_ok as f64,
-        );
-        f.sample(
-            "weir_health_checks_total",
-            &[("backend", &b.key()), ("result", "failed")],
-            b.checks_failed as f64,
-        );
+        for (result, n) in [("ok", b.checks_ok), ("failed", b.checks_failed)] {
+            f.sample(name, &[("backend", &b.key()), ("result", result)], n as f64);
+        }
     }
-    f.head(
-        "weir_health_check_latency_seconds",
-        "gauge",
-        "Duration of the last health check.",
-    );
+    let name = "weir_health_check_latency_seconds";
+    f.head(name, "gauge", "Duration of the last health check.");
     for (_, b, _) in &backends {
         if let Some(c) = &b.last_check {
-            f.sample(
-                "weir_health_check_latency_seconds",
-                &[("backend", &b.key())],
-                c.latency.as_secs_f64(),
-            );
+            let v = c.latency.as_secs_f64();
+            f.sample(name, &[("backend", &b.key())], v);
         }
     }
 }

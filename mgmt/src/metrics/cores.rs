@@ -6,40 +6,18 @@ use crate::manager::Manager;
 use dataplane::pipeline::counters::{Counter, Tally};
 
 pub(super) fn families(f: &mut Family<'_>, m: &Manager, per: &[Tally]) {
-    f.head(
-        "weir_core_events_total",
-        "counter",
-        "Per-core event counters by name.",
+    let events = |k: Counter| (!k.is_drop() && !k.is_gauge()).then(|| k.name());
+    let events_help = "Per-core event counters by name.";
+    by_counter(
+        f,
+        per,
+        ("weir_core_events_total", events_help),
+        "event",
+        events,
     );
-    for (w, c) in per.iter().enumerate() {
-        let w = w.to_string();
-        for k in Counter::ALL
-            .iter()
-            .filter(|k| !k.is_drop() && !k.is_gauge())
-        {
-            f.sample(
-                "weir_core_events_total",
-                &[("worker", &w), ("event", k.name())],
-                c.get(*k) as f64,
-            );
-        }
-    }
-    f.head(
-        "weir_drops_total",
-        "counter",
-        "Packets dropped, by core and reason.",
-    );
-    for (w, c) in per.iter().enumerate() {
-        let w = w.to_string();
-        for k in Counter::ALL.iter().filter(|k| k.is_drop()) {
-            let reason = k.name().trim_start_matches("drop_");
-            f.sample(
-                "weir_drops_total",
-                &[("worker", &w), ("reason", reason)],
-                c.get(*k) as f64,
-            );
-        }
-    }
+    let drops = |k: Counter| k.is_drop().then(|| k.name().trim_start_matches("drop_"));
+    let drops_help = "Packets dropped, by core and reason.";
+    by_counter(f, per, ("weir_drops_total", drops_help), "reason", drops);
     f.head(
         "weir_core_busy_ratio",
         "gauge",
@@ -82,4 +60,24 @@ pub(super) fn families(f: &mut Family<'_>, m: &Manager, per: &[Tally]) {
         &[],
         m.cfg.conn_table.capacity as f64,
     );
+}
+
+/// A counter family with a sample per worker and counter that `value_of`
+/// names: the name is label `key`'s value.
+fn by_counter(
+    f: &mut Family<'_>,
+    per: &[Tally],
+    (name, help): (&str, &str),
+    key: &str,
+    value_of: impl Fn(Counter) -> Option<&'static str>,
+) {
+    f.head(name, "counter", help);
+    for (w, c) in per.iter().enumerate() {
+        let w = w.to_string();
+        for &k in Counter::ALL {
+            if let Some(v) = value_of(k) {
+                f.sample(name, &[("worker", &w), (key, v)], c.get(k) as f64);
+            }
+        }
+    }
 }
