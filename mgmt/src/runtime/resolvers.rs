@@ -6,7 +6,8 @@ use crate::config::model::Config;
 use crate::neigh::Resolver;
 use std::net::IpAddr;
 
-/// One resolver per port that has backends, on its host interface.
+/// A resolver on each port's host interface, for the backends on that port's
+/// networks (a port without backends gets one too: backends may be added later).
 pub(super) fn open_resolvers(cfg: &Config, ports: &[PortState]) -> Result<Vec<Resolver>, String> {
     let mut out = Vec::new();
     for (i, p) in cfg.ports.iter().enumerate() {
@@ -17,7 +18,6 @@ pub(super) fn open_resolvers(cfg: &Config, ports: &[PortState]) -> Result<Vec<Re
             .filter(|b| b.port_index == i)
             .map(|b| b.addr)
             .collect();
-        // Every port with a host interface gets one: backends may be added later.
         let Some(ifname) = &p.host_interface else {
             continue;
         };
