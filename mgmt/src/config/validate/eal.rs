@@ -4,6 +4,7 @@ use super::{invalid, is_name};
 use crate::config::error::{FieldPath, Invalid};
 use crate::config::model::*;
 
+/// The EAL section as the runtime takes it: the cores parsed, the rest checked.
 pub(super) fn validate_eal(e: EalConfig, path: &FieldPath) -> Result<Eal, Invalid> {
     if e.worker_cpus.is_empty() {
         return Err(invalid(

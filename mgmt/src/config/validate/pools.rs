@@ -6,6 +6,8 @@ use crate::config::error::{FieldPath, Invalid};
 use crate::config::model::*;
 use std::net::IpAddr;
 
+/// Every pool (each name once, at least one backend, weights not all zero),
+/// each backend on the network of a port that holds its address.
 pub(super) fn validate_pools(
     pools: Vec<PoolConfig>,
     ports: &[Port],

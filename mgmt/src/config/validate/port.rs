@@ -6,6 +6,7 @@ use crate::config::error::{FieldPath, Invalid};
 use crate::config::model::*;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
+/// One port, polled by 1 to `workers` workers (all of them unless it says).
 pub(super) fn validate_port(
     p: PortConfig,
     path: &FieldPath,

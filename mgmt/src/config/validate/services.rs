@@ -6,6 +6,8 @@ use crate::config::model::*;
 use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+/// Every service: a VIP none of the ports' own addresses, each VIP, port and
+/// protocol once, a pool that exists.
 pub(super) fn validate_services(
     services: Vec<ServiceConfig>,
     pools: &[Pool],
