@@ -4,7 +4,7 @@
 //! namespace of its own, on its loopback interface, so nothing leaves it and no
 //! other test's frames mix in.
 
-use super::tests::{advert, arp_frame, OURS, THEIRS};
+use super::frames::tests::{advert, arp_frame, OURS, THEIRS};
 use super::Resolver;
 use crate::own_netns::run_in_own_netns;
 use dataplane::wire::ethernet::{self, ethertype, Frame};
