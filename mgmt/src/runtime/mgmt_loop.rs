@@ -110,3 +110,62 @@ fn run(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config;
+    use crate::manager_tests::{manager, EXAMPLE};
+    use crate::scratch_dir::ScratchDir;
+    use std::path::Path;
+
+    /// What `serve` returned for the example config with this admin socket
+    /// and metrics address; a panic if it did not return (it serves until
+    /// told to stop: only a failure to open returns).
+    fn serve_with(socket: &Path, metrics: &str) -> Result<(), String> {
+        let mut cfg = config::parse(EXAMPLE, Path::new("x")).expect("the example");
+        cfg.admin.socket = socket.to_str().unwrap().to_string();
+        cfg.admin.metrics = metrics.to_string();
+        let (done_tx, done) = mpsc::channel();
+        std::thread::spawn(move || {
+            let (mut m, _health) = manager(EXAMPLE);
+            let (_results_tx, results) = mpsc::channel();
+            let _ = done_tx.send(serve(&cfg, &mut m, &[], &results));
+        });
+        done.recv_timeout(Duration::from_secs(10))
+            .expect("serve returned: only failures to open do")
+    }
+
+    #[test]
+    fn an_admin_socket_that_cannot_be_made_stops_the_start_naming_it() {
+        let dir = ScratchDir::new("mgmt-loop-socket");
+        std::fs::write(dir.join("file"), b"").unwrap();
+        let socket = dir.join("file/admin.sock");
+        let e = serve_with(&socket, "").unwrap_err();
+        assert!(
+            e.starts_with(&format!("admin socket {}: ", socket.display())),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_socket_another_process_serves_is_refused_and_left_to_it() {
+        let dir = ScratchDir::new("mgmt-loop-taken");
+        let socket = dir.join("admin.sock");
+        let _other = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+        let e = serve_with(&socket, "").unwrap_err();
+        assert!(e.ends_with("another process serves it"), "{e}");
+        assert!(socket.exists(), "the other process's socket stays");
+    }
+
+    #[test]
+    fn a_metrics_address_taken_stops_the_start_and_removes_our_socket() {
+        let dir = ScratchDir::new("mgmt-loop-metrics");
+        let socket = dir.join("admin.sock");
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = taken.local_addr().unwrap().to_string();
+        let e = serve_with(&socket, &addr).unwrap_err();
+        assert!(e.starts_with(&format!("metrics endpoint {addr}: ")), "{e}");
+        assert!(!socket.exists(), "our own socket is removed");
+    }
+}
