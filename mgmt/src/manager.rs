@@ -4,6 +4,7 @@
 
 mod audit;
 mod backend_ids;
+mod retired;
 mod totals;
 
 pub use audit::Who;
@@ -77,6 +78,8 @@ pub struct Manager {
     pub(crate) stats_base: LbTally,
     pub(crate) generation: u64,
     pub snapshot: Arc<ArcSwap<LbSnapshot>>,
+    /// Snapshots replaced but maybe still in a worker's hands: freed here.
+    pub(crate) retired: retired::Retired<LbSnapshot>,
     resolvers: Vec<Resolver>,
     announcer: Announcer,
     pub macs: HashMap<IpAddr, [u8; 6]>,
@@ -133,6 +136,7 @@ impl Manager {
             service_names: Vec::new(),
             generation: 0,
             snapshot: p.snapshot,
+            retired: retired::Retired::default(),
             resolvers: p.resolvers,
             announcer: Announcer::default(),
             macs: HashMap::new(),
@@ -331,7 +335,7 @@ impl Manager {
     /// Publishes a new snapshot and tells the health engine what to check.
     pub fn publish(&mut self) {
         let snap = self.build_snapshot();
-        self.snapshot.store(Arc::new(snap));
+        self.retired.replace(&self.snapshot, snap);
         let _ = self
             .health
             .send(engine::Command::Targets(self.health_targets()));
@@ -458,6 +462,7 @@ impl Manager {
     /// port links.
     /// Returns true when a new snapshot is needed.
     pub fn tick(&mut self, now: Instant) -> bool {
+        self.retired.reclaim();
         let announced = self.announcer.tick(&self.resolvers, now);
         if announced > 0 {
             log!("announced {announced} addresses (gratuitous ARP, unsolicited neighbour advertisements)");

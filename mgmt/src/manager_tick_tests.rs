@@ -96,3 +96,30 @@ fn core_totals_sum_every_worker_and_keep_each() {
     let rx: Vec<u64> = per.iter().map(|t| t.get(Counter::RxPackets)).collect();
     assert_eq!(rx, [100, 200]);
 }
+
+#[test]
+fn a_snapshot_replaced_while_a_worker_reads_it_is_freed_by_a_tick() {
+    let (mut m, _rx) = manager(EXAMPLE);
+    m.publish();
+    // A worker in the middle of a poll.
+    let worker = m.snapshot.load();
+    let first = m.snapshot.load_full();
+    let freed = std::sync::Arc::downgrade(&first);
+    drop(first);
+    m.publish();
+    assert_ne!(worker.generation, m.snapshot.load().generation);
+    drop(worker);
+    assert!(
+        freed.upgrade().is_some(),
+        "the worker's guard freed the snapshot"
+    );
+    m.tick(Instant::now());
+    assert!(
+        freed.upgrade().is_none(),
+        "the tick left the snapshot allocated"
+    );
+    // One nobody reads is freed by the publish that replaces it.
+    let second = std::sync::Arc::downgrade(&m.snapshot.load_full());
+    m.publish();
+    assert!(second.upgrade().is_none());
+}

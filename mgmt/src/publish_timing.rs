@@ -1,6 +1,8 @@
 //! How long the management core takes to publish a snapshot for a large pool:
 //! the first one (every ring table built whole), after one backend's weight
-//! changes (its ring updated), and with nothing changed. A benchmark, not a
+//! changes (its ring updated), and with nothing changed; and how long freeing
+//! a replaced snapshot takes, the stall a worker would have had if the last
+//! reference to it had been its own (see `manager/retired.rs`). A benchmark, not a
 //! test: it asserts nothing and is ignored unless asked for:
 //!
 //! `PUBLISH_BACKENDS=4000 cargo test --release -p mgmt publish_timing -- --ignored --nocapture`
@@ -59,6 +61,24 @@ fn publish_timing() {
     m.publish();
     println!(
         "{n} backends: publish with nothing changed: {:.2} ms",
+        t.elapsed().as_secs_f64() * 1e3
+    );
+    // A worker's guard across a publish that changes a ring, then the tick
+    // that frees what it held.
+    let worker = m.snapshot.load();
+    m.backends[b].weight = 2;
+    m.publish();
+    drop(worker);
+    let t = Instant::now();
+    m.tick(Instant::now());
+    println!(
+        "{n} backends: the tick that frees a replaced snapshot: {:.3} ms",
+        t.elapsed().as_secs_f64() * 1e3
+    );
+    let t = Instant::now();
+    m.tick(Instant::now());
+    println!(
+        "{n} backends: a tick with nothing to free: {:.3} ms",
         t.elapsed().as_secs_f64() * 1e3
     );
 }
