@@ -278,6 +278,48 @@ def test_a_reload_that_changes_a_services_mode_keeps_its_connections(testbed, tm
     assert w.counters()["drop_no_flow"] == 0, w.counters()
 
 
+def rss_kib(pid):
+    """The resident memory of process `pid`, in KiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError(f"no VmRSS for {pid}")
+
+
+def test_hundreds_of_reloads_and_changes_under_load_leave_weir_the_same_size(testbed, tmp_path):
+    # Every cycle changes both services' ring tables (128 KiB each): a snapshot
+    # or ring kept after it was replaced would add ~250 KiB a cycle.
+    def cfg(weights):
+        return (base_config() + pool("web", weights) + pool("web6", EQUAL, v6=True)
+                + service("web", VIP, 80, "web") + service("web6", VIP6, 80, "web6")
+                + admin_section(testbed.rid))
+
+    w = start(testbed, tmp_path, cfg(EQUAL))
+    loads = [Load(testbed, VIP), Load(testbed, VIP6)]
+
+    def cycle(i):
+        ctl(testbed, "set", "server", "web/b1", "weight", str(1 + i % 5))
+        ctl(testbed, "set", "server", "web/b2", "state", "drain" if i % 2 else "ready")
+        ctl(testbed, "del", "server", "web6/b3")
+        ctl(testbed, "add", "server", "web6", "b3", "[2001:db8::13]:80")
+        w.config_path.write_text(cfg(EQUAL if i % 2 else [("b1", 1), ("b2", 2), ("b3", 3)]))
+        out = ctl(testbed, "reload")
+        assert out.startswith("reloaded:"), out
+
+    # The allocator settles in the first cycles.
+    for i in range(50):
+        cycle(i)
+    settled = rss_kib(w.proc.pid)
+    for i in range(50, 300):
+        cycle(i)
+    grown = rss_kib(w.proc.pid) - settled
+    results = [load.finish() for load in loads]
+    assert grown < 8 * 1024, f"weir grew by {grown} KiB over 250 cycles"
+    for r in results:
+        assert len(r) > 100 and all(b is not None for _, b in r), r
+    w.stop()
+
+
 def test_sighup_opens_the_audit_log_again_after_a_rotation(testbed, tmp_path):
     w = start(testbed, tmp_path, web(rid=testbed.rid))
     audit = Path(f"/tmp/weir-{testbed.rid}.audit")
