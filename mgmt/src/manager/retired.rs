@@ -63,9 +63,15 @@ mod tests {
         let first: Weak<Vec<u32>> = Arc::downgrade(&retired.held[0]);
         assert_eq!(guard[0], 1, "the reader still sees the value it loaded");
         drop(guard);
-        assert!(first.upgrade().is_some(), "the reader's drop freed the value");
+        assert!(
+            first.upgrade().is_some(),
+            "the reader's drop freed the value"
+        );
         retired.reclaim();
-        assert!(first.upgrade().is_none(), "reclaim kept a value no one reads");
+        assert!(
+            first.upgrade().is_none(),
+            "reclaim kept a value no one reads"
+        );
         assert_eq!(retired.len(), 0);
         assert_eq!(cell.load()[0], 2);
     }
@@ -134,7 +140,11 @@ mod tests {
         retired.reclaim();
         assert!(passes > 400, "the reader hardly ran ({passes} passes)");
         assert_eq!(retired.len(), 0);
-        assert_eq!(FREED.load(Ordering::Relaxed), 400, "every replaced value freed");
+        assert_eq!(
+            FREED.load(Ordering::Relaxed),
+            400,
+            "every replaced value freed"
+        );
         assert_eq!(FREED_BY_READER.load(Ordering::Relaxed), 0);
     }
 }
