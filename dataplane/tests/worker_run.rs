@@ -33,11 +33,12 @@ use std::time::{Duration, Instant};
 const IDLE_SLEEP_US: u32 = 1000;
 
 fn connections(queries: &Sender<Query>) -> Vec<ConnReport> {
-    let (reply, answer) = mpsc::channel();
+    let (reply, answer) = mpsc::sync_channel(1);
     queries
         .send(Query::Conns {
             service: None,
             limit: 10,
+            list: Vec::with_capacity(10),
             reply,
         })
         .expect("the worker holds the other end");

@@ -122,7 +122,7 @@ fn run_workers(
     for _ in 0..workers {
         let (tx, rx) = mpsc::channel();
         queries.push(tx);
-        controls.push(Some(Control { queries: rx }));
+        controls.push(Some(Control::new(rx)));
     }
     let port_views = (ports.iter().zip(&cfg.ports))
         .map(|(p, c)| p.view(c))

@@ -217,7 +217,7 @@ impl UnderTest {
             handoff: Default::default(),
             port_index: vec![0; 8],
             macs: vec![OUR_MAC],
-            control: Control { queries },
+            control: Control::new(queries),
         };
         worker
             .ports

@@ -21,6 +21,7 @@
 //!               [--packets N] [--no-huge] [--veth A,B]
 
 mod bench;
+mod conns_scan;
 mod frames;
 mod lab;
 mod loops;
@@ -74,6 +75,21 @@ fn main() {
             .unwrap_or_else(|| vec![3, 100, 1000])
     }) {
         println!("{:#}", ring_build::run(&sizes));
+        return;
+    }
+    // `--conns-scan N,N,...`: what a `show conns` costs a worker over tables
+    // of those capacities, read in one go and a slice a tick (no DPDK).
+    if let Some(caps) = args.iter().position(|a| a == "--conns-scan").map(|i| {
+        args.get(i + 1)
+            .map(|v| {
+                v.split(',')
+                    .filter_map(|n| n.parse().ok())
+                    .collect::<Vec<u32>>()
+            })
+            .filter(|v| !v.is_empty())
+            .unwrap_or_else(|| vec![262_144, 4_194_304])
+    }) {
+        println!("{:#}", conns_scan::run(&caps));
         return;
     }
     let seconds = arg("--seconds", 1.0);

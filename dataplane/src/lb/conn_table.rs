@@ -443,7 +443,29 @@ impl ConnTable {
         c
     }
 
-    /// Every live connection (for `show conns`; not for the packet path).
+    /// The live connections with ids in `ids`, in id order: `f(id, conn)` on
+    /// each until it returns false. Returns whether the reading is over: `f`
+    /// stopped it, or `ids` reached the table's end. Empty stretches are
+    /// skipped eight ids at a time.
+    pub fn scan(&self, ids: std::ops::Range<u32>, mut f: impl FnMut(u32, &Conn) -> bool) -> bool {
+        let cap = self.in_use.len();
+        let (start, end) = ((ids.start as usize).min(cap), (ids.end as usize).min(cap));
+        let mut i = start;
+        while i < end {
+            if i % 8 == 0 && i + 8 <= end && self.in_use[i..i + 8] == [false; 8] {
+                i += 8;
+                continue;
+            }
+            if self.in_use[i] && !f(i as u32, &self.conns[i]) {
+                return true;
+            }
+            i += 1;
+        }
+        end == cap
+    }
+
+    /// Every live connection (for tests and benchmarks; not for the packet
+    /// path, nor for a worker: [`ConnTable::scan`] reads a slice at a time).
     pub fn iter(&self) -> impl Iterator<Item = (u32, &Conn)> {
         self.conns
             .iter()
@@ -779,5 +801,34 @@ mod tests {
             t.expire(now, u64::MAX, |_| {});
             assert!(t.is_empty(), "round {round}: {} left", t.len());
         }
+    }
+
+    #[test]
+    fn scan_reads_the_live_ids_of_a_range_and_says_when_the_table_ends() {
+        let mut t = ConnTable::new(100, 0);
+        let ids: Vec<u32> = (0..100)
+            .map(|i| t.insert(conn(i, 1000 + i, 50)).unwrap())
+            .collect();
+        let live = [0u32, 7, 8, 15, 16, 63, 99];
+        for &id in ids.iter().filter(|id| !live.contains(id)) {
+            t.remove(id);
+        }
+        let read = |t: &ConnTable, r: std::ops::Range<u32>, stop_at: u32| {
+            let mut seen = Vec::new();
+            let over = t.scan(r, |id, c| {
+                assert_eq!(c.fwd.sport, id as u16, "the entry of its id");
+                seen.push(id);
+                id != stop_at
+            });
+            (seen, over)
+        };
+        assert_eq!(read(&t, 0..50, u32::MAX), (vec![0, 7, 8, 15, 16], false));
+        assert_eq!(read(&t, 50..200, u32::MAX), (vec![63, 99], true));
+        // Ranges that start and end inside a run of eight.
+        assert_eq!(read(&t, 5..9, u32::MAX), (vec![7, 8], false));
+        assert_eq!(read(&t, 9..16, u32::MAX), (vec![15], false));
+        assert_eq!(read(&t, 0..100, 8), (vec![0, 7, 8], true), "f stopped it");
+        assert_eq!(read(&t, 200..300, u32::MAX), (vec![], true));
+        assert_eq!(read(&t, 17..63, u32::MAX), (vec![], false));
     }
 }

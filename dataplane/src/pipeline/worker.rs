@@ -5,7 +5,7 @@
 //! counter publication) runs on a TSC timer, as in DPDK's l3fwd.
 
 use super::classify::{classify_general, Verdict};
-use super::control::{self, Control};
+use super::control::Control;
 use super::counters::{CoreCounters, Counter, Tally};
 use super::fast_v4::classify_fast;
 use super::fast_v6::classify_fast_v6;
@@ -259,9 +259,7 @@ impl Worker {
                 self.counters.publish(tally);
                 self.lb_counters
                     .publish(&self.lb.stats, snap.services.len(), snap.backends.len());
-                if let Ok(q) = self.control.queries.try_recv() {
-                    control::answer(self.id, &self.lb, q);
-                }
+                self.control.step(self.id, &self.lb.table, self.lb.now);
                 last_drain = now;
                 if quitting {
                     break;

@@ -167,7 +167,7 @@ impl Rig {
                 handoff,
                 port_index,
                 macs: vec![OUR],
-                control: super::control::Control { queries },
+                control: super::control::Control::new(queries),
             };
             let st = worker.loop_state();
             workers.push(Looped { w: worker, st });

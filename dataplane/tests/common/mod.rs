@@ -165,7 +165,7 @@ pub fn worker(
         handoff,
         port_index: vec![0u8; 1 << 16],
         macs: vec![OUR],
-        control: Control { queries: control },
+        control: Control::new(control),
     };
     (w, h)
 }

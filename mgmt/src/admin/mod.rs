@@ -7,7 +7,7 @@ pub mod commands;
 pub mod server;
 #[cfg(test)]
 mod server_tests;
-mod show_conns;
+pub(crate) mod show_conns;
 mod show_info;
 mod show_servers;
 mod show_stat;

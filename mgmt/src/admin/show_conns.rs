@@ -5,28 +5,49 @@ use super::commands::Reply;
 use crate::manager::{Manager, Who};
 use dataplane::lb::flow::FlowKey;
 use dataplane::lb::local_ports::LocalPorts;
-use dataplane::pipeline::control::{ConnReport, Query};
+use dataplane::pipeline::control::{ConnReport, Query, SCAN_SLOTS};
+use dataplane::pipeline::worker::TX_DRAIN_US;
 use serde_json::{json, Value};
 use std::fmt::Write;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-fn ask_all(m: &Manager, make: impl Fn(mpsc::Sender<Vec<ConnReport>>) -> Query) -> Vec<ConnReport> {
-    let mut out = Vec::new();
+/// How long a worker may take to answer: a `show conns` reads its table
+/// `SCAN_SLOTS` ids a tick (every `TX_DRAIN_US`), twice that time and a second.
+pub(crate) fn answer_wait(capacity: u32) -> Duration {
+    let ticks = u64::from(capacity / SCAN_SLOTS + 1);
+    Duration::from_secs(1) + Duration::from_micros(2 * ticks * TX_DRAIN_US)
+}
+
+fn no_answer(worker: usize, wait: Duration) -> String {
+    format!(
+        "core {worker} did not answer within {:.1} s (is it stuck? see show stat)",
+        wait.as_secs_f64()
+    )
+}
+
+fn ask_all(
+    m: &Manager,
+    make: impl Fn(mpsc::SyncSender<Vec<ConnReport>>) -> Query,
+) -> Result<Vec<ConnReport>, String> {
+    let wait = answer_wait(m.cfg.conn_table.capacity);
+    let deadline = Instant::now() + wait;
     let mut waits = Vec::new();
-    for q in &m.queries {
-        let (tx, rx) = mpsc::channel();
-        if q.send(make(tx)).is_ok() {
-            waits.push(rx);
-        }
+    for (w, q) in m.queries.iter().enumerate() {
+        // One slot, made here: the worker's send allocates nothing.
+        let (tx, rx) = mpsc::sync_channel(1);
+        q.send(make(tx))
+            .map_err(|_| format!("core {w} has stopped"))?;
+        waits.push(rx);
     }
-    for rx in waits {
-        if let Ok(mut v) = rx.recv_timeout(Duration::from_secs(1)) {
-            out.append(&mut v);
-        }
+    let mut out = Vec::new();
+    for (w, rx) in waits.into_iter().enumerate() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let mut v = rx.recv_timeout(left).map_err(|_| no_answer(w, wait))?;
+        out.append(&mut v);
     }
-    out
+    Ok(out)
 }
 
 fn conn_json(m: &Manager, r: &ConnReport) -> Value {
@@ -64,8 +85,9 @@ pub(super) fn show_conns(m: &mut Manager, args: &[&str], _: &Who) -> Result<Repl
     let list = ask_all(m, |reply| Query::Conns {
         service,
         limit: 1000,
+        list: Vec::with_capacity(1000),
         reply,
-    });
+    })?;
     let json: Vec<Value> = list.iter().map(|r| conn_json(m, r)).collect();
     let mut text = format!("{} connection(s)\n", json.len());
     for c in &json {
@@ -112,13 +134,17 @@ pub(super) fn show_flow(m: &mut Manager, args: &[&str], _: &Who) -> Result<Reply
     } else {
         key.owner_by(workers as u16, m.steering.as_deref()) as usize
     };
-    let (tx, rx) = mpsc::channel();
-    let found = match m.queries.get(owner) {
-        Some(q) if q.send(Query::Flow(key, tx)).is_ok() => {
-            rx.recv_timeout(Duration::from_secs(1)).ok().flatten()
-        }
-        _ => None,
-    };
+    let (tx, rx) = mpsc::sync_channel(1);
+    let q = m
+        .queries
+        .get(owner)
+        .ok_or_else(|| format!("no core {owner}"))?;
+    q.send(Query::Flow(key, tx))
+        .map_err(|_| format!("core {owner} has stopped"))?;
+    // A look-up is answered at the worker's next tick, unless a `show conns`
+    // is reading its table: then after it.
+    let wait = answer_wait(m.cfg.conn_table.capacity);
+    let found = rx.recv_timeout(wait).map_err(|_| no_answer(owner, wait))?;
     if let Some(r) = found {
         let mut j = conn_json(m, &r);
         j["why"] = json!("entry");

@@ -1,8 +1,8 @@
 //! The `show` commands against a manager whose workers are threads answering
 //! the query channels as a worker does: `show conns` gathers every worker's
 //! connections (of one service or all), `show flow` asks the owner and falls
-//! back to what the hash would pick, `show stat` reports counts and only the
-//! drops that happened.
+//! back to what the hash would pick, a worker that does not answer is an error,
+//! `show stat` reports counts and only the drops that happened.
 
 use super::commands::dispatch;
 use crate::manager::{Manager, Who};
@@ -157,6 +157,61 @@ fn show_flow_asks_the_owner_then_says_what_the_hash_picks() {
         .err()
         .unwrap();
     assert!(e.starts_with("no service on 198.18.0.100:81 tcp"), "{e}");
+}
+
+#[test]
+fn a_worker_that_does_not_answer_is_an_error_not_an_empty_table() {
+    let (mut m, _rx) = manager(EXAMPLE);
+    m.publish();
+    let rs = vec![report(&m, 0, 40000, "web/b2")];
+    workers(&mut m, rs);
+    // Core 1 takes its questions and drops them unanswered; core 2 has quit.
+    let (tx, rx) = mpsc::channel::<Query>();
+    std::thread::spawn(move || rx.into_iter().for_each(drop));
+    m.queries.push(tx);
+    let (gone, _) = mpsc::channel::<Query>();
+    m.queries.push(gone);
+    m.workers = 3;
+    let e = dispatch(&mut m, "show conns", &WHO).err().unwrap();
+    assert!(e.starts_with("core 2 has stopped"), "{e}");
+    m.queries.pop();
+    m.workers = 2;
+    let e = dispatch(&mut m, "show conns", &WHO).err().unwrap();
+    assert!(e.starts_with("core 1 did not answer within 1.0 s"), "{e}");
+    // The flow of a key core 1 owns (by Weir's hash over two workers).
+    let owned_by = |w: u16| {
+        (40000u16..)
+            .map(|p| {
+                (
+                    p,
+                    FlowKey::new(ip("198.18.1.5"), ip("198.18.0.100"), p, 80, 6),
+                )
+            })
+            .find(|(_, k)| k.owner_by(2, None) == w)
+            .unwrap()
+            .0
+    };
+    let line = format!("show flow tcp 198.18.1.5 {} 198.18.0.100 80", owned_by(1));
+    let e = dispatch(&mut m, &line, &WHO).err().unwrap();
+    assert!(e.starts_with("core 1 did not answer"), "{e}");
+    let line = format!("show flow tcp 198.18.1.5 {} 198.18.0.100 80", owned_by(0));
+    assert!(dispatch(&mut m, &line, &WHO).is_ok());
+}
+
+#[test]
+fn the_wait_for_a_worker_covers_reading_its_table_a_slice_a_tick() {
+    use crate::admin::show_conns::answer_wait;
+    use dataplane::pipeline::control::SCAN_SLOTS;
+    use std::time::Duration;
+    // 100 us a slice, twice over, and a second.
+    assert_eq!(answer_wait(0), Duration::from_micros(1_000_200));
+    assert_eq!(
+        answer_wait(SCAN_SLOTS - 1),
+        Duration::from_micros(1_000_200)
+    );
+    assert_eq!(answer_wait(SCAN_SLOTS), Duration::from_micros(1_000_400));
+    // 128 M entries: 16,384 slices (and the one the count rounds up).
+    assert_eq!(answer_wait(1 << 27), Duration::from_micros(4_277_000));
 }
 
 #[test]
