@@ -204,6 +204,25 @@ def test_show_flow_names_the_backend_the_flow_reached(testbed, tmp_path):
     w.stop()
 
 
+def test_show_conns_lists_every_workers_connections_from_tables_of_a_million(testbed, tmp_path):
+    # Each worker reads its 1M-entry table 8,192 ids a tick: ~12 ms to answer.
+    cfg = (base_config(workers=2, capacity=1_000_000) + pool("web", EQUAL)
+           + service("web", VIP, 80, "web") + admin_section(testbed.rid))
+    w = start(testbed, tmp_path, cfg)
+    ka = KeepAlive(testbed, VIP, 20)
+    conns = ctl(testbed, "show", "conns", "web", json_out=True)
+    seen = {int(c["client"].rsplit(":", 1)[1]): (c["backend"], c["worker"], c["state"]) for c in conns}
+    assert len(conns) == 20 and set(seen) == {p for p, _ in ka.first}, conns
+    for sport, backend in ka.first:
+        flow = ctl(testbed, "show", "flow", "tcp", "198.18.0.10", str(sport), VIP, "80", json_out=True)
+        assert seen[sport] == (f"web/{backend}", flow["worker"], "established"), (seen[sport], flow)
+    assert {c["worker"] for c in conns} == {0, 1}, "20 connections, all on one worker"
+    text = ctl(testbed, "show", "conns")
+    assert text.startswith("20 connection(s)\n"), text
+    ka.kill()
+    w.stop()
+
+
 def test_reload_under_load_and_a_broken_reload(testbed, tmp_path):
     cfg = (
         base_config()
