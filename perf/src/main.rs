@@ -22,6 +22,7 @@
 
 mod bench;
 mod conns_scan;
+mod expiry;
 mod frames;
 mod lab;
 mod loops;
@@ -90,6 +91,21 @@ fn main() {
             .unwrap_or_else(|| vec![262_144, 4_194_304])
     }) {
         println!("{:#}", conns_scan::run(&caps));
+        return;
+    }
+    // `--expiry N,N,...`: expiring tables of N entries all due in one tick,
+    // in one call and in bounded calls (no DPDK).
+    if let Some(sizes) = args.iter().position(|a| a == "--expiry").map(|i| {
+        args.get(i + 1)
+            .map(|v| {
+                v.split(',')
+                    .filter_map(|n| n.parse().ok())
+                    .collect::<Vec<u32>>()
+            })
+            .filter(|v| !v.is_empty())
+            .unwrap_or_else(|| vec![65_536, 1_048_576])
+    }) {
+        println!("{:#}", expiry::run(&sizes));
         return;
     }
     let seconds = arg("--seconds", 1.0);

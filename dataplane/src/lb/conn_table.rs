@@ -370,8 +370,15 @@ impl ConnTable {
     }
 
     /// Runs the wheel up to `now`, calling `on_expire` for each connection removed.
-    /// At most `max_ticks` ticks are processed per call to bound the work.
-    pub fn expire(&mut self, now: u64, max_ticks: u64, mut on_expire: impl FnMut(&Conn)) {
+    /// At most `max_ticks` ticks and `max_entries` entries are processed per
+    /// call to bound the work; the next call goes on where this one stopped.
+    pub fn expire(
+        &mut self,
+        now: u64,
+        max_ticks: u64,
+        max_entries: usize,
+        mut on_expire: impl FnMut(&Conn),
+    ) {
         // Removal expects both keys of an entry in the index.
         self.index_pending();
         let conns = &mut self.conns;
@@ -380,7 +387,7 @@ impl ConnTable {
         let hasher = &self.hasher;
         let free = &mut self.free;
         let live = &mut self.live;
-        self.wheel.advance(now, max_ticks, |id| {
+        self.wheel.advance(now, max_ticks, max_entries, |id| {
             let c = &conns[id as usize];
             if !in_use[id as usize] {
                 return None;
@@ -555,7 +562,7 @@ mod tests {
         assert_eq!(t.len(), 1);
         // A reclaimed entry never fires from the wheel.
         let mut expired = Vec::new();
-        t.expire(1000, 1024, |c| expired.push(c.fwd.sport));
+        t.expire(1000, 1024, usize::MAX, |c| expired.push(c.fwd.sport));
         assert_eq!(expired, vec![1]);
         assert!(t.is_empty());
     }
@@ -626,7 +633,7 @@ mod tests {
         // Expiry removes both keys, pending ones included.
         let late = conn(9000, 9000, 50);
         t.add(late, t.hash(&late.fwd)).unwrap();
-        t.expire(60, 64, |_| {});
+        t.expire(60, 64, usize::MAX, |_| {});
         assert!(t.is_empty());
         // Nothing stale is left to be indexed after.
         t.index_pending();
@@ -711,14 +718,14 @@ mod tests {
         let _b = t.insert(conn(2, 2, 30)).unwrap();
         t.touch(a, |_| (90, ())); // traffic refreshed it
         let mut gone = Vec::new();
-        t.expire(29, u64::MAX, |c| gone.push(c.fwd.sport));
+        t.expire(29, u64::MAX, usize::MAX, |c| gone.push(c.fwd.sport));
         assert!(gone.is_empty());
-        t.expire(30, u64::MAX, |c| gone.push(c.fwd.sport));
+        t.expire(30, u64::MAX, usize::MAX, |c| gone.push(c.fwd.sport));
         assert_eq!(gone, vec![2]);
         assert_eq!(t.len(), 1);
-        t.expire(89, u64::MAX, |c| gone.push(c.fwd.sport));
+        t.expire(89, u64::MAX, usize::MAX, |c| gone.push(c.fwd.sport));
         assert_eq!(gone, vec![2]);
-        t.expire(90, u64::MAX, |c| gone.push(c.fwd.sport));
+        t.expire(90, u64::MAX, usize::MAX, |c| gone.push(c.fwd.sport));
         assert_eq!(gone, vec![2, 1]);
         assert!(t.is_empty());
         assert_eq!(t.lookup(&conn(1, 1, 0).fwd), None);
@@ -733,9 +740,9 @@ mod tests {
         let sport = t.touch(a, |c| (20, c.fwd.sport));
         assert_eq!((sport, t.get(a).expires), (1, 20));
         let mut gone = Vec::new();
-        t.expire(19, u64::MAX, |c| gone.push(c.fwd.sport));
+        t.expire(19, u64::MAX, usize::MAX, |c| gone.push(c.fwd.sport));
         assert!(gone.is_empty());
-        t.expire(20, u64::MAX, |c| gone.push(c.fwd.sport));
+        t.expire(20, u64::MAX, usize::MAX, |c| gone.push(c.fwd.sport));
         assert_eq!(gone, vec![1]);
     }
 
@@ -779,7 +786,7 @@ mod tests {
             t.insert(conn(i, i, 10)).unwrap();
         }
         assert_eq!(t.insert(conn(9, 9, 10)), Err(TableFull));
-        t.expire(10, u64::MAX, |_| {});
+        t.expire(10, u64::MAX, usize::MAX, |_| {});
         assert!(t.insert(conn(9, 9, 20)).is_ok());
         assert_eq!(t.len(), 1);
     }
@@ -798,7 +805,7 @@ mod tests {
                 let _ = t.insert(c);
             }
             now += 5;
-            t.expire(now, u64::MAX, |_| {});
+            t.expire(now, u64::MAX, usize::MAX, |_| {});
             assert!(t.is_empty(), "round {round}: {} left", t.len());
         }
     }
@@ -830,5 +837,28 @@ mod tests {
         assert_eq!(read(&t, 0..100, 8), (vec![0, 7, 8], true), "f stopped it");
         assert_eq!(read(&t, 200..300, u32::MAX), (vec![], true));
         assert_eq!(read(&t, 17..63, u32::MAX), (vec![], false));
+    }
+
+    #[test]
+    fn expiry_goes_on_where_a_bounded_call_stopped() {
+        let mut t = ConnTable::new(100, 0);
+        for i in 0..60 {
+            t.insert(conn(i, 1000 + i, if i < 50 { 10 } else { 11 }))
+                .unwrap();
+        }
+        let mut rounds = Vec::new();
+        for _ in 0..4 {
+            let mut gone = Vec::new();
+            t.expire(11, 64, 20, |c| gone.push(c.fwd.sport));
+            rounds.push((gone, t.len()));
+        }
+        let run = |r: std::ops::Range<u16>| r.collect::<Vec<u16>>();
+        assert_eq!(rounds[0], (run(0..20), 40));
+        assert_eq!(rounds[1], (run(20..40), 20));
+        // The rest of tick 10, then tick 11.
+        assert_eq!(rounds[2], (run(40..60), 0));
+        assert_eq!(rounds[3], (vec![], 0));
+        // Every key left the index.
+        assert!((0..60).all(|i| t.lookup(&conn(i, 1000 + i, 0).fwd).is_none()));
     }
 }

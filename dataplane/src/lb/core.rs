@@ -33,6 +33,13 @@ use moves::{must_move, troubled};
 /// Ticks per second of the connection-table clock.
 pub const TICKS_PER_SEC: u64 = 10;
 
+/// Connection-table entries one [`LbCore::expire`] call visits at most. The
+/// worker calls it every `TX_DRAIN_US` (100 us): up to 5 million entries a
+/// second, more than a core can open, at ~30 us a call (a 64K-entry table)
+/// to ~75 us (1M entries, out of cache); a million entries due in one tick
+/// took 150-165 ms in one call (`weir-perf --expiry`).
+pub const EXPIRE_PER_CALL: usize = 512;
+
 /// What to do with a packet the balancer looked at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LbVerdict {
@@ -163,8 +170,9 @@ impl LbCore {
         self.now = now;
         self.parking.expire(now);
         let (ports, loads, stats) = (&mut self.ports, &mut self.loads, &mut self.stats);
-        // At most 64 ticks (6.4 s) per call keeps one call short after a stall.
-        self.table.expire(now, 64, |c| {
+        // At most 64 ticks (6.4 s) and EXPIRE_PER_CALL entries per call keep
+        // one call short after a stall or a burst of flows due together.
+        self.table.expire(now, 64, EXPIRE_PER_CALL, |c| {
             retire(c, ports, loads, stats);
             tally.add(Counter::FlowsExpired, 1);
         });

@@ -27,6 +27,10 @@ pub struct TimerWheel {
     linked_at: HugeArray<u64>,
     /// The next tick to process.
     cursor: u64,
+    /// The rest of a slot taken off the wheel whose entries `advance` has not
+    /// all visited yet (it visits a bounded number per call): a list linked
+    /// like a slot's, visited before any later tick.
+    due: u32,
 }
 
 #[inline]
@@ -51,6 +55,7 @@ impl TimerWheel {
             prev: HugeArray::new(capacity, NIL),
             linked_at: HugeArray::new(capacity, 0),
             cursor: now,
+            due: NIL,
         }
     }
 
@@ -78,6 +83,8 @@ impl TimerWheel {
         let slot = slot_of(self.linked_at[e as usize]);
         if p != NIL {
             self.next[p as usize] = n;
+        } else if self.due == e {
+            self.due = n;
         } else if self.heads[slot] == e {
             self.heads[slot] = n;
             if n == NIL {
@@ -101,24 +108,43 @@ impl TimerWheel {
         }
     }
 
-    /// Processes every tick up to and including `now`, at most `max_ticks` of them.
-    /// `visit(e)` returns `Some(deadline)` to keep the entry (it is linked again) or
-    /// `None` once it has been expired.
-    pub fn advance(&mut self, now: u64, max_ticks: u64, mut visit: impl FnMut(u32) -> Option<u64>) {
+    /// Processes every tick up to and including `now`, at most `max_ticks` of them
+    /// and at most `max_entries` entries: a call that stops mid-slot goes on
+    /// from there the next time, before any later tick. `visit(e)` returns
+    /// `Some(deadline)` to keep the entry (it is linked again) or `None` once it
+    /// has been expired.
+    pub fn advance(
+        &mut self,
+        now: u64,
+        max_ticks: u64,
+        max_entries: usize,
+        mut visit: impl FnMut(u32) -> Option<u64>,
+    ) {
         let end = now.min(self.cursor.saturating_add(max_ticks));
-        while self.cursor <= end {
-            let slot = slot_of(self.cursor);
-            let mut e = std::mem::replace(&mut self.heads[slot], NIL);
-            self.tails[slot] = NIL;
-            self.occupied[slot / 64] &= !(1 << (slot % 64));
-            self.cursor += 1;
-            while e != NIL {
-                let next = self.next[e as usize];
+        let mut left = max_entries;
+        loop {
+            while self.due != NIL {
+                if left == 0 {
+                    return;
+                }
+                left -= 1;
+                let e = self.due;
+                self.due = self.next[e as usize];
+                if self.due != NIL {
+                    self.prev[self.due as usize] = NIL;
+                }
                 if let Some(deadline) = visit(e) {
                     self.link(e, deadline);
                 }
-                e = next;
             }
+            if self.cursor > end {
+                return;
+            }
+            let slot = slot_of(self.cursor);
+            self.due = std::mem::replace(&mut self.heads[slot], NIL);
+            self.tails[slot] = NIL;
+            self.occupied[slot / 64] &= !(1 << (slot % 64));
+            self.cursor += 1;
         }
     }
 
@@ -133,12 +159,21 @@ impl TimerWheel {
         self.prev[e as usize] = NIL;
     }
 
-    /// Visits the linked entries soonest first: slot by slot from the cursor, one
-    /// rotation at most, and at most `max_entries` of them; stops early when
+    /// Visits the linked entries soonest first: those `advance` left due, then
+    /// slot by slot from the cursor, one rotation at most, and at most `max_entries` of them; stops early when
     /// `visit` returns true. (A slot also holds entries linked for later
     /// rotations, and entries whose deadline moved on since they were linked.)
     pub fn scan(&self, max_entries: usize, mut visit: impl FnMut(u32) -> bool) {
         let mut left = max_entries;
+        // The rest of a slot `advance` has not finished: due before any other.
+        let mut e = self.due;
+        while e != NIL {
+            if left == 0 || visit(e) {
+                return;
+            }
+            left -= 1;
+            e = self.next[e as usize];
+        }
         let end = self.cursor + WHEEL_SLOTS as u64;
         let mut from = self.cursor;
         while let Some(tick) = self.next_occupied(from, end) {
@@ -174,7 +209,7 @@ mod tests {
     use super::*;
 
     fn step(w: &mut TimerWheel, now: u64, deadline: &[u64], fired: &mut Vec<(u32, u64)>) {
-        w.advance(now, u64::MAX, |e| {
+        w.advance(now, u64::MAX, usize::MAX, |e| {
             if deadline[e as usize] <= now {
                 fired.push((e, now));
                 None
@@ -264,7 +299,7 @@ mod tests {
         });
         assert_eq!(seen, vec![1, 2, 4, 0]);
         let mut fired = Vec::new();
-        w.advance(3000, u64::MAX, |e| {
+        w.advance(3000, u64::MAX, usize::MAX, |e| {
             fired.push(e);
             None
         });
@@ -272,7 +307,8 @@ mod tests {
     }
 
     /// The wheel against a model of its slot lists (plain vectors in link
-    /// order) under random links, removals and advances, across the ring's wrap.
+    /// order) and of the rest of a slot an advance left unfinished, under random
+    /// links, removals and advances with random budgets, across the ring's wrap.
     #[test]
     fn a_scan_matches_a_model_of_the_slot_lists() {
         const N: u32 = 300;
@@ -285,26 +321,52 @@ mod tests {
         };
         let mut w = TimerWheel::new(N as usize, 900);
         let mut model: Vec<Vec<u32>> = vec![Vec::new(); WHEEL_SLOTS];
+        let mut due: Vec<u32> = Vec::new();
         let mut deadline = vec![None::<u64>; N as usize];
+        let mut cut_short = 0;
         for _ in 0..5000 {
-            let e = rand(N as u64) as u32;
-            match (rand(10), deadline[e as usize]) {
+            let mut e = rand(N as u64) as u32;
+            let op = rand(10);
+            // Now and then an entry of an unfinished slot: its first, last or any.
+            if op == 9 && !due.is_empty() {
+                e = due[[0, due.len() - 1, rand(due.len() as u64) as usize][rand(3) as usize]];
+            }
+            match (op, deadline[e as usize]) {
                 (0, _) => {
                     let now = w.cursor() + rand(40);
-                    let cursor = w.cursor();
-                    w.advance(now, u64::MAX, |x| deadline[x as usize].filter(|&d| d > now));
-                    for tick in cursor..=now {
-                        for x in std::mem::take(&mut model[slot_of(tick)]) {
+                    let budget = match rand(3) {
+                        0 => usize::MAX,
+                        _ => rand(12) as usize,
+                    };
+                    let (mut tick, mut left) = (w.cursor(), budget);
+                    w.advance(now, u64::MAX, budget, |x| {
+                        deadline[x as usize].filter(|&d| d > now)
+                    });
+                    'run: loop {
+                        while !due.is_empty() {
+                            if left == 0 {
+                                cut_short += 1;
+                                break 'run;
+                            }
+                            left -= 1;
+                            let x = due.remove(0);
                             match deadline[x as usize] {
-                                Some(d) if d > now => model[slot_of(d.max(tick + 1))].push(x),
+                                Some(d) if d > now => model[slot_of(d.max(tick))].push(x),
                                 _ => deadline[x as usize] = None,
                             }
                         }
+                        if tick > now {
+                            break;
+                        }
+                        due = std::mem::take(&mut model[slot_of(tick)]);
+                        tick += 1;
                     }
+                    assert_eq!(w.cursor(), tick);
                 }
-                (1..=3, Some(_)) => {
+                (1..=3 | 9, Some(_)) => {
                     w.remove(e);
                     model.iter_mut().for_each(|l| l.retain(|&x| x != e));
+                    due.retain(|&x| x != e);
                     deadline[e as usize] = None;
                 }
                 (_, None) => {
@@ -321,8 +383,8 @@ mod tests {
                 false
             });
             let c = w.cursor();
-            let want: Vec<u32> = (c..c + WHEEL_SLOTS as u64)
-                .flat_map(|t| model[slot_of(t)].iter().copied())
+            let want: Vec<u32> = (due.iter().copied())
+                .chain((c..c + WHEEL_SLOTS as u64).flat_map(|t| model[slot_of(t)].iter().copied()))
                 .collect();
             assert_eq!(seen, want, "cursor {c}");
             for (slot, l) in model.iter().enumerate() {
@@ -335,6 +397,7 @@ mod tests {
                 );
             }
         }
+        assert!(cut_short > 100, "budgets cut {cut_short} advances short");
     }
 
     #[test]
@@ -356,7 +419,7 @@ mod tests {
         let mut w = TimerWheel::new(1, 0);
         w.link(0, 100);
         let mut fired = false;
-        w.advance(1000, 10, |_| {
+        w.advance(1000, 10, usize::MAX, |_| {
             fired = true;
             None
         });
