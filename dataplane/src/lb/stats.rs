@@ -282,6 +282,34 @@ impl LbCounters {
         }
     }
 
+    /// Publishes `words` of the counters `publish` would, from position `from`
+    /// of their sequence (the services' counters, then the backends'), going
+    /// round; returns the position the next call goes on from. All of them
+    /// (and 0) when `words` covers them.
+    pub fn publish_part(
+        &self,
+        t: &LbTally,
+        services: usize,
+        backends: usize,
+        from: usize,
+        words: usize,
+    ) -> usize {
+        let s = services.min(MAX_SERVICES) * SERVICE_STATS;
+        let b0 = MAX_SERVICES * SERVICE_STATS;
+        let total = s + backends.min(MAX_BACKENDS) * BACKEND_STATS;
+        if words >= total {
+            self.publish(t, services, backends);
+            return 0;
+        }
+        let mut at = from % total;
+        for _ in 0..words {
+            let i = if at < s { at } else { b0 + at - s };
+            self.0[i].store(t.0[i], Ordering::Relaxed);
+            at = if at + 1 == total { 0 } else { at + 1 };
+        }
+        at
+    }
+
     pub fn snapshot(&self) -> LbTally {
         LbTally(self.0.iter().map(|a| a.load(Ordering::Relaxed)).collect())
     }
@@ -350,6 +378,40 @@ mod tests {
         assert_all(&c.snapshot(), &published);
         c.publish(&t, MAX_SERVICES, MAX_BACKENDS);
         assert_all(&c.snapshot(), &want);
+    }
+
+    #[test]
+    fn a_part_at_a_time_publishes_what_publish_does_going_round() {
+        let (t, want) = filled(1);
+        let at_backends = MAX_SERVICES * SERVICE_STATS;
+        // Services 0-1, then backends 0-2: `all` words in that order.
+        let s = 2 * SERVICE_STATS;
+        let all = s + 3 * BACKEND_STATS;
+        // What `want` shows once positions `parts` (from, to) of that order are published.
+        let shown = |parts: &[(usize, usize)]| -> Vec<u64> {
+            let place = |p: usize| if p < s { p } else { at_backends + p - s };
+            let on: Vec<usize> = parts.iter().flat_map(|&(a, b)| (a..b).map(place)).collect();
+            (0..want.len())
+                .map(|i| if on.contains(&i) { want[i] } else { 0 })
+                .collect()
+        };
+        let c = LbCounters::default();
+        assert_eq!(c.publish_part(&t, 2, 3, 0, s - 4), s - 4);
+        assert_all(&c.snapshot(), &shown(&[(0, s - 4)]));
+        // Across from the services to the backends.
+        assert_eq!(c.publish_part(&t, 2, 3, s - 4, 10), s + 6);
+        assert_all(&c.snapshot(), &shown(&[(0, s + 6)]));
+        // Round past the last backend's last word to the first service's.
+        let c = LbCounters::default();
+        assert_eq!(c.publish_part(&t, 2, 3, all - 7, 10), 3);
+        assert_all(&c.snapshot(), &shown(&[(all - 7, all), (0, 3)]));
+        // A position from a larger snapshot wraps; enough words publish all.
+        assert_eq!(c.publish_part(&t, 2, 3, all + 5, 1), 6);
+        assert_all(&c.snapshot(), &shown(&[(all - 7, all), (0, 3), (5, 6)]));
+        assert_eq!(c.publish_part(&t, 2, 3, 9, all), 0);
+        assert_all(&c.snapshot(), &shown(&[(0, all)]));
+        // Nothing to publish.
+        assert_eq!(c.publish_part(&t, 0, 0, 9, 4), 0);
     }
 
     #[test]
