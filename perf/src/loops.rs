@@ -1,7 +1,7 @@
 //! The loops a run measures: the bare forwarder, Weir's worker, and worker 0 of
 //! two handing every packet over; each takes the bench's queues for a run.
 
-use crate::bench::Bench;
+use crate::bench::{tsc, Bench};
 use crate::frames::{flow, flow6, frame, frame6, OUR_MAC};
 use crate::lab::{port_addrs, snapshot};
 use crate::reference::Reference;
@@ -13,7 +13,7 @@ use dataplane::lb::snapshot::LbSnapshot;
 use dataplane::lb::table_hash::TableHasher;
 use dataplane::pipeline::control::Control;
 use dataplane::pipeline::counters::{Counter, Tally};
-use dataplane::pipeline::worker::{Handoff, LoopState, Worker, WorkerPort};
+use dataplane::pipeline::worker::{Handoff, LoopState, Worker, WorkerPort, TX_DRAIN_US};
 use dataplane::wire::tcp;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
@@ -53,18 +53,29 @@ impl Loop for Bare {
     }
 }
 
-/// Weir's worker, polled as its own `run` loop polls it.
+/// Weir's worker, polled as its own `run` loop polls it, with its timer's
+/// work every `TX_DRAIN_US` as `run` does it (the table's clock held still,
+/// so that no entry expires in the middle of a scenario).
 pub struct UnderTest {
     pub worker: Worker,
     pub st: LoopState,
     /// Held like the worker's loop holds its per-iteration snapshot guard.
     pub snap: Arc<LbSnapshot>,
+    /// TSC of the last timer tick, and TSC ticks between two.
+    last_tick: u64,
+    tick_every: u64,
 }
 
 impl Loop for UnderTest {
     #[inline]
     fn step(&mut self) {
         self.worker.poll(&self.snap, &mut self.st);
+        let now = tsc();
+        if now.wrapping_sub(self.last_tick) >= self.tick_every {
+            let table_now = self.worker.lb.now;
+            self.worker.tick(&self.snap, &mut self.st, table_now, false);
+            self.last_tick = now;
+        }
     }
 
     fn release(&mut self) -> (RxQueue, TxQueue) {
@@ -223,7 +234,14 @@ impl UnderTest {
             .ports
             .push(Self::port(bench.fwd.take().expect("queues")));
         let st = worker.loop_state();
-        UnderTest { worker, st, snap }
+        let tick_every = (bench.tsc_hz / 1_000_000).max(1) * TX_DRAIN_US;
+        UnderTest {
+            worker,
+            st,
+            snap,
+            last_tick: tsc(),
+            tick_every,
+        }
     }
 
     fn port((rx, tx): (RxQueue, TxQueue)) -> WorkerPort {
