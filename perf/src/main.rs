@@ -54,6 +54,25 @@ fn free_hugepages_mib() -> u64 {
     field("HugePages_Free:") * field("Hugepagesize:") / 1024
 }
 
+/// The sizes given after `flag` (`N,N,...`), `default` when none are; `None`
+/// without the flag.
+fn sizes_after<T: std::str::FromStr + Copy>(
+    args: &[String],
+    flag: &str,
+    default: &[T],
+) -> Option<Vec<T>> {
+    let i = args.iter().position(|a| a == flag)?;
+    let given: Vec<T> = (args.get(i + 1).into_iter())
+        .flat_map(|v| v.split(','))
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    Some(if given.is_empty() {
+        default.to_vec()
+    } else {
+        given
+    })
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let arg = |name: &str, default: f64| {
@@ -65,46 +84,19 @@ fn main() {
     };
     // `--ring N,N,...`: the management core's ring-table builds and updates
     // for pools of those sizes, instead of the packet loops (no DPDK).
-    if let Some(sizes) = args.iter().position(|a| a == "--ring").map(|i| {
-        args.get(i + 1)
-            .map(|v| {
-                v.split(',')
-                    .filter_map(|n| n.parse().ok())
-                    .collect::<Vec<usize>>()
-            })
-            .filter(|v| !v.is_empty())
-            .unwrap_or_else(|| vec![3, 100, 1000])
-    }) {
+    if let Some(sizes) = sizes_after(&args, "--ring", &[3, 100, 1000]) {
         println!("{:#}", ring_build::run(&sizes));
         return;
     }
     // `--conns-scan N,N,...`: what a `show conns` costs a worker over tables
     // of those capacities, read in one go and a slice a tick (no DPDK).
-    if let Some(caps) = args.iter().position(|a| a == "--conns-scan").map(|i| {
-        args.get(i + 1)
-            .map(|v| {
-                v.split(',')
-                    .filter_map(|n| n.parse().ok())
-                    .collect::<Vec<u32>>()
-            })
-            .filter(|v| !v.is_empty())
-            .unwrap_or_else(|| vec![262_144, 4_194_304])
-    }) {
+    if let Some(caps) = sizes_after(&args, "--conns-scan", &[262_144, 4_194_304]) {
         println!("{:#}", conns_scan::run(&caps));
         return;
     }
     // `--expiry N,N,...`: expiring tables of N entries all due in one tick,
     // in one call and in bounded calls (no DPDK).
-    if let Some(sizes) = args.iter().position(|a| a == "--expiry").map(|i| {
-        args.get(i + 1)
-            .map(|v| {
-                v.split(',')
-                    .filter_map(|n| n.parse().ok())
-                    .collect::<Vec<u32>>()
-            })
-            .filter(|v| !v.is_empty())
-            .unwrap_or_else(|| vec![65_536, 1_048_576])
-    }) {
+    if let Some(sizes) = sizes_after(&args, "--expiry", &[65_536, 1_048_576]) {
         println!("{:#}", expiry::run(&sizes));
         return;
     }
