@@ -459,7 +459,7 @@ impl ConnTable {
         let (start, end) = ((ids.start as usize).min(cap), (ids.end as usize).min(cap));
         let mut i = start;
         while i < end {
-            if i % 8 == 0 && i + 8 <= end && self.in_use[i..i + 8] == [false; 8] {
+            if i + 8 <= end && self.in_use[i..i + 8] == [false; 8] {
                 i += 8;
                 continue;
             }
@@ -837,6 +837,13 @@ mod tests {
         assert_eq!(read(&t, 0..100, 8), (vec![0, 7, 8], true), "f stopped it");
         assert_eq!(read(&t, 200..300, u32::MAX), (vec![], true));
         assert_eq!(read(&t, 17..63, u32::MAX), (vec![], false));
+        // A table smaller than the eight ids skipped at a time.
+        let mut small = ConnTable::new(5, 0);
+        for i in 0..5 {
+            small.insert(conn(i, 1000 + i, 50)).unwrap();
+        }
+        small.remove(1);
+        assert_eq!(read(&small, 0..9, u32::MAX), (vec![0, 2, 3, 4], true));
     }
 
     #[test]
