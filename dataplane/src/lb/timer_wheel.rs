@@ -401,6 +401,32 @@ mod tests {
     }
 
     #[test]
+    fn a_scan_meets_what_a_bounded_advance_left_due_first_within_its_budget() {
+        let mut w = TimerWheel::new(8, 0);
+        for e in 0..5 {
+            w.link(e, 3);
+        }
+        w.link(5, 7);
+        let mut fired = Vec::new();
+        w.advance(3, u64::MAX, 2, |e| {
+            fired.push(e);
+            None
+        });
+        assert_eq!(fired, [0, 1]);
+        let scan = |w: &TimerWheel, max| {
+            let mut seen = Vec::new();
+            w.scan(max, |e| {
+                seen.push(e);
+                false
+            });
+            seen
+        };
+        assert_eq!(scan(&w, 2), [2, 3]);
+        assert_eq!(scan(&w, 4), [2, 3, 4, 5]);
+        assert_eq!(scan(&w, 0), [] as [u32; 0]);
+    }
+
+    #[test]
     fn memory_for_counts_every_array_the_wheel_holds() {
         use std::mem::size_of_val;
         for capacity in [1, 1000, 70_000] {
