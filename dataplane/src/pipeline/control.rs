@@ -196,19 +196,20 @@ mod tests {
         let (answer, at) = ask_conns(&q, None, 10);
         // Four slices of SCAN_SLOTS ids cover the table.
         for step in 0..3 {
-            ctl.step(0, &t, 0);
+            ctl.step(0, &t, 50);
             assert!(
                 answer.try_recv().is_err(),
                 "answered after {} step(s)",
                 step + 1
             );
         }
-        ctl.step(0, &t, 0);
+        ctl.step(0, &t, 50);
         let list = answer.try_recv().expect("answered at the fourth step");
         assert_eq!(entries(&list), live);
         assert_eq!(list.as_ptr(), at, "the worker filled the list it was given");
         assert_eq!(list[0].conn.fwd, key(3));
-        assert_eq!(list[0].expires_in_s, 90.0);
+        // At tick 50 of a table clock of 10 a second: created at 0, due at 900.
+        assert_eq!((list[0].age_s, list[0].expires_in_s), (5.0, 85.0));
     }
 
     #[test]
