@@ -300,6 +300,42 @@ fn only_a_weighted_round_robin_service_gets_its_order() {
 }
 
 #[test]
+fn the_least_conn_trees_are_laid_out_again_only_when_their_pools_change() {
+    let src = EXAMPLE.replacen("scheduler = \"ring_hash\"", "scheduler = \"least_conn\"", 1);
+    let (mut m, _rx) = manager(&src);
+    m.publish();
+    let layout = |m: &Manager| m.snapshot.load().least_conn.clone();
+    let first = layout(&m);
+    assert_ne!(first.id, 0);
+    // Each worker has its nodes in it, and no more.
+    assert!(first.segment(m.workers - 1).is_some());
+    assert!(first.segment(m.workers).is_none());
+    // What leaves web's pool and weights alone keeps the layout (and the
+    // workers' winners in it): a publish, another pool's weight, a drain of
+    // a backend web does not use.
+    m.publish();
+    assert!(Arc::ptr_eq(&first, &layout(&m)));
+    let dns1 = m.backend_id("dns/b1").unwrap() as usize;
+    m.backends[dns1].weight = 5;
+    m.publish();
+    assert!(Arc::ptr_eq(&first, &layout(&m)));
+    // web/b1's weight is a new layout, laid out for the same workers.
+    let b1 = m.backend_id("web/b1").unwrap() as usize;
+    m.backends[b1].weight = 2;
+    m.publish();
+    let second = layout(&m);
+    assert!(second.id > first.id);
+    assert!(second.same_trees(&m.snapshot.load().services));
+    assert!(second.segment(m.workers - 1).is_some());
+    // So is web/b2 taken out of new flows.
+    let b2 = m.backend_id("web/b2").unwrap() as usize;
+    m.backends[b2].admin = AdminState::Maint;
+    m.publish();
+    assert!(layout(&m).id > second.id);
+    assert_eq!(weights(&m, "web"), vec![2, 0, 1]);
+}
+
+#[test]
 fn a_snapshot_carries_a_newer_generation_the_configured_timeouts_and_each_vip_once() {
     let src = EXAMPLE
         .replacen("tcp_syn_timeout = 30", "tcp_syn_timeout = 31", 1)
@@ -317,8 +353,8 @@ fn a_snapshot_carries_a_newer_generation_the_configured_timeouts_and_each_vip_on
     let first = m.snapshot.load().generation;
     m.publish();
     let snap = m.snapshot.load();
-    // Workers tell a new snapshot by its generation (the least_conn loads are
-    // rebuilt on a new one): it must grow with every publish.
+    // `show info` and the metrics tell a new snapshot by its generation: it
+    // must grow with every publish.
     assert_eq!(snap.generation, first + 1);
     assert!(first > 0);
     let t = snap.timeouts;

@@ -1,6 +1,7 @@
 //! How the manager's state becomes the workers' snapshot: services with their
 //! backends' weights, ring tables (kept from one snapshot to the next and
-//! updated in place), round-robin orders, MACs, local addresses and timeouts.
+//! updated in place), round-robin orders, `least_conn` trees (kept while their
+//! pools are the same), MACs, local addresses and timeouts.
 
 use crate::config::model::{ModeConfig, Protocol};
 use crate::manager::Manager;
@@ -174,6 +175,14 @@ impl Manager {
             .collect();
         snap.port_mtu = self.cfg.ports.iter().map(|p| p.mtu).collect();
         snap.index_locals();
+        // The workers' least_conn winners stay valid while the trees do: a
+        // new layout costs each worker a pass over all of its nodes.
+        let layout = self.snapshot.load().least_conn.clone();
+        if layout.same_trees(&snap.services) {
+            snap.least_conn = layout;
+        } else {
+            snap.lay_out_least_conn(self.workers);
+        }
         snap
     }
 }

@@ -148,6 +148,8 @@ pub fn with_large_pool(n: usize, sched: SchedKind) -> LbSnapshot {
     snap.by_vip.insert((key.dst, 80, 6), sid);
     snap.vips.push(vip);
     snap.index_locals();
+    // Room for every worker the scenarios run (two at most).
+    snap.lay_out_least_conn(2);
     snap
 }
 

@@ -153,7 +153,7 @@ impl LbCore {
             table: ConnTable::with_hasher(capacity, 0, hasher),
             ports: LocalPorts::new(local_addresses, worker, workers.max(1)),
             rr: vec![0; MAX_SERVICES].into_boxed_slice(),
-            loads: Loads::default(),
+            loads: Loads::new(worker as usize),
             stats: LbTally::default(),
             now: 0,
             reclaim_missed: u64::MAX,

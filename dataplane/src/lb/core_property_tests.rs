@@ -493,9 +493,10 @@ impl Lab {
             svc.ring = ring_of(&svc.weights);
             svc.wrr = smooth_wrr(&svc.weights, 100);
         }
-        // As the management core publishes a new snapshot (workers keep
-        // per-snapshot state: the least_conn trees).
+        // As the management core publishes a new snapshot: the weights
+        // changed, so the least_conn trees are laid out again.
         self.s.generation += 1;
+        self.s.lay_out_least_conn(WORKERS as usize);
         self.chosen = None;
     }
 

@@ -103,6 +103,8 @@ pub(super) fn snap_of(f: &Family, mode: Mode, sched: SchedKind, weights: &[u32])
     let k = super::flow::FlowKey::new(f.vip, f.vip, 0, 80, 6);
     s.by_vip.insert((k.dst, 80, 6), 0);
     s.index_locals();
+    // Room for the two workers of the multi-worker tests.
+    s.lay_out_least_conn(2);
     s
 }
 

@@ -1,7 +1,7 @@
 //! The trees of [`Loads`] pick what a scan of the pool in order picks (the first
 //! member with the least connections per unit of weight, none of weight 0), for
 //! random pools shared between services, as connections come and go and the
-//! snapshot changes under them.
+//! snapshot changes under them (with a new layout, or keeping its layout).
 
 use super::least_conn::Loads;
 use super::ring::{RingMember, RingTable};
@@ -29,9 +29,12 @@ fn scan(loads: &Loads, svc: &Service) -> Option<u16> {
     best.map(|(i, _, _)| i as u16)
 }
 
+/// Workers the test snapshots lay their trees out for.
+const WORKERS: usize = 2;
+
 /// A snapshot whose services have the given (scheduler, pool of (backend id,
-/// weight)).
-fn snapshot(generation: u64, services: &[(SchedKind, Vec<(u32, u32)>)]) -> LbSnapshot {
+/// weight)), its trees laid out.
+fn snapshot(services: &[(SchedKind, Vec<(u32, u32)>)]) -> LbSnapshot {
     let ring = Arc::new(RingTable::build(&[RingMember {
         key: "b0",
         weight: 1,
@@ -68,12 +71,19 @@ fn snapshot(generation: u64, services: &[(SchedKind, Vec<(u32, u32)>)]) -> LbSna
             fragments: false,
         })
         .collect();
-    LbSnapshot {
-        generation,
+    let mut snap = LbSnapshot {
         services,
         backends,
         ..Default::default()
-    }
+    };
+    snap.lay_out_least_conn(WORKERS);
+    snap
+}
+
+/// What a worker's scheduler asks: the trees brought up to date, then the pick.
+fn pick(loads: &mut Loads, snap: &LbSnapshot, sid: u32) -> Option<u16> {
+    loads.follow(&snap.least_conn);
+    loads.least(sid, &snap.services[sid as usize], &snap.least_conn)
 }
 
 #[derive(Debug, Clone)]
@@ -84,6 +94,8 @@ enum Op {
     End(u32),
     /// A new snapshot: the pools as given.
     Publish(Vec<(bool, Vec<(u32, u32)>)>),
+    /// A new snapshot with the same pools: the management core keeps the layout.
+    Republish,
 }
 
 fn pools() -> impl Strategy<Value = Vec<(bool, Vec<(u32, u32)>)>> {
@@ -97,6 +109,7 @@ fn op() -> impl Strategy<Value = Op> {
         6 => any::<u8>().prop_map(Op::Flow),
         3 => (0..BACKENDS).prop_map(Op::End),
         1 => pools().prop_map(Op::Publish),
+        1 => Just(Op::Republish),
     ]
 }
 
@@ -118,21 +131,19 @@ proptest! {
 
     #[test]
     fn the_trees_pick_what_a_scan_of_the_pool_picks(first in pools(), ops in prop::collection::vec(op(), 1..200)) {
-        let mut generation = 1;
-        let mut snap = snapshot(generation, &services_of(&first));
-        let mut loads = Loads::default();
-        loads.follow(&snap);
+        let mut pools = first;
+        let mut snap = snapshot(&services_of(&pools));
+        let mut loads = Loads::new(1);
         for op in &ops {
             match op {
                 Op::Flow(s) => {
                     let sid = *s as usize % snap.services.len();
                     let svc = &snap.services[sid];
                     let want = scan(&loads, svc);
+                    let got = pick(&mut loads, &snap, sid as u32);
                     match svc.sched {
-                        SchedKind::LeastConn => {
-                            prop_assert_eq!(loads.least(sid as u32, svc), want, "service {}", sid);
-                        }
-                        _ => prop_assert_eq!(loads.least(sid as u32, svc), None),
+                        SchedKind::LeastConn => prop_assert_eq!(got, want, "service {}", sid),
+                        _ => prop_assert_eq!(got, None),
                     }
                     // Whatever picked it (the ring, for the others), it counts.
                     if let Some(i) = want {
@@ -141,16 +152,21 @@ proptest! {
                 }
                 Op::End(b) => loads.remove(*b),
                 Op::Publish(p) => {
-                    generation += 1;
-                    snap = snapshot(generation, &services_of(p));
-                    loads.follow(&snap);
+                    pools = p.clone();
+                    snap = snapshot(&services_of(&pools));
+                }
+                Op::Republish => {
+                    let layout = snap.least_conn.clone();
+                    snap = snapshot(&services_of(&pools));
+                    prop_assert!(layout.same_trees(&snap.services));
+                    snap.least_conn = layout;
                 }
             }
             // Every least_conn service agrees with its scan after every step,
             // not only the one a flow went to.
             for (sid, svc) in snap.services.iter().enumerate() {
                 if svc.sched == SchedKind::LeastConn {
-                    prop_assert_eq!(loads.least(sid as u32, svc), scan(&loads, svc), "service {} after {:?}", sid, op);
+                    prop_assert_eq!(pick(&mut loads, &snap, sid as u32), scan(&loads, svc), "service {} after {:?}", sid, op);
                 }
             }
         }
@@ -159,16 +175,12 @@ proptest! {
 
 #[test]
 fn equal_weights_fill_in_turn_and_weights_share_in_proportion() {
-    let snap = snapshot(
-        1,
-        &[(SchedKind::LeastConn, vec![(0, 1), (1, 1), (2, 2), (3, 0)])],
-    );
-    let mut loads = Loads::default();
-    loads.follow(&snap);
+    let snap = snapshot(&[(SchedKind::LeastConn, vec![(0, 1), (1, 1), (2, 2), (3, 0)])]);
+    let mut loads = Loads::new(0);
     let svc = &snap.services[0];
     let mut picks = vec![];
     for _ in 0..8 {
-        let i = loads.least(0, svc).expect("a member");
+        let i = pick(&mut loads, &snap, 0).expect("a member");
         picks.push(i);
         loads.add(svc.backends[i as usize]);
     }
@@ -176,61 +188,131 @@ fn equal_weights_fill_in_turn_and_weights_share_in_proportion() {
     assert_eq!(picks, [0, 1, 2, 2, 0, 1, 2, 2]);
     // A connection ending makes its backend the least loaded again.
     loads.remove(1);
-    assert_eq!(loads.least(0, svc), Some(1));
+    assert_eq!(pick(&mut loads, &snap, 0), Some(1));
 }
 
 #[test]
 fn a_pool_of_weight_zero_or_of_no_member_has_no_pick() {
-    let snap = snapshot(
-        1,
-        &[
-            (SchedKind::LeastConn, vec![(0, 0), (1, 0)]),
-            (SchedKind::LeastConn, vec![]),
-            (SchedKind::RoundRobin, vec![(0, 1)]),
-        ],
-    );
-    let mut loads = Loads::default();
-    loads.follow(&snap);
+    let snap = snapshot(&[
+        (SchedKind::LeastConn, vec![(0, 0), (1, 0)]),
+        (SchedKind::LeastConn, vec![]),
+        (SchedKind::RoundRobin, vec![(0, 1)]),
+    ]);
+    let mut loads = Loads::new(0);
     for sid in 0..3 {
-        assert_eq!(loads.least(sid, &snap.services[sid as usize]), None);
+        assert_eq!(pick(&mut loads, &snap, sid), None);
     }
 }
 
 #[test]
 fn a_backend_shared_by_two_services_counts_in_both() {
-    let snap = snapshot(
-        1,
-        &[
-            (SchedKind::LeastConn, vec![(0, 1), (1, 1)]),
-            (SchedKind::LeastConn, vec![(1, 1), (0, 1)]),
-        ],
-    );
-    let mut loads = Loads::default();
-    loads.follow(&snap);
+    let snap = snapshot(&[
+        (SchedKind::LeastConn, vec![(0, 1), (1, 1)]),
+        (SchedKind::LeastConn, vec![(1, 1), (0, 1)]),
+    ]);
+    let mut loads = Loads::new(0);
     // A flow of service 0 on backend 0 makes backend 1 the pick of both
     // (position 1 in service 0's pool, 0 in service 1's); two on backend 1
     // make it backend 0 again.
+    assert_eq!(pick(&mut loads, &snap, 0), Some(0));
     loads.add(0);
-    assert_eq!(loads.least(1, &snap.services[1]), Some(0));
-    assert_eq!(loads.least(0, &snap.services[0]), Some(1));
+    assert_eq!(pick(&mut loads, &snap, 1), Some(0));
+    assert_eq!(pick(&mut loads, &snap, 0), Some(1));
     loads.add(1);
     loads.add(1);
-    assert_eq!(loads.least(1, &snap.services[1]), Some(1));
-    assert_eq!(loads.least(0, &snap.services[0]), Some(0));
+    assert_eq!(pick(&mut loads, &snap, 1), Some(1));
+    assert_eq!(pick(&mut loads, &snap, 0), Some(0));
 }
 
 #[test]
-fn trees_laid_out_for_another_snapshot_never_pick_outside_the_pool() {
-    // A worker that has not yet followed a new snapshot may ask about a
-    // service whose pool shrank: the old tree's pick would index past it.
-    // The old tree picks position 1, just past the new pool of one.
-    let old = snapshot(1, &[(SchedKind::LeastConn, vec![(0, 1), (1, 1)])]);
-    let new = snapshot(2, &[(SchedKind::LeastConn, vec![(0, 1)])]);
-    let mut loads = Loads::default();
-    loads.follow(&old);
+fn trees_of_a_layout_not_followed_yet_pick_nothing() {
+    // A worker asked before following a new snapshot's layout would read the
+    // winners of the old one, which may index past a pool that shrank (the old
+    // tree picks position 1, just past the new pool of one).
+    let old = snapshot(&[(SchedKind::LeastConn, vec![(0, 1), (1, 1)])]);
+    let new = snapshot(&[(SchedKind::LeastConn, vec![(0, 1)])]);
+    let mut loads = Loads::new(0);
+    assert_eq!(pick(&mut loads, &old, 0), Some(0));
     loads.add(0);
-    assert_eq!(loads.least(0, &old.services[0]), Some(1));
-    assert_eq!(loads.least(0, &new.services[0]), None);
-    loads.follow(&new);
-    assert_eq!(loads.least(0, &new.services[0]), Some(0));
+    assert_eq!(pick(&mut loads, &old, 0), Some(1));
+    assert_eq!(loads.least(0, &new.services[0], &new.least_conn), None);
+    // Nor while a count moved that the trees have not caught up with.
+    loads.follow(&new.least_conn);
+    loads.add(0);
+    assert_eq!(loads.least(0, &new.services[0], &new.least_conn), None);
+    assert_eq!(pick(&mut loads, &new, 0), Some(0));
+}
+
+#[test]
+fn each_worker_picks_by_its_own_counts_in_a_shared_layout() {
+    let snap = snapshot(&[(SchedKind::LeastConn, vec![(0, 1), (1, 1), (2, 1)])]);
+    let (mut w0, mut w1) = (Loads::new(0), Loads::new(1));
+    for _ in 0..2 {
+        w0.add(0);
+        w0.add(1);
+        w1.add(0);
+        w1.add(2);
+    }
+    assert_eq!(pick(&mut w0, &snap, 0), Some(2));
+    assert_eq!(pick(&mut w1, &snap, 0), Some(1));
+    // Counts moving on one worker change nothing on the other.
+    w0.add(2);
+    w0.add(2);
+    w0.add(2);
+    assert_eq!(pick(&mut w0, &snap, 0), Some(0));
+    assert_eq!(pick(&mut w1, &snap, 0), Some(1));
+}
+
+#[test]
+fn a_worker_the_layout_has_no_room_for_picks_nothing() {
+    let mut snap = snapshot(&[(SchedKind::LeastConn, vec![(0, 1)])]);
+    snap.lay_out_least_conn(1);
+    let mut loads = Loads::new(1);
+    loads.add(0);
+    assert_eq!(pick(&mut loads, &snap, 0), None);
+    assert_eq!(loads.get(0), 1);
+}
+
+#[test]
+fn a_layout_has_the_same_trees_only_for_the_same_least_conn_pools_and_weights() {
+    let lc = |pool: Vec<(u32, u32)>| (SchedKind::LeastConn, pool);
+    let base = [
+        lc(vec![(0, 1), (1, 2)]),
+        (SchedKind::RingHash, vec![(2, 1)]),
+    ];
+    let layout = snapshot(&base).least_conn;
+    assert_ne!(layout.id, 0);
+    let same =
+        |services: &[(SchedKind, Vec<(u32, u32)>)]| layout.same_trees(&snapshot(services).services);
+    assert!(same(&base));
+    // Another ring_hash pool, or a service added that is not least_conn.
+    assert!(same(&[
+        base[0].clone(),
+        (SchedKind::RingHash, vec![(3, 5)])
+    ]));
+    assert!(same(&[
+        base[0].clone(),
+        base[1].clone(),
+        (SchedKind::RoundRobin, vec![(0, 1)])
+    ]));
+    // A weight, a member, the order, a scheduler, a service added or gone.
+    assert!(!same(&[lc(vec![(0, 1), (1, 3)]), base[1].clone()]));
+    assert!(!same(&[lc(vec![(0, 1), (3, 2)]), base[1].clone()]));
+    assert!(!same(&[lc(vec![(1, 2), (0, 1)]), base[1].clone()]));
+    assert!(!same(&[lc(vec![(0, 1)]), base[1].clone()]));
+    assert!(!same(&[lc(vec![(0, 1), (1, 2), (2, 1)]), base[1].clone()]));
+    assert!(!same(&[base[0].clone(), lc(vec![(2, 1)])]));
+    assert!(!same(&[
+        (SchedKind::RingHash, vec![(0, 1), (1, 2)]),
+        base[1].clone()
+    ]));
+    assert!(!same(&[base[0].clone(), base[1].clone(), lc(vec![(0, 1)])]));
+    assert!(!same(&[base[1].clone()]));
+    // No least_conn service at all: the empty layout, which needs no laying out.
+    let none = snapshot(&[base[1].clone()]).least_conn;
+    assert_eq!(none.id, 0);
+    assert!(!none.has_trees());
+    assert!(none.same_trees(&snapshot(&[base[1].clone(), base[1].clone()]).services));
+    // Two layouts built are never one id.
+    assert_ne!(snapshot(&base).least_conn.id, layout.id);
 }

@@ -10,6 +10,7 @@ pub mod frag_routes;
 pub mod icmp_error;
 pub mod icmp_sent;
 pub mod least_conn;
+pub mod least_conn_layout;
 pub mod local_ports;
 pub mod nat;
 pub mod reclaim;

@@ -6,6 +6,7 @@
 
 use super::addr_table::{AddrEntry, AddrTable};
 use super::flow::FlowKey;
+use super::least_conn_layout::LeastConnLayout;
 use super::ring::RingTable;
 use super::tcp_state::Timeouts;
 use hashbrown::HashMap;
@@ -101,9 +102,7 @@ pub struct LocalRanges {
 
 #[derive(Debug, Clone, Default)]
 pub struct LbSnapshot {
-    /// Different in every snapshot published: workers keep state laid out for
-    /// one (the `least_conn` trees) and lay it out again when it changes. A
-    /// snapshot changed in place (tests do) must take a new one.
+    /// Different in every snapshot published (`show info`, metrics).
     pub generation: u64,
     pub services: Vec<Service>,
     pub backends: Vec<Backend>,
@@ -124,6 +123,10 @@ pub struct LbSnapshot {
     /// what the packet path looks addresses and services up in.
     pub addrs: AddrTable,
     pub timeouts: Timeouts,
+    /// The `least_conn` trees of `services`, with room for each worker's
+    /// winners: the same one from snapshot to snapshot while those pools and
+    /// their weights stay the same ([`LbSnapshot::lay_out_least_conn`]).
+    pub least_conn: Arc<LeastConnLayout>,
 }
 
 /// What an address the balancer answers for is.
@@ -135,6 +138,13 @@ pub enum AddrKind {
 }
 
 impl LbSnapshot {
+    /// Lays out the `least_conn` trees of `services` for `workers` workers
+    /// (after the services change; the management core keeps the previous
+    /// layout instead when it has the same trees).
+    pub fn lay_out_least_conn(&mut self, workers: usize) {
+        self.least_conn = Arc::new(LeastConnLayout::build(&self.services, workers));
+    }
+
     /// Fills `local_flat`, `local_ranges` and `kinds` from `locals` and `vips`.
     pub fn index_locals(&mut self) {
         self.local_flat.clear();

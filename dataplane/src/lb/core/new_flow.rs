@@ -66,15 +66,15 @@ impl LbCore {
             // The backend knows this connection by a source port we no longer have.
             return Err(Counter::DropNoFlow);
         }
-        // Counts move below: on the trees of this snapshot's pools (a new one is
-        // seen here first; between bursts no flow starts).
-        self.loads.follow(snap);
+        // The trees catch up with the counts that moved since the last new
+        // flow (and are played afresh for a new layout) before one picks.
+        self.loads.follow(&snap.least_conn);
         // Mid-stream packets follow the consistent hash whatever the scheduler, so an
         // established flow finds its backend again after a restart or failover.
         let idx = if midstream {
             svc.ring.choose(key_hash(svc, &p.key))
         } else {
-            self.schedule(sid, svc, &p.key)
+            self.schedule(sid, svc, &p.key, snap)
         };
         if idx == NO_BACKEND || idx as usize >= svc.backends.len() {
             return Err(Counter::DropNoBackend);
@@ -189,7 +189,7 @@ impl LbCore {
     }
 
     /// The scheduler's choice for a new flow (an index into `svc.backends`).
-    fn schedule(&mut self, sid: u32, svc: &Service, key: &FlowKey) -> u16 {
+    fn schedule(&mut self, sid: u32, svc: &Service, key: &FlowKey, snap: &LbSnapshot) -> u16 {
         let n = svc.backends.len();
         if n == 0 {
             return NO_BACKEND;
@@ -215,8 +215,10 @@ impl LbCore {
                 }
                 NO_BACKEND
             }
-            // `new_flow` has laid the trees out for `snap`.
-            SchedKind::LeastConn => self.loads.least(sid, svc).unwrap_or(NO_BACKEND),
+            // `new_flow` has brought the trees up to date for `snap`.
+            SchedKind::LeastConn => (self.loads)
+                .least(sid, svc, &snap.least_conn)
+                .unwrap_or(NO_BACKEND),
         }
     }
 }
