@@ -25,6 +25,7 @@ mod conns_scan;
 mod expiry;
 mod frames;
 mod lab;
+mod least_conn_publish;
 mod loops;
 mod reference;
 mod ring_build;
@@ -98,6 +99,12 @@ fn main() {
     // in one call and in bounded calls (no DPDK).
     if let Some(sizes) = sizes_after(&args, "--expiry", &[65_536, 1_048_576]) {
         println!("{:#}", expiry::run(&sizes));
+        return;
+    }
+    // `--least-conn-publish N,N,...`: a worker's first least_conn pick after
+    // a publish, with a pool of N backends (no DPDK).
+    if let Some(sizes) = sizes_after(&args, "--least-conn-publish", &[100, 1000, 4000]) {
+        println!("{:#}", least_conn_publish::run(&sizes));
         return;
     }
     let seconds = arg("--seconds", 1.0);
