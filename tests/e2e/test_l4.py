@@ -186,7 +186,8 @@ def test_round_robin_and_weighted_round_robin_split_exactly(testbed, tmp_path):
 def test_least_conn_sends_each_new_connection_to_the_least_loaded_backend(testbed, tmp_path):
     """Held connections, opened one after another, land where least_conn puts
     them (fewest connections per unit of weight, the first on a tie); once
-    some have closed and expired, the next go to the backend they left."""
+    some have closed and expired, the next go to the backend they left; a
+    weight changed counts what each backend already holds."""
     cfg = (
         base_config(timeouts={"tcp_fin_timeout": 1, "tcp_close_timeout": 1})
         + pool("web", [("b1", 1), ("b2", 1), ("b3", 2)])
@@ -221,6 +222,15 @@ def test_least_conn_sends_each_new_connection_to_the_least_loaded_backend(testbe
         held.append(c)
         assert c.backends() == ["b3", "b3", "b1"]
         assert a.again() == a.backends()
+        # A new weight is a new layout of the trees, played from the counts
+        # the worker kept: b1 (2 held, weight 4) is the least loaded until it
+        # holds four, then wins the tie with b2 and b3 (one per unit each).
+        # Counts lost would give b1, b2, b3, ...; trees left with the old
+        # weights, b2 first.
+        ctl(testbed, "set", "server", "web/b1", "weight", "4")
+        d = KeepAlive(testbed, VIP, 4)
+        held.append(d)
+        assert d.backends() == ["b1", "b1", "b1", "b2"]
     finally:
         for k in held:
             k.kill()
