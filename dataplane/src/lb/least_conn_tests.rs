@@ -316,3 +316,26 @@ fn a_layout_has_the_same_trees_only_for_the_same_least_conn_pools_and_weights() 
     // Two layouts built are never one id.
     assert_ne!(snapshot(&base).least_conn.id, layout.id);
 }
+
+#[test]
+fn counts_moving_thousands_of_times_between_two_picks_are_played_once_each() {
+    // A burst of expiries while no new flow comes: more count changes than
+    // there are backends, each backend's paths played once at the next pick.
+    let snap = snapshot(&[(SchedKind::LeastConn, vec![(0, 1), (1, 1), (65, 1)])]);
+    let mut loads = Loads::new(0);
+    assert_eq!(pick(&mut loads, &snap, 0), Some(0));
+    for _ in 0..5000 {
+        loads.add(0);
+        loads.add(65);
+    }
+    for _ in 0..3000 {
+        loads.remove(0);
+        loads.add(1);
+    }
+    // Backend 0: 2000, 1: 3000, 65: 5000.
+    assert_eq!(pick(&mut loads, &snap, 0), Some(0));
+    for _ in 0..1001 {
+        loads.add(0);
+    }
+    assert_eq!(pick(&mut loads, &snap, 0), Some(1));
+}

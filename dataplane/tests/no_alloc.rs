@@ -1,0 +1,359 @@
+//! A worker allocates nothing once running: its balancer through new flows,
+//! expiry and a `least_conn` pool grown tenfold, and the whole loop
+//! (`Worker::run` on a `net_ring` port) through dr and FullNAT connections,
+//! a backend's replies, ARP, a fragment parked, publishes of growing pools,
+//! the management core's questions and its timer's ticks and expiry. This
+//! binary's allocator counts the allocations of the threads that ask it to.
+
+mod common;
+
+use common::{
+    arp_request, counters_until, later_fragment, to_vip, worker, Wire, OUR, OUR_V4, SYN_TIMEOUT_S,
+    VIP,
+};
+use dataplane::buf::{PacketBuf, VecBuf};
+use dataplane::dpdk::scratch::ScratchEal;
+use dataplane::dpdk::{Mempool, Port, PortSpec};
+use dataplane::lb::core::{Arrival, LbCore, LbVerdict};
+use dataplane::lb::flow::{FlowKey, FLOW_HASH_SEED};
+use dataplane::lb::ring::{RingMember, RingTable};
+use dataplane::lb::snapshot::{Backend, HashKey, LbSnapshot, LocalAddrs, Mode, SchedKind, Service};
+use dataplane::pipeline::control::Query;
+use dataplane::pipeline::counters::{Counter, Tally};
+use dataplane::pipeline::worker::Handoff;
+use dataplane::wire::build::TcpV4;
+use dataplane::wire::tcp;
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::collections::HashSet;
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Counts allocations (and reallocations) of the threads that gave it a
+/// counter.
+struct Counting;
+
+thread_local! {
+    static COUNT_INTO: Cell<Option<&'static AtomicUsize>> = const { Cell::new(None) };
+}
+
+fn note() {
+    // `try_with`: a thread being torn down still allocates (not counted).
+    if let Ok(Some(c)) = COUNT_INTO.try_with(Cell::get) {
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+// SAFETY: every call goes to the system allocator unchanged; counting only
+// reads a thread-local cell and bumps an atomic, neither of which allocates.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        note();
+        // SAFETY: the caller's contract, passed on.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: the caller's contract, passed on.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        note();
+        // SAFETY: the caller's contract, passed on.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// Allocations `f` makes on this thread.
+fn allocations_in(f: impl FnOnce()) -> usize {
+    static IN_F: AtomicUsize = AtomicUsize::new(0);
+    let before = IN_F.load(Ordering::Relaxed);
+    COUNT_INTO.with(|c| c.set(Some(&IN_F)));
+    f();
+    COUNT_INTO.with(|c| c.set(None));
+    IN_F.load(Ordering::Relaxed) - before
+}
+
+fn backend_mac(i: u32) -> [u8; 6] {
+    [2, 0, 0, 1, (i >> 8) as u8, i as u8]
+}
+
+/// FullNAT source address of the `nat` service.
+const LOCAL: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
+
+/// Two `least_conn` services over one pool of `n` equal backends on the VIP:
+/// `web` (dr, port 80) and `nat` (fullnat, port 81), the trees laid out for
+/// one worker (as the management core does), TCP connections in any state
+/// kept `SYN_TIMEOUT_S`.
+fn snapshot(n: u32) -> LbSnapshot {
+    let names: Vec<String> = (0..n).map(|i| format!("p/b{i}")).collect();
+    let members: Vec<RingMember<'_>> = names
+        .iter()
+        .map(|k| RingMember { key: k, weight: 1 })
+        .collect();
+    let web = Service {
+        name: "web".into(),
+        vip: IpAddr::V4(VIP),
+        port: 80,
+        proto: 6,
+        mode: Mode::Dr,
+        sched: SchedKind::LeastConn,
+        hash_key: HashKey::FiveTuple,
+        hash_seed: FLOW_HASH_SEED,
+        backends: (0..n).collect(),
+        weights: vec![1; n as usize],
+        ports: vec![8080; n as usize],
+        ring: Arc::new(RingTable::build(&members)),
+        wrr: vec![],
+        fragments: false,
+    };
+    let nat = Service {
+        name: "nat".into(),
+        port: 81,
+        mode: Mode::FullNat,
+        ..web.clone()
+    };
+    let mut s = LbSnapshot {
+        backends: (0..n)
+            .map(|i| Backend {
+                name: names[i as usize].clone(),
+                addr: IpAddr::V4(backend_addr(i)),
+                port: 8080,
+                weight: 1,
+                mac: Some(backend_mac(i)),
+                port_index: 0,
+                blocked: false,
+                down: false,
+            })
+            .collect(),
+        services: vec![web, nat],
+        vips: vec![IpAddr::V4(VIP)],
+        locals: vec![LocalAddrs {
+            v4: vec![LOCAL],
+            v6: vec![],
+        }],
+        port_mtu: vec![1500],
+        ..Default::default()
+    };
+    for (id, port) in [(0, 80), (1, 81)] {
+        let k = FlowKey::new(IpAddr::V4(VIP), IpAddr::V4(VIP), 0, port, 6);
+        s.by_vip.insert((k.dst, port, 6), id);
+    }
+    let t = &mut s.timeouts;
+    (t.tcp_syn, t.tcp_established) = (SYN_TIMEOUT_S, SYN_TIMEOUT_S);
+    (t.tcp_fin, t.tcp_close) = (SYN_TIMEOUT_S, SYN_TIMEOUT_S);
+    s.index_locals();
+    s.lay_out_least_conn(1);
+    s
+}
+
+fn backend_addr(i: u32) -> Ipv4Addr {
+    Ipv4Addr::from(0xc612_0400 + i)
+}
+
+/// SYNs to the VIP from client ports `ports`, in buffers made beforehand.
+fn syns(ports: std::ops::Range<u16>) -> Vec<VecBuf> {
+    ports
+        .map(|sport| VecBuf::new(&to_vip(sport).frame(tcp::flags::SYN, 0), 2048))
+        .collect()
+}
+
+/// Sends `bufs` through `core`; the backend index each went to.
+fn send(core: &mut LbCore, s: &LbSnapshot, bufs: &mut [VecBuf], to: &mut Vec<u32>) {
+    let at = Arrival {
+        l2: 14,
+        v6: false,
+        in_port: 0,
+        handed: false,
+        local: false,
+    };
+    let mut t = Tally::default();
+    for b in bufs.iter_mut() {
+        let v = core.process(b, at, s, &[OUR], &mut t);
+        assert!(matches!(v, LbVerdict::Tx(0)), "{v:?}");
+        let mac = &b.data()[..6];
+        let i = (0..s.backends.len() as u32).find(|&i| backend_mac(i) == mac);
+        to.push(i.expect("a backend's MAC"));
+    }
+}
+
+#[test]
+fn new_flows_expiry_and_a_grown_pool_allocate_nothing_on_the_worker() {
+    let small = snapshot(100);
+    let grown = snapshot(1000);
+    let mut core = LbCore::new(0, 1, 4096, 1);
+    let mut first = syns(1000..1100);
+    let mut second = syns(2000..2900);
+    let mut to = Vec::with_capacity(first.len() + second.len());
+    // One new flow for each of the 100: least_conn spreads them one each.
+    let n = allocations_in(|| send(&mut core, &small, &mut first, &mut to));
+    assert_eq!(n, 0, "allocations for 100 new flows");
+    assert_eq!(to.iter().collect::<HashSet<_>>().len(), 100);
+    // The pool grows tenfold: the first 100 hold one each, so the next 900
+    // go one each to the 900 new backends, the trees laid out again first.
+    let n = allocations_in(|| send(&mut core, &grown, &mut second, &mut to));
+    assert_eq!(n, 0, "allocations for 900 new flows after a grown pool");
+    assert_eq!(to.iter().collect::<HashSet<_>>().len(), 1000);
+    assert!(to[100..].iter().all(|&b| b >= 100));
+    // Every connection (SYN only) expires.
+    let n = allocations_in(|| {
+        let mut t = Tally::default();
+        for _ in 0..10 {
+            core.expire(core.now + 1_000_000, &mut t);
+        }
+        assert_eq!(
+            t.get(dataplane::pipeline::counters::Counter::FlowsExpired),
+            1000
+        );
+    });
+    assert_eq!(n, 0, "allocations expiring 1000 connections");
+    assert_eq!((0..1000).map(|b| core.active(b)).sum::<u32>(), 0);
+}
+
+/// Allocations made by the worker thread of the test below.
+static WORKER_ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+/// Asks the worker for its connections (up to 100) and for one flow.
+fn ask(queries: &mpsc::Sender<Query>, flow: FlowKey) -> usize {
+    let (reply, answer) = mpsc::sync_channel(1);
+    let list = Vec::with_capacity(100);
+    let q = Query::Conns {
+        service: None,
+        limit: 100,
+        list,
+        reply,
+    };
+    queries.send(q).expect("the worker holds the other end");
+    let conns = answer
+        .recv_timeout(Duration::from_secs(5))
+        .expect("an answer");
+    let (reply, answer) = mpsc::sync_channel(1);
+    queries.send(Query::Flow(flow, reply)).expect("the worker");
+    answer
+        .recv_timeout(Duration::from_secs(5))
+        .expect("an answer");
+    conns.len()
+}
+
+/// From each client port: one connection's life through `web` (SYN, ACK,
+/// FIN), and a SYN through `nat` answered by its backend; then an ARP request
+/// and a later fragment whose first never comes. The frames the worker sent.
+fn traffic(wire: &mut Wire, pool: &Mempool, sports: std::ops::Range<u16>) -> usize {
+    let mut out = 0;
+    for sport in sports {
+        let c = to_vip(sport);
+        for flags in [
+            tcp::flags::SYN,
+            tcp::flags::ACK,
+            tcp::flags::FIN | tcp::flags::ACK,
+        ] {
+            wire.send(pool, &c.frame(flags, 0));
+        }
+        out += wire.take(Duration::from_secs(5)).len();
+        wire.send(pool, &TcpV4 { dport: 81, ..c }.frame(tcp::flags::SYN, 0));
+        let to_backend = wire.take(Duration::from_secs(5));
+        let [f] = &to_backend[..] else {
+            panic!("one SYN to a backend: {to_backend:?}")
+        };
+        // The backend's SYN-ACK, to the local address and port it was given.
+        let ip = |at: usize| Ipv4Addr::from(<[u8; 4]>::try_from(&f[at..at + 4]).unwrap());
+        let port = |at: usize| u16::from_be_bytes([f[at], f[at + 1]]);
+        assert_eq!(ip(26), LOCAL);
+        let reply = TcpV4 {
+            src_mac: f[..6].try_into().unwrap(),
+            dst_mac: OUR,
+            src: ip(30),
+            sport: port(36),
+            dst: LOCAL,
+            dport: port(34),
+        };
+        wire.send(pool, &reply.frame(tcp::flags::SYN | tcp::flags::ACK, 0));
+        let to_client = wire.take(Duration::from_secs(5));
+        assert_eq!(to_client.len(), 1, "the SYN-ACK back to the client");
+        out += 1 + to_client.len();
+    }
+    wire.send(pool, &arp_request(OUR_V4));
+    wire.send(pool, &later_fragment(1));
+    out + wire.take(Duration::from_secs(5)).len()
+}
+
+#[test]
+fn a_running_worker_allocates_nothing() {
+    let eal = ScratchEal::start("weir-noalloc", 128, &["net_ring0"]).expect("EAL");
+    let pool = Mempool::new("noalloc", 1023, 0, 2176, 0).expect("mempool");
+    let mut port = Port::open("net_ring0", "wire").expect("net_ring0");
+    port.start(&PortSpec::queues(2, 1024), &pool)
+        .expect("start");
+    let handoff = Handoff {
+        to: vec![None],
+        from: vec![],
+        stopped: Default::default(),
+    };
+    let queues = (
+        port.take_rx_queue(0).expect("rx 0"),
+        port.take_tx_queue(1).expect("tx 1"),
+    );
+    let first = Arc::new(snapshot(10));
+    let tsc_hz = eal.eal().tsc_hz();
+    let (w, h) = worker((0, 1), queues, handoff, tsc_hz, 100, &first);
+    let published = w.snapshot.clone();
+    let mut wire = Wire {
+        into: port.take_tx_queue(0).expect("tx 0"),
+        out: port.take_rx_queue(1).expect("rx 1"),
+        sent: 0,
+        taken: 0,
+    };
+    let running = std::thread::spawn(move || {
+        COUNT_INTO.with(|c| c.set(Some(&WORKER_ALLOCATIONS)));
+        w.run()
+    });
+    // Kept here, as the management core keeps what it replaced: the worker
+    // never frees a snapshot.
+    let mut snapshots = vec![first.clone()];
+    let flow = FlowKey::new(IpAddr::V4(common::CLIENT), IpAddr::V4(VIP), 1000, 80, 6);
+
+    // Everything once first: what a thread allocates once for good (its
+    // share of the snapshot cell's bookkeeping, say) is not the loop's.
+    assert_eq!(traffic(&mut wire, &pool, 1000..1010), 51);
+    assert_eq!(ask(&h.queries, flow), 20);
+    let next = Arc::new(snapshot(10));
+    published.store(next.clone());
+    snapshots.push(next);
+    assert_eq!(traffic(&mut wire, &pool, 1010..1020), 51);
+    std::thread::sleep(Duration::from_millis(50));
+    let before = WORKER_ALLOCATIONS.load(Ordering::Relaxed);
+
+    // Pools growing tenfold twice, each publish met by new connections,
+    // questions, the timer's ticks and, at the end, the SYN timeout's
+    // expiry of every connection.
+    let mut sport = 2000;
+    for n in [100, 1000, 1000] {
+        let next = Arc::new(snapshot(n));
+        published.store(next.clone());
+        snapshots.push(next);
+        assert_eq!(traffic(&mut wire, &pool, sport..sport + 100), 501);
+        assert!(ask(&h.queries, flow) > 0);
+        sport += 100;
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let t = counters_until(&h.counters, Duration::from_secs(10), |t| {
+        t.get(Counter::ConnEntries) == 0
+    });
+    assert_eq!(t.get(Counter::FlowsExpired), 640, "{}", t.named());
+    let during = WORKER_ALLOCATIONS.load(Ordering::Relaxed) - before;
+
+    h.quit.store(true, Ordering::Relaxed);
+    running.join().expect("no panic");
+    assert_eq!(during, 0, "allocations on the running worker");
+    let t = h.counters.snapshot();
+    assert_eq!(t.unaccounted(), 0);
+    assert_eq!(t.get(Counter::FlowsNew), 640);
+    assert_eq!(pool.usage().in_use, 0, "every mbuf back in the pool");
+    port.stop();
+    drop(snapshots);
+}
