@@ -8,12 +8,12 @@
 mod common;
 
 use common::{
-    arp_request, counters_until, later_fragment, to_vip, worker, Wire, OUR, OUR_V4, SYN_TIMEOUT_S,
-    VIP,
+    arp_request, counters_until, later_fragment, to_vip, worker, OUR, OUR_V4, SYN_TIMEOUT_S, VIP,
 };
 use dataplane::buf::{PacketBuf, VecBuf};
+use dataplane::dpdk::ring::handoff_ring;
 use dataplane::dpdk::scratch::ScratchEal;
-use dataplane::dpdk::{Mempool, Port, PortSpec};
+use dataplane::dpdk::{Mbuf, MbufArray, Mempool, Port, PortSpec, RxQueue, TxQueue};
 use dataplane::lb::core::{Arrival, LbCore, LbVerdict};
 use dataplane::lb::flow::{FlowKey, FLOW_HASH_SEED};
 use dataplane::lb::ring::{RingMember, RingTable};
@@ -27,10 +27,10 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Counts allocations (and reallocations) of the threads that gave it a
 /// counter.
@@ -88,9 +88,9 @@ const LOCAL: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
 
 /// Two `least_conn` services over one pool of `n` equal backends on the VIP:
 /// `web` (dr, port 80) and `nat` (fullnat, port 81), the trees laid out for
-/// one worker (as the management core does), TCP connections in any state
+/// `workers` (as the management core does), TCP connections in any state
 /// kept `SYN_TIMEOUT_S`.
-fn snapshot(n: u32) -> LbSnapshot {
+fn snapshot(n: u32, workers: usize) -> LbSnapshot {
     let names: Vec<String> = (0..n).map(|i| format!("p/b{i}")).collect();
     let members: Vec<RingMember<'_>> = names
         .iter()
@@ -148,7 +148,7 @@ fn snapshot(n: u32) -> LbSnapshot {
     (t.tcp_syn, t.tcp_established) = (SYN_TIMEOUT_S, SYN_TIMEOUT_S);
     (t.tcp_fin, t.tcp_close) = (SYN_TIMEOUT_S, SYN_TIMEOUT_S);
     s.index_locals();
-    s.lay_out_least_conn(1);
+    s.lay_out_least_conn(workers);
     s
 }
 
@@ -184,8 +184,8 @@ fn send(core: &mut LbCore, s: &LbSnapshot, bufs: &mut [VecBuf], to: &mut Vec<u32
 
 #[test]
 fn new_flows_expiry_and_a_grown_pool_allocate_nothing_on_the_worker() {
-    let small = snapshot(100);
-    let grown = snapshot(1000);
+    let small = snapshot(100, 1);
+    let grown = snapshot(1000, 1);
     let mut core = LbCore::new(0, 1, 4096, 1);
     let mut first = syns(1000..1100);
     let mut second = syns(2000..2900);
@@ -215,35 +215,76 @@ fn new_flows_expiry_and_a_grown_pool_allocate_nothing_on_the_worker() {
     assert_eq!((0..1000).map(|b| core.active(b)).sum::<u32>(), 0);
 }
 
-/// Allocations made by the worker thread of the test below.
+/// Allocations made by the worker threads of the test below.
 static WORKER_ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
 
-/// Asks the worker for its connections (up to 100) and for one flow.
-fn ask(queries: &mpsc::Sender<Query>, flow: FlowKey) -> usize {
-    let (reply, answer) = mpsc::sync_channel(1);
-    let list = Vec::with_capacity(100);
-    let q = Query::Conns {
-        service: None,
-        limit: 100,
-        list,
-        reply,
-    };
-    queries.send(q).expect("the worker holds the other end");
-    let conns = answer
-        .recv_timeout(Duration::from_secs(5))
-        .expect("an answer");
-    let (reply, answer) = mpsc::sync_channel(1);
-    queries.send(Query::Flow(flow, reply)).expect("the worker");
-    answer
-        .recv_timeout(Duration::from_secs(5))
-        .expect("an answer");
-    conns.len()
+/// Asks each worker for its connections (up to 100 each) and for one flow;
+/// the connections reported.
+fn ask(queries: &[mpsc::Sender<Query>], flow: FlowKey) -> usize {
+    let mut conns = 0;
+    for q in queries {
+        let (reply, answer) = mpsc::sync_channel(1);
+        let list = Vec::with_capacity(100);
+        let limit = 100;
+        (q.send(Query::Conns {
+            service: None,
+            limit,
+            list,
+            reply,
+        }))
+        .expect("a worker");
+        conns += (answer
+            .recv_timeout(Duration::from_secs(5))
+            .expect("an answer"))
+        .len();
+        let (reply, answer) = mpsc::sync_channel(1);
+        q.send(Query::Flow(flow, reply)).expect("a worker");
+        answer
+            .recv_timeout(Duration::from_secs(5))
+            .expect("an answer");
+    }
+    conns
+}
+
+/// The test's ends of the port: into worker 0's RX queue, and out of each
+/// worker's TX queue.
+struct Ends {
+    into: TxQueue,
+    out: [RxQueue; 2],
+}
+
+impl Ends {
+    fn send(&mut self, pool: &Mempool, frame: &[u8]) {
+        let mut m = Mbuf::alloc(pool).expect("mbuf");
+        m.set_len(frame.len()).expect("room");
+        m.data_mut().copy_from_slice(frame);
+        let mut b = MbufArray::default();
+        let _ = b.push(m);
+        assert_eq!(self.into.flush(&mut b).packets, 1);
+    }
+
+    /// The next `n` frames out of either worker (fewer after 5 s).
+    fn take(&mut self, n: usize) -> Vec<Vec<u8>> {
+        let until = Instant::now() + Duration::from_secs(5);
+        let mut got = vec![];
+        let mut b = MbufArray::default();
+        while got.len() < n && Instant::now() < until {
+            for q in self.out.iter_mut() {
+                if q.burst(&mut b) > 0 {
+                    got.extend(b.drain().map(|m| m.data().to_vec()));
+                }
+            }
+        }
+        got
+    }
 }
 
 /// From each client port: one connection's life through `web` (SYN, ACK,
-/// FIN), and a SYN through `nat` answered by its backend; then an ARP request
-/// and a later fragment whose first never comes. The frames the worker sent.
-fn traffic(wire: &mut Wire, pool: &Mempool, sports: std::ops::Range<u16>) -> usize {
+/// FIN), and a SYN through `nat` answered by its backend (each flow owned by
+/// one of the two workers: handed over by worker 0 when it is worker 1's);
+/// then an ARP request and a later fragment whose first never comes. The
+/// frames the workers sent.
+fn traffic(ends: &mut Ends, pool: &Mempool, sports: std::ops::Range<u16>) -> usize {
     let mut out = 0;
     for sport in sports {
         let c = to_vip(sport);
@@ -252,11 +293,11 @@ fn traffic(wire: &mut Wire, pool: &Mempool, sports: std::ops::Range<u16>) -> usi
             tcp::flags::ACK,
             tcp::flags::FIN | tcp::flags::ACK,
         ] {
-            wire.send(pool, &c.frame(flags, 0));
+            ends.send(pool, &c.frame(flags, 0));
         }
-        out += wire.take(Duration::from_secs(5)).len();
-        wire.send(pool, &TcpV4 { dport: 81, ..c }.frame(tcp::flags::SYN, 0));
-        let to_backend = wire.take(Duration::from_secs(5));
+        out += ends.take(3).len();
+        ends.send(pool, &TcpV4 { dport: 81, ..c }.frame(tcp::flags::SYN, 0));
+        let to_backend = ends.take(1);
         let [f] = &to_backend[..] else {
             panic!("one SYN to a backend: {to_backend:?}")
         };
@@ -272,87 +313,133 @@ fn traffic(wire: &mut Wire, pool: &Mempool, sports: std::ops::Range<u16>) -> usi
             dst: LOCAL,
             dport: port(34),
         };
-        wire.send(pool, &reply.frame(tcp::flags::SYN | tcp::flags::ACK, 0));
-        let to_client = wire.take(Duration::from_secs(5));
+        ends.send(pool, &reply.frame(tcp::flags::SYN | tcp::flags::ACK, 0));
+        let to_client = ends.take(1);
         assert_eq!(to_client.len(), 1, "the SYN-ACK back to the client");
         out += 1 + to_client.len();
     }
-    wire.send(pool, &arp_request(OUR_V4));
-    wire.send(pool, &later_fragment(1));
-    out + wire.take(Duration::from_secs(5)).len()
+    ends.send(pool, &arp_request(OUR_V4));
+    ends.send(pool, &later_fragment(1));
+    out + ends.take(1).len()
+}
+
+/// Stops the workers when the test fails, before the port goes (else they
+/// poll a stopped port, and the failure is a crash without its message).
+struct QuitOnPanic(Vec<Arc<AtomicBool>>);
+
+impl Drop for QuitOnPanic {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.iter().for_each(|q| q.store(true, Ordering::Relaxed));
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
 }
 
 #[test]
-fn a_running_worker_allocates_nothing() {
+fn running_workers_allocate_nothing() {
     let eal = ScratchEal::start("weir-noalloc", 128, &["net_ring0"]).expect("EAL");
-    let pool = Mempool::new("noalloc", 1023, 0, 2176, 0).expect("mempool");
+    let pool = Mempool::new("noalloc", 2047, 0, 2176, 0).expect("mempool");
     let mut port = Port::open("net_ring0", "wire").expect("net_ring0");
-    port.start(&PortSpec::queues(2, 1024), &pool)
+    port.start(&PortSpec::queues(4, 1024), &pool)
         .expect("start");
-    let handoff = Handoff {
-        to: vec![None],
-        from: vec![],
-        stopped: Default::default(),
-    };
-    let queues = (
-        port.take_rx_queue(0).expect("rx 0"),
-        port.take_tx_queue(1).expect("tx 1"),
-    );
-    let first = Arc::new(snapshot(10));
+    let stopped = Arc::new(AtomicUsize::new(0));
+    let (to_1, from_0) = handoff_ring("noalloc_0_1", 1024).expect("ring");
+    let (to_0, from_1) = handoff_ring("noalloc_1_0", 1024).expect("ring");
+    let handoffs = [
+        Handoff {
+            to: vec![None, Some(to_1)],
+            from: vec![from_1],
+            stopped: stopped.clone(),
+        },
+        Handoff {
+            to: vec![Some(to_0), None],
+            from: vec![from_0],
+            stopped,
+        },
+    ];
+    let first = Arc::new(snapshot(10, 2));
     let tsc_hz = eal.eal().tsc_hz();
-    let (w, h) = worker((0, 1), queues, handoff, tsc_hz, 100, &first);
-    let published = w.snapshot.clone();
-    let mut wire = Wire {
+    let (mut published, mut handles, mut running) = (vec![], vec![], vec![]);
+    // Worker w receives on queue w and sends on queue 2 + w.
+    for (w, handoff) in handoffs.into_iter().enumerate() {
+        let q = w as u16;
+        let queues = (
+            port.take_rx_queue(q).expect("rx"),
+            port.take_tx_queue(2 + q).expect("tx"),
+        );
+        let (wk, h) = worker((w, 2), queues, handoff, tsc_hz, 100, &first);
+        published.push(wk.snapshot.clone());
+        handles.push(h);
+        running.push(std::thread::spawn(move || {
+            COUNT_INTO.with(|c| c.set(Some(&WORKER_ALLOCATIONS)));
+            wk.run()
+        }));
+    }
+    let mut ends = Ends {
         into: port.take_tx_queue(0).expect("tx 0"),
-        out: port.take_rx_queue(1).expect("rx 1"),
-        sent: 0,
-        taken: 0,
+        out: [2, 3].map(|q| port.take_rx_queue(q).expect("rx")),
     };
-    let running = std::thread::spawn(move || {
-        COUNT_INTO.with(|c| c.set(Some(&WORKER_ALLOCATIONS)));
-        w.run()
-    });
-    // Kept here, as the management core keeps what it replaced: the worker
-    // never frees a snapshot.
+    let _quit = QuitOnPanic(handles.iter().map(|h| h.quit.clone()).collect());
+    let queries: Vec<_> = handles.iter().map(|h| h.queries.clone()).collect();
+    let publish = |snapshots: &mut Vec<Arc<LbSnapshot>>, n: u32| {
+        let next = Arc::new(snapshot(n, 2));
+        published.iter().for_each(|p| p.store(next.clone()));
+        snapshots.push(next);
+    };
+    // Kept here, as the management core keeps what it replaced: the workers
+    // never free a snapshot.
     let mut snapshots = vec![first.clone()];
     let flow = FlowKey::new(IpAddr::V4(common::CLIENT), IpAddr::V4(VIP), 1000, 80, 6);
 
     // Everything once first: what a thread allocates once for good (its
     // share of the snapshot cell's bookkeeping, say) is not the loop's.
-    assert_eq!(traffic(&mut wire, &pool, 1000..1010), 51);
-    assert_eq!(ask(&h.queries, flow), 20);
-    let next = Arc::new(snapshot(10));
-    published.store(next.clone());
-    snapshots.push(next);
-    assert_eq!(traffic(&mut wire, &pool, 1010..1020), 51);
+    assert_eq!(traffic(&mut ends, &pool, 1000..1010), 51);
+    assert_eq!(ask(&queries, flow), 20);
+    publish(&mut snapshots, 10);
+    assert_eq!(traffic(&mut ends, &pool, 1010..1020), 51);
     std::thread::sleep(Duration::from_millis(50));
     let before = WORKER_ALLOCATIONS.load(Ordering::Relaxed);
 
     // Pools growing tenfold twice, each publish met by new connections,
-    // questions, the timer's ticks and, at the end, the SYN timeout's
-    // expiry of every connection.
+    // questions, the timer's ticks and, at the end, the timeouts' expiry of
+    // every connection.
     let mut sport = 2000;
     for n in [100, 1000, 1000] {
-        let next = Arc::new(snapshot(n));
-        published.store(next.clone());
-        snapshots.push(next);
-        assert_eq!(traffic(&mut wire, &pool, sport..sport + 100), 501);
-        assert!(ask(&h.queries, flow) > 0);
+        publish(&mut snapshots, n);
+        assert_eq!(traffic(&mut ends, &pool, sport..sport + 100), 501);
+        assert!(ask(&queries, flow) > 0);
         sport += 100;
         std::thread::sleep(Duration::from_millis(20));
     }
-    let t = counters_until(&h.counters, Duration::from_secs(10), |t| {
-        t.get(Counter::ConnEntries) == 0
-    });
-    assert_eq!(t.get(Counter::FlowsExpired), 640, "{}", t.named());
+    let expired = |h: &common::Handles| {
+        counters_until(&h.counters, Duration::from_secs(10), |t| {
+            t.get(Counter::ConnEntries) == 0
+        })
+    };
+    let (t0, t1) = (expired(&handles[0]), expired(&handles[1]));
     let during = WORKER_ALLOCATIONS.load(Ordering::Relaxed) - before;
 
-    h.quit.store(true, Ordering::Relaxed);
-    running.join().expect("no panic");
-    assert_eq!(during, 0, "allocations on the running worker");
-    let t = h.counters.snapshot();
-    assert_eq!(t.unaccounted(), 0);
-    assert_eq!(t.get(Counter::FlowsNew), 640);
+    handles
+        .iter()
+        .for_each(|h| h.quit.store(true, Ordering::Relaxed));
+    for r in running {
+        r.join().expect("no panic");
+    }
+    assert_eq!(during, 0, "allocations on the running workers");
+    let mut total = Tally::default();
+    for h in &handles {
+        total.sum(&h.counters.snapshot());
+    }
+    assert_eq!(
+        t0.get(Counter::FlowsExpired) + t1.get(Counter::FlowsExpired),
+        640
+    );
+    assert_eq!(total.get(Counter::FlowsNew), 640, "{}", total.named());
+    // Both owned flows, and worker 0 handed worker 1 its share.
+    assert!(t0.get(Counter::FlowsNew) > 0 && t1.get(Counter::FlowsNew) > 0);
+    assert!(t1.get(Counter::HandoffIn) > 0);
+    assert_eq!(total.unaccounted(), 0, "{}", total.named());
     assert_eq!(pool.usage().in_use, 0, "every mbuf back in the pool");
     port.stop();
     drop(snapshots);
