@@ -1,7 +1,8 @@
 //! A worker allocates nothing once running: its balancer through new flows,
 //! expiry and a `least_conn` pool grown tenfold, and the whole loop
 //! (`Worker::run` on a `net_ring` port) through dr and FullNAT connections,
-//! a backend's replies, ARP, a fragment parked, publishes of growing pools,
+//! a backend's replies, ARP, ping, a reset, a fragment parked, hand-offs
+//! between two workers, publishes of growing pools,
 //! the management core's questions and its timer's ticks and expiry. This
 //! binary's allocator counts the allocations of the threads that ask it to.
 
@@ -282,8 +283,8 @@ impl Ends {
 /// From each client port: one connection's life through `web` (SYN, ACK,
 /// FIN), and a SYN through `nat` answered by its backend (each flow owned by
 /// one of the two workers: handed over by worker 0 when it is worker 1's);
-/// then an ARP request and a later fragment whose first never comes. The
-/// frames the workers sent.
+/// then an ARP request, a later fragment whose first never comes, a segment
+/// of no connection and a ping. The frames the workers sent.
 fn traffic(ends: &mut Ends, pool: &Mempool, sports: std::ops::Range<u16>) -> usize {
     let mut out = 0;
     for sport in sports {
@@ -320,7 +321,16 @@ fn traffic(ends: &mut Ends, pool: &Mempool, sports: std::ops::Range<u16>) -> usi
     }
     ends.send(pool, &arp_request(OUR_V4));
     ends.send(pool, &later_fragment(1));
-    out + ends.take(1).len()
+    // A segment of a FullNAT connection nobody holds, reset; a ping to the VIP.
+    let lost = TcpV4 {
+        dport: 81,
+        ..to_vip(9)
+    };
+    ends.send(pool, &lost.frame(tcp::flags::ACK, 0));
+    ends.send(pool, &to_vip(0).icmp_error(8, 0, 0x1234_0001, b"ping"));
+    let replies = ends.take(3);
+    assert_eq!(replies.len(), 3, "ARP and echo replies and a reset");
+    out + replies.len()
 }
 
 /// Stops the workers when the test fails, before the port goes (else they
@@ -394,10 +404,10 @@ fn running_workers_allocate_nothing() {
 
     // Everything once first: what a thread allocates once for good (its
     // share of the snapshot cell's bookkeeping, say) is not the loop's.
-    assert_eq!(traffic(&mut ends, &pool, 1000..1010), 51);
+    assert_eq!(traffic(&mut ends, &pool, 1000..1010), 53);
     assert_eq!(ask(&queries, flow), 20);
     publish(&mut snapshots, 10);
-    assert_eq!(traffic(&mut ends, &pool, 1010..1020), 51);
+    assert_eq!(traffic(&mut ends, &pool, 1010..1020), 53);
     std::thread::sleep(Duration::from_millis(50));
     let before = WORKER_ALLOCATIONS.load(Ordering::Relaxed);
 
@@ -407,7 +417,7 @@ fn running_workers_allocate_nothing() {
     let mut sport = 2000;
     for n in [100, 1000, 1000] {
         publish(&mut snapshots, n);
-        assert_eq!(traffic(&mut ends, &pool, sport..sport + 100), 501);
+        assert_eq!(traffic(&mut ends, &pool, sport..sport + 100), 503);
         assert!(ask(&queries, flow) > 0);
         sport += 100;
         std::thread::sleep(Duration::from_millis(20));
