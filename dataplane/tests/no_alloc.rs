@@ -1,6 +1,7 @@
 //! A worker allocates nothing once running: its balancer through new flows,
 //! expiry and a `least_conn` pool grown tenfold, and the whole loop
-//! (`Worker::run` on a `net_ring` port) through dr and FullNAT connections,
+//! (`Worker::run` on a `net_ring` port) through dr (IPv4 and IPv6) and
+//! FullNAT connections,
 //! a backend's replies, ARP, ping, a reset, a fragment parked, hand-offs
 //! between two workers, publishes of growing pools,
 //! the management core's questions and its timer's ticks and expiry. This
@@ -22,12 +23,12 @@ use dataplane::lb::snapshot::{Backend, HashKey, LbSnapshot, LocalAddrs, Mode, Sc
 use dataplane::pipeline::control::Query;
 use dataplane::pipeline::counters::{Counter, Tally};
 use dataplane::pipeline::worker::Handoff;
-use dataplane::wire::build::TcpV4;
+use dataplane::wire::build::{TcpV4, TcpV6};
 use dataplane::wire::tcp;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::collections::HashSet;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
@@ -87,8 +88,12 @@ fn backend_mac(i: u32) -> [u8; 6] {
 /// FullNAT source address of the `nat` service.
 const LOCAL: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
 
-/// Two `least_conn` services over one pool of `n` equal backends on the VIP:
-/// `web` (dr, port 80) and `nat` (fullnat, port 81), the trees laid out for
+/// The VIP of `web6`.
+const VIP6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x100);
+
+/// Three `least_conn` services over one pool of `n` equal backends: `web`
+/// (dr, port 80) and `nat` (fullnat, port 81) on the VIP, `web6` (dr, port
+/// 80) on `VIP6`, the trees laid out for
 /// `workers` (as the management core does), TCP connections in any state
 /// kept `SYN_TIMEOUT_S`.
 fn snapshot(n: u32, workers: usize) -> LbSnapshot {
@@ -119,6 +124,11 @@ fn snapshot(n: u32, workers: usize) -> LbSnapshot {
         mode: Mode::FullNat,
         ..web.clone()
     };
+    let web6 = Service {
+        name: "web6".into(),
+        vip: IpAddr::V6(VIP6),
+        ..web.clone()
+    };
     let mut s = LbSnapshot {
         backends: (0..n)
             .map(|i| Backend {
@@ -132,8 +142,8 @@ fn snapshot(n: u32, workers: usize) -> LbSnapshot {
                 down: false,
             })
             .collect(),
-        services: vec![web, nat],
-        vips: vec![IpAddr::V4(VIP)],
+        services: vec![web, nat, web6],
+        vips: vec![IpAddr::V4(VIP), IpAddr::V6(VIP6)],
         locals: vec![LocalAddrs {
             v4: vec![LOCAL],
             v6: vec![],
@@ -141,8 +151,12 @@ fn snapshot(n: u32, workers: usize) -> LbSnapshot {
         port_mtu: vec![1500],
         ..Default::default()
     };
-    for (id, port) in [(0, 80), (1, 81)] {
-        let k = FlowKey::new(IpAddr::V4(VIP), IpAddr::V4(VIP), 0, port, 6);
+    for (id, vip, port) in [
+        (0, VIP.into(), 80),
+        (1, VIP.into(), 81),
+        (2, VIP6.into(), 80),
+    ] {
+        let k = FlowKey::new(vip, vip, 0, port, 6);
         s.by_vip.insert((k.dst, port, 6), id);
     }
     let t = &mut s.timeouts;
@@ -281,7 +295,8 @@ impl Ends {
 }
 
 /// From each client port: one connection's life through `web` (SYN, ACK,
-/// FIN), and a SYN through `nat` answered by its backend (each flow owned by
+/// FIN), one through `web6` (SYN, ACK), and a SYN through `nat` answered by
+/// its backend (each flow owned by
 /// one of the two workers: handed over by worker 0 when it is worker 1's);
 /// then an ARP request, a later fragment whose first never comes, a segment
 /// of no connection and a ping. The frames the workers sent.
@@ -297,6 +312,18 @@ fn traffic(ends: &mut Ends, pool: &Mempool, sports: std::ops::Range<u16>) -> usi
             ends.send(pool, &c.frame(flags, 0));
         }
         out += ends.take(3).len();
+        let c6 = TcpV6 {
+            src_mac: c.src_mac,
+            dst_mac: OUR,
+            src: Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x10),
+            sport,
+            dst: VIP6,
+            dport: 80,
+        };
+        for flags in [tcp::flags::SYN, tcp::flags::ACK] {
+            ends.send(pool, &c6.frame(flags, 0));
+        }
+        out += ends.take(2).len();
         ends.send(pool, &TcpV4 { dport: 81, ..c }.frame(tcp::flags::SYN, 0));
         let to_backend = ends.take(1);
         let [f] = &to_backend[..] else {
@@ -404,10 +431,10 @@ fn running_workers_allocate_nothing() {
 
     // Everything once first: what a thread allocates once for good (its
     // share of the snapshot cell's bookkeeping, say) is not the loop's.
-    assert_eq!(traffic(&mut ends, &pool, 1000..1010), 53);
-    assert_eq!(ask(&queries, flow), 20);
+    assert_eq!(traffic(&mut ends, &pool, 1000..1010), 73);
+    assert_eq!(ask(&queries, flow), 30);
     publish(&mut snapshots, 10);
-    assert_eq!(traffic(&mut ends, &pool, 1010..1020), 53);
+    assert_eq!(traffic(&mut ends, &pool, 1010..1020), 73);
     std::thread::sleep(Duration::from_millis(50));
     let before = WORKER_ALLOCATIONS.load(Ordering::Relaxed);
 
@@ -417,7 +444,7 @@ fn running_workers_allocate_nothing() {
     let mut sport = 2000;
     for n in [100, 1000, 1000] {
         publish(&mut snapshots, n);
-        assert_eq!(traffic(&mut ends, &pool, sport..sport + 100), 503);
+        assert_eq!(traffic(&mut ends, &pool, sport..sport + 100), 703);
         assert!(ask(&queries, flow) > 0);
         sport += 100;
         std::thread::sleep(Duration::from_millis(20));
@@ -443,9 +470,9 @@ fn running_workers_allocate_nothing() {
     }
     assert_eq!(
         t0.get(Counter::FlowsExpired) + t1.get(Counter::FlowsExpired),
-        640
+        960
     );
-    assert_eq!(total.get(Counter::FlowsNew), 640, "{}", total.named());
+    assert_eq!(total.get(Counter::FlowsNew), 960, "{}", total.named());
     // Both owned flows, and worker 0 handed worker 1 its share.
     assert!(t0.get(Counter::FlowsNew) > 0 && t1.get(Counter::FlowsNew) > 0);
     assert!(t1.get(Counter::HandoffIn) > 0);
