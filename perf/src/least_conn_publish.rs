@@ -22,7 +22,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 fn first_pick(loads: &mut Loads, snap: &LbSnapshot, sid: u32) -> f64 {
     let start = Instant::now();
     loads.follow(&snap.least_conn);
-    let pick = loads.least(sid, &snap.services[sid as usize], &snap.least_conn);
+    let pick = loads.least(sid, &snap.least_conn);
     let s = start.elapsed().as_secs_f64();
     assert!(pick.is_some(), "a member to pick");
     s
@@ -57,7 +57,7 @@ pub fn run(sizes: &[usize]) -> Value {
             relaid.push(first_pick(&mut loads, &snap, sid));
             // A new flow in steady state: the last one's count, then the
             // pick (the count is where the matches were played before).
-            let pick = loads.least(sid, &snap.services[sid as usize], &snap.least_conn);
+            let pick = loads.least(sid, &snap.least_conn);
             let start = Instant::now();
             loads.add(first + pick.expect("a pick") as u32);
             first_pick(&mut loads, &snap, sid);

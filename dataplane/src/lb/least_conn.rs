@@ -16,7 +16,7 @@
 //! This module never allocates after [`Loads::new`].
 
 use super::least_conn_layout::{LeastConnLayout, Tree, NONE};
-use super::snapshot::{Service, MAX_BACKENDS};
+use super::snapshot::MAX_BACKENDS;
 use std::sync::atomic::AtomicU16;
 
 /// Connections per backend in this worker's table, and its winners in the
@@ -96,11 +96,13 @@ impl Loads {
         }
     }
 
-    /// The position in `svc`'s pool (service `sid`) a `least_conn` scheduler
-    /// picks, or `None` when no member takes new flows or this worker's nodes
-    /// are not those of `layout` (call [`follow`](Self::follow) first).
+    /// The position in service `sid`'s pool a `least_conn` scheduler picks,
+    /// or `None` when no member takes new flows or this worker's nodes are
+    /// not up to date in `layout` (call [`follow`](Self::follow) first). The
+    /// layout was built from that snapshot's services: a position is in its
+    /// pool.
     #[inline]
-    pub fn least(&self, sid: u32, svc: &Service, layout: &LeastConnLayout) -> Option<u16> {
+    pub fn least(&self, sid: u32, layout: &LeastConnLayout) -> Option<u16> {
         if layout.id != self.laid_out || self.marked_len > 0 {
             return None;
         }
@@ -110,7 +112,7 @@ impl Loads {
             return None;
         }
         let root = LeastConnLayout::get(seg, t.nodes as usize + 1);
-        (root != NONE && (root as usize) < svc.backends.len()).then_some(root)
+        (root != NONE).then_some(root)
     }
 
     #[cold]

@@ -83,7 +83,7 @@ fn snapshot(services: &[(SchedKind, Vec<(u32, u32)>)]) -> LbSnapshot {
 /// What a worker's scheduler asks: the trees brought up to date, then the pick.
 fn pick(loads: &mut Loads, snap: &LbSnapshot, sid: u32) -> Option<u16> {
     loads.follow(&snap.least_conn);
-    loads.least(sid, &snap.services[sid as usize], &snap.least_conn)
+    loads.least(sid, &snap.least_conn)
 }
 
 #[derive(Debug, Clone)]
@@ -235,11 +235,11 @@ fn trees_of_a_layout_not_followed_yet_pick_nothing() {
     assert_eq!(pick(&mut loads, &old, 0), Some(0));
     loads.add(0);
     assert_eq!(pick(&mut loads, &old, 0), Some(1));
-    assert_eq!(loads.least(0, &new.services[0], &new.least_conn), None);
+    assert_eq!(loads.least(0, &new.least_conn), None);
     // Nor while a count moved that the trees have not caught up with.
     loads.follow(&new.least_conn);
     loads.add(0);
-    assert_eq!(loads.least(0, &new.services[0], &new.least_conn), None);
+    assert_eq!(loads.least(0, &new.least_conn), None);
     assert_eq!(pick(&mut loads, &new, 0), Some(0));
 }
 

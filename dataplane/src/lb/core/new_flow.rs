@@ -217,7 +217,7 @@ impl LbCore {
             }
             // `new_flow` has brought the trees up to date for `snap`.
             SchedKind::LeastConn => (self.loads)
-                .least(sid, svc, &snap.least_conn)
+                .least(sid, &snap.least_conn)
                 .unwrap_or(NO_BACKEND),
         }
     }
