@@ -17,8 +17,14 @@ use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 /// No member: a leaf past the pool's end or of weight 0, or a subtree of them.
 pub const NONE: u16 = u16::MAX;
 
-/// Nodes per cache line: each worker's segment starts on its own line.
+/// Nodes per cache line.
 const LINE_NODES: usize = 64 / std::mem::size_of::<AtomicU16>();
+
+/// One cache line of nodes: each worker's segment is whole lines, so that no
+/// two workers write to one line.
+#[derive(Debug)]
+#[repr(C, align(64))]
+struct Line([AtomicU16; LINE_NODES]);
 
 /// Where one service's tree sits in the flat arrays.
 #[derive(Debug, Clone, Copy, Default)]
@@ -49,12 +55,12 @@ pub struct LeastConnLayout {
     pub by_backend: Vec<(u32, u32)>,
     /// (service id, position in its pool), grouped by backend.
     pub places: Vec<(u32, u16)>,
-    /// Nodes of one worker's segment (a whole number of cache lines).
+    /// Lines of one worker's segment.
     stride: usize,
     /// Every worker's segment, worker 0 first: the winning position of each
     /// node, or [`NONE`]. Only its worker writes a segment; atomics (relaxed:
     /// plain loads and stores) keep that safe without a lock.
-    nodes: Box<[AtomicU16]>,
+    nodes: Box<[Line]>,
 }
 
 /// Source of layout ids (0 is the empty layout's).
@@ -117,9 +123,9 @@ impl LeastConnLayout {
                 }
             }
         }
-        l.stride = nodes.div_ceil(LINE_NODES) * LINE_NODES;
+        l.stride = nodes.div_ceil(LINE_NODES);
         l.nodes = (0..l.stride * workers.max(1))
-            .map(|_| AtomicU16::new(NONE))
+            .map(|_| Line(std::array::from_fn(|_| AtomicU16::new(NONE))))
             .collect();
         l.id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
         l
@@ -130,12 +136,20 @@ impl LeastConnLayout {
         self.stride > 0
     }
 
-    /// Worker `worker`'s nodes (none for a worker the layout has no room for).
+    /// Worker `worker`'s nodes, starting on a cache line of their own (none
+    /// for a worker the layout has no room for).
     #[inline]
     pub fn segment(&self, worker: usize) -> Option<&[AtomicU16]> {
-        self.nodes
+        let lines = (self.nodes)
             .get(worker * self.stride..(worker + 1) * self.stride)
-            .filter(|s| !s.is_empty())
+            .filter(|s| !s.is_empty())?;
+        // SAFETY: a `Line` is `LINE_NODES` `AtomicU16`s and nothing else
+        // (`repr(C)`, 64 bytes for 64 bytes of nodes), so `lines` holds
+        // `lines.len() * LINE_NODES` of them in a row, aligned for the type;
+        // the slice borrows them for as long as `lines` is borrowed.
+        Some(unsafe {
+            std::slice::from_raw_parts(lines.as_ptr().cast::<AtomicU16>(), lines.len() * LINE_NODES)
+        })
     }
 
     /// Whether this layout has the trees `services` would have: the same

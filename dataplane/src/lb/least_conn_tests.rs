@@ -4,6 +4,7 @@
 //! snapshot changes under them (with a new layout, or keeping its layout).
 
 use super::least_conn::Loads;
+use super::least_conn_layout::LeastConnLayout;
 use super::ring::{RingMember, RingTable};
 use super::snapshot::{Backend, HashKey, LbSnapshot, Mode, SchedKind, Service};
 use proptest::prelude::*;
@@ -338,4 +339,25 @@ fn counts_moving_thousands_of_times_between_two_picks_are_played_once_each() {
         loads.add(0);
     }
     assert_eq!(pick(&mut loads, &snap, 0), Some(1));
+}
+
+#[test]
+fn each_workers_segment_is_its_nodes_in_whole_cache_lines_of_its_own() {
+    // Pools of 3 and 20: trees of 4 and 32 leaves, 8 + 64 nodes, 72 in all:
+    // three lines of 32 per worker.
+    let lc = |n: u32| (SchedKind::LeastConn, (0..n).map(|b| (b % 12, 1)).collect());
+    let mut snap = snapshot(&[lc(3), (SchedKind::RingHash, vec![(0, 1)]), lc(20)]);
+    snap.lay_out_least_conn(3);
+    let l = &snap.least_conn;
+    let segments: Vec<_> = (0..3).map(|w| l.segment(w).expect("room")).collect();
+    for (w, seg) in segments.iter().enumerate() {
+        assert_eq!(seg.len(), 96, "worker {w}");
+        assert_eq!(seg.as_ptr() as usize % 64, 0, "worker {w}");
+    }
+    assert_eq!(
+        segments[1].as_ptr() as usize - segments[0].as_ptr() as usize,
+        192
+    );
+    assert!(l.segment(3).is_none());
+    assert!(LeastConnLayout::default().segment(0).is_none());
 }
