@@ -131,11 +131,6 @@ impl LeastConnLayout {
         l
     }
 
-    /// Whether any service has a tree.
-    pub fn has_trees(&self) -> bool {
-        self.stride > 0
-    }
-
     /// Worker `worker`'s nodes, starting on a cache line of their own (none
     /// for a worker the layout has no room for).
     #[inline]
