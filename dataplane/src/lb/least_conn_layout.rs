@@ -173,8 +173,9 @@ impl LeastConnLayout {
                 }
             }
         }
-        // Trees past the last service are empty ones only if nothing is left.
-        trees.all(|t| t.size == 0) && members.next().is_none()
+        // No tree is left past the last service: no member is (only trees
+        // of a service with members are laid out).
+        members.next().is_none()
     }
 
     /// Load of a node, for the worker that owns `seg`.

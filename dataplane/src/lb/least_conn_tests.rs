@@ -309,6 +309,11 @@ fn a_layout_has_the_same_trees_only_for_the_same_least_conn_pools_and_weights() 
     ]));
     assert!(!same(&[base[0].clone(), base[1].clone(), lc(vec![(0, 1)])]));
     assert!(!same(&[base[1].clone()]));
+    // Fewer services (never so in a snapshot: a removed one leaves a
+    // placeholder): the same if the trees left out are none.
+    assert!(same(&base[..1]));
+    let three = snapshot(&[base[0].clone(), base[1].clone(), lc(vec![(3, 1)])]).least_conn;
+    assert!(!three.same_trees(&snapshot(&base).services));
     // No least_conn service at all: the empty layout, which needs no laying out.
     let none = snapshot(&[base[1].clone()]).least_conn;
     assert_eq!(none.id, 0);
