@@ -2,15 +2,17 @@
 //! expiry and a `least_conn` pool grown tenfold, and the whole loop
 //! (`Worker::run` on a `net_ring` port) through dr (IPv4 and IPv6) and
 //! FullNAT connections,
-//! a backend's replies, ARP, ping, a reset, a fragment parked, hand-offs
-//! between two workers, publishes of growing pools,
+//! a backend's replies, ARP, ping, a reset, a fragment parked, traffic to
+//! and from the kernel through the host interface, hand-offs between two
+//! workers, publishes of growing pools,
 //! the management core's questions and its timer's ticks and expiry. This
 //! binary's allocator counts the allocations of the threads that ask it to.
 
 mod common;
 
 use common::{
-    arp_request, counters_until, later_fragment, to_vip, worker, OUR, OUR_V4, SYN_TIMEOUT_S, VIP,
+    arp_request, counters_until, later_fragment, to_vip, worker, CLIENT_MAC, OUR, OUR_V4,
+    SYN_TIMEOUT_S, VIP,
 };
 use dataplane::buf::{PacketBuf, VecBuf};
 use dataplane::dpdk::ring::handoff_ring;
@@ -22,7 +24,7 @@ use dataplane::lb::ring::{RingMember, RingTable};
 use dataplane::lb::snapshot::{Backend, HashKey, LbSnapshot, LocalAddrs, Mode, SchedKind, Service};
 use dataplane::pipeline::control::Query;
 use dataplane::pipeline::counters::{Counter, Tally};
-use dataplane::pipeline::worker::Handoff;
+use dataplane::pipeline::worker::{Handoff, HostQueues};
 use dataplane::wire::build::{TcpV4, TcpV6};
 use dataplane::wire::tcp;
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -261,8 +263,8 @@ fn ask(queries: &[mpsc::Sender<Query>], flow: FlowKey) -> usize {
     conns
 }
 
-/// The test's ends of the port: into worker 0's RX queue, and out of each
-/// worker's TX queue.
+/// The test's ends of a port (the wire or the host interface): into worker
+/// 0's RX queue, and out of each worker's TX queue.
 struct Ends {
     into: TxQueue,
     out: [RxQueue; 2],
@@ -296,12 +298,36 @@ impl Ends {
 
 /// From each client port: one connection's life through `web` (SYN, ACK,
 /// FIN), one through `web6` (SYN, ACK), and a SYN through `nat` answered by
-/// its backend (each flow owned by
-/// one of the two workers: handed over by worker 0 when it is worker 1's);
+/// its backend (each flow owned by one of the two workers: handed over by
+/// worker 0 when it is worker 1's); a segment to the kernel and one from it;
 /// then an ARP request, a later fragment whose first never comes, a segment
 /// of no connection and a ping. The frames the workers sent.
-fn traffic(ends: &mut Ends, pool: &Mempool, sports: std::ops::Range<u16>) -> usize {
+fn traffic(
+    ends: &mut Ends,
+    host: &mut Ends,
+    pool: &Mempool,
+    sports: std::ops::Range<u16>,
+) -> usize {
     let mut out = 0;
+    // A segment for the appliance's own address, up to the kernel through
+    // the host interface; one of the kernel's, out to the wire.
+    let own = TcpV4 {
+        dst: OUR_V4,
+        dport: 22,
+        ..to_vip(sports.start)
+    };
+    ends.send(pool, &own.frame(tcp::flags::SYN, 0));
+    assert_eq!(host.take(1).len(), 1, "to the kernel");
+    let kernels = TcpV4 {
+        src_mac: OUR,
+        dst_mac: CLIENT_MAC,
+        src: OUR_V4,
+        sport: 22,
+        dst: common::CLIENT,
+        dport: sports.start,
+    };
+    host.send(pool, &kernels.frame(tcp::flags::SYN | tcp::flags::ACK, 0));
+    out += ends.take(1).len();
     for sport in sports {
         let c = to_vip(sport);
         for flags in [
@@ -375,10 +401,13 @@ impl Drop for QuitOnPanic {
 
 #[test]
 fn running_workers_allocate_nothing() {
-    let eal = ScratchEal::start("weir-noalloc", 128, &["net_ring0"]).expect("EAL");
+    let eal = ScratchEal::start("weir-noalloc", 128, &["net_ring0", "net_ring1"]).expect("EAL");
     let pool = Mempool::new("noalloc", 2047, 0, 2176, 0).expect("mempool");
     let mut port = Port::open("net_ring0", "wire").expect("net_ring0");
     port.start(&PortSpec::queues(4, 1024), &pool)
+        .expect("start");
+    let mut host = Port::open("net_ring1", "host").expect("net_ring1");
+    host.start(&PortSpec::queues(4, 1024), &pool)
         .expect("start");
     let stopped = Arc::new(AtomicUsize::new(0));
     let (to_1, from_0) = handoff_ring("noalloc_0_1", 1024).expect("ring");
@@ -398,14 +427,20 @@ fn running_workers_allocate_nothing() {
     let first = Arc::new(snapshot(10, 2));
     let tsc_hz = eal.eal().tsc_hz();
     let (mut published, mut handles, mut running) = (vec![], vec![], vec![]);
-    // Worker w receives on queue w and sends on queue 2 + w.
+    // Worker w receives on queue w and sends on queue 2 + w, of the wire and
+    // of the host interface.
     for (w, handoff) in handoffs.into_iter().enumerate() {
         let q = w as u16;
         let queues = (
             port.take_rx_queue(q).expect("rx"),
             port.take_tx_queue(2 + q).expect("tx"),
         );
-        let (wk, h) = worker((w, 2), queues, handoff, tsc_hz, 100, &first);
+        let (mut wk, h) = worker((w, 2), queues, handoff, tsc_hz, 100, &first);
+        wk.ports[0].host = Some(HostQueues {
+            rx: host.take_rx_queue(q).expect("rx"),
+            tx: host.take_tx_queue(2 + q).expect("tx"),
+        });
+        wk.ports[0].local.host_interface = true;
         published.push(wk.snapshot.clone());
         handles.push(h);
         running.push(std::thread::spawn(move || {
@@ -413,10 +448,11 @@ fn running_workers_allocate_nothing() {
             wk.run()
         }));
     }
-    let mut ends = Ends {
+    let ends = |port: &mut Port| Ends {
         into: port.take_tx_queue(0).expect("tx 0"),
         out: [2, 3].map(|q| port.take_rx_queue(q).expect("rx")),
     };
+    let (mut wire, mut kernel) = (ends(&mut port), ends(&mut host));
     let _quit = QuitOnPanic(handles.iter().map(|h| h.quit.clone()).collect());
     let queries: Vec<_> = handles.iter().map(|h| h.queries.clone()).collect();
     let publish = |snapshots: &mut Vec<Arc<LbSnapshot>>, n: u32| {
@@ -431,10 +467,10 @@ fn running_workers_allocate_nothing() {
 
     // Everything once first: what a thread allocates once for good (its
     // share of the snapshot cell's bookkeeping, say) is not the loop's.
-    assert_eq!(traffic(&mut ends, &pool, 1000..1010), 73);
+    assert_eq!(traffic(&mut wire, &mut kernel, &pool, 1000..1010), 74);
     assert_eq!(ask(&queries, flow), 30);
     publish(&mut snapshots, 10);
-    assert_eq!(traffic(&mut ends, &pool, 1010..1020), 73);
+    assert_eq!(traffic(&mut wire, &mut kernel, &pool, 1010..1020), 74);
     std::thread::sleep(Duration::from_millis(50));
     let before = WORKER_ALLOCATIONS.load(Ordering::Relaxed);
 
@@ -444,7 +480,10 @@ fn running_workers_allocate_nothing() {
     let mut sport = 2000;
     for n in [100, 1000, 1000] {
         publish(&mut snapshots, n);
-        assert_eq!(traffic(&mut ends, &pool, sport..sport + 100), 703);
+        assert_eq!(
+            traffic(&mut wire, &mut kernel, &pool, sport..sport + 100),
+            704
+        );
         assert!(ask(&queries, flow) > 0);
         sport += 100;
         std::thread::sleep(Duration::from_millis(20));
@@ -479,5 +518,6 @@ fn running_workers_allocate_nothing() {
     assert_eq!(total.unaccounted(), 0, "{}", total.named());
     assert_eq!(pool.usage().in_use, 0, "every mbuf back in the pool");
     port.stop();
+    host.stop();
     drop(snapshots);
 }
