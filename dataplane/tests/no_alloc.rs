@@ -11,20 +11,19 @@
 mod common;
 
 use common::{
-    arp_request, counters_until, later_fragment, to_vip, worker, CLIENT_MAC, OUR, OUR_V4,
-    SYN_TIMEOUT_S, VIP,
+    arp_request, counters_until, later_fragment, send_frame, to_vip, two_handoffs, worker,
+    CLIENT_MAC, OUR, OUR_V4, SYN_TIMEOUT_S, VIP,
 };
 use dataplane::buf::{PacketBuf, VecBuf};
-use dataplane::dpdk::ring::handoff_ring;
 use dataplane::dpdk::scratch::ScratchEal;
-use dataplane::dpdk::{Mbuf, MbufArray, Mempool, Port, PortSpec, RxQueue, TxQueue};
+use dataplane::dpdk::{MbufArray, Mempool, Port, PortSpec, RxQueue, TxQueue};
 use dataplane::lb::core::{Arrival, LbCore, LbVerdict};
 use dataplane::lb::flow::{FlowKey, FLOW_HASH_SEED};
 use dataplane::lb::ring::{RingMember, RingTable};
 use dataplane::lb::snapshot::{Backend, HashKey, LbSnapshot, LocalAddrs, Mode, SchedKind, Service};
 use dataplane::pipeline::control::Query;
 use dataplane::pipeline::counters::{Counter, Tally};
-use dataplane::pipeline::worker::{Handoff, HostQueues};
+use dataplane::pipeline::worker::HostQueues;
 use dataplane::wire::build::{TcpV4, TcpV6};
 use dataplane::wire::tcp;
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -272,12 +271,7 @@ struct Ends {
 
 impl Ends {
     fn send(&mut self, pool: &Mempool, frame: &[u8]) {
-        let mut m = Mbuf::alloc(pool).expect("mbuf");
-        m.set_len(frame.len()).expect("room");
-        m.data_mut().copy_from_slice(frame);
-        let mut b = MbufArray::default();
-        let _ = b.push(m);
-        assert_eq!(self.into.flush(&mut b).packets, 1);
+        send_frame(&mut self.into, pool, frame);
     }
 
     /// The next `n` frames out of either worker (fewer after 5 s).
@@ -409,21 +403,7 @@ fn running_workers_allocate_nothing() {
     let mut host = Port::open("net_ring1", "host").expect("net_ring1");
     host.start(&PortSpec::queues(4, 1024), &pool)
         .expect("start");
-    let stopped = Arc::new(AtomicUsize::new(0));
-    let (to_1, from_0) = handoff_ring("noalloc_0_1", 1024).expect("ring");
-    let (to_0, from_1) = handoff_ring("noalloc_1_0", 1024).expect("ring");
-    let handoffs = [
-        Handoff {
-            to: vec![None, Some(to_1)],
-            from: vec![from_1],
-            stopped: stopped.clone(),
-        },
-        Handoff {
-            to: vec![Some(to_0), None],
-            from: vec![from_0],
-            stopped,
-        },
-    ];
+    let (handoffs, _) = two_handoffs("noalloc");
     let first = Arc::new(snapshot(10, 2));
     let tsc_hz = eal.eal().tsc_hz();
     let (mut published, mut handles, mut running) = (vec![], vec![], vec![]);

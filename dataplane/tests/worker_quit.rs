@@ -7,21 +7,19 @@
 //! traffic, and then the order to quit.
 //!
 //! A worker that stopped waits for the others at most 100 ms of its TSC (a
-//! dead one must not hold the rest); worker 1 is given a TSC 20 times as fast
-//! as it is, so that wait is 2 s here and the test does not hang on the
-//! machine's load. It starts DPDK in the test process (`ScratchEal`); root is
+//! dead one must not hold the rest); worker 1 is given a TSC 200 times as
+//! fast as it is, so that wait is 20 s here and the test does not fail on the
+//! machine's load (2 s was too short once, run beside a CI run). It starts DPDK in the test process (`ScratchEal`); root is
 //! not needed.
 
 mod common;
 
-use common::{counters_until, snapshot, to_vip, worker, Wire};
-use dataplane::dpdk::ring::handoff_ring;
+use common::{counters_until, snapshot, to_vip, two_handoffs, worker, Wire};
 use dataplane::dpdk::scratch::ScratchEal;
 use dataplane::dpdk::{Mempool, Port, PortSpec};
 use dataplane::pipeline::counters::{Counter, Tally};
-use dataplane::pipeline::worker::Handoff;
 use dataplane::wire::tcp;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -36,21 +34,7 @@ fn the_worker_that_stops_first_takes_the_last_hand_offs_of_the_other() {
     port.start(&PortSpec::queues(4, 1024), &pool)
         .expect("start");
     let snap = Arc::new(snapshot());
-    let stopped = Arc::new(AtomicUsize::new(0));
-    let (to_1, from_0) = handoff_ring("wquit_0_1", 1024).expect("ring");
-    let (to_0, from_1) = handoff_ring("wquit_1_0", 1024).expect("ring");
-    let handoffs = [
-        Handoff {
-            to: vec![None, Some(to_1)],
-            from: vec![from_1],
-            stopped: stopped.clone(),
-        },
-        Handoff {
-            to: vec![Some(to_0), None],
-            from: vec![from_0],
-            stopped: stopped.clone(),
-        },
-    ];
+    let (handoffs, stopped) = two_handoffs("wquit");
     let tsc_hz = eal.eal().tsc_hz();
     let mut handles = vec![];
     let mut running = vec![];
@@ -60,7 +44,7 @@ fn the_worker_that_stops_first_takes_the_last_hand_offs_of_the_other() {
             port.take_rx_queue(q).expect("rx"),
             port.take_tx_queue(2 + q).expect("tx"),
         );
-        let hz = if w == 1 { 20 * tsc_hz } else { tsc_hz };
+        let hz = if w == 1 { 200 * tsc_hz } else { tsc_hz };
         let (wk, h) = worker((w, 2), queues, handoff, hz, 1000, &snap);
         running.push(std::thread::spawn(move || wk.run()));
         handles.push(h);

@@ -6,6 +6,7 @@
 
 use arc_swap::ArcSwap;
 use dataplane::buf::PacketBuf;
+use dataplane::dpdk::ring::handoff_ring;
 use dataplane::dpdk::{Mbuf, MbufArray, Mempool, RxQueue, TxQueue};
 use dataplane::lb::core::LbCore;
 use dataplane::lb::flow::{FlowKey, FLOW_HASH_SEED};
@@ -20,7 +21,7 @@ use dataplane::pipeline::worker::{Handoff, Worker, WorkerPort};
 use dataplane::wire::build::TcpV4;
 use dataplane::wire::{ipv4, tcp};
 use std::net::{IpAddr, Ipv4Addr};
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::sync::mpsc::{self, Sender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -181,12 +182,7 @@ pub struct Wire {
 
 impl Wire {
     pub fn send(&mut self, pool: &Mempool, frame: &[u8]) {
-        let mut m = Mbuf::alloc(pool).expect("mbuf");
-        m.set_len(frame.len()).expect("room");
-        m.data_mut().copy_from_slice(frame);
-        let mut b = MbufArray::default();
-        let _ = b.push(m);
-        assert_eq!(self.into.flush(&mut b).packets, 1);
+        send_frame(&mut self.into, pool, frame);
         self.sent += 1;
     }
 
@@ -219,4 +215,35 @@ pub fn counters_until(c: &CoreCounters, within: Duration, ok: impl Fn(&Tally) ->
         }
         std::thread::sleep(Duration::from_millis(2));
     }
+}
+
+/// `frame` in an mbuf of `pool`, sent on `into`.
+pub fn send_frame(into: &mut TxQueue, pool: &Mempool, frame: &[u8]) {
+    let mut m = Mbuf::alloc(pool).expect("mbuf");
+    m.set_len(frame.len()).expect("room");
+    m.data_mut().copy_from_slice(frame);
+    let mut b = MbufArray::default();
+    let _ = b.push(m);
+    assert_eq!(into.flush(&mut b).packets, 1);
+}
+
+/// Two workers' hand-off rings to each other (named after `name`), and what
+/// they share to say they have stopped.
+pub fn two_handoffs(name: &str) -> ([Handoff; 2], Arc<AtomicUsize>) {
+    let stopped = Arc::new(AtomicUsize::new(0));
+    let (to_1, from_0) = handoff_ring(&format!("{name}_0_1"), 1024).expect("ring");
+    let (to_0, from_1) = handoff_ring(&format!("{name}_1_0"), 1024).expect("ring");
+    let handoffs = [
+        Handoff {
+            to: vec![None, Some(to_1)],
+            from: vec![from_1],
+            stopped: stopped.clone(),
+        },
+        Handoff {
+            to: vec![Some(to_0), None],
+            from: vec![from_0],
+            stopped: stopped.clone(),
+        },
+    ];
+    (handoffs, stopped)
 }
