@@ -238,6 +238,44 @@ def test_least_conn_sends_each_new_connection_to_the_least_loaded_backend(testbe
     assert w.counters()["flows_expired"] >= 6
 
 
+def test_least_conn_on_two_workers_spreads_each_workers_connections(testbed, tmp_path):
+    """Each worker counts its own connections in its own nodes of the trees
+    the management core laid out for both: a worker's connections fill the
+    three backends in turn, whichever worker holds them; after a weight of
+    0, both workers' new trees leave that backend out."""
+    cfg = (
+        base_config(workers=2)
+        + pool("web", EQUAL)
+        + service("web", VIP, 80, "web", scheduler="least_conn")
+        + admin_section(testbed.rid)
+    )
+    w = start(testbed, tmp_path, cfg)
+    held = []
+    try:
+        a = KeepAlive(testbed, VIP, 24)
+        held.append(a)
+        conns = ctl(testbed, "show", "conns", "web", json_out=True)
+        assert len(conns) == 24, conns
+        by_worker = {}
+        for c in conns:
+            by_worker.setdefault(c["worker"], []).append(c["backend"])
+        assert set(by_worker) == {0, 1}, "24 connections, all on one worker"
+        for worker, backends in by_worker.items():
+            counts = [backends.count(f"web/{b}") for b in ("b1", "b2", "b3")]
+            # Filled in turn: the first backends one ahead at most.
+            assert counts == sorted(counts, reverse=True), (worker, counts)
+            assert counts[0] - counts[2] <= 1, (worker, counts)
+        ctl(testbed, "set", "server", "web/b3", "weight", "0")
+        b = KeepAlive(testbed, VIP, 12)
+        held.append(b)
+        assert sorted(set(b.backends())) == ["b1", "b2"], b.backends()
+    finally:
+        for k in held:
+            k.kill()
+    w.stop()
+    assert w.counters()["flows_new"] == 36
+
+
 def test_source_hash_keeps_a_client_on_one_backend(testbed, tmp_path):
     cfg = (
         base_config()
